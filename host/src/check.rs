@@ -1,0 +1,333 @@
+//! `host check`: everything that can be known before a row moves, all problems at once.
+//!
+//! The same analysis guards `host run`, which refuses to start while any problem remains.
+
+use std::collections::BTreeMap;
+
+use tokio_postgres::Client;
+
+use crate::order::{self, Step};
+use crate::pg::{self, Column, ForeignKey, TableInfo};
+use crate::plan::{Plan, TablePlan};
+use crate::wasm::{Description, Plugin, Runtime};
+
+/// One thing wrong, with the table it concerns (None: the plan or a database).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Problem {
+    pub table: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.table {
+            Some(t) => write!(f, "[{t}] {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+/// A plan table whose plugin loaded and described itself.
+#[derive(Clone)]
+pub struct Prepared {
+    pub plan: TablePlan,
+    pub plugin: Plugin,
+    pub description: Description,
+    /// The source columns the plugin reads, in its order (set once the source was checked).
+    pub source_columns: Vec<Column>,
+    /// For each table the plugin writes (in its order), the target columns in its order.
+    pub target_columns: Vec<(String, Vec<Column>)>,
+}
+
+/// What `check` learned.
+pub struct Analysis {
+    pub tables: Vec<Prepared>,
+    pub order: Option<Vec<Step>>,
+    pub problems: Vec<Problem>,
+}
+
+impl Analysis {
+    pub fn prepared(&self, name: &str) -> Option<&Prepared> {
+        self.tables.iter().find(|t| t.plan.name == name)
+    }
+}
+
+/// Loads every plugin and checks it against both schemas. Databases that could not be
+/// reached are `None`; their problems were already reported by the caller.
+pub async fn analyze(
+    plan: &Plan,
+    runtime: &Runtime,
+    source: Option<&Client>,
+    target: Option<&Client>,
+) -> anyhow::Result<Analysis> {
+    let mut problems = Vec::new();
+    let mut tables = Vec::new();
+    for t in &plan.tables {
+        let problem = |message: String| Problem {
+            table: Some(t.name.clone()),
+            message,
+        };
+        let plugin = match runtime.load(&t.plugin) {
+            Ok(p) => p,
+            Err(e) => {
+                problems.push(problem(e.to_string()));
+                continue;
+            }
+        };
+        let description = match plugin
+            .instantiate(Default::default(), &t.name)
+            .and_then(|mut i| i.describe())
+        {
+            Ok(d) => d,
+            Err(e) => {
+                problems.push(problem(format!("describe() failed: {e}")));
+                continue;
+            }
+        };
+        if description.source_table != t.name {
+            problems.push(problem(format!(
+                "plugin {} transforms `{}`, not `{}`: point this table at the right plugin",
+                t.plugin.display(),
+                description.source_table,
+                t.name
+            )));
+        }
+        if description.reads.first() != Some(&t.key) {
+            problems.push(problem(format!(
+                "the plugin must read the key column `{}` first (it reads {:?}): rows arrive in key order and the first value is the checkpoint key",
+                t.key, description.reads
+            )));
+        }
+        tables.push(Prepared {
+            plan: t.clone(),
+            plugin,
+            description,
+            source_columns: Vec::new(),
+            target_columns: Vec::new(),
+        });
+    }
+
+    if let Some(source) = source {
+        let catalog = pg::tables(source, &plan.source_schema).await?;
+        for t in &mut tables {
+            check_source(t, &catalog, &plan.source_schema, &mut problems);
+        }
+    }
+    let mut order = None;
+    if let Some(target) = target {
+        let catalog = pg::tables(target, &plan.target_schema).await?;
+        let fks = pg::foreign_keys(target, &plan.target_schema).await?;
+        for t in &mut tables {
+            check_target(t, &catalog, &plan.target_schema, &mut problems);
+        }
+        let loaded_all = tables.len() == plan.tables.len();
+        match order_tables(&tables, &fks) {
+            Ok(steps) if loaded_all => order = Some(steps),
+            Ok(_) => {}
+            Err(cycle) => problems.push(Problem {
+                table: None,
+                message: cycle.to_string(),
+            }),
+        }
+    }
+    Ok(Analysis {
+        tables,
+        order,
+        problems,
+    })
+}
+
+fn check_source(
+    t: &mut Prepared,
+    catalog: &BTreeMap<String, TableInfo>,
+    schema: &str,
+    problems: &mut Vec<Problem>,
+) {
+    let problem = |message: String| Problem {
+        table: Some(t.plan.name.clone()),
+        message,
+    };
+    let Some(info) = catalog.get(&t.description.source_table) else {
+        problems.push(problem(format!(
+            "source table {schema}.{} does not exist\n  hint: check the table name in the plan and [source] schema, or that the source URL points at the legacy database",
+            t.description.source_table
+        )));
+        return;
+    };
+    let mut columns = Vec::new();
+    for name in &t.description.reads {
+        match info.column(name) {
+            Some(c) => columns.push(c.clone()),
+            None => problems.push(problem(format!(
+                "the plugin reads column `{name}`, which source table {} does not have (it has: {})",
+                t.description.source_table,
+                column_names(info)
+            ))),
+        }
+    }
+    if let Some(key) = info.column(&t.plan.key) {
+        if !matches!(key.type_name.as_str(), "int2" | "int4" | "int8") {
+            problems.push(problem(format!(
+                "key column `{}` is {}, not an integer: set `key` in the plan to the table's integer key",
+                t.plan.key, key.type_name
+            )));
+        }
+    } else {
+        problems.push(problem(format!(
+            "key column `{}` does not exist in source table {}",
+            t.plan.key, t.description.source_table
+        )));
+    }
+    if columns.len() == t.description.reads.len() {
+        t.source_columns = columns;
+    }
+}
+
+fn check_target(
+    t: &mut Prepared,
+    catalog: &BTreeMap<String, TableInfo>,
+    schema: &str,
+    problems: &mut Vec<Problem>,
+) {
+    let problem = |message: String| Problem {
+        table: Some(t.plan.name.clone()),
+        message,
+    };
+    let mut resolved = Vec::new();
+    for w in &t.description.writes {
+        let Some(info) = catalog.get(&w.table) else {
+            problems.push(problem(format!(
+                "the plugin writes target table {schema}.{}, which does not exist\n  hint: create it in the target schema (schema/target.sql) or fix the plugin's describe()",
+                w.table
+            )));
+            continue;
+        };
+        let mut columns = Vec::new();
+        for name in &w.columns {
+            match info.column(name) {
+                Some(c) => columns.push(c.clone()),
+                None => problems.push(problem(format!(
+                    "the plugin writes column `{name}`, which target table {} does not have (it has: {})",
+                    w.table,
+                    column_names(info)
+                ))),
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for name in &w.columns {
+            if !seen.insert(name) {
+                problems.push(problem(format!(
+                    "the plugin writes column `{name}` of {} twice",
+                    w.table
+                )));
+            }
+        }
+        for c in &info.columns {
+            if c.not_null && !c.has_default && !w.columns.contains(&c.name) {
+                problems.push(problem(format!(
+                    "target column {}.{} is NOT NULL without a default, but the plugin does not write it: every row would fail",
+                    w.table, c.name
+                )));
+            }
+        }
+        if columns.len() == w.columns.len() {
+            resolved.push((w.table.clone(), columns));
+        }
+    }
+    if resolved.len() == t.description.writes.len() {
+        t.target_columns = resolved;
+    }
+}
+
+fn column_names(info: &TableInfo) -> String {
+    info.columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn order_tables(tables: &[Prepared], fks: &[ForeignKey]) -> Result<Vec<Step>, order::Cycle> {
+    let nodes: Vec<order::Node> = tables
+        .iter()
+        .map(|t| order::Node {
+            name: t.plan.name.clone(),
+            writes: t
+                .description
+                .writes
+                .iter()
+                .map(|w| w.table.clone())
+                .collect(),
+            resolves: t.description.resolves.clone(),
+            depends_on: t.plan.depends_on.clone(),
+        })
+        .collect();
+    order::order(&nodes, fks)
+}
+
+/// Connects to one side for `check`, turning a failure into a problem.
+pub async fn connect_or_report(
+    url: &str,
+    side: pg::Side,
+    problems: &mut Vec<Problem>,
+) -> Option<Client> {
+    match pg::connect(url, side).await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            problems.push(Problem {
+                table: None,
+                message: format!("{e:#}"),
+            });
+            None
+        }
+    }
+}
+
+/// Human report for `host check`.
+pub fn print_report(plan: &Plan, analysis: &Analysis, problems: &[Problem]) {
+    if let Some(order) = &analysis.order {
+        println!("Table order ({} tables):", order.len());
+        for (i, step) in order.iter().enumerate() {
+            let t = analysis.prepared(&step.table);
+            let writes = t
+                .map(|t| {
+                    t.description
+                        .writes
+                        .iter()
+                        .map(|w| w.table.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            let after = if step.after.is_empty() {
+                String::new()
+            } else {
+                format!("  (after {})", step.after.join(", "))
+            };
+            let hash = t
+                .map(|t| t.plugin.short_hash().to_string())
+                .unwrap_or_default();
+            println!(
+                "  {:>2}. {:<20} -> {writes}{after}  [plugin {hash}]",
+                i + 1,
+                step.table
+            );
+        }
+    }
+    if problems.is_empty() {
+        println!(
+            "check passed: {} tables, every plugin matches both schemas ({})",
+            plan.tables.len(),
+            plan.path.display()
+        );
+    } else {
+        eprintln!(
+            "check found {} problem(s) in {}:",
+            problems.len(),
+            plan.path.display()
+        );
+        for p in problems {
+            eprintln!("- {p}");
+        }
+    }
+}

@@ -1,0 +1,421 @@
+//! Values between PostgreSQL's COPY text format and the WIT `value` type.
+//!
+//! Source rows are read with `COPY ... TO STDOUT` and decoded by the source column's type;
+//! target rows are encoded for `COPY ... FROM STDIN`, checked against the target column first
+//! so a value that cannot fit rejects its row with a reason instead of failing the batch.
+
+use crate::pg::Column;
+use crate::wasm::Value;
+
+// Type OIDs (pg_type.oid, stable across PostgreSQL versions).
+const BOOL: u32 = 16;
+const BYTEA: u32 = 17;
+const INT8: u32 = 20;
+const INT2: u32 = 21;
+const INT4: u32 = 23;
+const OID: u32 = 26;
+const JSON: u32 = 114;
+const FLOAT4: u32 = 700;
+const FLOAT8: u32 = 701;
+const DATE: u32 = 1082;
+const TIMESTAMP: u32 = 1114;
+const TIMESTAMPTZ: u32 = 1184;
+const NUMERIC: u32 = 1700;
+const UUID: u32 = 2950;
+const JSONB: u32 = 3802;
+
+/// Splits one line of COPY text output (without its newline) into raw fields, unescaped;
+/// `None` is SQL NULL.
+pub fn split_copy_line(line: &[u8]) -> Vec<Option<Vec<u8>>> {
+    line.split(|b| *b == b'\t')
+        .map(|field| {
+            if field == b"\\N" {
+                None
+            } else {
+                Some(unescape(field))
+            }
+        })
+        .collect()
+}
+
+fn unescape(field: &[u8]) -> Vec<u8> {
+    if !field.contains(&b'\\') {
+        return field.to_vec();
+    }
+    let mut out = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        let b = field[i];
+        if b != b'\\' || i + 1 == field.len() {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let next = field[i + 1];
+        i += 2;
+        match next {
+            b'b' => out.push(8),
+            b'f' => out.push(12),
+            b'n' => out.push(b'\n'),
+            b'r' => out.push(b'\r'),
+            b't' => out.push(b'\t'),
+            b'v' => out.push(11),
+            b'0'..=b'7' => {
+                let mut v = (next - b'0') as u32;
+                let mut n = 1;
+                while n < 3 && i < field.len() && (b'0'..=b'7').contains(&field[i]) {
+                    v = v * 8 + (field[i] - b'0') as u32;
+                    i += 1;
+                    n += 1;
+                }
+                out.push(v as u8);
+            }
+            b'x' => {
+                let mut v = 0u32;
+                let mut n = 0;
+                while n < 2 && i < field.len() && field[i].is_ascii_hexdigit() {
+                    v = v * 16 + (field[i] as char).to_digit(16).unwrap_or(0);
+                    i += 1;
+                    n += 1;
+                }
+                out.push(v as u8);
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// A source field as a WIT value, by the column's type. Errors name the column and value.
+pub fn decode(column: &Column, raw: Option<Vec<u8>>) -> Result<Value, String> {
+    let Some(raw) = raw else {
+        return Ok(Value::Null);
+    };
+    let text = || {
+        String::from_utf8(raw.clone())
+            .map_err(|_| format!("column {} holds invalid UTF-8", column.name))
+    };
+    Ok(match column.type_oid {
+        BOOL => Value::Boolean(raw == b"t"),
+        INT2 | INT4 | INT8 | OID => Value::Int(
+            text()?
+                .parse()
+                .map_err(|e| format!("column {}: integer {:?}: {e}", column.name, text()))?,
+        ),
+        FLOAT4 | FLOAT8 => {
+            let t = text()?;
+            Value::Float(match t.as_str() {
+                "NaN" => f64::NAN,
+                "Infinity" => f64::INFINITY,
+                "-Infinity" => f64::NEG_INFINITY,
+                _ => t
+                    .parse()
+                    .map_err(|e| format!("column {}: float {t:?}: {e}", column.name))?,
+            })
+        }
+        NUMERIC => Value::Numeric(text()?),
+        DATE => Value::Date(text()?),
+        TIMESTAMP => Value::Timestamp(text()?),
+        TIMESTAMPTZ => Value::Timestamptz(text()?),
+        UUID => Value::Uuid(text()?),
+        JSON | JSONB => Value::Json(text()?),
+        BYTEA => {
+            let t = text()?;
+            let hex_digits = t
+                .strip_prefix("\\x")
+                .ok_or_else(|| format!("column {}: bytea not in hex format", column.name))?;
+            Value::Bytes(
+                hex::decode(hex_digits)
+                    .map_err(|e| format!("column {}: bytea: {e}", column.name))?,
+            )
+        }
+        _ => Value::Text(text()?),
+    })
+}
+
+/// A value as JSON, for quarantine records: exact numbers stay strings.
+pub fn to_json(value: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match value {
+        Value::Null => J::Null,
+        Value::Boolean(b) => J::Bool(*b),
+        Value::Int(i) => J::from(*i),
+        Value::Float(f) => {
+            serde_json::Number::from_f64(*f).map_or_else(|| J::String(f.to_string()), J::Number)
+        }
+        Value::Bytes(b) => J::String(format!("\\x{}", hex::encode(b))),
+        Value::Numeric(s)
+        | Value::Text(s)
+        | Value::Uuid(s)
+        | Value::Date(s)
+        | Value::Timestamp(s)
+        | Value::Timestamptz(s)
+        | Value::Json(s) => J::String(s.clone()),
+    }
+}
+
+/// Why one value cannot go into its target column.
+pub type Misfit = String;
+
+/// Appends `value` to a COPY text line for `column`, or says why it does not fit.
+pub fn encode(out: &mut Vec<u8>, column: &Column, value: &Value) -> Result<(), Misfit> {
+    let name = &column.name;
+    let misfit = |what: &str| Err(format!("{what} for column {name} ({})", column.type_name));
+    match value {
+        Value::Null => {
+            if column.not_null && !column.has_default {
+                return Err(format!("NULL for required column {name}"));
+            }
+            out.extend_from_slice(b"\\N");
+        }
+        Value::Boolean(b) => {
+            if column.type_oid != BOOL {
+                return misfit("a boolean");
+            }
+            out.push(if *b { b't' } else { b'f' });
+        }
+        Value::Int(i) => {
+            if !matches!(
+                column.type_oid,
+                INT2 | INT4 | INT8 | NUMERIC | FLOAT4 | FLOAT8 | OID
+            ) {
+                return misfit("an integer");
+            }
+            let limit = match column.type_oid {
+                INT2 => Some(i16::MIN as i64..=i16::MAX as i64),
+                INT4 => Some(i32::MIN as i64..=i32::MAX as i64),
+                _ => None,
+            };
+            if limit.is_some_and(|r| !r.contains(i)) {
+                return Err(format!(
+                    "{i} is out of range for column {name} ({})",
+                    column.type_name
+                ));
+            }
+            out.extend_from_slice(i.to_string().as_bytes());
+        }
+        Value::Float(f) => {
+            if !matches!(column.type_oid, FLOAT4 | FLOAT8) {
+                return misfit("a float (exact columns take numeric text, never floats)");
+            }
+            let text = if f.is_nan() {
+                "NaN".to_string()
+            } else if f.is_infinite() {
+                if *f > 0.0 { "Infinity" } else { "-Infinity" }.to_string()
+            } else {
+                f.to_string()
+            };
+            out.extend_from_slice(text.as_bytes());
+        }
+        Value::Numeric(s) => {
+            if !matches!(column.type_oid, NUMERIC | INT2 | INT4 | INT8) {
+                return misfit("a numeric");
+            }
+            if !is_plain_decimal(s) {
+                return Err(format!(
+                    "{s:?} is not a finite decimal number, for column {name}"
+                ));
+            }
+            escape_into(out, s);
+        }
+        Value::Uuid(s) => {
+            if column.type_oid != UUID {
+                return misfit("a uuid");
+            }
+            if uuid::Uuid::try_parse(s).is_err() {
+                return Err(format!("{s:?} is not a valid UUID, for column {name}"));
+            }
+            escape_into(out, s);
+        }
+        Value::Date(s) | Value::Timestamp(s) | Value::Timestamptz(s) => {
+            if !matches!(column.type_oid, DATE | TIMESTAMP | TIMESTAMPTZ) {
+                return misfit("a date/time");
+            }
+            check_text(name, s)?;
+            escape_into(out, s);
+        }
+        Value::Json(s) => {
+            if !matches!(column.type_oid, JSON | JSONB) && !is_texty(column) {
+                return misfit("JSON");
+            }
+            if serde_json::from_str::<serde::de::IgnoredAny>(s).is_err() {
+                return Err(format!("invalid JSON for column {name}"));
+            }
+            check_text(name, s)?;
+            escape_into(out, s);
+        }
+        Value::Text(s) => {
+            check_text(name, s)?;
+            if let Some(labels) = &column.enum_labels {
+                if !labels.iter().any(|l| l == s) {
+                    return Err(format!(
+                        "{s:?} is not a value of enum {} (column {name})",
+                        column.type_name
+                    ));
+                }
+            } else if !is_texty(column) {
+                return misfit("text");
+            }
+            if let Some(max) = column.max_chars {
+                let chars = s.chars().count();
+                if chars > max as usize {
+                    return Err(format!(
+                        "text of {chars} characters is too long for column {name} ({}({max}))",
+                        column.type_name
+                    ));
+                }
+            }
+            escape_into(out, s);
+        }
+        Value::Bytes(b) => {
+            if column.type_oid != BYTEA {
+                return misfit("bytes");
+            }
+            out.extend_from_slice(b"\\\\x");
+            out.extend_from_slice(hex::encode(b).as_bytes());
+        }
+    }
+    Ok(())
+}
+
+fn is_texty(column: &Column) -> bool {
+    matches!(
+        column.type_name.as_str(),
+        "text" | "varchar" | "bpchar" | "citext" | "name"
+    )
+}
+
+fn check_text(column: &str, s: &str) -> Result<(), Misfit> {
+    if s.contains('\0') {
+        return Err(format!(
+            "text for column {column} contains a NUL byte, which PostgreSQL cannot store"
+        ));
+    }
+    Ok(())
+}
+
+fn is_plain_decimal(s: &str) -> bool {
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    !(whole.is_empty() && frac.is_empty())
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// COPY text escaping: backslash, tab, newline and carriage return.
+fn escape_into(out: &mut Vec<u8>, s: &str) {
+    for &b in s.as_bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
+    }
+}
+
+/// Text as a COPY field (for the runner's own state rows).
+pub fn escape_text(out: &mut Vec<u8>, s: &str) {
+    escape_into(out, &s.replace('\0', "\\0"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(name: &str, oid: u32, type_name: &str, max: Option<i32>, not_null: bool) -> Column {
+        Column {
+            name: name.into(),
+            type_oid: oid,
+            type_name: type_name.into(),
+            max_chars: max,
+            not_null,
+            has_default: false,
+            enum_labels: None,
+        }
+    }
+
+    #[test]
+    fn copy_fields_unescape() {
+        let fields = split_copy_line(b"1\ta\\tb\\\\c\t\\N\t\\x41\\101");
+        assert_eq!(
+            fields,
+            vec![
+                Some(b"1".to_vec()),
+                Some(b"a\tb\\c".to_vec()),
+                None,
+                Some(b"AA".to_vec())
+            ]
+        );
+    }
+
+    #[test]
+    fn decode_by_type() {
+        assert_eq!(
+            decode(
+                &col("n", NUMERIC, "numeric", None, false),
+                Some(b"12.345".to_vec())
+            )
+            .unwrap(),
+            Value::Numeric("12.345".into())
+        );
+        assert_eq!(
+            decode(&col("i", INT4, "int4", None, false), Some(b"-7".to_vec())).unwrap(),
+            Value::Int(-7)
+        );
+        assert_eq!(
+            decode(&col("b", BOOL, "bool", None, false), Some(b"t".to_vec())).unwrap(),
+            Value::Boolean(true)
+        );
+        assert_eq!(
+            decode(
+                &col("x", BYTEA, "bytea", None, false),
+                Some(b"\\x00ff".to_vec())
+            )
+            .unwrap(),
+            Value::Bytes(vec![0, 255])
+        );
+        assert!(
+            decode(&col("t", 25, "text", None, false), Some(vec![0xff, 0xfe]))
+                .unwrap_err()
+                .contains("invalid UTF-8")
+        );
+    }
+
+    #[test]
+    fn encode_checks_fit() {
+        let mut out = Vec::new();
+        let v = col("name", 1043, "varchar", Some(3), true);
+        assert!(encode(&mut out, &v, &Value::Text("abcd".into()))
+            .unwrap_err()
+            .contains("too long"));
+        assert!(encode(&mut out, &v, &Value::Null)
+            .unwrap_err()
+            .contains("required"));
+        assert!(encode(&mut out, &v, &Value::Text("a\0".into()))
+            .unwrap_err()
+            .contains("NUL"));
+        let u = col("id", UUID, "uuid", None, true);
+        assert!(encode(&mut out, &u, &Value::Uuid("nope".into()))
+            .unwrap_err()
+            .contains("not a valid UUID"));
+        let n = col("amount", NUMERIC, "numeric", None, true);
+        assert!(encode(&mut out, &n, &Value::Numeric("NaN".into())).is_err());
+        assert!(encode(&mut out, &n, &Value::Float(1.5))
+            .unwrap_err()
+            .contains("never floats"));
+        let s = col("small", INT2, "int2", None, true);
+        assert!(encode(&mut out, &s, &Value::Int(70000))
+            .unwrap_err()
+            .contains("out of range"));
+        out.clear();
+        encode(
+            &mut out,
+            &col("t", 25, "text", None, false),
+            &Value::Text("a\tb\\".into()),
+        )
+        .unwrap();
+        assert_eq!(out, b"a\\tb\\\\");
+    }
+}

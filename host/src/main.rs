@@ -1,0 +1,291 @@
+//! `host`: moves a legacy PostgreSQL database into a new schema through sandboxed
+//! WebAssembly transforms, one per table. See README.md.
+
+mod check;
+mod codec;
+mod generate;
+mod idmap;
+mod order;
+mod pg;
+mod plan;
+mod progress;
+mod run;
+mod state;
+mod status;
+mod wasm;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::plan::{Overrides, Plan};
+
+#[derive(Parser)]
+#[command(
+    name = "host",
+    version,
+    about = "Moves a legacy PostgreSQL database into a new schema through sandboxed WebAssembly transforms",
+    after_help = "Exit codes: 0 success; 2 bad command line or plan; 3 check found problems; 4 a database could not be reached; 5 a table failed or stopped during the run; 1 anything else."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check the plan, the plugins and both schemas before any row moves; prints the table order.
+    Check(PlanArgs),
+    /// Run the migration, or resume it after the last committed batch.
+    Run(RunArgs),
+    /// Show per-table progress from the target's state tables (works from any terminal).
+    Status(PlanArgs),
+    /// Create and fill a legacy database with deterministic, realistically dirty data.
+    Generate(generate::GenerateArgs),
+}
+
+#[derive(Args, Clone)]
+struct PlanArgs {
+    /// The migration plan.
+    #[arg(default_value = "plan.toml")]
+    plan: PathBuf,
+    /// Legacy database URL (overrides the plan's [source] url).
+    #[arg(long, env = "MIGRATE_SOURCE_URL", hide_env_values = true)]
+    source: Option<String>,
+    /// New database URL (overrides the plan's [target] url).
+    #[arg(long, env = "MIGRATE_TARGET_URL", hide_env_values = true)]
+    target: Option<String>,
+    /// Machine-readable output on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Clone)]
+struct RunArgs {
+    #[command(flatten)]
+    plan: PlanArgs,
+    /// Run only these tables (repeatable); their dependencies must be done already.
+    #[arg(long = "table")]
+    tables: Vec<String>,
+}
+
+/// A failure with the exit code of its family.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Exit {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Exit {
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        Exit {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+pub const EXIT_PLAN: u8 = 2;
+pub const EXIT_CHECK: u8 = 3;
+pub const EXIT_CONNECT: u8 = 4;
+pub const EXIT_TABLE_FAILED: u8 = 5;
+
+impl PlanArgs {
+    fn load(&self) -> Result<Plan, Exit> {
+        let overrides = Overrides {
+            source: self.source.clone(),
+            target: self.target.clone(),
+        };
+        Plan::load(&self.plan, &overrides).map_err(|e| Exit::new(EXIT_PLAN, e.to_string()))
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HOST_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Check(args) => cmd_check(args).await,
+        Command::Run(args) => cmd_run(args).await,
+        Command::Status(args) => status::run(args).await,
+        Command::Generate(args) => generate::run(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let code = err.downcast_ref::<Exit>().map_or(1, |e| e.code);
+            eprintln!("error: {err:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+async fn cmd_check(args: &PlanArgs) -> anyhow::Result<()> {
+    let plan = args.load()?;
+    let runtime = wasm::Runtime::new()?;
+    let mut problems = Vec::new();
+    let source = check::connect_or_report(&plan.source_url, pg::Side::Source, &mut problems).await;
+    let target = check::connect_or_report(&plan.target_url, pg::Side::Target, &mut problems).await;
+    let analysis = check::analyze(&plan, &runtime, source.as_ref(), target.as_ref()).await?;
+    problems.extend(analysis.problems.iter().cloned());
+    if args.json {
+        let order = analysis
+            .order
+            .as_ref()
+            .map(|o| o.iter().map(|s| &s.table).collect::<Vec<_>>());
+        let json =
+            serde_json::json!({ "ok": problems.is_empty(), "order": order, "problems": problems });
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        check::print_report(&plan, &analysis, &problems);
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        let code = if source.is_none() || target.is_none() {
+            EXIT_CONNECT
+        } else {
+            EXIT_CHECK
+        };
+        Err(Exit::new(
+            code,
+            format!(
+                "{} problem(s); fix them and run `host check` again",
+                problems.len()
+            ),
+        )
+        .into())
+    }
+}
+
+async fn cmd_run(args: &RunArgs) -> anyhow::Result<()> {
+    let plan = args.plan.load()?;
+    let connect = |url: String, side| async move {
+        pg::connect(&url, side)
+            .await
+            .map_err(|e| Exit::new(EXIT_CONNECT, format!("{e:#}")))
+    };
+    let mut target = connect(plan.target_url.clone(), pg::Side::Target).await?;
+    let mut source = connect(plan.source_url.clone(), pg::Side::Source).await?;
+    state::ensure_schema(&target).await?;
+    run::ensure_target_schema(&plan, &target).await?;
+
+    let runtime = wasm::Runtime::new()?;
+    let analysis = check::analyze(&plan, &runtime, Some(&source), Some(&target)).await?;
+    if !analysis.problems.is_empty() {
+        let list = analysis
+            .problems
+            .iter()
+            .map(|p| format!("- {p}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        return Err(Exit::new(
+            EXIT_CHECK,
+            format!("the plan does not check out, nothing was migrated:\n{list}"),
+        )
+        .into());
+    }
+    let order = analysis.order.clone().unwrap_or_default();
+    for wanted in &args.tables {
+        if plan.table(wanted).is_none() {
+            return Err(Exit::new(
+                EXIT_PLAN,
+                format!("--table {wanted}: not a table of the plan"),
+            )
+            .into());
+        }
+    }
+
+    let run_id: i64 = target
+        .query_one(
+            "INSERT INTO migration.runs (plan_path, host_version) VALUES ($1, $2) RETURNING run_id",
+            &[&plan.path.display().to_string(), &env!("CARGO_PKG_VERSION")],
+        )
+        .await?
+        .get(0);
+    tracing::info!(run_id, tables = order.len(), "run started");
+    let started = std::time::Instant::now();
+    let mut reports = Vec::new();
+    let mut blocked: Vec<(String, String)> = Vec::new();
+    for step in &order {
+        if !args.tables.is_empty() && !args.tables.contains(&step.table) {
+            continue;
+        }
+        let not_done = unfinished(&target, &step.after).await?;
+        if let Some(dep) = not_done {
+            blocked.push((step.table.clone(), dep));
+            continue;
+        }
+        let prepared = analysis
+            .prepared(&step.table)
+            .expect("ordered tables were prepared");
+        let mut runner = run::Runner {
+            plan: &plan,
+            source: &mut source,
+            target: &mut target,
+            run_id,
+        };
+        let report = runner.run_table(prepared).await?;
+        if let Some(error) = &report.error {
+            tracing::error!(table = %report.table, "{error}");
+        }
+        reports.push(report);
+    }
+    let failed: Vec<&run::TableReport> = reports.iter().filter(|r| r.phase != "done").collect();
+    let outcome = if failed.is_empty() && blocked.is_empty() {
+        "done"
+    } else {
+        "failed"
+    };
+    target
+        .execute("UPDATE migration.runs SET finished_at = clock_timestamp(), outcome = $2 WHERE run_id = $1", &[&run_id, &outcome])
+        .await?;
+    status::print_summary(&reports, &blocked, started.elapsed(), args.plan.json);
+    if outcome == "done" {
+        Ok(())
+    } else {
+        let mut lines: Vec<String> = failed
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}: {}",
+                    r.table,
+                    r.error.as_deref().unwrap_or("did not finish")
+                )
+            })
+            .collect();
+        lines.extend(
+            blocked
+                .iter()
+                .map(|(t, dep)| format!("{t}: not started, it waits for {dep}, which is not done")),
+        );
+        Err(Exit::new(EXIT_TABLE_FAILED, format!("the run did not finish:\n  {}\nfix the cause and run again: committed batches stay and the run resumes after them", lines.join("\n  "))).into())
+    }
+}
+
+/// The first of `tables` that is not done yet, if any.
+async fn unfinished(
+    target: &tokio_postgres::Client,
+    tables: &[String],
+) -> anyhow::Result<Option<String>> {
+    for t in tables {
+        let done = matches!(
+            state::table_state(target, t).await?.map(|s| s.phase),
+            Some(state::TablePhase::Done)
+        );
+        if !done {
+            return Ok(Some(t.clone()));
+        }
+    }
+    Ok(None)
+}

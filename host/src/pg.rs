@@ -1,0 +1,260 @@
+//! PostgreSQL plumbing shared by every command: connecting, quoting, reading the catalog.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use tokio_postgres::{Client, NoTls};
+
+/// Which side of the migration a connection talks to, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Source,
+    Target,
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Side::Source => "source",
+            Side::Target => "target",
+        })
+    }
+}
+
+/// A URL fit for logs and errors: the password replaced by `***`.
+pub fn redact(url: &str) -> String {
+    mask_password_param(&redact_authority(url))
+}
+
+fn redact_authority(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match (authority.rfind('@'), authority.find(':')) {
+        (Some(at), Some(colon)) if colon < at => {
+            format!(
+                "{}{}:***{}",
+                &url[..scheme_end + 3],
+                &authority[..colon],
+                &rest[at..]
+            )
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// `password=...` in a query string or a key=value connection string.
+fn mask_password_param(s: &str) -> String {
+    let Some(start) = s.find("password=") else {
+        return s.to_string();
+    };
+    let value_start = start + "password=".len();
+    let value_end = s[value_start..]
+        .find(['&', ' '])
+        .map_or(s.len(), |i| value_start + i);
+    format!("{}***{}", &s[..value_start], &s[value_end..])
+}
+
+/// Connects and drives the connection on a background task.
+pub async fn connect(url: &str, side: Side) -> anyhow::Result<Client> {
+    let shown = redact(url);
+    let config: tokio_postgres::Config = url.parse().map_err(|e| {
+        anyhow::anyhow!("the {side} URL {shown} is not a valid PostgreSQL URL: {e}")
+    })?;
+    let (client, connection) = config.connect(NoTls).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot connect to the {side} database {shown}: {}\n  hint: is the server running and reachable, and are the user, password and database right? \
+             Override the plan's URL with --{side} or MIGRATE_{}_URL",
+            error_text(&e),
+            side.to_string().to_uppercase()
+        )
+    })?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "connection closed");
+        }
+    });
+    // Text output the transforms can rely on whatever the server's settings are.
+    client
+        .batch_execute("SET DateStyle = ISO; SET IntervalStyle = iso_8601; SET TimeZone = 'UTC'; SET extra_float_digits = 3; SET client_encoding = 'UTF8'")
+        .await
+        .with_context(|| format!("configuring the {side} session"))?;
+    Ok(client)
+}
+
+/// The server's own message for an error, with detail and hint when there are any.
+pub fn error_text(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut s = db.message().to_string();
+            if let Some(detail) = db.detail() {
+                s.push_str(&format!(" ({detail})"));
+            }
+            s
+        }
+        None => {
+            let mut s = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(inner) = source {
+                s.push_str(&format!(": {inner}"));
+                source = inner.source();
+            }
+            s
+        }
+    }
+}
+
+/// `"name"`, with embedded quotes doubled: every identifier from a plan or plugin goes
+/// through here, so no name can inject SQL.
+pub fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `"schema"."table"`.
+pub fn qualified(schema: &str, table: &str) -> String {
+    format!("{}.{}", ident(schema), ident(table))
+}
+
+/// A column as the catalog describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    /// The type's OID (for decoding and encoding values).
+    pub type_oid: u32,
+    /// Base type name without modifiers, e.g. `varchar`, `numeric`, `order_status`.
+    pub type_name: String,
+    /// `varchar(n)` / `char(n)` length limit.
+    pub max_chars: Option<i32>,
+    pub not_null: bool,
+    pub has_default: bool,
+    /// For enum columns, the allowed labels.
+    pub enum_labels: Option<Vec<String>>,
+}
+
+/// The columns of one table, in table order.
+#[derive(Debug, Clone)]
+pub struct TableInfo {
+    pub columns: Vec<Column>,
+}
+
+impl TableInfo {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+/// Every ordinary table of `schema` with its columns.
+pub async fn tables(client: &Client, schema: &str) -> anyhow::Result<BTreeMap<String, TableInfo>> {
+    let rows = client
+        .query(
+            "SELECT c.relname, a.attname, a.atttypid::oid, t.typname,
+                    CASE WHEN t.typname IN ('varchar','bpchar') AND a.atttypmod > 0 THEN a.atttypmod - 4 END,
+                    a.attnotnull, a.atthasdef,
+                    CASE WHEN t.typtype = 'e' THEN
+                        (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid)
+                    END
+             FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+             JOIN pg_type t ON t.oid = a.atttypid
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
+             ORDER BY c.relname, a.attnum",
+            &[&schema],
+        )
+        .await
+        .context("reading the catalog")?;
+    let mut out: BTreeMap<String, TableInfo> = BTreeMap::new();
+    for r in rows {
+        let table: String = r.get(0);
+        out.entry(table)
+            .or_insert_with(|| TableInfo {
+                columns: Vec::new(),
+            })
+            .columns
+            .push(Column {
+                name: r.get(1),
+                type_oid: r.get(2),
+                type_name: r.get(3),
+                max_chars: r.get(4),
+                not_null: r.get(5),
+                has_default: r.get(6),
+                enum_labels: r.get(7),
+            });
+    }
+    Ok(out)
+}
+
+/// A foreign key between two tables of the target schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignKey {
+    pub name: String,
+    pub table: String,
+    pub columns: Vec<String>,
+    pub ref_table: String,
+    pub ref_columns: Vec<String>,
+    pub deferrable: bool,
+}
+
+/// Every foreign key declared in `schema` (pointing into the same schema).
+pub async fn foreign_keys(client: &Client, schema: &str) -> anyhow::Result<Vec<ForeignKey>> {
+    let rows = client
+        .query(
+            "SELECT con.conname::text, c.relname::text, r.relname::text, con.condeferrable,
+                    ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(n, i)
+                          JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.i),
+                    ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(n, i)
+                          JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.i)
+             FROM pg_constraint con
+             JOIN pg_class c ON c.oid = con.conrelid
+             JOIN pg_class r ON r.oid = con.confrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_namespace rn ON rn.oid = r.relnamespace
+             WHERE con.contype = 'f' AND n.nspname = $1 AND rn.nspname = $1
+             ORDER BY c.relname, con.conname",
+            &[&schema],
+        )
+        .await
+        .context("reading the target's foreign keys")?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ForeignKey {
+            name: r.get(0),
+            table: r.get(1),
+            ref_table: r.get(2),
+            deferrable: r.get(3),
+            columns: r.get(4),
+            ref_columns: r.get(5),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_show() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact("postgres://h/db?password=x&a=b"),
+            "postgres://h/db?password=***&a=b"
+        );
+        assert_eq!(
+            redact("host=h password=pw user=u"),
+            "host=h password=*** user=u"
+        );
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(ident("we\"ird"), "\"we\"\"ird\"");
+        assert_eq!(qualified("public", "t"), "\"public\".\"t\"");
+    }
+}

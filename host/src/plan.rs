@@ -1,0 +1,331 @@
+//! The migration plan (`plan.toml`): parsed strictly, then resolved against the command line.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Problems with the plan file itself; each says what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("cannot read plan {path}: {source}\n  hint: pass the path of an existing plan.toml")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid plan:\n{message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// `plan.toml` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlan {
+    /// The legacy database to read.
+    pub source: Endpoint,
+    /// The new database to write; its `migration` schema holds the run state.
+    pub target: TargetEndpoint,
+    /// Defaults for every table.
+    #[serde(default)]
+    pub defaults: Defaults,
+    /// The tables to migrate; the order they run in comes from the dependencies, not from here.
+    #[serde(rename = "table", default)]
+    pub tables: Vec<RawTable>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    /// PostgreSQL URL; `--source`/`--target` or MIGRATE_SOURCE_URL/MIGRATE_TARGET_URL override it.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Schema holding the tables (default `public`).
+    #[serde(default = "default_schema")]
+    pub schema: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetEndpoint {
+    #[serde(flatten)]
+    pub endpoint: Endpoint,
+    /// SQL file creating the target schema; applied by `host run` only when none of the
+    /// plan's target tables exist yet (a fresh database).
+    #[serde(default)]
+    pub schema_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// Source rows per plugin call and per target transaction.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Largest share of a table's rows that may be quarantined before the table stops.
+    #[serde(default = "default_max_reject_rate")]
+    pub max_reject_rate: f64,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            batch_size: default_batch_size(),
+            max_reject_rate: default_max_reject_rate(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTable {
+    /// The legacy table; also the id-map entity its rows are recorded under.
+    pub name: String,
+    /// The transform component (`.wasm`), relative to the plan file.
+    pub plugin: PathBuf,
+    /// Reporting group (e.g. "core", "financial"); does not affect the order.
+    #[serde(default)]
+    pub phase: Option<String>,
+    /// Tables that must finish first, beyond what the target's foreign keys imply.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// The integer key column rows are paged and checkpointed by.
+    #[serde(default = "default_key")]
+    pub key: String,
+    #[serde(default)]
+    pub batch_size: Option<usize>,
+    #[serde(default)]
+    pub max_reject_rate: Option<f64>,
+}
+
+fn default_schema() -> String {
+    "public".into()
+}
+fn default_batch_size() -> usize {
+    1000
+}
+/// The lab's own success criterion: more than 98% of rows migrated.
+fn default_max_reject_rate() -> f64 {
+    0.02
+}
+fn default_key() -> String {
+    "id".into()
+}
+
+/// The plan, validated and resolved: URLs chosen, paths absolute, defaults applied.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub path: PathBuf,
+    pub source_url: String,
+    pub source_schema: String,
+    pub target_url: String,
+    pub target_schema: String,
+    pub target_schema_file: Option<PathBuf>,
+    pub tables: Vec<TablePlan>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TablePlan {
+    pub name: String,
+    pub plugin: PathBuf,
+    pub phase: String,
+    pub depends_on: Vec<String>,
+    pub key: String,
+    pub batch_size: usize,
+    pub max_reject_rate: f64,
+}
+
+/// URL overrides from the command line (already merged with the environment by clap).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub source: Option<String>,
+    pub target: Option<String>,
+}
+
+impl Plan {
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Plan, PlanError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
+            path: path.into(),
+            source,
+        })?;
+        Self::parse(path, &text, overrides)
+    }
+
+    pub fn parse(path: &Path, text: &str, overrides: &Overrides) -> Result<Plan, PlanError> {
+        let raw: RawPlan = toml::from_str(text).map_err(|e| PlanError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        raw.resolve(path, overrides)
+    }
+}
+
+impl RawPlan {
+    fn resolve(self, path: &Path, overrides: &Overrides) -> Result<Plan, PlanError> {
+        let invalid = |message: String| PlanError::Invalid {
+            path: path.into(),
+            message,
+        };
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = if base.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            base
+        };
+
+        let mut problems = Vec::new();
+        let source_url = overrides.source.clone().or(self.source.url.clone());
+        let target_url = overrides
+            .target
+            .clone()
+            .or(self.target.endpoint.url.clone());
+        if source_url.is_none() {
+            problems.push(
+                "no source database: set [source] url, --source or MIGRATE_SOURCE_URL".to_string(),
+            );
+        }
+        if target_url.is_none() {
+            problems.push(
+                "no target database: set [target] url, --target or MIGRATE_TARGET_URL".to_string(),
+            );
+        }
+        if self.tables.is_empty() {
+            problems.push(
+                "the plan has no [[table]] entries: add one per legacy table to migrate"
+                    .to_string(),
+            );
+        }
+        check_rate(
+            &mut problems,
+            "[defaults] max_reject_rate",
+            self.defaults.max_reject_rate,
+        );
+        if self.defaults.batch_size == 0 {
+            problems.push("[defaults] batch_size must be at least 1".into());
+        }
+
+        let mut seen = BTreeSet::new();
+        for t in &self.tables {
+            if !seen.insert(t.name.as_str()) {
+                problems.push(format!(
+                    "table `{}` is listed twice: keep one [[table]] entry per legacy table",
+                    t.name
+                ));
+            }
+            if t.batch_size == Some(0) {
+                problems.push(format!("table `{}`: batch_size must be at least 1", t.name));
+            }
+            if let Some(rate) = t.max_reject_rate {
+                check_rate(
+                    &mut problems,
+                    &format!("table `{}`: max_reject_rate", t.name),
+                    rate,
+                );
+            }
+        }
+        for t in &self.tables {
+            for dep in &t.depends_on {
+                if !seen.contains(dep.as_str()) {
+                    problems.push(format!(
+                        "table `{}` depends_on `{dep}`, which is not a table of this plan: add it or remove the dependency",
+                        t.name
+                    ));
+                }
+                if dep == &t.name {
+                    problems.push(format!(
+                        "table `{}` depends on itself: remove it from its depends_on",
+                        t.name
+                    ));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(invalid(problems.join("\n")));
+        }
+
+        let tables = self
+            .tables
+            .into_iter()
+            .map(|t| TablePlan {
+                plugin: base.join(&t.plugin),
+                phase: t.phase.unwrap_or_else(|| "default".into()),
+                batch_size: t.batch_size.unwrap_or(self.defaults.batch_size),
+                max_reject_rate: t.max_reject_rate.unwrap_or(self.defaults.max_reject_rate),
+                name: t.name,
+                depends_on: t.depends_on,
+                key: t.key,
+            })
+            .collect();
+        Ok(Plan {
+            path: path.to_path_buf(),
+            source_url: source_url.unwrap_or_default(),
+            source_schema: self.source.schema,
+            target_url: target_url.unwrap_or_default(),
+            target_schema: self.target.endpoint.schema,
+            target_schema_file: self.target.schema_file.map(|f| base.join(f)),
+            tables,
+        })
+    }
+}
+
+fn check_rate(problems: &mut Vec<String>, what: &str, rate: f64) {
+    if !(0.0..=1.0).contains(&rate) {
+        problems.push(format!(
+            "{what} = {rate} must be between 0.0 and 1.0 (0.02 means 2% of rows)"
+        ));
+    }
+}
+
+impl Plan {
+    pub fn table(&self, name: &str) -> Option<&TablePlan> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[source]
+url = "postgres://a@localhost/legacy"
+[target]
+url = "postgres://a@localhost/new"
+[[table]]
+name = "offices"
+plugin = "plugins/offices.wasm"
+"#;
+
+    #[test]
+    fn defaults_apply_and_paths_resolve_against_the_plan() {
+        let plan =
+            Plan::parse(Path::new("/lab/plan.toml"), MINIMAL, &Overrides::default()).unwrap();
+        let t = &plan.tables[0];
+        assert_eq!(t.plugin, PathBuf::from("/lab/plugins/offices.wasm"));
+        assert_eq!(t.batch_size, 1000);
+        assert_eq!(t.max_reject_rate, 0.02);
+        assert_eq!(t.key, "id");
+    }
+
+    #[test]
+    fn command_line_urls_win() {
+        let o = Overrides {
+            source: Some("postgres://x/s".into()),
+            target: None,
+        };
+        let plan = Plan::parse(Path::new("plan.toml"), MINIMAL, &o).unwrap();
+        assert_eq!(plan.source_url, "postgres://x/s");
+        assert_eq!(plan.target_url, "postgres://a@localhost/new");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_the_line() {
+        let text = MINIMAL.replace("name = \"offices\"", "name = \"offices\"\nbatchsize = 5");
+        let err = Plan::parse(Path::new("plan.toml"), &text, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `batchsize`"), "{err}");
+        assert!(err.contains("line 8"), "{err}");
+    }
+}

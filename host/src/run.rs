@@ -1,0 +1,656 @@
+//! `host run`: every table, in dependency order, batch by batch, exactly once.
+//!
+//! One batch = one keyset page of source rows, one plugin call, one target transaction that
+//! commits the rows, the id-map rows, the quarantined and skipped rows, the lineage record and
+//! the checkpoint together. A batch that traps the plugin or that the target refuses is split
+//! in halves until the offending row is alone; that row is quarantined with the reason.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use futures_util::{SinkExt, TryStreamExt};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, IsolationLevel, Transaction};
+use tracing::{info, info_span, warn, Instrument};
+
+use crate::check::Prepared;
+use crate::codec;
+use crate::idmap::IdMaps;
+use crate::pg::{self, error_text, ident, qualified};
+use crate::plan::Plan;
+use crate::progress::Progress;
+use crate::state::{self, TableCounts, TablePhase};
+use crate::wasm::{Outcome, PluginError, Value};
+
+/// One source row: its key and values in the plugin's `reads` order.
+#[derive(Debug, Clone)]
+pub struct SourceRow {
+    pub key: i64,
+    pub values: Vec<Value>,
+}
+
+/// How a table ended in this run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TableReport {
+    pub table: String,
+    pub phase: String,
+    pub counts: TableCounts,
+    pub seconds: f64,
+    pub error: Option<String>,
+}
+
+/// What the runner needs while it runs.
+pub struct Runner<'a> {
+    pub plan: &'a Plan,
+    pub source: &'a mut Client,
+    pub target: &'a mut Client,
+    pub run_id: i64,
+}
+
+impl Runner<'_> {
+    /// Runs (or resumes) one table until every source row is accounted for.
+    pub async fn run_table(&mut self, t: &Prepared) -> anyhow::Result<TableReport> {
+        let started = Instant::now();
+        let name = t.plan.name.clone();
+        let span = info_span!("table", table = %name);
+        let result = self.copy_table(t).instrument(span).await;
+        let state = state::table_state(&*self.target, &name).await?;
+        let (phase, counts) = state
+            .map(|s| (s.phase, s.counts))
+            .unwrap_or((TablePhase::Pending, TableCounts::default()));
+        let error = match (&result, &phase) {
+            (Err(e), _) => Some(format!("{e:#}")),
+            (_, TablePhase::Failed { error, .. }) => Some(error.clone()),
+            _ => None,
+        };
+        if let Err(e) = &result {
+            // Record the failure for `status`; the checkpoint stays where the last commit left it.
+            let _ = self
+                .target
+                .execute(
+                    "UPDATE migration.table_state SET phase = 'failed', error = $2, updated_at = clock_timestamp() WHERE table_name = $1",
+                    &[&name, &format!("{e:#}")],
+                )
+                .await;
+        }
+        let phase = if result.is_err() {
+            "failed".to_string()
+        } else {
+            phase.name().to_string()
+        };
+        Ok(TableReport {
+            table: name,
+            phase,
+            counts,
+            seconds: started.elapsed().as_secs_f64(),
+            error,
+        })
+    }
+
+    async fn copy_table(&mut self, t: &Prepared) -> anyhow::Result<()> {
+        let name = &t.plan.name;
+        let Runner {
+            plan,
+            source,
+            target,
+            run_id,
+        } = self;
+        let run_id = *run_id;
+        let existing = state::table_state(&**target, name).await?;
+        if matches!(existing.as_ref().map(|s| &s.phase), Some(TablePhase::Done)) {
+            info!("already done, skipping");
+            return Ok(());
+        }
+        let mut last_key = existing.as_ref().and_then(|s| s.last_key);
+        let mut counts = existing.map(|s| s.counts).unwrap_or_default();
+
+        let source_table = qualified(&plan.source_schema, &t.description.source_table);
+        let key = ident(&t.plan.key);
+        let select_list = t
+            .source_columns
+            .iter()
+            .map(|c| ident(&c.name))
+            .collect::<Vec<_>>()
+            .join(", ");
+
+        // One snapshot of the source for the whole table.
+        let src = source
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .context("starting the source snapshot")?;
+        let total: i64 = src
+            .query_one(&format!("SELECT count(*) FROM {source_table}"), &[])
+            .await
+            .with_context(|| format!("counting {source_table}"))?
+            .get(0);
+        target
+            .execute(
+                "INSERT INTO migration.table_state (table_name, phase, source_rows, started_at, updated_at)
+                 VALUES ($1, 'copying', $2, clock_timestamp(), clock_timestamp())
+                 ON CONFLICT (table_name) DO UPDATE SET phase = 'copying', source_rows = $2, error = NULL, updated_at = clock_timestamp()",
+                &[name, &total],
+            )
+            .await?;
+
+        let ids = Arc::new(IdMaps::load(&**target, &t.description.resolves).await?);
+        let mut instance = t.plugin.instantiate(ids.clone(), name)?;
+        let mut progress = Progress::new(name, total as u64, counts.rows_read as u64);
+        let targets = TargetTables::new(t, &plan.target_schema);
+
+        loop {
+            let rows = read_page(
+                &src,
+                &select_list,
+                &source_table,
+                &key,
+                last_key,
+                t.plan.batch_size,
+                t,
+            )
+            .await?;
+            let Some(last) = rows.last() else { break };
+            let page_last_key = last.key;
+            let batch_no = counts.batches + 1;
+            let span = info_span!(
+                "batch",
+                batch = batch_no,
+                first_key = rows[0].key,
+                rows = rows.len()
+            );
+            let committed = async {
+                let mut pending = vec![rows];
+                while let Some(rows) = pending.pop() {
+                    let batch = match instance.transform(&rows.iter().map(|r| r.values.clone()).collect::<Vec<_>>()) {
+                        Ok(outcomes) => Batch::new(&rows, outcomes, &targets),
+                        Err(trap) => {
+                            instance = t.plugin.instantiate(ids.clone(), name)?;
+                            if rows.len() > 1 {
+                                split_into(&mut pending, rows);
+                                continue;
+                            }
+                            warn!(key = rows[0].key, "plugin trapped on this row; quarantining it");
+                            Batch::quarantined(&rows[0], trap_reason(&trap))
+                        }
+                    };
+                    let batch_no = counts.batches + 1;
+                    match commit(target, run_id, t, &targets, &rows, &batch, batch_no, last_key).await {
+                        Ok(()) => {
+                            counts.add(&batch.counts());
+                            counts.batches += 1;
+                            last_key = rows.last().map(|r| r.key);
+                        }
+                        Err(CommitError::Data(reason)) if rows.len() > 1 => {
+                            tracing::debug!(%reason, "target refused the batch; bisecting");
+                            split_into(&mut pending, rows);
+                        }
+                        Err(CommitError::Data(reason)) => {
+                            warn!(key = rows[0].key, %reason, "target refused this row; quarantining it");
+                            let batch = Batch::quarantined(&rows[0], format!("target refused the row: {reason}"));
+                            match commit(target, run_id, t, &targets, &rows, &batch, batch_no, last_key).await {
+                                Ok(()) => {
+                                    counts.add(&batch.counts());
+                                    counts.batches += 1;
+                                    last_key = rows.last().map(|r| r.key);
+                                }
+                                Err(e) => return Err(e.into_anyhow()),
+                            }
+                        }
+                        Err(e) => return Err(e.into_anyhow()),
+                    }
+                }
+                anyhow::Ok(())
+            }
+            .instrument(span)
+            .await;
+            committed?;
+            debug_assert_eq!(last_key, Some(page_last_key));
+            progress.update(counts.rows_read as u64);
+            check_reject_rate(t, &counts, false)?;
+        }
+        src.commit().await.ok();
+        check_reject_rate(t, &counts, true)?;
+        target
+            .execute(
+                "UPDATE migration.table_state SET phase = 'done', finished_at = clock_timestamp(), updated_at = clock_timestamp() WHERE table_name = $1",
+                &[name],
+            )
+            .await?;
+        progress.finish(counts.rows_read as u64);
+        Ok(())
+    }
+}
+
+/// Commits one batch: target rows, id map, quarantine, skips, lineage and checkpoint in
+/// one transaction. The checkpoint update also asserts nobody else moved it.
+#[allow(clippy::too_many_arguments)]
+async fn commit(
+    target: &mut Client,
+    run_id: i64,
+    t: &Prepared,
+    targets: &TargetTables<'_>,
+    rows: &[SourceRow],
+    batch: &Batch,
+    batch_no: i64,
+    prev_key: Option<i64>,
+) -> Result<(), CommitError> {
+    let name = &t.plan.name;
+    let tx = target.transaction().await.map_err(CommitError::from_pg)?;
+    for (i, buf) in batch.target_copy.iter().enumerate() {
+        if !buf.is_empty() {
+            copy_in(&tx, &targets.copy_statements[i], buf.clone()).await?;
+        }
+    }
+    let sha = &t.plugin.sha256;
+    let mut id_buf = Vec::new();
+    let mut q_buf = Vec::new();
+    let mut s_buf = Vec::new();
+    for (row, fate) in rows.iter().zip(&batch.fates) {
+        match fate {
+            Fate::Written(id) => {
+                codec::escape_text(&mut id_buf, name);
+                id_buf.extend_from_slice(format!("\t{}\t{id}\n", row.key).as_bytes());
+            }
+            Fate::Skipped(reason) => {
+                codec::escape_text(&mut s_buf, name);
+                s_buf.extend_from_slice(format!("\t{}\t", row.key).as_bytes());
+                codec::escape_text(&mut s_buf, reason);
+                s_buf.extend_from_slice(format!("\t{batch_no}\n").as_bytes());
+            }
+            Fate::Quarantined(reason) => {
+                let json = source_json(t, row);
+                codec::escape_text(&mut q_buf, name);
+                q_buf.extend_from_slice(format!("\t{}\t", row.key).as_bytes());
+                codec::escape_text(&mut q_buf, &json);
+                q_buf.push(b'\t');
+                codec::escape_text(&mut q_buf, reason);
+                q_buf.extend_from_slice(format!("\t{sha}\t{batch_no}\n").as_bytes());
+            }
+        }
+    }
+    if !id_buf.is_empty() {
+        copy_in(
+            &tx,
+            "COPY migration.id_map (entity, legacy_id, id) FROM STDIN",
+            id_buf,
+        )
+        .await?;
+    }
+    if !q_buf.is_empty() {
+        copy_in(&tx, "COPY migration.quarantine (table_name, legacy_key, source_row, reason, component_sha256, batch_no) FROM STDIN", q_buf).await?;
+    }
+    if !s_buf.is_empty() {
+        copy_in(
+            &tx,
+            "COPY migration.skipped (table_name, legacy_key, reason, batch_no) FROM STDIN",
+            s_buf,
+        )
+        .await?;
+    }
+    let c = batch.counts();
+    let first_key = rows.first().map(|r| r.key).unwrap_or_default();
+    let last_key = rows.last().map(|r| r.key).unwrap_or_default();
+    tx.execute(
+            "INSERT INTO migration.batches (table_name, batch_no, run_id, first_key, last_key, rows_in, rows_written, rows_skipped, rows_rejected, target_rows, component_sha256)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            &[name, &batch_no, &run_id, &first_key, &last_key, &(rows.len() as i32), &(c.rows_written as i32), &(c.rows_skipped as i32), &(c.rows_rejected as i32), &(c.target_rows as i32), sha],
+        )
+        .await
+        .map_err(CommitError::from_pg)?;
+    let moved = tx
+            .execute(
+                "UPDATE migration.table_state
+                 SET last_key = $2, rows_read = rows_read + $3, rows_written = rows_written + $4, rows_skipped = rows_skipped + $5,
+                     rows_rejected = rows_rejected + $6, target_rows = target_rows + $7, batches = batches + 1,
+                     component_sha256 = $8, updated_at = clock_timestamp()
+                 WHERE table_name = $1 AND last_key IS NOT DISTINCT FROM $9",
+                &[name, &last_key, &c.rows_read, &c.rows_written, &c.rows_skipped, &c.rows_rejected, &c.target_rows, sha, &prev_key],
+            )
+            .await
+            .map_err(CommitError::from_pg)?;
+    if moved != 1 {
+        return Err(CommitError::Other(anyhow::anyhow!(
+                "the checkpoint of {name} moved under this runner (another `host run` on the same target?): stop the other runner, then run again"
+            )));
+    }
+    failpoint("before-commit", name, batch_no);
+    tx.commit().await.map_err(CommitError::from_pg)?;
+    failpoint("after-commit", name, batch_no);
+    Ok(())
+}
+
+/// Test-only crash points: `HOST_FAILPOINT=after-commit:orders:3` aborts the process right
+/// after batch 3 of orders commits (`*` matches any table). Costs one env lookup per batch.
+fn failpoint(at: &str, table: &str, batch_no: i64) {
+    let Ok(spec) = std::env::var("HOST_FAILPOINT") else {
+        return;
+    };
+    let mut parts = spec.splitn(3, ':');
+    let (Some(p), Some(t), Some(n)) = (parts.next(), parts.next(), parts.next()) else {
+        return;
+    };
+    if p == at && (t == "*" || t == table) && n.parse() == Ok(batch_no) {
+        eprintln!("failpoint {spec} reached: aborting");
+        std::process::abort();
+    }
+}
+
+fn split_into(pending: &mut Vec<Vec<SourceRow>>, mut rows: Vec<SourceRow>) {
+    let second = rows.split_off(rows.len() / 2);
+    // A stack: push the later half first so rows commit in key order.
+    pending.push(second);
+    pending.push(rows);
+}
+
+fn trap_reason(trap: &PluginError) -> String {
+    match trap {
+        PluginError::Trap { message, .. } => format!("plugin trapped: {message}"),
+        other => other.to_string(),
+    }
+}
+
+/// A table is never stopped for fewer rejected rows than this: one bad row in a 30-row
+/// lookup table is a row to fix, not a broken transform.
+const MIN_REJECTS_TO_STOP: i64 = 10;
+/// Rows read before the rate is judged part-way through a table (a sample this large
+/// tells a broken transform from ordinary dirty data).
+const MIN_ROWS_TO_JUDGE_EARLY: i64 = 5_000;
+
+fn check_reject_rate(t: &Prepared, counts: &TableCounts, finished: bool) -> anyhow::Result<()> {
+    // Early batches are too small a sample to judge a rate by, unless the table is finished.
+    if counts.rows_rejected < MIN_REJECTS_TO_STOP
+        || (!finished && counts.rows_read < MIN_ROWS_TO_JUDGE_EARLY)
+    {
+        return Ok(());
+    }
+    let rate = counts.rows_rejected as f64 / counts.rows_read as f64;
+    if rate > t.plan.max_reject_rate {
+        bail!(
+            "{} of {} rows ({:.2}%) were quarantined, above max_reject_rate {:.2}%: the table stopped. \
+             Inspect them (SELECT reason, count(*) FROM migration.quarantine WHERE table_name = '{}' GROUP BY 1), fix the plugin or the data, \
+             then run again (committed batches stay; it resumes after the last one)",
+            counts.rows_rejected,
+            counts.rows_read,
+            rate * 100.0,
+            t.plan.max_reject_rate * 100.0,
+            t.plan.name
+        );
+    }
+    Ok(())
+}
+
+fn source_json(t: &Prepared, row: &SourceRow) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = t
+        .source_columns
+        .iter()
+        .zip(&row.values)
+        .map(|(c, v)| (c.name.clone(), codec::to_json(v)))
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+/// Reads the next keyset page, decoding each field by its source column type.
+async fn read_page(
+    src: &Transaction<'_>,
+    select_list: &str,
+    source_table: &str,
+    key: &str,
+    after: Option<i64>,
+    limit: usize,
+    t: &Prepared,
+) -> anyhow::Result<Vec<SourceRow>> {
+    let filter = after
+        .map(|k| format!("WHERE {key} > {k}"))
+        .unwrap_or_default();
+    let sql = format!("COPY (SELECT {select_list} FROM {source_table} {filter} ORDER BY {key} LIMIT {limit}) TO STDOUT");
+    let stream = src
+        .copy_out(&sql)
+        .await
+        .with_context(|| format!("reading {source_table}"))?;
+    let chunks: Vec<Bytes> = stream
+        .try_collect()
+        .await
+        .with_context(|| format!("reading {source_table}"))?;
+    let data: Vec<u8> = chunks.concat();
+    let mut rows = Vec::with_capacity(limit);
+    for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let fields = codec::split_copy_line(line);
+        let mut values = Vec::with_capacity(fields.len());
+        for (column, raw) in t.source_columns.iter().zip(fields) {
+            values.push(codec::decode(column, raw).map_err(anyhow::Error::msg)?);
+        }
+        let key = match values.first() {
+            Some(Value::Int(k)) => *k,
+            _ => bail!("{source_table}: a row has a NULL key; the key column must be NOT NULL"),
+        };
+        rows.push(SourceRow { key, values });
+    }
+    Ok(rows)
+}
+
+async fn copy_in(tx: &Transaction<'_>, statement: &str, data: Vec<u8>) -> Result<(), CommitError> {
+    let sink = tx.copy_in(statement).await.map_err(CommitError::from_pg)?;
+    futures_util::pin_mut!(sink);
+    sink.send(Bytes::from(data))
+        .await
+        .map_err(CommitError::from_pg)?;
+    sink.finish().await.map_err(CommitError::from_pg)?;
+    Ok(())
+}
+
+/// Why a commit failed: the data (split the batch and find the row) or anything else.
+#[derive(Debug)]
+enum CommitError {
+    Data(String),
+    Other(anyhow::Error),
+}
+
+impl CommitError {
+    fn from_pg(e: tokio_postgres::Error) -> Self {
+        let data_error = e.code().is_some_and(|c| {
+            let code = c.code();
+            code.starts_with("22") || code.starts_with("23")
+        }) && e.code() != Some(&SqlState::T_R_SERIALIZATION_FAILURE);
+        if data_error {
+            CommitError::Data(error_text(&e))
+        } else {
+            CommitError::Other(anyhow::anyhow!(
+                "writing to the target failed: {}",
+                error_text(&e)
+            ))
+        }
+    }
+
+    fn into_anyhow(self) -> anyhow::Error {
+        match self {
+            CommitError::Data(m) => anyhow::anyhow!("the target refused a row: {m}"),
+            CommitError::Other(e) => e,
+        }
+    }
+}
+
+/// The COPY statements for the tables a plugin writes, and their columns.
+struct TargetTables<'a> {
+    copy_statements: Vec<String>,
+    prepared: &'a Prepared,
+}
+
+impl<'a> TargetTables<'a> {
+    fn new(t: &'a Prepared, schema: &str) -> Self {
+        let copy_statements = t
+            .target_columns
+            .iter()
+            .map(|(table, columns)| {
+                let cols = columns
+                    .iter()
+                    .map(|c| ident(&c.name))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("COPY {} ({cols}) FROM STDIN", qualified(schema, table))
+            })
+            .collect();
+        TargetTables {
+            copy_statements,
+            prepared: t,
+        }
+    }
+
+    fn index(&self, table: &str) -> Option<usize> {
+        self.prepared
+            .target_columns
+            .iter()
+            .position(|(t, _)| t == table)
+    }
+}
+
+/// What became of one source row in a batch.
+#[derive(Debug, Clone)]
+enum Fate {
+    Written(uuid::Uuid),
+    Skipped(String),
+    Quarantined(String),
+}
+
+/// A transformed batch, encoded for COPY.
+struct Batch {
+    fates: Vec<Fate>,
+    /// COPY text per target table (indexed like `Prepared::target_columns`).
+    target_copy: Vec<Vec<u8>>,
+    target_rows: i64,
+}
+
+impl Batch {
+    fn new(rows: &[SourceRow], outcomes: Vec<Outcome>, targets: &TargetTables<'_>) -> Batch {
+        let t = targets.prepared;
+        let mut target_copy = vec![Vec::new(); t.target_columns.len()];
+        let mut fates = Vec::with_capacity(rows.len());
+        let mut target_rows = 0;
+        let mut line = Vec::new();
+        for (row, outcome) in rows.iter().zip(outcomes) {
+            let fate = match outcome {
+                Outcome::Skip(reason) => Fate::Skipped(reason),
+                Outcome::Reject(reason) => Fate::Quarantined(reason),
+                Outcome::Write(out) => {
+                    let mut encoded: Vec<(usize, Vec<u8>)> = Vec::with_capacity(out.len());
+                    let mut misfit = None;
+                    for target_row in &out {
+                        match encode_row(targets, target_row, &mut line) {
+                            Ok(i) => encoded.push((i, line.clone())),
+                            Err(reason) => {
+                                misfit = Some(reason);
+                                break;
+                            }
+                        }
+                    }
+                    match misfit {
+                        Some(reason) => Fate::Quarantined(reason),
+                        None => {
+                            target_rows += encoded.len() as i64;
+                            for (i, bytes) in encoded {
+                                target_copy[i].extend_from_slice(&bytes);
+                            }
+                            Fate::Written(crate::idmap::mint(&t.plan.name, row.key))
+                        }
+                    }
+                }
+            };
+            fates.push(fate);
+        }
+        Batch {
+            fates,
+            target_copy,
+            target_rows,
+        }
+    }
+
+    fn quarantined(_row: &SourceRow, reason: String) -> Batch {
+        Batch {
+            fates: vec![Fate::Quarantined(reason)],
+            target_copy: Vec::new(),
+            target_rows: 0,
+        }
+    }
+
+    fn counts(&self) -> TableCounts {
+        let mut c = TableCounts {
+            rows_read: self.fates.len() as i64,
+            target_rows: self.target_rows,
+            ..Default::default()
+        };
+        for f in &self.fates {
+            match f {
+                Fate::Written(_) => c.rows_written += 1,
+                Fate::Skipped(_) => c.rows_skipped += 1,
+                Fate::Quarantined(_) => c.rows_rejected += 1,
+            }
+        }
+        c
+    }
+}
+
+/// Encodes one emitted row into `line`; returns the index of its target table.
+fn encode_row(
+    targets: &TargetTables<'_>,
+    row: &crate::wasm::TargetRow,
+    line: &mut Vec<u8>,
+) -> Result<usize, String> {
+    line.clear();
+    let Some(i) = targets.index(&row.table) else {
+        return Err(format!(
+            "plugin emitted a row for table `{}`, which its describe() does not declare",
+            row.table
+        ));
+    };
+    let columns = &targets.prepared.target_columns[i].1;
+    if row.values.len() != columns.len() {
+        return Err(format!(
+            "plugin emitted {} values for {}, which declares {} columns",
+            row.values.len(),
+            row.table,
+            columns.len()
+        ));
+    }
+    for (n, (column, value)) in columns.iter().zip(&row.values).enumerate() {
+        if n > 0 {
+            line.push(b'\t');
+        }
+        codec::encode(line, column, value)
+            .map_err(|m| format!("does not fit {}: {m}", row.table))?;
+    }
+    line.push(b'\n');
+    Ok(i)
+}
+
+impl TableCounts {
+    fn add(&mut self, other: &TableCounts) {
+        self.rows_read += other.rows_read;
+        self.rows_written += other.rows_written;
+        self.rows_skipped += other.rows_skipped;
+        self.rows_rejected += other.rows_rejected;
+        self.target_rows += other.target_rows;
+    }
+}
+
+/// Applies the plan's target schema file when the target schema holds no table yet.
+pub async fn ensure_target_schema(plan: &Plan, target: &Client) -> anyhow::Result<()> {
+    let Some(file) = &plan.target_schema_file else {
+        return Ok(());
+    };
+    if !pg::tables(target, &plan.target_schema).await?.is_empty() {
+        return Ok(());
+    }
+    let sql = std::fs::read_to_string(file)
+        .with_context(|| format!("reading the target schema file {}", file.display()))?;
+    info!(file = %file.display(), "the target has none of the plan's tables: creating the target schema");
+    target.batch_execute(&sql).await.map_err(|e| {
+        anyhow::anyhow!(
+            "applying {} to the target failed: {}",
+            file.display(),
+            error_text(&e)
+        )
+    })
+}

@@ -1,0 +1,199 @@
+//! `host status` and the end-of-run summary: read only the state tables and the data.
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::pg;
+use crate::progress::format_duration;
+use crate::run::TableReport;
+use crate::{Exit, PlanArgs, EXIT_CONNECT};
+
+/// One table as `status` reports it.
+#[derive(Debug, serde::Serialize)]
+struct TableStatus {
+    table: String,
+    /// The plan's reporting group.
+    group: String,
+    phase: String,
+    source_rows: Option<i64>,
+    rows_read: i64,
+    rows_written: i64,
+    rows_skipped: i64,
+    rows_rejected: i64,
+    target_rows: i64,
+    batches: i64,
+    rows_per_second: Option<f64>,
+    eta_seconds: Option<f64>,
+    component_sha256: Option<String>,
+    error: Option<String>,
+}
+
+pub async fn run(args: &PlanArgs) -> anyhow::Result<()> {
+    let plan = args.load()?;
+    let target = pg::connect(&plan.target_url, pg::Side::Target)
+        .await
+        .map_err(|e| Exit::new(EXIT_CONNECT, format!("{e:#}")))?;
+    let has_state: bool = target
+        .query_one(
+            "SELECT to_regclass('migration.table_state') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0);
+    let mut rows = Vec::new();
+    if has_state {
+        rows = target
+            .query(
+                "SELECT table_name, phase, source_rows, rows_read, rows_written, rows_skipped, rows_rejected, target_rows, batches,
+                        component_sha256, error, extract(epoch FROM coalesce(finished_at, updated_at) - started_at)::float8
+                 FROM migration.table_state",
+                &[],
+            )
+            .await
+            .context("reading migration.table_state")?;
+    }
+    let mut tables = Vec::new();
+    for t in &plan.tables {
+        let row = rows.iter().find(|r| r.get::<_, &str>(0) == t.name);
+        let status = match row {
+            None => TableStatus {
+                table: t.name.clone(),
+                group: t.phase.clone(),
+                phase: "pending".into(),
+                source_rows: None,
+                rows_read: 0,
+                rows_written: 0,
+                rows_skipped: 0,
+                rows_rejected: 0,
+                target_rows: 0,
+                batches: 0,
+                rows_per_second: None,
+                eta_seconds: None,
+                component_sha256: None,
+                error: None,
+            },
+            Some(r) => {
+                let read: i64 = r.get(3);
+                let source: Option<i64> = r.get(2);
+                let secs: Option<f64> = r.get(11);
+                let rate = secs.filter(|s| *s > 0.0).map(|s| read as f64 / s);
+                let phase: String = r.get(1);
+                let eta = match (phase.as_str(), rate, source) {
+                    ("done", _, _) => Some(0.0),
+                    (_, Some(rate), Some(total)) if rate > 0.0 => {
+                        Some((total - read).max(0) as f64 / rate)
+                    }
+                    _ => None,
+                };
+                TableStatus {
+                    table: t.name.clone(),
+                    group: t.phase.clone(),
+                    phase,
+                    source_rows: source,
+                    rows_read: read,
+                    rows_written: r.get(4),
+                    rows_skipped: r.get(5),
+                    rows_rejected: r.get(6),
+                    target_rows: r.get(7),
+                    batches: r.get(8),
+                    rows_per_second: rate,
+                    eta_seconds: eta,
+                    component_sha256: r.get(9),
+                    error: r.get(10),
+                }
+            }
+        };
+        tables.push(status);
+    }
+    let total: i64 = tables.iter().filter_map(|t| t.source_rows).sum();
+    let read: i64 = tables.iter().map(|t| t.rows_read).sum();
+    let done = tables.iter().filter(|t| t.phase == "done").count();
+    if args.json {
+        let json = serde_json::json!({
+            "tables": tables,
+            "tables_done": done,
+            "tables_total": tables.len(),
+            "rows_read": read,
+            "rows_known_total": total,
+        });
+        println!("{}", serde_json::to_string_pretty(&json)?);
+        return Ok(());
+    }
+    println!(
+        "{:<12} {:<22} {:<8} {:>19} {:>9} {:>9} {:>9} {:>10} {:>8}",
+        "group", "table", "phase", "read/total", "written", "skipped", "rejected", "rows/s", "ETA"
+    );
+    for t in &tables {
+        let total = t.source_rows.map_or("?".to_string(), |n| n.to_string());
+        println!(
+            "{:<12} {:<22} {:<8} {:>19} {:>9} {:>9} {:>9} {:>10} {:>8}",
+            t.group,
+            t.table,
+            t.phase,
+            format!("{}/{total}", t.rows_read),
+            t.rows_written,
+            t.rows_skipped,
+            t.rows_rejected,
+            t.rows_per_second.map_or("-".into(), |r| format!("{r:.0}")),
+            t.eta_seconds.map_or("-".into(), format_duration)
+        );
+        if let Some(e) = &t.error {
+            println!("    error: {e}");
+        }
+    }
+    println!("{done}/{} tables done, {read} rows read", tables.len());
+    Ok(())
+}
+
+/// The per-table summary printed at the end of `host run`.
+pub fn print_summary(
+    reports: &[TableReport],
+    blocked: &[(String, String)],
+    elapsed: Duration,
+    json: bool,
+) {
+    if json {
+        let json = serde_json::json!({
+            "tables": reports,
+            "blocked": blocked.iter().map(|(t, d)| serde_json::json!({"table": t, "waits_for": d})).collect::<Vec<_>>(),
+            "seconds": elapsed.as_secs_f64(),
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).unwrap_or_default()
+        );
+        return;
+    }
+    println!();
+    println!(
+        "{:<22} {:<8} {:>9} {:>9} {:>9} {:>9} {:>11} {:>8}  check",
+        "table", "phase", "source", "written", "skipped", "rejected", "target rows", "seconds"
+    );
+    for r in reports {
+        let c = &r.counts;
+        let source = c.source_rows.unwrap_or(0);
+        let adds_up = c.rows_read == c.rows_written + c.rows_skipped + c.rows_rejected
+            && (r.phase != "done" || c.rows_read == source);
+        println!(
+            "{:<22} {:<8} {:>9} {:>9} {:>9} {:>9} {:>11} {:>8.1}  {}",
+            r.table,
+            r.phase,
+            source,
+            c.rows_written,
+            c.rows_skipped,
+            c.rows_rejected,
+            c.target_rows,
+            r.seconds,
+            if adds_up {
+                "source = written + skipped + rejected"
+            } else {
+                "DOES NOT ADD UP"
+            }
+        );
+    }
+    for (t, dep) in blocked {
+        println!("{t:<22} blocked  (waits for {dep})");
+    }
+    println!("total {:.1} s", elapsed.as_secs_f64());
+}

@@ -1,0 +1,456 @@
+//! legacy `orders` -> `public.orders` + `public.order_status_history`.
+//!
+//! Skips soft-deleted orders (`is_deleted`). Rejects an order without a patient or an order
+//! number, whose patient, doctor or office was not migrated (orphan), whose status is NULL
+//! or an unknown code, whose total is NULL, not a decimal, negative, has sub-cent digits or
+//! does not fit numeric(12,2), or whose currency is not three
+//! letters. `status_history` (JSON text) becomes one history row per entry; when it is not
+//! the expected shape the order still migrates, with no history rows and the raw text kept
+//! in `legacy_metadata` as {"status_history": "<raw>"}.
+
+use migrate_sdk::json::{self, Json};
+use migrate_sdk::money::{cents_to_decimal, fits, is_negative, to_cents};
+use migrate_sdk::time::{local_to_timestamptz, opt_timestamptz, parse_local_timestamp};
+use migrate_sdk::{
+    describe, mint, resolve, resolve_optional, row, v, Description, Fate, Input, TargetRow,
+    Transform, Value,
+};
+
+const READS: &[&str] = &[
+    "id",
+    "patient_id",
+    "doctor_id",
+    "office_id",
+    "order_number",
+    "status",
+    "total_amount",
+    "amount_paid_cents",
+    "currency",
+    "status_history",
+    "notes",
+    "submitted_at",
+    "shipped_at",
+    "is_deleted",
+    "created_at",
+    "updated_at",
+];
+const ORDERS: &[&str] = &[
+    "id",
+    "legacy_id",
+    "patient_id",
+    "doctor_id",
+    "office_id",
+    "order_number",
+    "status",
+    "total_amount",
+    "amount_paid",
+    "currency",
+    "notes",
+    "legacy_metadata",
+    "submitted_at",
+    "shipped_at",
+    "created_at",
+    "updated_at",
+];
+const ORDER_STATUS_HISTORY: &[&str] = &["id", "order_id", "position", "status", "changed_at"];
+
+/// Legacy status code -> `order_status` label.
+pub fn order_status(code: i64) -> Option<&'static str> {
+    Some(match code {
+        0 => "draft",
+        1 => "submitted",
+        2 => "in_production",
+        3 => "shipped",
+        4 => "delivered",
+        5 => "cancelled",
+        9 => "on_hold",
+        _ => return None,
+    })
+}
+
+/// One entry of a legacy status history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub status: &'static str,
+    /// Local wall-clock time, canonical `YYYY-MM-DD HH:MM:SS[.f]`.
+    pub at: String,
+}
+
+/// Parses legacy `status_history` text of the shape
+/// `[{"status": 1, "at": "YYYY-MM-DD HH:MM:SS"}, ...]` (other keys ignored). Any other
+/// shape, an unknown status code or an impossible time is an error saying what was wrong.
+pub fn parse_history(text: &str) -> Result<Vec<HistoryEntry>, String> {
+    let value = json::parse(text)?;
+    let items = value.as_array().ok_or("not a JSON array")?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            if !matches!(item, Json::Object(_)) {
+                return Err(format!("entry {i} is not an object"));
+            }
+            let code = item
+                .get("status")
+                .and_then(Json::as_i64)
+                .ok_or(format!("entry {i}: no integer status"))?;
+            let status =
+                order_status(code).ok_or(format!("entry {i}: unknown status code {code}"))?;
+            let at = item
+                .get("at")
+                .and_then(Json::as_str)
+                .ok_or(format!("entry {i}: no \"at\" text"))?;
+            let at = parse_local_timestamp(at)
+                .ok_or(format!("entry {i}: \"at\" is not a time: {at:?}"))?;
+            Ok(HistoryEntry { status, at })
+        })
+        .collect()
+}
+
+/// The order total as canonical decimal text, or the reason it cannot be migrated.
+pub fn total_amount(text: &str) -> Result<String, Fate> {
+    let total = to_cents(text, "total_amount")?;
+    if is_negative(&total) {
+        return Err(Fate::reject(format!("negative total_amount {total}")));
+    }
+    if !fits(&total, 12, 2) {
+        return Err(Fate::reject(format!(
+            "total_amount {total} does not fit numeric(12,2)"
+        )));
+    }
+    Ok(total)
+}
+
+/// A three-letter currency code, upper-cased; None for blank or NULL.
+pub fn currency(raw: Option<&str>) -> Result<Option<String>, Fate> {
+    let Some(text) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    if text.len() == 3 && text.bytes().all(|b| b.is_ascii_alphabetic()) {
+        Ok(Some(text.to_ascii_uppercase()))
+    } else {
+        Err(Fate::reject(format!(
+            "currency {text:?} is not a three-letter code"
+        )))
+    }
+}
+
+pub struct Orders;
+
+impl Transform for Orders {
+    fn describe() -> Description {
+        describe(
+            "orders",
+            READS,
+            &[
+                ("orders", ORDERS),
+                ("order_status_history", ORDER_STATUS_HISTORY),
+            ],
+            &["patients", "doctors", "offices"],
+        )
+    }
+
+    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.key();
+        if input.boolean("is_deleted") == Some(true) {
+            return Err(Fate::skip("soft-deleted order (is_deleted)"));
+        }
+        let order_number = input.require_text("order_number")?;
+        let code = input.require_int("status")?;
+        let status = order_status(code)
+            .ok_or_else(|| Fate::reject(format!("unknown order status code {code}")))?;
+        let total = total_amount(input.require_text("total_amount")?)?;
+        // NULL paid cents means "not recorded", which is not "paid nothing": it stays NULL.
+        let paid = input
+            .int("amount_paid_cents")
+            .map(|cents| v::numeric(cents_to_decimal(cents)));
+        let currency = currency(input.text("currency"))?;
+        let patient = resolve("patients", input.require_int("patient_id")?, "patient_id")?;
+        let doctor = resolve_optional("doctors", input.int("doctor_id"), "doctor_id")?;
+        let office = resolve_optional("offices", input.int("office_id"), "office_id")?;
+
+        let (history, metadata) = match input.text("status_history") {
+            None => (Vec::new(), None),
+            Some(text) if text.trim().is_empty() => (Vec::new(), None),
+            Some(text) => match parse_history(text) {
+                Ok(entries) => (entries, None),
+                Err(_) => (
+                    Vec::new(),
+                    Some(Json::object([("status_history", Json::string(text))]).to_string()),
+                ),
+            },
+        };
+
+        let id = mint("orders", key);
+        let mut rows = vec![row(
+            "orders",
+            vec![
+                v::uuid(id.clone()),
+                v::int(key),
+                v::uuid(patient),
+                doctor,
+                office,
+                v::text(order_number),
+                v::text(status),
+                v::numeric(total),
+                v::opt(paid),
+                v::opt(currency.map(v::text)),
+                v::opt_text(input.text("notes").filter(|s| !s.trim().is_empty())),
+                metadata.map_or(Value::Null, Value::Json),
+                opt_timestamptz(input.text("submitted_at")),
+                opt_timestamptz(input.text("shipped_at")),
+                opt_timestamptz(input.text("created_at")),
+                opt_timestamptz(input.text("updated_at")),
+            ],
+        )];
+        for (i, entry) in history.into_iter().enumerate() {
+            let position = i as i64 + 1;
+            rows.push(row(
+                "order_status_history",
+                vec![
+                    v::uuid(mint(&format!("order_status_history:{position}"), key)),
+                    v::uuid(id.clone()),
+                    v::int(position),
+                    v::text(entry.status),
+                    Value::Timestamptz(local_to_timestamptz(&entry.at)),
+                ],
+            ));
+        }
+        Ok(rows)
+    }
+}
+
+migrate_sdk::plugin!(Orders);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use migrate_sdk::testing::{get, migrated, run, uuid};
+
+    fn order(id: i64, history: &str) -> Vec<(&'static str, Value)> {
+        vec![
+            ("id", v::int(id)),
+            ("patient_id", v::int(4)),
+            ("doctor_id", v::int(2)),
+            ("order_number", v::text("A-100")),
+            ("status", v::int(3)),
+            ("total_amount", v::numeric("1234.5")),
+            ("amount_paid_cents", v::int(100050)),
+            ("currency", v::text("usd")),
+            ("status_history", v::text(history)),
+            ("is_deleted", v::boolean(false)),
+            (
+                "submitted_at",
+                Value::Timestamp("2019-03-07 14:05:00".into()),
+            ),
+        ]
+    }
+
+    #[test]
+    fn migrates_an_order_with_history() {
+        migrated("patients", &[4]);
+        migrated("doctors", &[2]);
+        let rows = run::<Orders>(&order(
+            8,
+            r#"[{"status":1,"at":"2019-03-07 14:05:00"},{"status":3,"at":"2019-03-09 10:00:00"}]"#,
+        ))
+        .unwrap();
+        assert_eq!(rows.len(), 3);
+        let o = &rows[0];
+        assert_eq!(o.table, "orders");
+        assert_eq!(get::<Orders>(o, "id"), &v::uuid(uuid("orders", 8)));
+        assert_eq!(
+            get::<Orders>(o, "patient_id"),
+            &v::uuid(uuid("patients", 4))
+        );
+        assert_eq!(get::<Orders>(o, "doctor_id"), &v::uuid(uuid("doctors", 2)));
+        assert_eq!(get::<Orders>(o, "office_id"), &Value::Null);
+        assert_eq!(get::<Orders>(o, "status"), &v::text("shipped"));
+        assert_eq!(get::<Orders>(o, "total_amount"), &v::numeric("1234.50"));
+        assert_eq!(get::<Orders>(o, "amount_paid"), &v::numeric("1000.50"));
+        assert_eq!(get::<Orders>(o, "currency"), &v::text("USD"));
+        assert_eq!(get::<Orders>(o, "legacy_metadata"), &Value::Null);
+        assert_eq!(
+            get::<Orders>(o, "submitted_at"),
+            &Value::Timestamptz("2019-03-07 14:05:00 America/Chicago".into())
+        );
+        assert_eq!(
+            rows[2].values,
+            vec![
+                v::uuid(uuid("order_status_history:2", 8)),
+                v::uuid(uuid("orders", 8)),
+                v::int(2),
+                v::text("shipped"),
+                Value::Timestamptz("2019-03-09 10:00:00 America/Chicago".into()),
+            ]
+        );
+        assert_eq!(
+            rows[1].values[0],
+            v::uuid(uuid("order_status_history:1", 8))
+        );
+    }
+
+    #[test]
+    fn keeps_malformed_history() {
+        migrated("patients", &[4]);
+        migrated("doctors", &[2]);
+        let raw = r#"[{"status":1,"at":"2019-03-07 14:05:00"},"#;
+        let rows = run::<Orders>(&order(9, raw)).unwrap();
+        assert_eq!(rows.len(), 1);
+        let metadata = get::<Orders>(&rows[0], "legacy_metadata");
+        assert_eq!(
+            metadata,
+            &Value::Json(
+                r#"{"status_history":"[{\"status\":1,\"at\":\"2019-03-07 14:05:00\"},"}"#.into()
+            )
+        );
+        let Value::Json(text) = metadata else {
+            unreachable!()
+        };
+        assert_eq!(
+            json::parse(text)
+                .unwrap()
+                .get("status_history")
+                .unwrap()
+                .as_str(),
+            Some(raw)
+        );
+        let blank = run::<Orders>(&order(10, "  ")).unwrap();
+        assert_eq!(blank.len(), 1);
+        assert_eq!(get::<Orders>(&blank[0], "legacy_metadata"), &Value::Null);
+    }
+
+    #[test]
+    fn skips_and_rejects() {
+        migrated("patients", &[4]);
+        migrated("doctors", &[2]);
+        let with = |changes: &[(&'static str, Value)]| {
+            let mut row = order(1, "[]");
+            for (name, value) in changes {
+                row.iter_mut().find(|(n, _)| n == name).unwrap().1 = value.clone();
+            }
+            run::<Orders>(&row)
+        };
+        assert!(with(&[]).is_ok());
+        assert!(matches!(
+            with(&[("is_deleted", v::boolean(true))]),
+            Err(Fate::Skip(_))
+        ));
+        assert!(
+            matches!(with(&[("order_number", v::text(" "))]), Err(Fate::Reject(r)) if r.contains("order_number"))
+        );
+        assert!(
+            matches!(with(&[("status", Value::Null)]), Err(Fate::Reject(r)) if r.contains("status"))
+        );
+        assert_eq!(
+            with(&[("status", v::int(7))]),
+            Err(Fate::reject("unknown order status code 7"))
+        );
+        assert!(
+            matches!(with(&[("total_amount", v::numeric("-10"))]), Err(Fate::Reject(r)) if r.contains("negative"))
+        );
+        assert!(
+            matches!(with(&[("total_amount", v::numeric("99.999"))]), Err(Fate::Reject(r)) if r.contains("decimals"))
+        );
+        assert!(
+            matches!(with(&[("total_amount", Value::Null)]), Err(Fate::Reject(r)) if r.contains("total_amount"))
+        );
+        let unpaid = with(&[("amount_paid_cents", Value::Null)]).unwrap();
+        assert_eq!(get::<Orders>(&unpaid[0], "amount_paid"), &Value::Null);
+        assert!(
+            matches!(with(&[("currency", v::text("US$"))]), Err(Fate::Reject(r)) if r.contains("currency"))
+        );
+        assert!(
+            matches!(with(&[("patient_id", Value::Null)]), Err(Fate::Reject(r)) if r.contains("patient_id"))
+        );
+        assert_eq!(with(&[("patient_id", v::int(5))]), Err(Fate::reject("orphan: patient_id=5 has no migrated row in patients (missing in the legacy data, or quarantined)")));
+        assert!(
+            matches!(with(&[("doctor_id", v::int(3))]), Err(Fate::Reject(r)) if r.contains("doctor_id=3"))
+        );
+        let no_doctor = with(&[("doctor_id", Value::Null)]).unwrap();
+        assert_eq!(get::<Orders>(&no_doctor[0], "doctor_id"), &Value::Null);
+    }
+
+    #[test]
+    fn statuses() {
+        let all: Vec<_> = [0, 1, 2, 3, 4, 5, 9]
+            .into_iter()
+            .map(|c| order_status(c).unwrap())
+            .collect();
+        assert_eq!(
+            all,
+            [
+                "draft",
+                "submitted",
+                "in_production",
+                "shipped",
+                "delivered",
+                "cancelled",
+                "on_hold"
+            ]
+        );
+        for unknown in [-1, 6, 7, 8, 10] {
+            assert_eq!(order_status(unknown), None);
+        }
+    }
+
+    #[test]
+    fn history() {
+        let h = parse_history(r#"[{"status":1,"at":"2019-03-07 14:05:00"}, {"at": "2019-03-08 09:00:00.5", "status": 9, "by": "x"}]"#)
+            .unwrap();
+        assert_eq!(
+            h,
+            vec![
+                HistoryEntry {
+                    status: "submitted",
+                    at: "2019-03-07 14:05:00".into()
+                },
+                HistoryEntry {
+                    status: "on_hold",
+                    at: "2019-03-08 09:00:00.5".into()
+                },
+            ]
+        );
+        assert_eq!(parse_history("[]").unwrap(), vec![]);
+        for bad in [
+            "{\"status\":1}",
+            "[{\"status\":1,\"at\":\"2019-03-07 14:05:00\"",
+            "[{\"status\":7,\"at\":\"2019-03-07 14:05:00\"}]",
+            "[{\"status\":\"1\",\"at\":\"2019-03-07 14:05:00\"}]",
+            "[{\"status\":1.5,\"at\":\"2019-03-07 14:05:00\"}]",
+            "[{\"status\":1}]",
+            "[{\"status\":1,\"at\":\"2019-02-30 14:05:00\"}]",
+            "[{\"status\":1,\"at\":\"yesterday\"}]",
+            "[1]",
+            "not json",
+            "[{'status':1,'at':'2019-03-07 14:05:00'}]",
+        ] {
+            assert!(parse_history(bad).is_err(), "accepted {bad}");
+        }
+    }
+
+    #[test]
+    fn totals() {
+        assert_eq!(total_amount("1234.5").unwrap(), "1234.50");
+        assert_eq!(total_amount("0").unwrap(), "0.00");
+        assert_eq!(total_amount("9999999999.99").unwrap(), "9999999999.99");
+        assert!(matches!(total_amount("-10"), Err(Fate::Reject(r)) if r.contains("negative")));
+        assert!(
+            matches!(total_amount("99.999"), Err(Fate::Reject(r)) if r.contains("more than 2 decimals"))
+        );
+        assert!(
+            matches!(total_amount("10000000000"), Err(Fate::Reject(r)) if r.contains("numeric(12,2)"))
+        );
+        assert!(total_amount("NaN").is_err());
+    }
+
+    #[test]
+    fn currencies() {
+        assert_eq!(currency(Some("usd")), Ok(Some("USD".to_string())));
+        assert_eq!(currency(Some("EUR")), Ok(Some("EUR".to_string())));
+        assert_eq!(currency(Some("   ")), Ok(None));
+        assert_eq!(currency(None), Ok(None));
+        assert!(currency(Some("US")).is_err());
+        assert!(currency(Some("€")).is_err());
+    }
+}

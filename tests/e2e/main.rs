@@ -1,0 +1,7 @@
+//! End-to-end tests: the real `host` binary against real PostgreSQL clusters the harness
+//! starts itself (initdb + pg_ctl), a fresh database per test.
+
+mod support;
+
+mod check;
+mod run;

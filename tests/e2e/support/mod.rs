@@ -1,0 +1,359 @@
+//! Test harness: throwaway PostgreSQL clusters, a fresh database per test, and the `host`
+//! binary run as a real process. Failures print the command's whole output.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use postgres::{Client, NoTls};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_path_buf()
+}
+
+pub fn host_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_host")
+}
+
+/// The built plugins; `scripts/build-plugins.sh` (run by scripts/test.sh) makes them.
+pub fn plugin(name: &str) -> PathBuf {
+    let path = repo_root()
+        .join("plugins/dist")
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/build-plugins.sh (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+fn pg_bin(tool: &str) -> PathBuf {
+    Path::new(&std::env::var("PG_BIN").unwrap_or_else(|_| "/usr/local/bin".into())).join(tool)
+}
+
+fn is_root() -> bool {
+    // SAFETY: getuid has no preconditions.
+    unsafe { libc_getuid() == 0 }
+}
+
+extern "C" {
+    #[link_name = "getuid"]
+    fn libc_getuid() -> u32;
+}
+
+/// Runs a PostgreSQL server tool as the cluster owner (`postgres` when we are root).
+fn as_owner(tool: &str, args: &[&str]) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"])
+            .arg(pg_bin(tool))
+            .args(args);
+        c
+    } else {
+        let mut c = Command::new(pg_bin(tool));
+        c.args(args);
+        c
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A PostgreSQL cluster of our own, stopped and deleted when the test process exits
+/// (a watchdog process waits for us, so even a crashed test leaves nothing running).
+pub struct Cluster {
+    pub dir: PathBuf,
+    pub port: u16,
+}
+
+static NEXT_DB: AtomicU32 = AtomicU32::new(0);
+
+impl Cluster {
+    /// The cluster shared by the tests of this process that do not stop servers.
+    pub fn shared() -> &'static Cluster {
+        static SHARED: OnceLock<Cluster> = OnceLock::new();
+        SHARED.get_or_init(Cluster::start)
+    }
+
+    pub fn start() -> Cluster {
+        let dir = std::env::temp_dir().join(format!(
+            "host-test-pg-{}-{}",
+            std::process::id(),
+            NEXT_DB.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        if is_root() {
+            run_ok(Command::new("chown").arg("postgres").arg(&dir));
+        }
+        let data = dir.join("data");
+        run_ok(&mut as_owner(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ],
+        ));
+        let cluster = Cluster {
+            dir,
+            port: free_port(),
+        };
+        cluster.start_server();
+        // The watchdog: stop the server and delete the cluster once this process is gone.
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop}; rm -rf '{dir}'",
+            pid = std::process::id(),
+            stop = cluster.stop_command_line(),
+            dir = cluster.dir.display()
+        );
+        Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        cluster
+    }
+
+    fn stop_command_line(&self) -> String {
+        let data = self.dir.join("data");
+        let pg_ctl = pg_bin("pg_ctl");
+        if is_root() {
+            format!(
+                "runuser -u postgres -- {} -D {} -m immediate stop",
+                pg_ctl.display(),
+                data.display()
+            )
+        } else {
+            format!(
+                "{} -D {} -m immediate stop",
+                pg_ctl.display(),
+                data.display()
+            )
+        }
+    }
+
+    pub fn start_server(&self) {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off",
+            self.port,
+            self.dir.display()
+        );
+        let data = self.dir.join("data");
+        let log = self.dir.join("server.log");
+        run_ok(&mut as_owner(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "-o",
+                &opts,
+                "start",
+            ],
+        ));
+    }
+
+    /// Stops the server the hard way (`pg_ctl stop -m immediate`), as a crash would.
+    pub fn stop_immediate(&self) {
+        let data = self.dir.join("data");
+        run_ok(&mut as_owner(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+        ));
+    }
+
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// A new, empty database with a unique name starting with `prefix`.
+    pub fn fresh_db(&self, prefix: &str) -> String {
+        let name = format!("{prefix}_{}", NEXT_DB.fetch_add(1, Ordering::SeqCst));
+        let mut admin = self.connect("postgres");
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .unwrap();
+        name
+    }
+
+    pub fn connect(&self, db: &str) -> Client {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match Client::connect(&self.url(db), NoTls) {
+                Ok(c) => return c,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("cannot connect to {}: {e}", self.url(db)),
+            }
+        }
+    }
+}
+
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({})\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The `host` binary with its output captured.
+pub fn host(args: &[&str]) -> Command {
+    let mut c = Command::new(host_bin());
+    c.args(args)
+        .env_remove("MIGRATE_SOURCE_URL")
+        .env_remove("MIGRATE_TARGET_URL")
+        .env("HOST_LOG", "info");
+    c
+}
+
+/// Runs `host`, expecting success; panics with the whole output otherwise.
+pub fn host_ok(args: &[&str]) -> Output {
+    run_ok(&mut host(args))
+}
+
+pub fn spawn_host(args: &[&str]) -> Child {
+    host(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn host")
+}
+
+/// A legacy database filled by `host generate` at `scale`.
+pub fn legacy_db(cluster: &Cluster, scale: &str) -> String {
+    let db = cluster.fresh_db("legacy");
+    host_ok(&[
+        "generate",
+        "--scale",
+        scale,
+        "--seed",
+        "7",
+        "--url",
+        &cluster.url(&db),
+    ]);
+    db
+}
+
+/// Writes a plan for the core tables into `dir`, with absolute plugin paths.
+pub fn write_plan(
+    dir: &Path,
+    source: &str,
+    target: &str,
+    batch_size: usize,
+    tables: &[&str],
+) -> PathBuf {
+    let mut plan = format!(
+        "[source]\nurl = \"{source}\"\n\n[target]\nurl = \"{target}\"\nschema_file = \"{}\"\n\n[defaults]\nbatch_size = {batch_size}\n# Small datasets: one orphaned parent moves the rate a lot.\nmax_reject_rate = 0.25\n",
+        repo_root().join("schema/target.sql").display()
+    );
+    for t in tables {
+        plan.push_str(&format!(
+            "\n[[table]]\nname = \"{t}\"\nplugin = \"{}\"\n",
+            plugin(t).display()
+        ));
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("plan.toml");
+    std::fs::write(&path, plan).unwrap();
+    path
+}
+
+pub const CORE_TABLES: &[&str] = &[
+    "offices",
+    "categories",
+    "profiles",
+    "doctors",
+    "patients",
+    "orders",
+    "doctor_offices",
+];
+
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "host-test-{name}-{}-{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A digest per table of everything the migration wrote: target tables and the state that
+/// must be identical between runs (id map, quarantine, skips), ignoring timestamps of the run.
+pub fn digests(client: &mut Client) -> Vec<(String, String)> {
+    let tables: Vec<String> = client
+        .query(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut out = Vec::new();
+    for t in tables {
+        let sql = format!("SELECT count(*)::text || ':' || coalesce(md5(string_agg(x::text, E'\\n' ORDER BY x::text)), '') FROM public.\"{t}\" x");
+        out.push((t, client.query_one(&sql, &[]).unwrap().get(0)));
+    }
+    for (name, sql) in [
+        ("migration.id_map", "SELECT entity, legacy_id, id FROM migration.id_map"),
+        ("migration.quarantine", "SELECT table_name, legacy_key, source_row, reason, component_sha256 FROM migration.quarantine"),
+        ("migration.skipped", "SELECT table_name, legacy_key, reason FROM migration.skipped"),
+        ("migration.table_state", "SELECT table_name, phase, last_key, source_rows, rows_read, rows_written, rows_skipped, rows_rejected, target_rows FROM migration.table_state"),
+    ] {
+        let sql = format!("SELECT count(*)::text || ':' || coalesce(md5(string_agg(x::text, E'\\n' ORDER BY x::text)), '') FROM ({sql}) x");
+        out.push((name.to_string(), client.query_one(&sql, &[]).unwrap().get(0)));
+    }
+    out
+}
+
+/// Asserts two digest lists are equal, naming every table that differs.
+pub fn assert_same_digests(a: &[(String, String)], b: &[(String, String)]) {
+    let differ: Vec<String> = a
+        .iter()
+        .zip(b)
+        .filter(|(x, y)| x != y)
+        .map(|(x, y)| format!("{}: {} vs {}: {}", x.0, x.1, y.0, y.1))
+        .collect();
+    assert_eq!(a.len(), b.len(), "different table sets: {a:?} vs {b:?}");
+    assert!(differ.is_empty(), "targets differ:\n{}", differ.join("\n"));
+}

@@ -1,0 +1,2 @@
+ALTER TABLE offices DROP COLUMN city;
+DROP TABLE doctor_offices;
