@@ -136,7 +136,23 @@ async fn cmd_check(args: &PlanArgs) -> anyhow::Result<()> {
     let mut problems = Vec::new();
     let source = check::connect_or_report(&plan.source_url, pg::Side::Source, &mut problems).await;
     let target = check::connect_or_report(&plan.target_url, pg::Side::Target, &mut problems).await;
-    let analysis = check::analyze(&plan, &runtime, source.as_ref(), target.as_ref()).await?;
+    // A fresh target is checked against the schema file `host run` would apply, inside a
+    // transaction that is rolled back: check never changes a database.
+    let mut rehearsed = false;
+    if let Some(target) = &target {
+        if plan.target_schema_file.is_some() && pg::tables(target, &plan.target_schema).await?.is_empty() {
+            target.batch_execute("BEGIN").await?;
+            rehearsed = run::ensure_target_schema(&plan, target).await?;
+            if rehearsed && !args.json {
+                println!("The target schema is empty: checking against the schema file `host run` will apply.");
+            }
+        }
+    }
+    let analysis = check::analyze(&plan, &runtime, source.as_ref(), target.as_ref()).await;
+    if let (true, Some(target)) = (rehearsed, &target) {
+        target.batch_execute("ROLLBACK").await?;
+    }
+    let analysis = analysis?;
     problems.extend(analysis.problems.iter().cloned());
     if args.json {
         let order = analysis
@@ -178,7 +194,9 @@ async fn cmd_run(args: &RunArgs) -> anyhow::Result<()> {
     let mut target = connect(plan.target_url.clone(), pg::Side::Target).await?;
     let mut source = connect(plan.source_url.clone(), pg::Side::Source).await?;
     state::ensure_schema(&target).await?;
-    run::ensure_target_schema(&plan, &target).await?;
+    if run::ensure_target_schema(&plan, &target).await? {
+        tracing::info!("the target schema was empty: created it from the plan's schema_file");
+    }
 
     let runtime = wasm::Runtime::new()?;
     let analysis = check::analyze(&plan, &runtime, Some(&source), Some(&target)).await?;

@@ -142,30 +142,21 @@ impl Runner<'_> {
         let mut progress = Progress::new(name, total as u64, counts.rows_read as u64);
         let targets = TargetTables::new(t, &plan.target_schema);
 
+        let mut timing = Timing::default();
         loop {
-            let rows = read_page(
-                &src,
-                &select_list,
-                &source_table,
-                &key,
-                last_key,
-                t.plan.batch_size,
-                t,
-            )
-            .await?;
-            let Some(last) = rows.last() else { break };
-            let page_last_key = last.key;
-            let batch_no = counts.batches + 1;
-            let span = info_span!(
-                "batch",
-                batch = batch_no,
-                first_key = rows[0].key,
-                rows = rows.len()
-            );
+            let clock = Instant::now();
+            let rows = read_page(&src, &select_list, &source_table, &key, last_key, t.plan.batch_size, t).await?;
+            timing.read += clock.elapsed();
+            let Some(first) = rows.first() else { break };
+            let span = info_span!("batch", batch = counts.batches + 1, first_key = first.key, rows = rows.len());
             let committed = async {
+                // A stack of row runs still to commit; a run that fails is halved in place.
                 let mut pending = vec![rows];
                 while let Some(rows) = pending.pop() {
-                    let batch = match instance.transform(&rows.iter().map(|r| r.values.clone()).collect::<Vec<_>>()) {
+                    let clock = Instant::now();
+                    let transformed = instance.transform(&rows.iter().map(|r| r.values.clone()).collect::<Vec<_>>());
+                    timing.transform += clock.elapsed();
+                    let batch = match transformed {
                         Ok(outcomes) => Batch::new(&rows, outcomes, &targets),
                         Err(trap) => {
                             instance = t.plugin.instantiate(ids.clone(), name)?;
@@ -174,44 +165,46 @@ impl Runner<'_> {
                                 continue;
                             }
                             warn!(key = rows[0].key, "plugin trapped on this row; quarantining it");
-                            Batch::quarantined(&rows[0], trap_reason(&trap))
+                            Batch::quarantined(trap_reason(&trap))
                         }
                     };
-                    let batch_no = counts.batches + 1;
-                    match commit(target, run_id, t, &targets, &rows, &batch, batch_no, last_key).await {
-                        Ok(()) => {
-                            counts.add(&batch.counts());
-                            counts.batches += 1;
-                            last_key = rows.last().map(|r| r.key);
-                        }
+                    let clock = Instant::now();
+                    let mut result = commit(target, run_id, t, &targets, &rows, &batch, counts.batches + 1, last_key).await;
+                    let batch = match result {
                         Err(CommitError::Data(reason)) if rows.len() > 1 => {
                             tracing::debug!(%reason, "target refused the batch; bisecting");
                             split_into(&mut pending, rows);
+                            timing.write += clock.elapsed();
+                            continue;
                         }
                         Err(CommitError::Data(reason)) => {
                             warn!(key = rows[0].key, %reason, "target refused this row; quarantining it");
-                            let batch = Batch::quarantined(&rows[0], format!("target refused the row: {reason}"));
-                            match commit(target, run_id, t, &targets, &rows, &batch, batch_no, last_key).await {
-                                Ok(()) => {
-                                    counts.add(&batch.counts());
-                                    counts.batches += 1;
-                                    last_key = rows.last().map(|r| r.key);
-                                }
-                                Err(e) => return Err(e.into_anyhow()),
-                            }
+                            let alone = Batch::quarantined(format!("target refused the row: {reason}"));
+                            result = commit(target, run_id, t, &targets, &rows, &alone, counts.batches + 1, last_key).await;
+                            alone
                         }
-                        Err(e) => return Err(e.into_anyhow()),
-                    }
+                        _ => batch,
+                    };
+                    timing.write += clock.elapsed();
+                    result.map_err(CommitError::into_anyhow)?;
+                    counts.add(&batch.counts());
+                    counts.batches += 1;
+                    last_key = rows.last().map(|r| r.key);
                 }
                 anyhow::Ok(())
             }
             .instrument(span)
             .await;
             committed?;
-            debug_assert_eq!(last_key, Some(page_last_key));
             progress.update(counts.rows_read as u64);
             check_reject_rate(t, &counts, false)?;
         }
+        info!(
+            read_s = format!("{:.2}", timing.read.as_secs_f64()),
+            transform_s = format!("{:.2}", timing.transform.as_secs_f64()),
+            write_s = format!("{:.2}", timing.write.as_secs_f64()),
+            "where the time went"
+        );
         src.commit().await.ok();
         check_reject_rate(t, &counts, true)?;
         target
@@ -223,6 +216,14 @@ impl Runner<'_> {
         progress.finish(counts.rows_read as u64);
         Ok(())
     }
+}
+
+/// Time spent per stage of one table, for the operator and for tuning.
+#[derive(Debug, Default)]
+struct Timing {
+    read: std::time::Duration,
+    transform: std::time::Duration,
+    write: std::time::Duration,
 }
 
 /// Commits one batch: target rows, id map, quarantine, skips, lineage and checkpoint in
@@ -567,7 +568,7 @@ impl Batch {
         }
     }
 
-    fn quarantined(_row: &SourceRow, reason: String) -> Batch {
+    fn quarantined(reason: String) -> Batch {
         Batch {
             fates: vec![Fate::Quarantined(reason)],
             target_copy: Vec::new(),
@@ -636,21 +637,22 @@ impl TableCounts {
 }
 
 /// Applies the plan's target schema file when the target schema holds no table yet.
-pub async fn ensure_target_schema(plan: &Plan, target: &Client) -> anyhow::Result<()> {
+/// Returns whether it applied it.
+pub async fn ensure_target_schema(plan: &Plan, target: &Client) -> anyhow::Result<bool> {
     let Some(file) = &plan.target_schema_file else {
-        return Ok(());
+        return Ok(false);
     };
     if !pg::tables(target, &plan.target_schema).await?.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let sql = std::fs::read_to_string(file)
         .with_context(|| format!("reading the target schema file {}", file.display()))?;
-    info!(file = %file.display(), "the target has none of the plan's tables: creating the target schema");
     target.batch_execute(&sql).await.map_err(|e| {
         anyhow::anyhow!(
-            "applying {} to the target failed: {}",
+            "applying {} to the target failed: {}\n  hint: fix the schema file, or create the target schema yourself and remove `schema_file` from the plan",
             file.display(),
             error_text(&e)
         )
-    })
+    })?;
+    Ok(true)
 }

@@ -52,7 +52,7 @@ fn assert_accounting(
 #[test]
 fn core_tables_end_to_end() {
     let cluster = Cluster::shared();
-    let legacy = legacy_db(cluster, "0.02");
+    let legacy = legacy_db(cluster, "0.05");
     let target = cluster.fresh_db("target");
     let dir = temp_dir("e2e");
     let plan = write_plan(
@@ -108,7 +108,7 @@ fn core_tables_end_to_end() {
         .map(|r| r.get(0))
         .collect();
     let source_sum: String = src
-        .query_one("SELECT coalesce(sum(total_amount), 0)::numeric(14,2)::text FROM orders WHERE id = ANY($1)", &[&written_ids])
+        .query_one("SELECT coalesce(sum(total_amount), 0)::numeric(14,2)::text FROM orders WHERE id = ANY($1::bigint[])", &[&written_ids])
         .unwrap()
         .get(0);
     let target_sum: String = tgt
@@ -120,7 +120,7 @@ fn core_tables_end_to_end() {
         .get(0);
     assert_eq!(source_sum, target_sum, "orders.total_amount");
     let source_paid: String = src
-        .query_one("SELECT (coalesce(sum(amount_paid_cents), 0) / 100.0)::numeric(14,2)::text FROM orders WHERE id = ANY($1)", &[&written_ids])
+        .query_one("SELECT (coalesce(sum(amount_paid_cents), 0) / 100.0)::numeric(14,2)::text FROM orders WHERE id = ANY($1::bigint[])", &[&written_ids])
         .unwrap()
         .get(0);
     let target_paid: String = tgt
@@ -164,7 +164,7 @@ fn uninterrupted(cluster: &Cluster, legacy: &str, batch: usize) -> Vec<(String, 
 #[test]
 fn resume_after_kill_9_is_identical() {
     let cluster = Cluster::shared();
-    let legacy = legacy_db(cluster, "0.02");
+    let legacy = legacy_db(cluster, "0.05");
     let reference = uninterrupted(cluster, &legacy, 50);
 
     let target = cluster.fresh_db("killed");
@@ -212,7 +212,7 @@ fn resume_after_kill_9_is_identical() {
 #[test]
 fn crash_right_before_and_after_commit_is_identical() {
     let cluster = Cluster::shared();
-    let legacy = legacy_db(cluster, "0.01");
+    let legacy = legacy_db(cluster, "0.05");
     let reference = uninterrupted(cluster, &legacy, 40);
     for failpoint in [
         "before-commit:patients:2",

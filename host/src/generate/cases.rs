@@ -63,12 +63,12 @@ pub fn cases(w: &mut World, o: &mut Out<'_, '_>) -> Res {
         if r.chance(0.1) {
             o.null();
         } else {
-            o.text(*r.pick(CASE_COMPLAINTS));
+            o.text(r.pick_str(CASE_COMPLAINTS));
         }
         if r.chance(0.3) {
             o.null();
         } else {
-            o.text(*r.pick(CASE_DIAGNOSES));
+            o.text(r.pick_str(CASE_DIAGNOSES));
         }
         o.bool(r.chance(0.01));
         o.ts(c);
@@ -129,7 +129,7 @@ pub fn case_states(w: &mut World, o: &mut Out<'_, '_>) -> Res {
             if r.chance(0.7) {
                 o.null();
             } else {
-                o.text(*r.pick(STATE_REASONS));
+                o.text(r.pick_str(STATE_REASONS));
             }
             o.ts(t);
             o.end_row()?;
@@ -177,7 +177,7 @@ pub fn case_messages(w: &mut World, o: &mut Out<'_, '_>) -> Res {
                     o.text("staff");
                 }
             }
-            o.text(*r.pick(MESSAGE_BODIES));
+            o.text(r.pick_str(MESSAGE_BODIES));
             let is_read = r.chance(0.85);
             o.bool(is_read);
             let read_at = if is_read {

@@ -1,6 +1,6 @@
 //! Communications, offers and discounts, doctor notes, comments and the dispatcher's state.
 
-use super::out::{at, year_of, Out, Secs};
+use super::out::{at, date_of, year_of, Out, Secs};
 use super::rng::Rng;
 use super::spec::*;
 use super::words::*;
@@ -35,7 +35,7 @@ pub fn communications(w: &mut World, o: &mut Out<'_, '_>) -> Res {
             ("sms", 7),
         ]));
         o.text(r.weighted(&[("in", 55), ("out", 38), ("IN", 4), ("OUT", 3)]));
-        o.text(*r.pick(COMMUNICATION_SUBJECTS));
+        o.text(r.pick_str(COMMUNICATION_SUBJECTS));
         if r.chance(0.1) {
             o.null();
         } else {
@@ -120,7 +120,7 @@ pub fn offers(w: &mut World, o: &mut Out<'_, '_>) -> Res {
             )),
             1 => o.fmt(format_args!("{pct}% off {pname}")),
             2 => o.fmt(format_args!("New doctor welcome {y}")),
-            3 => o.fmt(format_args!("Loyalty {y} Q{}", r.range(1, 4))),
+            3 => o.fmt(format_args!("Loyalty {y} Q{}", (date_of(c).1 - 1) / 3 + 1)),
             _ => o.fmt(format_args!("AAO {y} show special")),
         }
         if r.chance(0.4) {
@@ -249,7 +249,7 @@ pub fn doctor_notes(w: &mut World, o: &mut Out<'_, '_>) -> Res {
         o.id(i + 1);
         o.id(d + 1);
         o.int(w.staff_profile(&mut r));
-        o.text(*r.pick(DOCTOR_NOTES));
+        o.text(r.pick_str(DOCTOR_NOTES));
         o.bool(r.chance(0.1));
         o.ts(c);
         o.ts(if r.chance(0.3) { later(&mut r, c) } else { c });
@@ -325,7 +325,7 @@ pub fn comments(w: &mut World, o: &mut Out<'_, '_>) -> Res {
             1 => o.opt_int(w.tech_profile(&mut r)),
             _ => o.opt_int(w.profile_of_doctor(r.range(1, w.doctor_profile.len() as i64))),
         }
-        o.text(*r.pick(COMMENT_BODIES));
+        o.text(r.pick_str(COMMENT_BODIES));
         o.bool(r.chance(0.6));
         o.ts(c);
         o.ts(if r.chance(0.2) { later(&mut r, c) } else { c });
@@ -385,7 +385,7 @@ pub fn dispatch_state(w: &mut World, o: &mut Out<'_, '_>) -> Res {
         if healthy {
             o.null();
         } else {
-            o.text(*r.pick(&[
+            o.text(r.pick_str(&[
                 "connection reset by peer",
                 "SMTP 421 try again later",
                 "timeout after 30s\ncarrier API did not answer",

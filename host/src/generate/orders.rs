@@ -113,7 +113,7 @@ pub fn orders(w: &mut World, o: &mut Out<'_, '_>) -> Res {
         match target {
             0 => {}
             1 => push(1, &mut t, &mut r),
-            2 | 3 | 4 => {
+            2..=4 => {
                 for s in 1..=target {
                     push(s, &mut t, &mut r);
                 }
@@ -206,7 +206,7 @@ pub fn orders(w: &mut World, o: &mut Out<'_, '_>) -> Res {
         if r.chance(0.85) {
             o.null();
         } else {
-            o.text(*r.pick(ORDER_NOTES));
+            o.text(r.pick_str(ORDER_NOTES));
         }
         o.opt_ts(hist.iter().find(|h| h.0 == 1).map(|h| h.1));
         let shipped = hist.iter().find(|h| h.0 == 3).map(|h| h.1);
@@ -461,7 +461,7 @@ pub fn treatment_plans(w: &mut World, o: &mut Out<'_, '_>) -> Res {
             if r.chance(0.9) {
                 o.null();
             } else {
-                o.text(*r.pick(MESSAGE_BODIES));
+                o.text(r.pick_str(MESSAGE_BODIES));
             }
             o.ts(t);
             o.ts(approved_at.unwrap_or(t));
@@ -551,7 +551,7 @@ pub fn tasks(w: &mut World, o: &mut Out<'_, '_>) -> Res {
             if r.chance(0.985) {
                 o.null();
             } else {
-                o.text(*r.pick(TASK_NOTES));
+                o.text(r.pick_str(TASK_NOTES));
             }
             o.ts(t);
             o.end_row()?;
@@ -637,7 +637,7 @@ pub fn messages(w: &mut World, o: &mut Out<'_, '_>) -> Res {
                 buf.extend_from_slice(b" has shipped");
             }
             o.done_field();
-            o.text(*r.pick(MESSAGE_BODIES));
+            o.text(r.pick_str(MESSAGE_BODIES));
             if matches!(ty, 1 | 2) {
                 let carrier = r.weighted(&[
                     ("UPS", 40),
@@ -1005,7 +1005,7 @@ pub fn customer_feedback(w: &mut World, o: &mut Out<'_, '_>) -> Res {
             if r.chance(0.6) {
                 o.null();
             } else {
-                o.text(*r.pick(FEEDBACK_COMMENTS));
+                o.text(r.pick_str(FEEDBACK_COMMENTS));
             }
             let unhappy = rating.is_some_and(|v| v <= 3);
             let resolved = unhappy && r.chance(0.6);

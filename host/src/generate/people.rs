@@ -187,7 +187,7 @@ pub fn profiles(w: &mut World, o: &mut Out<'_, '_>) -> Res {
             if r.chance(0.7) {
                 s.push_str(e);
             } else if r.chance(0.5) {
-                s.push_str(&e.to_uppercase());
+                s.push_str(&e.to_ascii_uppercase());
             } else {
                 let mut cap = true;
                 for ch in e.chars() {
@@ -201,7 +201,7 @@ pub fn profiles(w: &mut World, o: &mut Out<'_, '_>) -> Res {
             match (ty, r.below(4)) {
                 (1, 0) => write!(s, "dr.{l}@{l}ortho.com").unwrap(),
                 (1, 1) => write!(s, "dr{l}{}@{dom}", r.range(1, 99)).unwrap(),
-                (4 | 5 | 3, 0) => write!(s, "{f}.{l}@lab-legacy.com").unwrap(),
+                (3..=5, 0) => write!(s, "{f}.{l}@lab-legacy.com").unwrap(),
                 (_, 0) => write!(s, "{f}.{l}@{dom}").unwrap(),
                 (_, 1) => write!(s, "{f}{l}{}@{dom}", r.range(1, 99)).unwrap(),
                 (_, 2) => write!(s, "{}{l}@{dom}", &f[..1.min(f.len())]).unwrap(),
@@ -766,7 +766,7 @@ pub fn patients(w: &mut World, o: &mut Out<'_, '_>) -> Res {
         if r.chance(0.75) {
             o.null();
         } else {
-            o.text(*r.pick(PATIENT_NOTES));
+            o.text(r.pick_str(PATIENT_NOTES));
         }
         o.bool(r.chance(0.06));
         o.ts(c);

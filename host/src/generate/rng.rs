@@ -98,6 +98,11 @@ impl Rng {
         &items[self.index(items.len())]
     }
 
+    #[inline]
+    pub fn pick_str<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.index(items.len())]
+    }
+
     /// Picks a value from (value, weight) pairs.
     pub fn weighted<T: Copy>(&mut self, items: &[(T, u32)]) -> T {
         let total: u64 = items.iter().map(|(_, w)| u64::from(*w)).sum();
