@@ -9,9 +9,11 @@ mod order;
 mod pg;
 mod plan;
 mod progress;
+mod rollback;
 mod run;
 mod state;
 mod status;
+mod validate;
 mod wasm;
 
 use std::path::PathBuf;
@@ -26,7 +28,7 @@ use crate::plan::{Overrides, Plan};
     name = "host",
     version,
     about = "Moves a legacy PostgreSQL database into a new schema through sandboxed WebAssembly transforms",
-    after_help = "Exit codes: 0 success; 2 bad command line or plan; 3 check found problems; 4 a database could not be reached; 5 a table failed or stopped during the run; 1 anything else."
+    after_help = "Exit codes: 0 success; 2 bad command line or plan; 3 check found problems; 4 a database could not be reached; 5 a table failed or stopped during the run; 6 validate found a failing check; 1 anything else."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -41,6 +43,12 @@ enum Command {
     Run(RunArgs),
     /// Show per-table progress from the target's state tables (works from any terminal).
     Status(PlanArgs),
+    /// Prove the migration is whole: accounting, reasons, id map, FK orphans, money, a
+    /// re-transformed sample, and the lab's success rates. Exit 0 only if every check passes.
+    Validate(PlanArgs),
+    /// Remove what the migration wrote for some tables (rows, id map, skips, quarantine,
+    /// checkpoints), so a later run migrates them again.
+    Rollback(RollbackArgs),
     /// Create and fill a legacy database with deterministic, realistically dirty data.
     Generate(generate::GenerateArgs),
 }
@@ -70,6 +78,24 @@ struct RunArgs {
     tables: Vec<String>,
 }
 
+#[derive(Args, Clone)]
+struct RollbackArgs {
+    #[command(flatten)]
+    plan: PlanArgs,
+    /// A table to roll back (repeatable).
+    #[arg(long = "table", required_unless_present = "all")]
+    tables: Vec<String>,
+    /// Roll back every table of the plan.
+    #[arg(long, conflicts_with = "tables")]
+    all: bool,
+    /// Also roll back the tables that depend on these (otherwise it refuses while they hold rows).
+    #[arg(long)]
+    cascade: bool,
+    /// Do it without asking (required when stdin is not a terminal).
+    #[arg(long)]
+    yes: bool,
+}
+
 /// A failure with the exit code of its family.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
@@ -91,6 +117,7 @@ pub const EXIT_PLAN: u8 = 2;
 pub const EXIT_CHECK: u8 = 3;
 pub const EXIT_CONNECT: u8 = 4;
 pub const EXIT_TABLE_FAILED: u8 = 5;
+pub const EXIT_VALIDATE: u8 = 6;
 
 impl PlanArgs {
     fn load(&self) -> Result<Plan, Exit> {
@@ -118,6 +145,8 @@ async fn main() -> ExitCode {
         Command::Check(args) => cmd_check(args).await,
         Command::Run(args) => cmd_run(args).await,
         Command::Status(args) => status::run(args).await,
+        Command::Validate(args) => cmd_validate(args).await,
+        Command::Rollback(args) => cmd_rollback(args).await,
         Command::Generate(args) => generate::run(args).await,
     };
     match result {
@@ -140,7 +169,9 @@ async fn cmd_check(args: &PlanArgs) -> anyhow::Result<()> {
     // transaction that is rolled back: check never changes a database.
     let mut rehearsed = false;
     if let Some(target) = &target {
-        if plan.target_schema_file.is_some() && pg::tables(target, &plan.target_schema).await?.is_empty() {
+        if plan.target_schema_file.is_some()
+            && pg::tables(target, &plan.target_schema).await?.is_empty()
+        {
             target.batch_execute("BEGIN").await?;
             rehearsed = run::ensure_target_schema(&plan, target).await?;
             if rehearsed && !args.json {
@@ -289,6 +320,128 @@ async fn cmd_run(args: &RunArgs) -> anyhow::Result<()> {
         );
         Err(Exit::new(EXIT_TABLE_FAILED, format!("the run did not finish:\n  {}\nfix the cause and run again: committed batches stay and the run resumes after them", lines.join("\n  "))).into())
     }
+}
+
+/// Connects both sides and loads every plugin; any check problem is fatal.
+async fn open(
+    plan: &plan::Plan,
+) -> anyhow::Result<(
+    tokio_postgres::Client,
+    tokio_postgres::Client,
+    check::Analysis,
+)> {
+    let connect = |url: String, side| async move {
+        pg::connect(&url, side)
+            .await
+            .map_err(|e| Exit::new(EXIT_CONNECT, format!("{e:#}")))
+    };
+    let target = connect(plan.target_url.clone(), pg::Side::Target).await?;
+    let source = connect(plan.source_url.clone(), pg::Side::Source).await?;
+    let runtime = wasm::Runtime::new()?;
+    let analysis = check::analyze(plan, &runtime, Some(&source), Some(&target)).await?;
+    if !analysis.problems.is_empty() {
+        let list = analysis
+            .problems
+            .iter()
+            .map(|p| format!("- {p}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        return Err(Exit::new(
+            EXIT_CHECK,
+            format!("the plan does not check out (run `host check`):\n{list}"),
+        )
+        .into());
+    }
+    Ok((source, target, analysis))
+}
+
+async fn cmd_validate(args: &PlanArgs) -> anyhow::Result<()> {
+    let plan = args.load()?;
+    let (source, target, analysis) = open(&plan).await?;
+    let has_state: bool = target
+        .query_one(
+            "SELECT to_regclass('migration.table_state') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0);
+    if !has_state {
+        return Err(Exit::new(
+            EXIT_VALIDATE,
+            "the target has no migration state: run `host run` first",
+        )
+        .into());
+    }
+    let report = validate::validate(&plan, &analysis, &source, &target).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        validate::print_report(&report);
+    }
+    if report.ok {
+        Ok(())
+    } else {
+        let failed = report.checks.iter().filter(|c| !c.ok).count();
+        Err(Exit::new(EXIT_VALIDATE, format!("{failed} check(s) failed")).into())
+    }
+}
+
+async fn cmd_rollback(args: &RollbackArgs) -> anyhow::Result<()> {
+    let plan = args.plan.load()?;
+    let (_source, mut target, analysis) = open(&plan).await?;
+    state::ensure_schema(&target).await?;
+    let requested: Vec<String> = if args.all {
+        plan.tables.iter().map(|t| t.name.clone()).collect()
+    } else {
+        args.tables.clone()
+    };
+    for t in &requested {
+        if plan.table(t).is_none() {
+            return Err(
+                Exit::new(EXIT_PLAN, format!("--table {t}: not a table of the plan")).into(),
+            );
+        }
+    }
+    let rb = rollback::plan_rollback(&analysis, &requested);
+    let added_with_rows = rollback::with_rows(&target, &rb.added).await?;
+    if !added_with_rows.is_empty() && !args.cascade {
+        return Err(Exit::new(
+            EXIT_PLAN,
+            format!(
+                "refusing: these tables depend on {} (or share its target tables) and still hold rows: {}\n  hint: add --cascade to roll them back too",
+                requested.join(", "),
+                added_with_rows.join(", ")
+            ),
+        )
+        .into());
+    }
+    let summary = format!(
+        "rolling back {} (target tables emptied: {})",
+        rb.tables.join(", "),
+        rb.target_tables.join(", ")
+    );
+    if !args.yes {
+        if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            return Err(Exit::new(
+                EXIT_PLAN,
+                format!("{summary}\n  this deletes data: pass --yes to confirm"),
+            )
+            .into());
+        }
+        eprintln!("{summary}\nType `yes` to go on:");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if answer.trim() != "yes" {
+            return Err(Exit::new(EXIT_PLAN, "not confirmed: nothing was changed").into());
+        }
+    }
+    rollback::execute(&plan, &mut target, &rb).await?;
+    if args.plan.json {
+        println!("{}", serde_json::to_string_pretty(&rb)?);
+    } else {
+        println!("{summary}: done. `host run` migrates them again.");
+    }
+    Ok(())
 }
 
 /// The first of `tables` that is not done yet, if any.

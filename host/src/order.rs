@@ -56,9 +56,11 @@ pub fn order(nodes: &[Node], fks: &[ForeignKey]) -> Result<Vec<Step>, Cycle> {
     for n in nodes {
         let entry = deps.entry(n.name.as_str()).or_default();
         for w in &n.writes {
+            // A plugin that writes the referenced table itself fills both sides in the same
+            // batch, so only other writers' tables make it wait.
             for fk in fks
                 .iter()
-                .filter(|fk| &fk.table == w && fk.ref_table != fk.table)
+                .filter(|fk| &fk.table == w && !n.writes.contains(&fk.ref_table))
             {
                 for &owner in writers.get(fk.ref_table.as_str()).into_iter().flatten() {
                     if owner != n.name {
@@ -195,6 +197,23 @@ mod tests {
         let cycle = order(&nodes, &fks).unwrap_err();
         assert_eq!(cycle.tables, ["a", "b", "a"]);
         assert!(cycle.to_string().contains("a.b_id references b"));
+    }
+
+    #[test]
+    fn a_shared_parent_table_written_by_each_plugin_is_no_cycle() {
+        let nodes = vec![
+            node("case_files", &["storage_objects", "case_files"], &[]),
+            node(
+                "message_attachments",
+                &["storage_objects", "message_attachments"],
+                &[],
+            ),
+        ];
+        let fks = vec![
+            fk("case_files", "object_id", "storage_objects"),
+            fk("message_attachments", "object_id", "storage_objects"),
+        ];
+        assert_eq!(order(&nodes, &fks).unwrap().len(), 2);
     }
 
     #[test]

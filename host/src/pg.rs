@@ -79,7 +79,7 @@ pub async fn connect(url: &str, side: Side) -> anyhow::Result<Client> {
     });
     // Text output the transforms can rely on whatever the server's settings are.
     client
-        .batch_execute("SET DateStyle = ISO; SET IntervalStyle = iso_8601; SET TimeZone = 'UTC'; SET extra_float_digits = 3; SET client_encoding = 'UTF8'")
+        .batch_execute("SET DateStyle = ISO; SET IntervalStyle = iso_8601; SET TimeZone = 'UTC'; SET extra_float_digits = 3; SET client_encoding = 'UTF8'; SET client_min_messages = warning")
         .await
         .with_context(|| format!("configuring the {side} session"))?;
     Ok(client)

@@ -33,6 +33,72 @@ pub struct RawPlan {
     /// The tables to migrate; the order they run in comes from the dependencies, not from here.
     #[serde(rename = "table", default)]
     pub tables: Vec<RawTable>,
+    /// Thresholds `host validate` holds the run to.
+    #[serde(default)]
+    pub validate: ValidateCriteria,
+}
+
+/// The lab's success criteria, as `host validate` applies them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateCriteria {
+    /// Share of all source rows that must be migrated (written or deliberately skipped).
+    #[serde(default = "default_min_success_rate")]
+    pub min_success_rate: f64,
+    /// The stricter share for the tables of the core phase.
+    #[serde(default = "default_min_core_success_rate")]
+    pub min_core_success_rate: f64,
+    /// Which `phase` holds the core entities.
+    #[serde(default = "default_core_phase")]
+    pub core_phase: String,
+    /// Source rows per table re-transformed and compared with the target.
+    #[serde(default = "default_sample_rows")]
+    pub sample_rows: usize,
+}
+
+impl Default for ValidateCriteria {
+    fn default() -> Self {
+        ValidateCriteria {
+            min_success_rate: default_min_success_rate(),
+            min_core_success_rate: default_min_core_success_rate(),
+            core_phase: default_core_phase(),
+            sample_rows: default_sample_rows(),
+        }
+    }
+}
+
+fn default_min_success_rate() -> f64 {
+    0.98
+}
+fn default_min_core_success_rate() -> f64 {
+    0.99
+}
+fn default_core_phase() -> String {
+    "core".into()
+}
+fn default_sample_rows() -> usize {
+    200
+}
+
+/// A money column whose sum must agree between source and target, to the cent.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MoneyCheck {
+    /// The source column (of this table).
+    pub source: String,
+    /// `table.column` in the target.
+    pub target: String,
+    /// How the source stores it: "units" (decimal dollars, the default) or "cents" (integer cents).
+    #[serde(default)]
+    pub unit: MoneyUnit,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MoneyUnit {
+    #[default]
+    Units,
+    Cents,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -97,6 +163,9 @@ pub struct RawTable {
     pub batch_size: Option<usize>,
     #[serde(default)]
     pub max_reject_rate: Option<f64>,
+    /// Money columns `host validate` sums in source and target.
+    #[serde(default)]
+    pub money: Vec<MoneyCheck>,
 }
 
 fn default_schema() -> String {
@@ -123,6 +192,7 @@ pub struct Plan {
     pub target_schema: String,
     pub target_schema_file: Option<PathBuf>,
     pub tables: Vec<TablePlan>,
+    pub validate: ValidateCriteria,
 }
 
 #[derive(Debug, Clone)]
@@ -134,6 +204,7 @@ pub struct TablePlan {
     pub key: String,
     pub batch_size: usize,
     pub max_reject_rate: f64,
+    pub money: Vec<MoneyCheck>,
 }
 
 /// URL overrides from the command line (already merged with the environment by clap).
@@ -216,6 +287,14 @@ impl RawPlan {
             if t.batch_size == Some(0) {
                 problems.push(format!("table `{}`: batch_size must be at least 1", t.name));
             }
+            for m in &t.money {
+                if m.target.split_once('.').is_none() {
+                    problems.push(format!(
+                        "table `{}`: money target `{}` must be `table.column`",
+                        t.name, m.target
+                    ));
+                }
+            }
             if let Some(rate) = t.max_reject_rate {
                 check_rate(
                     &mut problems,
@@ -255,6 +334,7 @@ impl RawPlan {
                 name: t.name,
                 depends_on: t.depends_on,
                 key: t.key,
+                money: t.money,
             })
             .collect();
         Ok(Plan {
@@ -265,6 +345,7 @@ impl RawPlan {
             target_schema: self.target.endpoint.schema,
             target_schema_file: self.target.schema_file.map(|f| base.join(f)),
             tables,
+            validate: self.validate,
         })
     }
 }

@@ -145,10 +145,24 @@ impl Runner<'_> {
         let mut timing = Timing::default();
         loop {
             let clock = Instant::now();
-            let rows = read_page(&src, &select_list, &source_table, &key, last_key, t.plan.batch_size, t).await?;
+            let rows = read_page(
+                &src,
+                &select_list,
+                &source_table,
+                &key,
+                last_key,
+                t.plan.batch_size,
+                t,
+            )
+            .await?;
             timing.read += clock.elapsed();
             let Some(first) = rows.first() else { break };
-            let span = info_span!("batch", batch = counts.batches + 1, first_key = first.key, rows = rows.len());
+            let span = info_span!(
+                "batch",
+                batch = counts.batches + 1,
+                first_key = first.key,
+                rows = rows.len()
+            );
             let committed = async {
                 // A stack of row runs still to commit; a run that fails is halved in place.
                 let mut pending = vec![rows];
@@ -197,7 +211,7 @@ impl Runner<'_> {
             .await;
             committed?;
             progress.update(counts.rows_read as u64);
-            check_reject_rate(t, &counts, false)?;
+            check_reject_rate(t, &counts, total, false)?;
         }
         info!(
             read_s = format!("{:.2}", timing.read.as_secs_f64()),
@@ -206,7 +220,7 @@ impl Runner<'_> {
             "where the time went"
         );
         src.commit().await.ok();
-        check_reject_rate(t, &counts, true)?;
+        check_reject_rate(t, &counts, total, true)?;
         target
             .execute(
                 "UPDATE migration.table_state SET phase = 'done', finished_at = clock_timestamp(), updated_at = clock_timestamp() WHERE table_name = $1",
@@ -357,31 +371,37 @@ fn trap_reason(trap: &PluginError) -> String {
 /// A table is never stopped for fewer rejected rows than this: one bad row in a 30-row
 /// lookup table is a row to fix, not a broken transform.
 const MIN_REJECTS_TO_STOP: i64 = 10;
-/// Rows read before the rate is judged part-way through a table (a sample this large
-/// tells a broken transform from ordinary dirty data).
-const MIN_ROWS_TO_JUDGE_EARLY: i64 = 5_000;
 
-fn check_reject_rate(t: &Prepared, counts: &TableCounts, finished: bool) -> anyhow::Result<()> {
-    // Early batches are too small a sample to judge a rate by, unless the table is finished.
-    if counts.rows_rejected < MIN_REJECTS_TO_STOP
-        || (!finished && counts.rows_read < MIN_ROWS_TO_JUDGE_EARLY)
-    {
+/// Stops the table when its quarantined share is over `max_reject_rate`. Part-way it stops
+/// only once the limit can no longer be met whatever the remaining rows do (so a dirty stretch
+/// early in the table does not stop it); at the end, when the final share is over.
+fn check_reject_rate(
+    t: &Prepared,
+    counts: &TableCounts,
+    source_rows: i64,
+    finished: bool,
+) -> anyhow::Result<()> {
+    let limit = t.plan.max_reject_rate;
+    let over = if finished {
+        counts.rows_rejected as f64 > limit * counts.rows_read as f64
+    } else {
+        counts.rows_rejected as f64 > limit * source_rows as f64
+    };
+    if counts.rows_rejected < MIN_REJECTS_TO_STOP || !over {
         return Ok(());
     }
-    let rate = counts.rows_rejected as f64 / counts.rows_read as f64;
-    if rate > t.plan.max_reject_rate {
-        bail!(
-            "{} of {} rows ({:.2}%) were quarantined, above max_reject_rate {:.2}%: the table stopped. \
-             Inspect them (SELECT reason, count(*) FROM migration.quarantine WHERE table_name = '{}' GROUP BY 1), fix the plugin or the data, \
-             then run again (committed batches stay; it resumes after the last one)",
-            counts.rows_rejected,
-            counts.rows_read,
-            rate * 100.0,
-            t.plan.max_reject_rate * 100.0,
-            t.plan.name
-        );
-    }
-    Ok(())
+    let rate = counts.rows_rejected as f64 / counts.rows_read.max(1) as f64;
+    bail!(
+        "{} of {} rows read ({:.2}%) were quarantined, {} max_reject_rate {:.2}% of the table's {source_rows} rows: the table stopped. \
+         Inspect them (SELECT reason, count(*) FROM migration.quarantine WHERE table_name = '{}' GROUP BY 1), fix the plugin or the data, \
+         then run again (committed batches stay; it resumes after the last one)",
+        counts.rows_rejected,
+        counts.rows_read,
+        rate * 100.0,
+        if finished { "above" } else { "already more than" },
+        limit * 100.0,
+        t.plan.name
+    );
 }
 
 fn source_json(t: &Prepared, row: &SourceRow) -> String {
@@ -407,17 +427,24 @@ async fn read_page(
     let filter = after
         .map(|k| format!("WHERE {key} > {k}"))
         .unwrap_or_default();
-    let sql = format!("COPY (SELECT {select_list} FROM {source_table} {filter} ORDER BY {key} LIMIT {limit}) TO STDOUT");
+    let sql =
+        format!("SELECT {select_list} FROM {source_table} {filter} ORDER BY {key} LIMIT {limit}");
+    read_rows(src.client(), &sql, t).await
+}
+
+/// Runs `select` (the plugin's `reads` columns, key first) through COPY and decodes the rows.
+pub async fn read_rows(src: &Client, select: &str, t: &Prepared) -> anyhow::Result<Vec<SourceRow>> {
+    let source_table = &t.description.source_table;
     let stream = src
-        .copy_out(&sql)
+        .copy_out(&format!("COPY ({select}) TO STDOUT"))
         .await
-        .with_context(|| format!("reading {source_table}"))?;
+        .map_err(|e| anyhow::anyhow!("reading source table {source_table}: {}", error_text(&e)))?;
     let chunks: Vec<Bytes> = stream
         .try_collect()
         .await
-        .with_context(|| format!("reading {source_table}"))?;
+        .map_err(|e| anyhow::anyhow!("reading source table {source_table}: {}", error_text(&e)))?;
     let data: Vec<u8> = chunks.concat();
-    let mut rows = Vec::with_capacity(limit);
+    let mut rows = Vec::new();
     for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
         let fields = codec::split_copy_line(line);
         let mut values = Vec::with_capacity(fields.len());
@@ -475,13 +502,13 @@ impl CommitError {
 }
 
 /// The COPY statements for the tables a plugin writes, and their columns.
-struct TargetTables<'a> {
-    copy_statements: Vec<String>,
+pub(crate) struct TargetTables<'a> {
+    pub(crate) copy_statements: Vec<String>,
     prepared: &'a Prepared,
 }
 
 impl<'a> TargetTables<'a> {
-    fn new(t: &'a Prepared, schema: &str) -> Self {
+    pub(crate) fn new(t: &'a Prepared, schema: &str) -> Self {
         let copy_statements = t
             .target_columns
             .iter()
@@ -510,22 +537,26 @@ impl<'a> TargetTables<'a> {
 
 /// What became of one source row in a batch.
 #[derive(Debug, Clone)]
-enum Fate {
+pub(crate) enum Fate {
     Written(uuid::Uuid),
     Skipped(String),
     Quarantined(String),
 }
 
 /// A transformed batch, encoded for COPY.
-struct Batch {
-    fates: Vec<Fate>,
+pub(crate) struct Batch {
+    pub(crate) fates: Vec<Fate>,
     /// COPY text per target table (indexed like `Prepared::target_columns`).
-    target_copy: Vec<Vec<u8>>,
+    pub(crate) target_copy: Vec<Vec<u8>>,
     target_rows: i64,
 }
 
 impl Batch {
-    fn new(rows: &[SourceRow], outcomes: Vec<Outcome>, targets: &TargetTables<'_>) -> Batch {
+    pub(crate) fn new(
+        rows: &[SourceRow],
+        outcomes: Vec<Outcome>,
+        targets: &TargetTables<'_>,
+    ) -> Batch {
         let t = targets.prepared;
         let mut target_copy = vec![Vec::new(); t.target_columns.len()];
         let mut fates = Vec::with_capacity(rows.len());

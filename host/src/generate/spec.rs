@@ -558,11 +558,11 @@ pub fn spec(name: &str) -> &'static TableSpec {
 // has fewer than two rows), on rows chosen at random from the anomaly's own PRNG stream.
 
 /// doctors.office_id points at an office id that does not exist.
-pub const ORPHAN_DOCTOR_OFFICE: f64 = 0.005;
+pub const ORPHAN_DOCTOR_OFFICE: f64 = 0.002;
 /// patients.doctor_id points at a doctor id that does not exist.
-pub const ORPHAN_PATIENT_DOCTOR: f64 = 0.003;
+pub const ORPHAN_PATIENT_DOCTOR: f64 = 0.001;
 /// orders.patient_id points at a patient id that does not exist.
-pub const ORPHAN_ORDER_PATIENT: f64 = 0.003;
+pub const ORPHAN_ORDER_PATIENT: f64 = 0.001;
 /// tasks.order_id points at an order id that does not exist.
 pub const ORPHAN_TASK_ORDER: f64 = 0.001;
 /// order_files.order_id points at an order id that does not exist.
@@ -577,7 +577,7 @@ pub const ORPHAN_COMMENT_TARGET: f64 = 0.01;
 /// offices.name is NULL.
 pub const NULL_OFFICE_NAME: f64 = 0.002;
 /// patients.last_name is NULL.
-pub const NULL_PATIENT_LAST_NAME: f64 = 0.002;
+pub const NULL_PATIENT_LAST_NAME: f64 = 0.001;
 /// doctors.profile_id is NULL (a doctor without a login profile).
 pub const NULL_DOCTOR_PROFILE: f64 = 0.002;
 
@@ -593,9 +593,9 @@ pub const MALFORMED_PROFILE_SETTINGS: f64 = 0.005;
 
 /// A money value with more than two decimals (orders.total_amount, offers.discount_value,
 /// offers.min_order_amount, purchases.amount; planted in each column separately).
-pub const EXCESS_SCALE_AMOUNT: f64 = 0.005;
+pub const EXCESS_SCALE_AMOUNT: f64 = 0.002;
 /// A negative money value (orders.total_amount, offers.discount_value, purchases.amount).
-pub const NEGATIVE_AMOUNT: f64 = 0.002;
+pub const NEGATIVE_AMOUNT: f64 = 0.001;
 
 /// offices.is_deleted = true.
 pub const DELETED_OFFICES: f64 = 0.02;

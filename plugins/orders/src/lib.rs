@@ -1,7 +1,8 @@
 //! legacy `orders` -> `public.orders` + `public.order_status_history`.
 //!
 //! Skips soft-deleted orders (`is_deleted`). Rejects an order without a patient or an order
-//! number, whose patient, doctor or office was not migrated (orphan), whose status is NULL
+//! number, whose patient was not migrated (orphan; a missing doctor or office unlinks to
+//! NULL with the old id kept in `legacy_metadata`), whose status is NULL
 //! or an unknown code, whose total is NULL, not a decimal, negative, has sub-cent digits or
 //! does not fit numeric(12,2), or whose currency is not three
 //! letters. `status_history` (JSON text) becomes one history row per entry; when it is not
@@ -12,7 +13,7 @@ use migrate_sdk::json::{self, Json};
 use migrate_sdk::money::{cents_to_decimal, fits, is_negative, to_cents};
 use migrate_sdk::time::{local_to_timestamptz, opt_timestamptz, parse_local_timestamp};
 use migrate_sdk::{
-    describe, mint, resolve, resolve_optional, row, v, Description, Fate, Input, TargetRow,
+    describe, mint, resolve, resolve_or_unlink, row, v, Description, Fate, Input, TargetRow,
     Transform, Value,
 };
 
@@ -165,20 +166,28 @@ impl Transform for Orders {
             .map(|cents| v::numeric(cents_to_decimal(cents)));
         let currency = currency(input.text("currency"))?;
         let patient = resolve("patients", input.require_int("patient_id")?, "patient_id")?;
-        let doctor = resolve_optional("doctors", input.int("doctor_id"), "doctor_id")?;
-        let office = resolve_optional("offices", input.int("office_id"), "office_id")?;
+        // The order is kept when its doctor or office is gone; the old ids are kept too.
+        let mut kept: Vec<(&str, Json)> = Vec::new();
+        let (doctor, dangling_doctor) =
+            resolve_or_unlink("doctors", input.int("doctor_id"), "doctor_id");
+        let (office, dangling_office) =
+            resolve_or_unlink("offices", input.int("office_id"), "office_id");
+        if let Some(id) = dangling_doctor {
+            kept.push(("doctor_id", Json::string(id.to_string())));
+        }
+        if let Some(id) = dangling_office {
+            kept.push(("office_id", Json::string(id.to_string())));
+        }
 
-        let (history, metadata) = match input.text("status_history") {
-            None => (Vec::new(), None),
-            Some(text) if text.trim().is_empty() => (Vec::new(), None),
-            Some(text) => match parse_history(text) {
-                Ok(entries) => (entries, None),
-                Err(_) => (
-                    Vec::new(),
-                    Some(Json::object([("status_history", Json::string(text))]).to_string()),
-                ),
-            },
+        let history = match input.text("status_history") {
+            None => Vec::new(),
+            Some(text) if text.trim().is_empty() => Vec::new(),
+            Some(text) => parse_history(text).unwrap_or_else(|_| {
+                kept.push(("status_history", Json::string(text)));
+                Vec::new()
+            }),
         };
+        let metadata = (!kept.is_empty()).then(|| Json::object(kept).to_string());
 
         let id = mint("orders", key);
         let mut rows = vec![row(
@@ -364,8 +373,12 @@ mod tests {
             matches!(with(&[("patient_id", Value::Null)]), Err(Fate::Reject(r)) if r.contains("patient_id"))
         );
         assert_eq!(with(&[("patient_id", v::int(5))]), Err(Fate::reject("orphan: patient_id=5 has no migrated row in patients (missing in the legacy data, or quarantined)")));
-        assert!(
-            matches!(with(&[("doctor_id", v::int(3))]), Err(Fate::Reject(r)) if r.contains("doctor_id=3"))
+        // A dangling doctor unlinks, and the old id is kept in legacy_metadata.
+        let unlinked = with(&[("doctor_id", v::int(3))]).unwrap();
+        assert_eq!(get::<Orders>(&unlinked[0], "doctor_id"), &Value::Null);
+        assert_eq!(
+            get::<Orders>(&unlinked[0], "legacy_metadata"),
+            &Value::Json(r#"{"doctor_id":"3"}"#.into())
         );
         let no_doctor = with(&[("doctor_id", Value::Null)]).unwrap();
         assert_eq!(get::<Orders>(&no_doctor[0], "doctor_id"), &Value::Null);

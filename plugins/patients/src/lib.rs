@@ -1,7 +1,8 @@
 //! legacy `patients` -> `public.patients`.
 //!
-//! Rejects a patient without a doctor or a last name, or whose doctor, office or profile
-//! was not migrated (orphan). Archived patients migrate (`is_archived`): archiving is not a
+//! Rejects a patient without a doctor or a last name, or whose doctor was not migrated
+//! (orphan); skips one whose doctor was skipped. A missing office or profile unlinks (NULL)
+//! and its old id is kept in `legacy_metadata`. Archived patients migrate (`is_archived`): archiving is not a
 //! delete. `date_of_birth` (hand-typed text) and `gender` (a letter) are parsed; a
 //! non-blank value that cannot be parsed is written as NULL and kept raw in
 //! `legacy_metadata`, e.g. {"date_of_birth":"N/A"}.
@@ -9,7 +10,7 @@
 use migrate_sdk::json::Json;
 use migrate_sdk::time::{opt_timestamptz, parse_loose_date};
 use migrate_sdk::{
-    describe, mint, resolve, resolve_optional, row, v, Description, Fate, Input, TargetRow,
+    describe, mint, resolve, resolve_or_unlink, row, v, Description, Fate, Input, TargetRow,
     Transform, Value,
 };
 
@@ -98,10 +99,18 @@ impl Transform for Patients {
         let key = input.key();
         let last_name = input.require_text("last_name")?;
         let doctor = resolve("doctors", input.require_int("doctor_id")?, "doctor_id")?;
-        let office = resolve_optional("offices", input.int("office_id"), "office_id")?;
-        let profile = resolve_optional("profiles", input.int("profile_id"), "profile_id")?;
-
+        // A patient is kept even when its office or login is gone; the old id is kept too.
         let mut kept = Vec::new();
+        let (office, dangling_office) =
+            resolve_or_unlink("offices", input.int("office_id"), "office_id");
+        let (profile, dangling_profile) =
+            resolve_or_unlink("profiles", input.int("profile_id"), "profile_id");
+        if let Some(id) = dangling_office {
+            kept.push(("office_id", id.to_string()));
+        }
+        if let Some(id) = dangling_profile {
+            kept.push(("profile_id", id.to_string()));
+        }
         let dob = date_of_birth(input.text("date_of_birth")).unwrap_or_else(|raw| {
             kept.push(("date_of_birth", raw));
             None
@@ -210,7 +219,10 @@ mod tests {
             ("doctor_id", v::int(2)),
             ("office_id", v::int(66)),
         ]);
-        assert!(matches!(orphan_office, Err(Fate::Reject(r)) if r.contains("office_id=66")));
+        // A dangling office unlinks; the old id is kept in legacy_metadata.
+        let kept = orphan_office.unwrap();
+        assert_eq!(get::<Patients>(&kept[0], "office_id"), &Value::Null);
+        assert_eq!(get::<Patients>(&kept[0], "legacy_metadata"), &Value::Json(r#"{"office_id":"66"}"#.into()));
     }
 
     #[test]

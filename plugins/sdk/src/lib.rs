@@ -238,6 +238,23 @@ pub fn resolve_optional(entity: &str, legacy_id: Option<i64>, column: &str) -> R
     }
 }
 
+/// For an optional reference whose loss must not cost the row: the parent's UUID, or NULL
+/// when the parent is missing, quarantined or skipped. The dangling legacy id comes back so
+/// the caller keeps it (in `legacy_metadata`): the link is unlinked, never silently lost.
+pub fn resolve_or_unlink(
+    entity: &str,
+    legacy_id: Option<i64>,
+    column: &str,
+) -> (Value, Option<i64>) {
+    match legacy_id {
+        None => (Value::Null, None),
+        Some(id) => match resolve(entity, id, column) {
+            Ok(uuid) => (Value::Uuid(uuid), None),
+            Err(_) => (Value::Null, Some(id)),
+        },
+    }
+}
+
 /// The deterministic UUID of a row this plugin creates.
 pub fn mint(entity: &str, legacy_id: i64) -> String {
     #[cfg(target_arch = "wasm32")]

@@ -282,7 +282,7 @@ pub fn write_plan(
     tables: &[&str],
 ) -> PathBuf {
     let mut plan = format!(
-        "[source]\nurl = \"{source}\"\n\n[target]\nurl = \"{target}\"\nschema_file = \"{}\"\n\n[defaults]\nbatch_size = {batch_size}\n# Tiny datasets are mostly dirt: the reject limit has tests of its own.\nmax_reject_rate = 1.0\n",
+        "[source]\nurl = \"{source}\"\n\n[target]\nurl = \"{target}\"\nschema_file = \"{}\"\n\n[defaults]\nbatch_size = {batch_size}\n# Tiny datasets are mostly dirt: the reject limit has tests of its own.\nmax_reject_rate = 1.0\n\n[validate]\nmin_success_rate = 0.5\nmin_core_success_rate = 0.5\nsample_rows = 50\n",
         repo_root().join("schema/target.sql").display()
     );
     for t in tables {
@@ -290,6 +290,15 @@ pub fn write_plan(
             "\n[[table]]\nname = \"{t}\"\nplugin = \"{}\"\n",
             plugin(t).display()
         ));
+        if *t != "doctor_offices" {
+            plan.push_str("phase = \"core\"\n");
+        }
+        if *t == "orders" {
+            plan.push_str(concat!(
+                "money = [{ source = \"total_amount\", target = \"orders.total_amount\" },\n",
+                "         { source = \"amount_paid_cents\", target = \"orders.amount_paid\", unit = \"cents\" }]\n"
+            ));
+        }
     }
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join("plan.toml");

@@ -1,0 +1,202 @@
+//! The operator's commands around a run: validate, rollback, status.
+
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+/// A migrated core target: (legacy db, target db, plan path).
+fn migrated(cluster: &Cluster, batch: usize) -> (String, String, String) {
+    let legacy = legacy_db(cluster, "0.05");
+    let target = cluster.fresh_db("target");
+    let plan = write_plan(
+        &temp_dir("operate"),
+        &cluster.url(&legacy),
+        &cluster.url(&target),
+        batch,
+        CORE_TABLES,
+    );
+    let plan = plan.to_str().unwrap().to_string();
+    host_ok(&["run", &plan]);
+    (legacy, target, plan)
+}
+
+fn validate_json(plan: &str) -> (i32, serde_json::Value) {
+    let out = host(&["validate", plan, "--json"]).output().unwrap();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "validate --json printed no JSON ({e}):\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), json)
+}
+
+fn failing(json: &serde_json::Value) -> Vec<(String, String)> {
+    json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .map(|c| {
+            (
+                c["table"].as_str().unwrap_or("(all)").to_string(),
+                c["check"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn validate_passes_then_names_tampered_tables() {
+    let cluster = Cluster::shared();
+    let (_legacy, target, plan) = migrated(cluster, 100);
+    let (code, json) = validate_json(&plan);
+    assert_eq!(failing(&json), vec![], "{json:#}");
+    assert_eq!(code, 0);
+    assert_eq!(json["ok"], true);
+
+    let mut tgt = cluster.connect(&target);
+    // A cent more on one order: the money check and the re-transformed sample notice.
+    tgt.batch_execute("UPDATE orders SET total_amount = total_amount + 0.01 WHERE id = (SELECT id FROM orders ORDER BY legacy_id LIMIT 1)").unwrap();
+    // A deleted link row: the id map points at nothing.
+    tgt.batch_execute("DELETE FROM doctor_offices WHERE id = (SELECT id FROM doctor_offices ORDER BY legacy_id LIMIT 1)").unwrap();
+    let (code, json) = validate_json(&plan);
+    assert_eq!(code, 6, "{json:#}");
+    let failed = failing(&json);
+    assert!(
+        failed.contains(&("orders".into(), "money".into())),
+        "{failed:?}"
+    );
+    assert!(
+        failed.contains(&("doctor_offices".into(), "id_map".into())),
+        "{failed:?}"
+    );
+    assert!(
+        !failed.iter().any(|(t, _)| t == "patients"),
+        "only tampered tables fail: {failed:?}"
+    );
+    // The human report names them too.
+    let out = host(&["validate", &plan]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("validate FAILED: ")
+            && text.contains("orders money")
+            && text.contains("doctor_offices id_map"),
+        "{text}"
+    );
+}
+
+#[test]
+fn rollback_refuses_dependents_then_cascades_and_rerun_is_identical() {
+    let cluster = Cluster::shared();
+    let (_legacy, target, plan) = migrated(cluster, 200);
+    let mut tgt = cluster.connect(&target);
+    let before = digests(&mut tgt);
+
+    // patients has dependents (orders) holding rows: refused, nothing changes.
+    let out = host(&["rollback", &plan, "--table", "patients", "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("orders") && err.contains("--cascade"), "{err}");
+    assert_same_digests(&before, &digests(&mut tgt));
+
+    // Without --yes and without a terminal it refuses too.
+    let out = host(&["rollback", &plan, "--table", "patients", "--cascade"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+
+    host_ok(&[
+        "rollback",
+        &plan,
+        "--table",
+        "patients",
+        "--cascade",
+        "--yes",
+    ]);
+    for (table, expect_empty) in [
+        ("patients", true),
+        ("orders", true),
+        ("order_status_history", true),
+        ("doctors", false),
+    ] {
+        let n: i64 = tgt
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(n == 0, expect_empty, "{table} has {n} rows");
+    }
+    let state: i64 = tgt
+        .query_one(
+            "SELECT count(*) FROM migration.id_map WHERE entity IN ('patients', 'orders')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(state, 0);
+
+    host_ok(&["run", &plan]);
+    assert_same_digests(&before, &digests(&mut tgt));
+
+    // --all empties everything the plan wrote.
+    host_ok(&["rollback", &plan, "--all", "--yes"]);
+    let left: i64 = tgt
+        .query_one(
+            "SELECT (SELECT count(*) FROM offices) + (SELECT count(*) FROM migration.id_map)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+}
+
+#[test]
+fn status_reports_progress_from_another_process() {
+    let cluster = Cluster::shared();
+    let legacy = legacy_db(cluster, "0.1");
+    let target = cluster.fresh_db("status");
+    let plan = write_plan(
+        &temp_dir("status"),
+        &cluster.url(&legacy),
+        &cluster.url(&target),
+        10,
+        CORE_TABLES,
+    );
+    let plan = plan.to_str().unwrap();
+    let mut run = spawn_host(&["run", plan]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut seen_progress = false;
+    while Instant::now() < deadline && run.try_wait().unwrap().is_none() {
+        let out = host(&["status", plan, "--json"]).output().unwrap();
+        if out.status.success() {
+            let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let copying = json["tables"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["phase"] == "copying" && t["rows_read"].as_i64() > Some(0));
+            if let Some(t) = copying {
+                assert!(
+                    t["source_rows"].as_i64().unwrap() >= t["rows_read"].as_i64().unwrap(),
+                    "{t}"
+                );
+                assert!(json["tables_total"].as_i64() == Some(CORE_TABLES.len() as i64));
+                seen_progress = true;
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(seen_progress, "status never showed a table part-way");
+    assert!(run.wait().unwrap().success());
+    let out = host_ok(&["status", plan]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("{n}/{n} tables done", n = CORE_TABLES.len())),
+        "{text}"
+    );
+}
