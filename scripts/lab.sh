@@ -28,6 +28,8 @@ echo "== host check plan.toml"
 $host check plan.toml
 echo "== host run plan.toml"
 if [ -x /usr/bin/time ]; then /usr/bin/time -f "wall %e s, peak RSS %M KB" $host run plan.toml; else $host run plan.toml; fi
+echo "== host validate plan.toml"
+$host validate plan.toml
 if [ -n "${started_clusters:-}" ]; then
   cat <<EOT
 
