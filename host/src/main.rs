@@ -169,7 +169,7 @@ async fn cmd_check(args: &PlanArgs) -> anyhow::Result<()> {
     // transaction that is rolled back: check never changes a database.
     let mut rehearsed = false;
     if let Some(target) = &target {
-        if plan.target_schema_file.is_some()
+        if !plan.target_schema_files.is_empty()
             && pg::tables(target, &plan.target_schema).await?.is_empty()
         {
             target.batch_execute("BEGIN").await?;
@@ -226,7 +226,7 @@ async fn cmd_run(args: &RunArgs) -> anyhow::Result<()> {
     let mut source = connect(plan.source_url.clone(), pg::Side::Source).await?;
     state::ensure_schema(&target).await?;
     if run::ensure_target_schema(&plan, &target).await? {
-        tracing::info!("the target schema was empty: created it from the plan's schema_file");
+        tracing::info!("the target schema was empty: created it from the plan's schema_files");
     }
 
     let runtime = wasm::Runtime::new()?;

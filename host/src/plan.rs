@@ -115,12 +115,16 @@ pub struct Endpoint {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetEndpoint {
-    #[serde(flatten)]
-    pub endpoint: Endpoint,
-    /// SQL file creating the target schema; applied by `host run` only when none of the
-    /// plan's target tables exist yet (a fresh database).
+    /// PostgreSQL URL; `--target` or MIGRATE_TARGET_URL override it.
     #[serde(default)]
-    pub schema_file: Option<PathBuf>,
+    pub url: Option<String>,
+    /// Schema holding the tables (default `public`).
+    #[serde(default = "default_schema")]
+    pub schema: String,
+    /// SQL files creating the target schema, applied in order, in one transaction, by
+    /// `host run` when the target schema has no table yet (a fresh database).
+    #[serde(default)]
+    pub schema_files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -190,7 +194,7 @@ pub struct Plan {
     pub source_schema: String,
     pub target_url: String,
     pub target_schema: String,
-    pub target_schema_file: Option<PathBuf>,
+    pub target_schema_files: Vec<PathBuf>,
     pub tables: Vec<TablePlan>,
     pub validate: ValidateCriteria,
 }
@@ -247,10 +251,7 @@ impl RawPlan {
 
         let mut problems = Vec::new();
         let source_url = overrides.source.clone().or(self.source.url.clone());
-        let target_url = overrides
-            .target
-            .clone()
-            .or(self.target.endpoint.url.clone());
+        let target_url = overrides.target.clone().or(self.target.url.clone());
         if source_url.is_none() {
             problems.push(
                 "no source database: set [source] url, --source or MIGRATE_SOURCE_URL".to_string(),
@@ -342,8 +343,13 @@ impl RawPlan {
             source_url: source_url.unwrap_or_default(),
             source_schema: self.source.schema,
             target_url: target_url.unwrap_or_default(),
-            target_schema: self.target.endpoint.schema,
-            target_schema_file: self.target.schema_file.map(|f| base.join(f)),
+            target_schema: self.target.schema,
+            target_schema_files: self
+                .target
+                .schema_files
+                .iter()
+                .map(|f| base.join(f))
+                .collect(),
             tables,
             validate: self.validate,
         })

@@ -667,21 +667,30 @@ impl TableCounts {
     }
 }
 
-/// Applies the plan's target schema file when the target schema holds no table yet.
-/// Returns whether it applied it.
+/// Applies the plan's target schema files when the target schema holds no table yet, all in
+/// one transaction. Returns whether it applied them.
 pub async fn ensure_target_schema(plan: &Plan, target: &Client) -> anyhow::Result<bool> {
-    let Some(file) = &plan.target_schema_file else {
-        return Ok(false);
-    };
-    if !pg::tables(target, &plan.target_schema).await?.is_empty() {
+    if plan.target_schema_files.is_empty()
+        || !pg::tables(target, &plan.target_schema).await?.is_empty()
+    {
         return Ok(false);
     }
-    let sql = std::fs::read_to_string(file)
-        .with_context(|| format!("reading the target schema file {}", file.display()))?;
+    // One simple-query string runs as one implicit transaction (or inside check's rehearsal).
+    let mut sql = String::new();
+    for file in &plan.target_schema_files {
+        sql += &std::fs::read_to_string(file)
+            .with_context(|| format!("reading the target schema file {}", file.display()))?;
+        sql += "\n";
+    }
+    let names = plan
+        .target_schema_files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
     target.batch_execute(&sql).await.map_err(|e| {
         anyhow::anyhow!(
-            "applying {} to the target failed: {}\n  hint: fix the schema file, or create the target schema yourself and remove `schema_file` from the plan",
-            file.display(),
+            "applying {names} to the target failed: {}\n  hint: fix the schema file, or create the target schema yourself and remove `schema_files` from the plan",
             error_text(&e)
         )
     })?;
