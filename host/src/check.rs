@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use anyhow::Context;
 use tokio_postgres::Client;
 
 use crate::order::{self, Step};
@@ -112,6 +113,14 @@ pub async fn analyze(
         for t in &mut tables {
             check_source(t, &catalog, &plan.source_schema, &mut problems);
         }
+        for t in &tables {
+            let key = catalog
+                .get(&t.description.source_table)
+                .and_then(|info| info.column(&t.plan.key));
+            if let Some(key) = key.filter(|k| matches!(k.type_name.as_str(), "int2" | "int4" | "int8")) {
+                check_key_values(source, &plan.source_schema, t, key, &mut problems).await?;
+            }
+        }
     }
     let mut order = None;
     if let Some(target) = target {
@@ -183,6 +192,70 @@ fn check_source(
     }
 }
 
+/// Rows are paged and checkpointed by the key, so every row needs one and no two may share
+/// one (rows with the same key on both sides of a batch boundary would be lost). A NOT NULL
+/// key with a unique index is fine as it is; anything else is looked at in the data.
+async fn check_key_values(
+    source: &Client,
+    schema: &str,
+    t: &Prepared,
+    key: &Column,
+    problems: &mut Vec<Problem>,
+) -> anyhow::Result<()> {
+    let table = &t.description.source_table;
+    let unique: bool = source
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_index i
+                 JOIN pg_class c ON c.oid = i.indrelid
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = $3
+                 WHERE n.nspname = $1 AND c.relname = $2 AND i.indisunique AND i.indpred IS NULL
+                   AND i.indnkeyatts = 1 AND i.indkey[0] = a.attnum)",
+            &[&schema, table, &key.name],
+        )
+        .await
+        .context("reading the source key's indexes")?
+        .get(0);
+    if unique && key.not_null {
+        return Ok(());
+    }
+    let (qtable, qkey) = (pg::qualified(schema, table), pg::ident(&key.name));
+    let problem = |message: String| Problem {
+        table: Some(t.plan.name.clone()),
+        message,
+    };
+    if !key.not_null {
+        let nulls: i64 = source
+            .query_one(&format!("SELECT count(*) FROM {qtable} WHERE {qkey} IS NULL"), &[])
+            .await
+            .with_context(|| format!("looking for NULL keys in {schema}.{table}"))?
+            .get(0);
+        if nulls > 0 {
+            problems.push(problem(format!(
+                "source table {schema}.{table} has {nulls} row(s) whose key `{}` is NULL: rows are read and checkpointed in key order, so every row needs a key\n  hint: give those rows a key (or delete them) in the source, or set `key` in the plan to a NOT NULL integer column",
+                key.name
+            )));
+        }
+    }
+    if !unique {
+        let duplicate = source
+            .query_opt(
+                &format!("SELECT {qkey}::int8, count(*) FROM {qtable} WHERE {qkey} IS NOT NULL GROUP BY 1 HAVING count(*) > 1 ORDER BY 2 DESC, 1 LIMIT 1"),
+                &[],
+            )
+            .await
+            .with_context(|| format!("looking for duplicate keys in {schema}.{table}"))?;
+        if let Some(row) = duplicate {
+            let (value, count): (i64, i64) = (row.get(0), row.get(1));
+            problems.push(problem(format!(
+                "key `{}` of source table {schema}.{table} is not unique ({}={value} appears {count} times): rows sharing a key could be lost between two batches\n  hint: make the key unique in the source, or set `key` in the plan to a unique integer column",
+                key.name, key.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn check_target(
     t: &mut Prepared,
     catalog: &BTreeMap<String, TableInfo>,
@@ -237,6 +310,26 @@ fn check_target(
     if resolved.len() == t.description.writes.len() {
         t.target_columns = resolved;
     }
+}
+
+/// Checks a replacement component for `old` (a hot swap) as `host check` would: the same
+/// legacy table, its reads in the source table, its writes in the target. Returns the problems.
+pub async fn recheck(new: &mut Prepared, plan: &Plan, old: &Prepared, source_info: &TableInfo, target: &Client) -> anyhow::Result<Vec<String>> {
+    let mut problems = Vec::new();
+    if new.description.source_table != old.description.source_table {
+        problems.push(Problem {
+            table: None,
+            message: format!("it transforms `{}`, not `{}`", new.description.source_table, old.description.source_table),
+        });
+    }
+    if new.description.reads.first() != Some(&new.plan.key) {
+        problems.push(Problem { table: None, message: format!("it must read the key column `{}` first", new.plan.key) });
+    }
+    let source = BTreeMap::from([(new.description.source_table.clone(), source_info.clone())]);
+    check_source(new, &source, &plan.source_schema, &mut problems);
+    let catalog = pg::tables(target, &plan.target_schema).await?;
+    check_target(new, &catalog, &plan.target_schema, &mut problems);
+    Ok(problems.into_iter().map(|p| p.message).collect())
 }
 
 fn column_names(info: &TableInfo) -> String {

@@ -92,8 +92,14 @@ pub fn decode(column: &Column, raw: Option<Vec<u8>>) -> Result<Value, String> {
         return Ok(Value::Null);
     };
     let text = || {
-        String::from_utf8(raw.clone())
-            .map_err(|_| format!("column {} holds invalid UTF-8", column.name))
+        String::from_utf8(raw.clone()).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            format!(
+                "column {} holds bytes that are not valid UTF-8 (0x{:02x} at byte {at}); a SQL_ASCII source stores any bytes. \
+                 Fix the text in the source (for example convert it from its real encoding with convert_from), then retry the row",
+                column.name, raw[at]
+            )
+        })
     };
     Ok(match column.type_oid {
         BOOL => Value::Boolean(raw == b"t"),
@@ -131,6 +137,19 @@ pub fn decode(column: &Column, raw: Option<Vec<u8>>) -> Result<Value, String> {
         }
         _ => Value::Text(text()?),
     })
+}
+
+/// Like [`decode`], but a field that cannot be decoded does not stop the table: its text is
+/// kept (invalid bytes as U+FFFD) for the quarantine record, with the reason the row is
+/// unreadable.
+pub fn decode_or_keep(column: &Column, raw: Option<Vec<u8>>) -> (Value, Option<String>) {
+    let kept = raw
+        .as_deref()
+        .map(|b| Value::Text(String::from_utf8_lossy(b).into_owned()));
+    match decode(column, raw) {
+        Ok(value) => (value, None),
+        Err(why) => (kept.unwrap_or(Value::Null), Some(why)),
+    }
 }
 
 /// A value as JSON, for quarantine records: exact numbers stay strings.
@@ -186,6 +205,9 @@ pub fn encode(out: &mut Vec<u8>, column: &Column, value: &Value) -> Result<(), M
                 INT4 => Some(i32::MIN as i64..=i32::MAX as i64),
                 _ => None,
             };
+            if column.type_oid == NUMERIC {
+                check_precision(column, &i.to_string())?;
+            }
             if limit.is_some_and(|r| !r.contains(i)) {
                 return Err(format!(
                     "{i} is out of range for column {name} ({})",
@@ -213,9 +235,10 @@ pub fn encode(out: &mut Vec<u8>, column: &Column, value: &Value) -> Result<(), M
             }
             if !is_plain_decimal(s) {
                 return Err(format!(
-                    "{s:?} is not a finite decimal number, for column {name}"
+                    "{s:?} is not a finite decimal number, for column {name} (exact columns take digits with an optional sign and point; no NaN, Infinity or exponent)"
                 ));
             }
+            check_precision(column, s)?;
             escape_into(out, s);
         }
         Value::Uuid(s) => {
@@ -278,6 +301,28 @@ pub fn encode(out: &mut Vec<u8>, column: &Column, value: &Value) -> Result<(), M
     Ok(())
 }
 
+/// For `numeric(p, s)`: the digits before the point must fit in `p - s` (PostgreSQL would
+/// refuse the whole batch with "numeric field overflow").
+fn check_precision(column: &Column, s: &str) -> Result<(), Misfit> {
+    let Some((precision, scale)) = column.numeric_precision else {
+        return Ok(());
+    };
+    if scale < 0 || scale > precision {
+        return Ok(());
+    }
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let whole = digits.split_once('.').map_or(digits, |(w, _)| w);
+    let whole = whole.trim_start_matches('0').len() as i32;
+    let room = precision - scale;
+    if whole > room {
+        return Err(format!(
+            "{s} does not fit column {} (numeric({precision},{scale})): at most {room} digit(s) before the decimal point",
+            column.name
+        ));
+    }
+    Ok(())
+}
+
 fn is_texty(column: &Column) -> bool {
     matches!(
         column.type_name.as_str(),
@@ -330,6 +375,7 @@ mod tests {
             type_oid: oid,
             type_name: type_name.into(),
             max_chars: max,
+            numeric_precision: None,
             not_null,
             has_default: false,
             enum_labels: None,
@@ -376,11 +422,14 @@ mod tests {
             .unwrap(),
             Value::Bytes(vec![0, 255])
         );
-        assert!(
-            decode(&col("t", 25, "text", None, false), Some(vec![0xff, 0xfe]))
-                .unwrap_err()
-                .contains("invalid UTF-8")
-        );
+        let t = col("t", 25, "text", None, false);
+        assert!(decode(&t, Some(b"ab\xff".to_vec()))
+            .unwrap_err()
+            .contains("not valid UTF-8 (0xff at byte 2)"));
+        let (kept, why) = decode_or_keep(&t, Some(b"Caf\xe9".to_vec()));
+        assert_eq!(kept, Value::Text("Caf\u{fffd}".into()));
+        assert!(why.unwrap().contains("SQL_ASCII"));
+        assert_eq!(decode_or_keep(&t, None), (Value::Null, None));
     }
 
     #[test]
@@ -402,6 +451,15 @@ mod tests {
             .contains("not a valid UUID"));
         let n = col("amount", NUMERIC, "numeric", None, true);
         assert!(encode(&mut out, &n, &Value::Numeric("NaN".into())).is_err());
+        let money = Column {
+            numeric_precision: Some((6, 2)),
+            ..n.clone()
+        };
+        assert!(encode(&mut out, &money, &Value::Numeric("123456.78".into()))
+            .unwrap_err()
+            .contains("at most 4 digit(s) before the decimal point"));
+        assert!(encode(&mut out, &money, &Value::Numeric("-0009999.99".into())).is_ok());
+        assert!(encode(&mut out, &money, &Value::Int(12345)).is_err());
         assert!(encode(&mut out, &n, &Value::Float(1.5))
             .unwrap_err()
             .contains("never floats"));

@@ -18,11 +18,21 @@ pub fn mint(entity: &str, legacy_id: i64) -> Uuid {
 }
 
 /// The id maps of the entities one table's plugin may resolve, held in memory while it runs.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct IdMaps {
     maps: HashMap<String, HashMap<i64, Uuid>>,
     /// Skip reasons of the same entities' skipped rows.
     skipped: HashMap<String, HashMap<i64, String>>,
+    /// Rows of the running table committed since the maps were loaded, for a plugin that
+    /// resolves its own table (replies to comments...): the same answers a resumed run gets.
+    committed: std::sync::RwLock<Committed>,
+}
+
+#[derive(Debug, Default)]
+struct Committed {
+    entity: String,
+    written: HashMap<i64, Uuid>,
+    skipped: HashMap<i64, String>,
 }
 
 impl IdMaps {
@@ -52,7 +62,34 @@ impl IdMaps {
             let map: HashMap<i64, Uuid> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
             maps.insert(entity.clone(), map);
         }
-        Ok(IdMaps { maps, skipped })
+        Ok(IdMaps { maps, skipped, committed: Default::default() })
+    }
+
+    /// An id map held in memory only (`host plugin test`): every entity of `entities` counts
+    /// as loaded; the `migrated` rows map to their minted UUIDs and the `skipped` rows carry
+    /// their reasons, as a real run would have recorded them.
+    pub fn in_memory(
+        entities: &[String],
+        migrated: &[(String, i64)],
+        skipped: &[(String, i64, String)],
+    ) -> IdMaps {
+        let mut maps: HashMap<String, HashMap<i64, Uuid>> = entities
+            .iter()
+            .map(|e| (e.clone(), HashMap::new()))
+            .collect();
+        let mut skips: HashMap<String, HashMap<i64, String>> = HashMap::new();
+        for (entity, id) in migrated {
+            maps.entry(entity.clone())
+                .or_default()
+                .insert(*id, mint(entity, *id));
+        }
+        for (entity, id, reason) in skipped {
+            skips
+                .entry(entity.clone())
+                .or_default()
+                .insert(*id, reason.clone());
+        }
+        IdMaps { maps, skipped: skips, committed: Default::default() }
     }
 
     pub fn is_loaded(&self, entity: &str) -> bool {
@@ -61,15 +98,33 @@ impl IdMaps {
 
     /// The UUID of a migrated row, or None when it was never migrated.
     pub fn resolve(&self, entity: &str, legacy_id: i64) -> Option<Uuid> {
-        self.maps.get(entity)?.get(&legacy_id).copied()
+        let map = self.maps.get(entity)?;
+        map.get(&legacy_id).copied().or_else(|| self.own(entity).and_then(|c| c.written.get(&legacy_id).copied()))
+    }
+
+    /// Records rows of `entity` (the running table) as they commit, when its map is loaded.
+    pub fn record(&self, entity: &str, written: impl IntoIterator<Item = (i64, Uuid)>, skipped: impl IntoIterator<Item = (i64, String)>) {
+        if !self.maps.contains_key(entity) {
+            return;
+        }
+        let mut c = self.committed.write().unwrap_or_else(|e| e.into_inner());
+        if c.entity != entity {
+            *c = Committed { entity: entity.to_string(), ..Default::default() };
+        }
+        c.written.extend(written);
+        c.skipped.extend(skipped);
+    }
+
+    fn own(&self, entity: &str) -> Option<std::sync::RwLockReadGuard<'_, Committed>> {
+        self.committed.read().ok().filter(|c| c.entity == entity)
     }
 
     /// Why a row was skipped, if it was.
-    pub fn skipped(&self, entity: &str, legacy_id: i64) -> Option<&str> {
-        self.skipped
-            .get(entity)?
-            .get(&legacy_id)
-            .map(String::as_str)
+    pub fn skipped(&self, entity: &str, legacy_id: i64) -> Option<String> {
+        if let Some(reason) = self.skipped.get(entity)?.get(&legacy_id) {
+            return Some(reason.clone());
+        }
+        self.own(entity)?.skipped.get(&legacy_id).cloned()
     }
 
     /// The UUID of a row being created: the existing mapping if there is one, else minted.

@@ -8,7 +8,9 @@ mod idmap;
 mod order;
 mod pg;
 mod plan;
+mod plugin_cmd;
 mod progress;
+mod retry;
 mod rollback;
 mod run;
 mod state;
@@ -46,11 +48,17 @@ enum Command {
     /// Prove the migration is whole: accounting, reasons, id map, FK orphans, money, a
     /// re-transformed sample, and the lab's success rates. Exit 0 only if every check passes.
     Validate(PlanArgs),
+    /// Replay quarantined rows through the current component (after a fix to the plugin or to
+    /// the legacy data); rows that now succeed are written, the rest stay with the new reason.
+    Retry(RunArgs),
     /// Remove what the migration wrote for some tables (rows, id map, skips, quarantine,
     /// checkpoints), so a later run migrates them again.
     Rollback(RollbackArgs),
     /// Create and fill a legacy database with deterministic, realistically dirty data.
     Generate(generate::GenerateArgs),
+    /// Plugin authoring: scaffold a plugin crate, or test a component on fixture rows (no database).
+    #[command(subcommand)]
+    Plugin(plugin_cmd::PluginCommand),
 }
 
 #[derive(Args, Clone)]
@@ -147,7 +155,9 @@ async fn main() -> ExitCode {
         Command::Status(args) => status::run(args).await,
         Command::Validate(args) => cmd_validate(args).await,
         Command::Rollback(args) => cmd_rollback(args).await,
+        Command::Retry(args) => cmd_retry(args).await,
         Command::Generate(args) => generate::run(args).await,
+        Command::Plugin(command) => plugin_cmd::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -384,6 +394,40 @@ async fn cmd_validate(args: &PlanArgs) -> anyhow::Result<()> {
         let failed = report.checks.iter().filter(|c| !c.ok).count();
         Err(Exit::new(EXIT_VALIDATE, format!("{failed} check(s) failed")).into())
     }
+}
+
+async fn cmd_retry(args: &RunArgs) -> anyhow::Result<()> {
+    let plan = args.plan.load()?;
+    let (source, mut target, analysis) = open(&plan).await?;
+    state::ensure_schema(&target).await?;
+    for wanted in &args.tables {
+        if plan.table(wanted).is_none() {
+            return Err(Exit::new(EXIT_PLAN, format!("--table {wanted}: not a table of the plan")).into());
+        }
+    }
+    let run_id: i64 = target
+        .query_one(
+            "INSERT INTO migration.runs (plan_path, host_version, outcome) VALUES ($1, $2, 'retry') RETURNING run_id",
+            &[&plan.path.display().to_string(), &env!("CARGO_PKG_VERSION")],
+        )
+        .await?
+        .get(0);
+    let reports = retry::retry(&plan, &analysis, &source, &mut target, &args.tables, run_id).await?;
+    target.execute("UPDATE migration.runs SET finished_at = clock_timestamp() WHERE run_id = $1", &[&run_id]).await?;
+    if args.plan.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else if reports.is_empty() {
+        println!("nothing to retry: no quarantined rows");
+    } else {
+        println!("{:<22} {:>11} {:>9} {:>9} {:>17} {:>10}", "table", "quarantined", "written", "skipped", "still quarantined", "gone");
+        for r in &reports {
+            println!(
+                "{:<22} {:>11} {:>9} {:>9} {:>17} {:>10}",
+                r.table, r.quarantined_before, r.written, r.skipped, r.still_quarantined, r.gone_from_source
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn cmd_rollback(args: &RollbackArgs) -> anyhow::Result<()> {

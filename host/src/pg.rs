@@ -66,9 +66,10 @@ pub async fn connect(url: &str, side: Side) -> anyhow::Result<Client> {
     })?;
     let (client, connection) = config.connect(NoTls).await.map_err(|e| {
         anyhow::anyhow!(
-            "cannot connect to the {side} database {shown}: {}\n  hint: is the server running and reachable, and are the user, password and database right? \
+            "cannot connect to the {side} database {shown}: {}\n  hint: {} \
              Override the plan's URL with --{side} or MIGRATE_{}_URL",
             error_text(&e),
+            connect_hint(&e),
             side.to_string().to_uppercase()
         )
     })?;
@@ -83,6 +84,27 @@ pub async fn connect(url: &str, side: Side) -> anyhow::Result<Client> {
         .await
         .with_context(|| format!("configuring the {side} session"))?;
     Ok(client)
+}
+
+/// What to look at when a connection fails, by why it failed.
+fn connect_hint(e: &tokio_postgres::Error) -> &'static str {
+    use tokio_postgres::error::SqlState;
+    match e.code() {
+        Some(c) if *c == SqlState::INVALID_CATALOG_NAME => {
+            "the database does not exist on that server: create it (createdb, CREATE DATABASE) or fix its name in the URL."
+        }
+        Some(c)
+            if *c == SqlState::INVALID_PASSWORD
+                || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
+        {
+            "the server refused these credentials: check the user name and password in the URL (and the server's pg_hba.conf)."
+        }
+        Some(c) if *c == SqlState::TOO_MANY_CONNECTIONS => {
+            "the server has no free connection slot: wait for other clients to finish or raise max_connections."
+        }
+        Some(_) => "the server refused the connection; its message above says why.",
+        None => "is the server running, and reachable at that host and port (and are the user, password and database right)?",
+    }
 }
 
 /// The server's own message for an error, with detail and hint when there are any.
@@ -128,6 +150,8 @@ pub struct Column {
     pub type_name: String,
     /// `varchar(n)` / `char(n)` length limit.
     pub max_chars: Option<i32>,
+    /// `numeric(precision, scale)`; None for an unconstrained numeric (and other types).
+    pub numeric_precision: Option<(i32, i32)>,
     pub not_null: bool,
     pub has_default: bool,
     /// For enum columns, the allowed labels.
@@ -155,7 +179,9 @@ pub async fn tables(client: &Client, schema: &str) -> anyhow::Result<BTreeMap<St
                     a.attnotnull, a.atthasdef,
                     CASE WHEN t.typtype = 'e' THEN
                         (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid)
-                    END
+                    END,
+                    CASE WHEN t.typname = 'numeric' AND a.atttypmod > 0 THEN ((a.atttypmod - 4) >> 16) & 65535 END,
+                    CASE WHEN t.typname = 'numeric' AND a.atttypmod > 0 THEN (((a.atttypmod - 4) & 2047) # 1024) - 1024 END
              FROM pg_class c
              JOIN pg_namespace n ON n.oid = c.relnamespace
              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -182,6 +208,9 @@ pub async fn tables(client: &Client, schema: &str) -> anyhow::Result<BTreeMap<St
                 not_null: r.get(5),
                 has_default: r.get(6),
                 enum_labels: r.get(7),
+                numeric_precision: r
+                    .get::<_, Option<i32>>(8)
+                    .zip(r.get::<_, Option<i32>>(9)),
             });
     }
     Ok(out)

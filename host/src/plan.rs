@@ -262,6 +262,23 @@ impl RawPlan {
                 "no target database: set [target] url, --target or MIGRATE_TARGET_URL".to_string(),
             );
         }
+        for (side, url) in [("source", &source_url), ("target", &target_url)] {
+            if let Some(Err(e)) = url.as_ref().map(|u| u.parse::<tokio_postgres::Config>()) {
+                problems.push(format!(
+                    "the {side} URL {} is not a valid PostgreSQL URL: {e}\n  hint: write it as postgres://user:password@host:port/database",
+                    crate::pg::redact(url.as_deref().unwrap_or_default())
+                ));
+            }
+        }
+        for file in &self.target.schema_files {
+            let file = base.join(file);
+            if !file.is_file() {
+                problems.push(format!(
+                    "[target] schema_files: {} does not exist (paths are relative to the plan file)",
+                    file.display()
+                ));
+            }
+        }
         if self.tables.is_empty() {
             problems.push(
                 "the plan has no [[table]] entries: add one per legacy table to migrate"

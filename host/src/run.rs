@@ -22,13 +22,16 @@ use crate::pg::{self, error_text, ident, qualified};
 use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::state::{self, TableCounts, TablePhase};
-use crate::wasm::{Outcome, PluginError, Value};
+use crate::wasm::{Instance, Outcome, PluginError, Value};
 
 /// One source row: its key and values in the plugin's `reads` order.
 #[derive(Debug, Clone)]
 pub struct SourceRow {
     pub key: i64,
     pub values: Vec<Value>,
+    /// Why the row cannot be decoded (invalid UTF-8 from a SQL_ASCII source...): it is
+    /// quarantined without a plugin call, its text kept as well as it reads.
+    pub unreadable: Option<String>,
 }
 
 /// How a table ended in this run.
@@ -91,29 +94,14 @@ impl Runner<'_> {
 
     async fn copy_table(&mut self, t: &Prepared) -> anyhow::Result<()> {
         let name = &t.plan.name;
-        let Runner {
-            plan,
-            source,
-            target,
-            run_id,
-        } = self;
-        let run_id = *run_id;
+        let Runner { plan, source, target, run_id } = self;
         let existing = state::table_state(&**target, name).await?;
         if matches!(existing.as_ref().map(|s| &s.phase), Some(TablePhase::Done)) {
             info!("already done, skipping");
             return Ok(());
         }
         let mut last_key = existing.as_ref().and_then(|s| s.last_key);
-        let mut counts = existing.map(|s| s.counts).unwrap_or_default();
-
-        let source_table = qualified(&plan.source_schema, &t.description.source_table);
-        let key = ident(&t.plan.key);
-        let select_list = t
-            .source_columns
-            .iter()
-            .map(|c| ident(&c.name))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let counts = existing.map(|s| s.counts).unwrap_or_default();
 
         // One snapshot of the source for the whole table.
         let src = source
@@ -123,6 +111,7 @@ impl Runner<'_> {
             .start()
             .await
             .context("starting the source snapshot")?;
+        let source_table = qualified(&plan.source_schema, &t.description.source_table);
         let total: i64 = src
             .query_one(&format!("SELECT count(*) FROM {source_table}"), &[])
             .await
@@ -137,82 +126,30 @@ impl Runner<'_> {
             )
             .await?;
 
-        let ids = Arc::new(IdMaps::load(&**target, &t.description.resolves).await?);
-        let mut instance = t.plugin.instantiate(ids.clone(), name)?;
+        let source_info = pg::tables(src.client(), &plan.source_schema)
+            .await?
+            .remove(&t.description.source_table)
+            .with_context(|| format!("source table {source_table} disappeared"))?;
         let mut progress = Progress::new(name, total as u64, counts.rows_read as u64);
-        let targets = TargetTables::new(t, &plan.target_schema);
-
-        let mut timing = Timing::default();
+        let mut writer = TableWriter::new(target, *run_id, plan, t.clone(), counts).await?;
+        writer.source_info = Some(source_info);
+        let mut watcher = PluginWatcher::new(&t.plan.plugin, &t.plugin.sha256);
         loop {
-            let clock = Instant::now();
-            let rows = read_page(
-                &src,
-                &select_list,
-                &source_table,
-                &key,
-                last_key,
-                t.plan.batch_size,
-                t,
-            )
-            .await?;
-            timing.read += clock.elapsed();
-            let Some(first) = rows.first() else { break };
-            let span = info_span!(
-                "batch",
-                batch = counts.batches + 1,
-                first_key = first.key,
-                rows = rows.len()
-            );
-            let committed = async {
-                // A stack of row runs still to commit; a run that fails is halved in place.
-                let mut pending = vec![rows];
-                while let Some(rows) = pending.pop() {
-                    let clock = Instant::now();
-                    let transformed = instance.transform(&rows.iter().map(|r| r.values.clone()).collect::<Vec<_>>());
-                    timing.transform += clock.elapsed();
-                    let batch = match transformed {
-                        Ok(outcomes) => Batch::new(&rows, outcomes, &targets),
-                        Err(trap) => {
-                            instance = t.plugin.instantiate(ids.clone(), name)?;
-                            if rows.len() > 1 {
-                                split_into(&mut pending, rows);
-                                continue;
-                            }
-                            warn!(key = rows[0].key, "plugin trapped on this row; quarantining it");
-                            Batch::quarantined(trap_reason(&trap))
-                        }
-                    };
-                    let clock = Instant::now();
-                    let mut result = commit(target, run_id, t, &targets, &rows, &batch, counts.batches + 1, last_key).await;
-                    let batch = match result {
-                        Err(CommitError::Data(reason)) if rows.len() > 1 => {
-                            tracing::debug!(%reason, "target refused the batch; bisecting");
-                            split_into(&mut pending, rows);
-                            timing.write += clock.elapsed();
-                            continue;
-                        }
-                        Err(CommitError::Data(reason)) => {
-                            warn!(key = rows[0].key, %reason, "target refused this row; quarantining it");
-                            let alone = Batch::quarantined(format!("target refused the row: {reason}"));
-                            result = commit(target, run_id, t, &targets, &rows, &alone, counts.batches + 1, last_key).await;
-                            alone
-                        }
-                        _ => batch,
-                    };
-                    timing.write += clock.elapsed();
-                    result.map_err(CommitError::into_anyhow)?;
-                    counts.add(&batch.counts());
-                    counts.batches += 1;
-                    last_key = rows.last().map(|r| r.key);
-                }
-                anyhow::Ok(())
+            if let Some(candidate) = watcher.poll(&writer.runtime) {
+                writer.swap(candidate).await?;
             }
-            .instrument(span)
-            .await;
-            committed?;
-            progress.update(counts.rows_read as u64);
-            check_reject_rate(t, &counts, total, false)?;
+            let clock = Instant::now();
+            let rows = read_page(&src, &writer.t, &plan.source_schema, last_key).await?;
+            writer.timing.read += clock.elapsed();
+            let Some(first) = rows.first() else { break };
+            let span = info_span!("batch", batch = writer.counts.batches + 1, first_key = first.key, rows = rows.len());
+            writer.process(rows, &mut Mode::Advance { last_key: &mut last_key }).instrument(span).await?;
+            progress.update(writer.counts.rows_read as u64);
+            if let Err(stop) = check_reject_rate(&writer.t, &writer.counts, total, false) {
+                return Err(state::with_top_reasons(&*writer.target, name, stop).await);
+            }
         }
+        let timing = &writer.timing;
         info!(
             read_s = format!("{:.2}", timing.read.as_secs_f64()),
             transform_s = format!("{:.2}", timing.transform.as_secs_f64()),
@@ -220,21 +157,241 @@ impl Runner<'_> {
             "where the time went"
         );
         src.commit().await.ok();
-        check_reject_rate(t, &counts, total, true)?;
-        target
+        if let Err(stop) = check_reject_rate(&writer.t, &writer.counts, total, true) {
+            return Err(state::with_top_reasons(&*writer.target, name, stop).await);
+        }
+        writer
+            .target
             .execute(
                 "UPDATE migration.table_state SET phase = 'done', finished_at = clock_timestamp(), updated_at = clock_timestamp() WHERE table_name = $1",
                 &[name],
             )
             .await?;
-        progress.finish(counts.rows_read as u64);
+        progress.finish(writer.counts.rows_read as u64);
         Ok(())
     }
 }
 
+/// How a processed run of rows moves the table's state.
+pub(crate) enum Mode<'k> {
+    /// New rows: the checkpoint advances to the last key, from the value it must still have.
+    Advance { last_key: &'k mut Option<i64> },
+    /// Quarantined rows replayed (`host retry`): they leave the quarantine, the checkpoint stays.
+    Retry,
+}
+
+/// Transforms and commits the rows of one table, holding its plugin instance across batches.
+pub(crate) struct TableWriter<'a> {
+    pub(crate) target: &'a mut Client,
+    run_id: i64,
+    plan: &'a Plan,
+    /// The table as currently prepared: replaced whole by a hot swap.
+    pub(crate) t: Prepared,
+    ids: Arc<IdMaps>,
+    instance: Instance,
+    pub(crate) counts: TableCounts,
+    pub(crate) timing: Timing,
+    pub(crate) runtime: crate::wasm::Runtime,
+    /// The source table's columns, to check a swapped-in component's reads.
+    pub(crate) source_info: Option<pg::TableInfo>,
+}
+
+impl<'a> TableWriter<'a> {
+    pub(crate) async fn new(target: &'a mut Client, run_id: i64, plan: &'a Plan, t: Prepared, counts: TableCounts) -> anyhow::Result<Self> {
+        let ids = Arc::new(IdMaps::load(&*target, &t.description.resolves).await?);
+        let instance = t.plugin.instantiate(ids.clone(), &t.plan.name)?;
+        let runtime = t.plugin.runtime();
+        Ok(TableWriter { target, run_id, plan, t, ids, instance, counts, timing: Timing::default(), runtime, source_info: None })
+    }
+
+    /// Processes rows: one plugin call, one commit; a run that traps or that the target refuses
+    /// is halved until the offending row is alone, and that row is quarantined.
+    pub(crate) async fn process(&mut self, rows: Vec<SourceRow>, mode: &mut Mode<'_>) -> anyhow::Result<()> {
+        let targets = TargetTables::new(&self.t, &self.plan.target_schema);
+        let mut pending = vec![rows];
+        while let Some(rows) = pending.pop() {
+            if rows.len() > 1 && rows.iter().any(|r| r.unreadable.is_some()) {
+                split_into(&mut pending, rows);
+                continue;
+            }
+            let clock = Instant::now();
+            let transformed = match &rows[0].unreadable {
+                Some(why) => Ok(vec![Outcome::Reject(format!("the source row cannot be read: {why}"))]),
+                None => self.instance.transform(&rows.iter().map(|r| r.values.clone()).collect::<Vec<_>>()),
+            };
+            self.timing.transform += clock.elapsed();
+            let batch = match transformed {
+                Ok(outcomes) => Batch::new(&rows, outcomes, &targets),
+                Err(trap) => {
+                    // A trapped instance cannot be entered again.
+                    self.instance = self.t.plugin.instantiate(self.ids.clone(), &self.t.plan.name)?;
+                    if rows.len() > 1 {
+                        split_into(&mut pending, rows);
+                        continue;
+                    }
+                    warn!(key = rows[0].key, reason = %trap_reason(&trap), "plugin trapped on this row; quarantining it");
+                    Batch::quarantined(trap_reason(&trap))
+                }
+            };
+            let clock = Instant::now();
+            let batch_no = self.counts.batches + 1;
+            let mut result = commit(self.target, self.run_id, &self.t, &targets, &rows, &batch, batch_no, mode).await;
+            let batch = match result {
+                Err(CommitError::Data(reason)) if rows.len() > 1 => {
+                    tracing::debug!(%reason, "target refused the batch; bisecting");
+                    split_into(&mut pending, rows);
+                    self.timing.write += clock.elapsed();
+                    continue;
+                }
+                Err(CommitError::Data(reason)) => {
+                    warn!(key = rows[0].key, %reason, "target refused this row; quarantining it");
+                    let alone = Batch::quarantined(format!("target refused the row: {reason}"));
+                    result = commit(self.target, self.run_id, &self.t, &targets, &rows, &alone, batch_no, mode).await;
+                    alone
+                }
+                _ => batch,
+            };
+            self.timing.write += clock.elapsed();
+            result.map_err(CommitError::into_anyhow)?;
+            let mut c = batch.counts();
+            if matches!(mode, Mode::Retry) {
+                // Replayed rows were counted when first read, as quarantined.
+                c.rows_rejected -= c.rows_read;
+                c.rows_read = 0;
+            }
+            self.counts.add(&c);
+            self.counts.batches += 1;
+            // A plugin resolving its own table sees the rows committed so far in this run.
+            let name = &self.t.plan.name;
+            self.ids.record(
+                name,
+                rows.iter().zip(&batch.fates).filter_map(|(r, f)| match f {
+                    Fate::Written(id) => Some((r.key, *id)),
+                    _ => None,
+                }),
+                rows.iter().zip(&batch.fates).filter_map(|(r, f)| match f {
+                    Fate::Skipped(reason) => Some((r.key, reason.clone())),
+                    _ => None,
+                }),
+            );
+            if let Mode::Advance { last_key } = mode {
+                **last_key = rows.last().map(|r| r.key);
+            }
+        }
+        Ok(())
+    }
+
+    /// Swaps in a new component at a batch boundary if it fits the schemas; otherwise keeps
+    /// the old one. Either way the outcome is logged and recorded in `migration.swaps`.
+    pub(crate) async fn swap(&mut self, candidate: Result<crate::wasm::Plugin, String>) -> anyhow::Result<()> {
+        let name = self.t.plan.name.clone();
+        let old = self.t.plugin.sha256.clone();
+        let outcome = match candidate {
+            Err(message) => Err(message),
+            Ok(plugin) => self.prepare_swap(plugin).await,
+        };
+        let (new_sha, applied, message) = match outcome {
+            Ok(prepared) => {
+                let new = prepared.plugin.sha256.clone();
+                self.ids = Arc::new(IdMaps::load(&*self.target, &prepared.description.resolves).await?);
+                self.instance = prepared.plugin.instantiate(self.ids.clone(), &name)?;
+                self.t = prepared;
+                info!(old = %&old[..12], new = %&new[..12], "hot swap: the next batch runs on the new component");
+                (new, true, String::new())
+            }
+            Err(message) => {
+                warn!(old = %&old[..12], "hot swap refused, the old component keeps running: {message}");
+                (watcher_sha(&self.t.plan.plugin).unwrap_or_default(), false, message)
+            }
+        };
+        self.target
+            .execute(
+                "INSERT INTO migration.swaps (table_name, old_sha256, new_sha256, applied, message, run_id) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&name, &old, &new_sha, &applied, &message, &self.run_id],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Checks a new component against this table and both schemas, as `host check` would.
+    async fn prepare_swap(&mut self, plugin: crate::wasm::Plugin) -> Result<Prepared, String> {
+        let description = plugin
+            .instantiate(Default::default(), &self.t.plan.name)
+            .and_then(|mut i| i.describe())
+            .map_err(|e| format!("describe() failed: {e}"))?;
+        let mut prepared = Prepared {
+            plan: self.t.plan.clone(),
+            plugin,
+            description,
+            source_columns: Vec::new(),
+            target_columns: Vec::new(),
+        };
+        let source_info = self.source_info.as_ref().ok_or("the source table's columns are unknown")?;
+        let problems = crate::check::recheck(&mut prepared, self.plan, &self.t, source_info, &*self.target)
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        if problems.is_empty() {
+            Ok(prepared)
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+}
+
+fn watcher_sha(path: &std::path::Path) -> Option<String> {
+    use sha2::Digest;
+    std::fs::read(path).ok().map(|b| hex::encode(sha2::Sha256::digest(&b)))
+}
+
+/// Notices a changed plugin file between batches and compiles it on another thread, so the
+/// running batches never wait for a compile.
+pub(crate) struct PluginWatcher {
+    path: std::path::PathBuf,
+    seen: Option<(std::time::SystemTime, u64)>,
+    current_sha: String,
+    compiling: Option<std::thread::JoinHandle<Result<crate::wasm::Plugin, String>>>,
+}
+
+impl PluginWatcher {
+    pub(crate) fn new(path: &std::path::Path, sha: &str) -> Self {
+        PluginWatcher { path: path.to_path_buf(), seen: file_stamp(path), current_sha: sha.to_string(), compiling: None }
+    }
+
+    /// A finished candidate, if the file changed and its compile is done (one stat per call).
+    pub(crate) fn poll(&mut self, runtime: &crate::wasm::Runtime) -> Option<Result<crate::wasm::Plugin, String>> {
+        if let Some(handle) = &self.compiling {
+            if !handle.is_finished() {
+                return None;
+            }
+            let result = self.compiling.take()?.join().unwrap_or_else(|_| Err("the compile thread panicked".into()));
+            if let Ok(p) = &result {
+                self.current_sha = p.sha256.clone();
+            }
+            return Some(result);
+        }
+        let stamp = file_stamp(&self.path);
+        if stamp == self.seen || stamp.is_none() {
+            return None;
+        }
+        self.seen = stamp;
+        if watcher_sha(&self.path).as_deref() == Some(self.current_sha.as_str()) {
+            return None;
+        }
+        info!(file = %self.path.display(), "plugin file changed: compiling the new component");
+        let (runtime, path) = (runtime.clone(), self.path.clone());
+        self.compiling = Some(std::thread::spawn(move || runtime.load(&path).map_err(|e| e.to_string())));
+        None
+    }
+}
+
+fn file_stamp(path: &std::path::Path) -> Option<(std::time::SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
 /// Time spent per stage of one table, for the operator and for tuning.
 #[derive(Debug, Default)]
-struct Timing {
+pub(crate) struct Timing {
     read: std::time::Duration,
     transform: std::time::Duration,
     write: std::time::Duration,
@@ -251,10 +408,16 @@ async fn commit(
     rows: &[SourceRow],
     batch: &Batch,
     batch_no: i64,
-    prev_key: Option<i64>,
+    mode: &Mode<'_>,
 ) -> Result<(), CommitError> {
     let name = &t.plan.name;
     let tx = target.transaction().await.map_err(CommitError::from_pg)?;
+    let keys: Vec<i64> = rows.iter().map(|r| r.key).collect();
+    if matches!(mode, Mode::Retry) {
+        tx.execute("DELETE FROM migration.quarantine WHERE table_name = $1 AND legacy_key = ANY($2)", &[name, &keys])
+            .await
+            .map_err(CommitError::from_pg)?;
+    }
     for (i, buf) in batch.target_copy.iter().enumerate() {
         if !buf.is_empty() {
             copy_in(&tx, &targets.copy_statements[i], buf.clone()).await?;
@@ -288,49 +451,52 @@ async fn commit(
         }
     }
     if !id_buf.is_empty() {
-        copy_in(
-            &tx,
-            "COPY migration.id_map (entity, legacy_id, id) FROM STDIN",
-            id_buf,
-        )
-        .await?;
+        copy_in(&tx, "COPY migration.id_map (entity, legacy_id, id) FROM STDIN", id_buf).await?;
     }
     if !q_buf.is_empty() {
         copy_in(&tx, "COPY migration.quarantine (table_name, legacy_key, source_row, reason, component_sha256, batch_no) FROM STDIN", q_buf).await?;
     }
     if !s_buf.is_empty() {
-        copy_in(
-            &tx,
-            "COPY migration.skipped (table_name, legacy_key, reason, batch_no) FROM STDIN",
-            s_buf,
-        )
-        .await?;
+        copy_in(&tx, "COPY migration.skipped (table_name, legacy_key, reason, batch_no) FROM STDIN", s_buf).await?;
     }
     let c = batch.counts();
-    let first_key = rows.first().map(|r| r.key).unwrap_or_default();
-    let last_key = rows.last().map(|r| r.key).unwrap_or_default();
+    let first_key = keys.first().copied().unwrap_or_default();
+    let last_key = keys.last().copied().unwrap_or_default();
+    let kind = if matches!(mode, Mode::Retry) { "retry" } else { "run" };
     tx.execute(
-            "INSERT INTO migration.batches (table_name, batch_no, run_id, first_key, last_key, rows_in, rows_written, rows_skipped, rows_rejected, target_rows, component_sha256)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            &[name, &batch_no, &run_id, &first_key, &last_key, &(rows.len() as i32), &(c.rows_written as i32), &(c.rows_skipped as i32), &(c.rows_rejected as i32), &(c.target_rows as i32), sha],
-        )
-        .await
-        .map_err(CommitError::from_pg)?;
-    let moved = tx
+        "INSERT INTO migration.batches (table_name, batch_no, run_id, first_key, last_key, rows_in, rows_written, rows_skipped, rows_rejected, target_rows, component_sha256, kind)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        &[name, &batch_no, &run_id, &first_key, &last_key, &(rows.len() as i32), &(c.rows_written as i32), &(c.rows_skipped as i32), &(c.rows_rejected as i32), &(c.target_rows as i32), sha, &kind],
+    )
+    .await
+    .map_err(CommitError::from_pg)?;
+    let moved = match mode {
+        Mode::Advance { last_key: prev_key } => tx
             .execute(
                 "UPDATE migration.table_state
                  SET last_key = $2, rows_read = rows_read + $3, rows_written = rows_written + $4, rows_skipped = rows_skipped + $5,
                      rows_rejected = rows_rejected + $6, target_rows = target_rows + $7, batches = batches + 1,
                      component_sha256 = $8, updated_at = clock_timestamp()
                  WHERE table_name = $1 AND last_key IS NOT DISTINCT FROM $9",
-                &[name, &last_key, &c.rows_read, &c.rows_written, &c.rows_skipped, &c.rows_rejected, &c.target_rows, sha, &prev_key],
+                &[name, &last_key, &c.rows_read, &c.rows_written, &c.rows_skipped, &c.rows_rejected, &c.target_rows, sha, &**prev_key],
             )
             .await
-            .map_err(CommitError::from_pg)?;
+            .map_err(CommitError::from_pg)?,
+        Mode::Retry => tx
+            .execute(
+                "UPDATE migration.table_state
+                 SET rows_written = rows_written + $2, rows_skipped = rows_skipped + $3, rows_rejected = rows_rejected - $4 + $5,
+                     target_rows = target_rows + $6, batches = batches + 1, component_sha256 = $7, updated_at = clock_timestamp()
+                 WHERE table_name = $1",
+                &[name, &c.rows_written, &c.rows_skipped, &c.rows_read, &c.rows_rejected, &c.target_rows, sha],
+            )
+            .await
+            .map_err(CommitError::from_pg)?,
+    };
     if moved != 1 {
         return Err(CommitError::Other(anyhow::anyhow!(
-                "the checkpoint of {name} moved under this runner (another `host run` on the same target?): stop the other runner, then run again"
-            )));
+            "the checkpoint of {name} moved under this runner (another `host run` on the same target?): stop the other runner, then run again"
+        )));
     }
     failpoint("before-commit", name, batch_no);
     tx.commit().await.map_err(CommitError::from_pg)?;
@@ -415,20 +581,13 @@ fn source_json(t: &Prepared, row: &SourceRow) -> String {
 }
 
 /// Reads the next keyset page, decoding each field by its source column type.
-async fn read_page(
-    src: &Transaction<'_>,
-    select_list: &str,
-    source_table: &str,
-    key: &str,
-    after: Option<i64>,
-    limit: usize,
-    t: &Prepared,
-) -> anyhow::Result<Vec<SourceRow>> {
-    let filter = after
-        .map(|k| format!("WHERE {key} > {k}"))
-        .unwrap_or_default();
-    let sql =
-        format!("SELECT {select_list} FROM {source_table} {filter} ORDER BY {key} LIMIT {limit}");
+async fn read_page(src: &Transaction<'_>, t: &Prepared, schema: &str, after: Option<i64>) -> anyhow::Result<Vec<SourceRow>> {
+    let key = ident(&t.plan.key);
+    let select_list = t.source_columns.iter().map(|c| ident(&c.name)).collect::<Vec<_>>().join(", ");
+    let source_table = qualified(schema, &t.description.source_table);
+    let filter = after.map(|k| format!("WHERE {key} > {k}")).unwrap_or_default();
+    let limit = t.plan.batch_size;
+    let sql = format!("SELECT {select_list} FROM {source_table} {filter} ORDER BY {key} LIMIT {limit}");
     read_rows(src.client(), &sql, t).await
 }
 
@@ -448,14 +607,17 @@ pub async fn read_rows(src: &Client, select: &str, t: &Prepared) -> anyhow::Resu
     for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
         let fields = codec::split_copy_line(line);
         let mut values = Vec::with_capacity(fields.len());
+        let mut unreadable = None;
         for (column, raw) in t.source_columns.iter().zip(fields) {
-            values.push(codec::decode(column, raw).map_err(anyhow::Error::msg)?);
+            let (value, why) = codec::decode_or_keep(column, raw);
+            unreadable = unreadable.or(why);
+            values.push(value);
         }
         let key = match values.first() {
             Some(Value::Int(k)) => *k,
             _ => bail!("{source_table}: a row has a NULL key; the key column must be NOT NULL"),
         };
-        rows.push(SourceRow { key, values });
+        rows.push(SourceRow { key, values, unreadable });
     }
     Ok(rows)
 }
@@ -689,9 +851,12 @@ pub async fn ensure_target_schema(plan: &Plan, target: &Client) -> anyhow::Resul
         .collect::<Vec<_>>()
         .join(", ");
     target.batch_execute(&sql).await.map_err(|e| {
-        anyhow::anyhow!(
-            "applying {names} to the target failed: {}\n  hint: fix the schema file, or create the target schema yourself and remove `schema_files` from the plan",
-            error_text(&e)
+        crate::Exit::new(
+            crate::EXIT_PLAN,
+            format!(
+                "applying {names} to the target failed: {}\n  hint: fix the schema file, or create the target schema yourself and remove `schema_files` from the plan",
+                error_text(&e)
+            ),
         )
     })?;
     Ok(true)

@@ -55,6 +55,20 @@ CREATE TABLE IF NOT EXISTS migration.batches (
     PRIMARY KEY (table_name, batch_no)
 );
 
+-- Batches of `host retry` are marked 'retry'; a state schema from before lacked the column.
+ALTER TABLE migration.batches ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT 'run';
+
+-- Every hot swap a runner applied or refused.
+CREATE TABLE IF NOT EXISTS migration.swaps (
+    table_name  text NOT NULL,
+    old_sha256  text NOT NULL,
+    new_sha256  text NOT NULL,
+    applied     boolean NOT NULL,
+    message     text NOT NULL,
+    run_id      bigint,
+    at          timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
 CREATE TABLE IF NOT EXISTS migration.id_map (
     entity    text NOT NULL,
     legacy_id bigint NOT NULL,
@@ -178,4 +192,39 @@ pub async fn table_state(
             },
         }
     }))
+}
+
+/// The most frequent quarantine reasons of `table`, most frequent first (for the message of a
+/// table that stopped, and the run summary).
+pub async fn top_reject_reasons(
+    client: &Client,
+    table: &str,
+    n: i64,
+) -> anyhow::Result<Vec<(String, i64)>> {
+    let rows = client
+        .query(
+            "SELECT reason, count(*) FROM migration.quarantine WHERE table_name = $1
+             GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $2",
+            &[&table, &n],
+        )
+        .await
+        .with_context(|| format!("reading the quarantine reasons of {table}"))?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// `stop` (a table stopped by its reject rate) with the reasons that stopped it.
+pub async fn with_top_reasons(client: &Client, table: &str, stop: anyhow::Error) -> anyhow::Error {
+    match top_reject_reasons(client, table, 3).await {
+        Ok(reasons) if !reasons.is_empty() => {
+            let list = reasons
+                .iter()
+                .map(|(reason, n)| {
+                    let short: String = reason.chars().take(300).collect();
+                    format!("\n    {n} x {short}")
+                })
+                .collect::<String>();
+            anyhow::anyhow!("{stop:#}\n  most frequent reasons:{list}")
+        }
+        _ => stop,
+    }
 }

@@ -126,29 +126,32 @@ pub async fn validate(
             ),
         );
 
-        let main = t.target_columns.first().map(|(table, _)| table.clone());
-        let missing = match &main {
-            Some(main) => target
-                .query_one(
-                    &format!(
-                        "SELECT count(*) FROM migration.id_map m WHERE m.entity = $1 AND NOT EXISTS (SELECT 1 FROM {} x WHERE x.id = m.id)",
-                        qualified(&plan.target_schema, main)
-                    ),
-                    &[name],
-                )
+        // Each id-map entry must name a row the plugin wrote, in whichever of its tables.
+        let with_id: Vec<&String> = t
+            .target_columns
+            .iter()
+            .filter(|(_, columns)| columns.iter().any(|c| c.name == "id"))
+            .map(|(table, _)| table)
+            .collect();
+        let missing = if with_id.is_empty() {
+            0
+        } else {
+            let absent = with_id
+                .iter()
+                .map(|table| format!("NOT EXISTS (SELECT 1 FROM {} x WHERE x.id = m.id)", qualified(&plan.target_schema, table)))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            target
+                .query_one(&format!("SELECT count(*) FROM migration.id_map m WHERE m.entity = $1 AND {absent}"), &[name])
                 .await
                 .map(|r| r.get::<_, i64>(0))
-                .map_err(|e| anyhow::anyhow!("checking the id map of {name}: {}", error_text(&e)))?,
-            None => 0,
+                .map_err(|e| anyhow::anyhow!("checking the id map of {name}: {}", error_text(&e)))?
         };
+        let tables = with_id.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ");
         push(
             "id_map",
             mapped == c.rows_written && missing == 0,
-            format!(
-                "{mapped} mappings for {} written rows; {missing} point at no row of {}",
-                c.rows_written,
-                main.as_deref().unwrap_or("?")
-            ),
+            format!("{mapped} mappings for {} written rows; {missing} point at no row of {tables}", c.rows_written),
         );
 
         let (orphans, detail) = fk_orphans(target, &plan.target_schema, t, &fks).await?;

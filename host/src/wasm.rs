@@ -25,8 +25,31 @@ wasmtime::component::bindgen!({
 
 pub use lab::migrate::types::{TargetRow, Value};
 
-/// How long one plugin call may run, in epoch ticks of [`EPOCH_TICK`].
+/// How long one plugin call may run, in epoch ticks of [`EPOCH_TICK`] (30 s).
 const CALL_DEADLINE_TICKS: u64 = 3_000;
+
+/// The call deadline in ticks: [`CALL_DEADLINE_TICKS`], or `HOST_CALL_DEADLINE_MS` (tests
+/// use it to catch an endless loop in a second).
+fn call_deadline_ticks() -> u64 {
+    static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::env::var("HOST_CALL_DEADLINE_MS")
+            .ok()
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .map_or(CALL_DEADLINE_TICKS, |ms| (ms / EPOCH_TICK.as_millis() as u64).max(1))
+    })
+}
+
+/// Runs a plugin call where it may block: wasmtime-wasi's synchronous WASI (a plugin's panic
+/// message flushed to stderr, say) enters the tokio runtime, which panics on an async worker.
+fn outside_async<T>(call: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(call)
+        }
+        _ => call(),
+    }
+}
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Linear memory one plugin instance may grow to.
 const MEMORY_LIMIT_BYTES: usize = 256 << 20;
@@ -49,6 +72,13 @@ pub enum PluginError {
     WrongWorld { path: PathBuf, reason: String },
     #[error("plugin {path} trapped: {message}")]
     Trap { path: PathBuf, message: String },
+    #[error("{path} was built against {found}, but this host implements {host}: {why}\n  hint: rebuild it against this host's wit/ ({host}), or run it with a host built for {found}")]
+    IncompatibleContract {
+        path: PathBuf,
+        found: String,
+        host: String,
+        why: String,
+    },
 }
 
 /// The wasmtime engine shared by every plugin, with its epoch ticker.
@@ -107,6 +137,7 @@ impl Runtime {
                 path: path.into(),
                 reason: root_message(&e),
             })?;
+        check_contract_version(&self.engine, &component, path)?;
         let mut linker: Linker<PluginState> = Linker::new(&self.engine);
         let wrong_world = |e: wasmtime::Error| PluginError::WrongWorld {
             path: path.into(),
@@ -144,6 +175,11 @@ pub struct Plugin {
 }
 
 impl Plugin {
+    /// The runtime this plugin was compiled by (to compile its successor alike).
+    pub fn runtime(&self) -> Runtime {
+        Runtime { engine: self.engine.clone() }
+    }
+
     pub fn short_hash(&self) -> &str {
         &self.sha256[..12]
     }
@@ -175,7 +211,7 @@ impl Plugin {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(CALL_DEADLINE_TICKS);
+        store.set_epoch_deadline(call_deadline_ticks());
         let bindings = self
             .pre
             .instantiate(&mut store)
@@ -195,13 +231,31 @@ impl Plugin {
 fn trap_error(path: &Path, store: &Store<PluginState>, e: wasmtime::Error) -> PluginError {
     let mut message = match e.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::Interrupt) => format!(
-            "ran longer than {} s on one batch (an endless loop?)",
-            CALL_DEADLINE_TICKS * EPOCH_TICK.as_millis() as u64 / 1000
+            "ran longer than {:.1} s on one call (an endless loop? the runner stops every call at that deadline)",
+            (call_deadline_ticks() * EPOCH_TICK.as_millis() as u64) as f64 / 1000.0
         ),
-        _ => format!("{e:#}"),
+        // The store limiter's own wording, when the plugin outgrows its memory.
+        _ if e.root_cause().to_string().starts_with("forcing trap when growing memory") => format!(
+            "ran out of memory: it tried to grow past the limit of {} MiB per plugin instance",
+            MEMORY_LIMIT_BYTES >> 20
+        ),
+        // The cause alone: the wasm backtrace (code offsets) helps nobody reading the quarantine.
+        Some(trap) => trap.to_string(),
+        None => e.root_cause().to_string(),
     };
     let printed = store.data().stderr.contents();
     let printed = String::from_utf8_lossy(&printed);
+    // A Rust panic prints "thread '<unnamed>' (1) panicked at src/lib.rs:9:5:\n<message>\nnote:
+    // run with `RUST_BACKTRACE=1`...": keep where and what.
+    let printed = printed
+        .lines()
+        .filter(|l| !l.starts_with("note: run with `RUST_BACKTRACE"))
+        .map(|l| match (l.starts_with("thread '"), l.find("panicked at ")) {
+            (true, Some(at)) => &l[at..],
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
     let printed = printed.trim();
     if !printed.is_empty() {
         message = format!("{printed} ({message})");
@@ -221,18 +275,15 @@ pub struct Instance {
 
 impl Instance {
     pub fn describe(&mut self) -> Result<Description, PluginError> {
-        self.store.set_epoch_deadline(CALL_DEADLINE_TICKS);
-        self.bindings
-            .call_describe(&mut self.store)
+        self.store.set_epoch_deadline(call_deadline_ticks());
+        outside_async(|| self.bindings.call_describe(&mut self.store))
             .map_err(|e| trap_error(&self.path, &self.store, e))
     }
 
     /// One call for the whole batch; a trap leaves this instance unusable (drop it).
     pub fn transform(&mut self, rows: &[Vec<Value>]) -> Result<Vec<Outcome>, PluginError> {
-        self.store.set_epoch_deadline(CALL_DEADLINE_TICKS);
-        let outcomes = self
-            .bindings
-            .call_transform(&mut self.store, rows)
+        self.store.set_epoch_deadline(call_deadline_ticks());
+        let outcomes = outside_async(|| self.bindings.call_transform(&mut self.store, rows))
             .map_err(|e| trap_error(&self.path, &self.store, e))?;
         if outcomes.len() != rows.len() {
             return Err(PluginError::Trap {
@@ -280,7 +331,7 @@ impl lab::migrate::ids::Host for PluginState {
     }
 
     fn skipped(&mut self, entity: String, legacy_id: i64) -> wasmtime::Result<Option<String>> {
-        Ok(self.ids.skipped(&entity, legacy_id).map(str::to_string))
+        Ok(self.ids.skipped(&entity, legacy_id))
     }
 
     fn mint(&mut self, entity: String, legacy_id: i64) -> wasmtime::Result<String> {
@@ -320,5 +371,157 @@ impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
     }
     fn now(&self) -> u64 {
         0
+    }
+}
+
+/// The WIT package this host implements, as written in `wit/migrate.wit` (`lab:migrate@0.1.0`).
+pub const CONTRACT: &str = contract_package(include_str!("../../wit/migrate.wit"));
+
+const fn contract_package(wit: &'static str) -> &'static str {
+    // `package lab:migrate@X.Y.Z;` is the first declaration of the file.
+    let bytes = wit.as_bytes();
+    let key = b"package ";
+    let mut i = 0;
+    while i + key.len() <= bytes.len() {
+        let mut j = 0;
+        while j < key.len() && bytes[i + j] == key[j] {
+            j += 1;
+        }
+        if j == key.len() && (i == 0 || bytes[i - 1] == b'\n') {
+            let start = i + key.len();
+            let mut end = start;
+            while end < bytes.len() && bytes[end] != b';' {
+                end += 1;
+            }
+            let (_, rest) = bytes.split_at(start);
+            let (name, _) = rest.split_at(end - start);
+            return match std::str::from_utf8(name) {
+                Ok(name) => name,
+                Err(_) => panic!("wit/migrate.wit: bad package line"),
+            };
+        }
+        i += 1;
+    }
+    panic!("wit/migrate.wit has no `package` line")
+}
+
+/// A semantic version `major.minor.patch` (pre-release and build tags kept as text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Version {
+    major: u64,
+    minor: u64,
+    patch: u64,
+    pre: bool,
+}
+
+fn parse_version(text: &str) -> Option<Version> {
+    let core = text.split('+').next()?;
+    let (core, pre) = match core.split_once('-') {
+        Some((core, _)) => (core, true),
+        None => (core, false),
+    };
+    let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());
+    let v = Version {
+        major: parts.next()??,
+        minor: parts.next()??,
+        patch: parts.next()??,
+        pre,
+    };
+    parts.next().is_none().then_some(v)
+}
+
+/// Whether a component built against contract version `found` works with this host's
+/// `host` version, by the component model's semver rule (the one wasmtime's linker applies):
+/// same major for 1.0 and later, same minor for 0.x, the exact version for 0.0.x and
+/// pre-releases. Err is the reason, for the message.
+fn compatible(host: Version, found: Version) -> Result<(), String> {
+    if host == found {
+        return Ok(());
+    }
+    if host.pre || found.pre {
+        return Err("pre-release contract versions are compatible only with themselves".into());
+    }
+    match (host.major, host.minor) {
+        (0, 0) => Err("a 0.0.x contract is compatible only with the exact same version".into()),
+        (0, minor) if found.major == 0 && found.minor == minor => Ok(()),
+        (0, minor) => Err(format!(
+            "a 0.x contract is compatible only within the same minor version (0.{minor}.*)"
+        )),
+        (major, _) if found.major == major => Ok(()),
+        (major, _) => Err(format!(
+            "contracts are compatible only within the same major version ({major}.*)"
+        )),
+    }
+}
+
+/// Refuses a component whose `lab:migrate` imports or exports name a contract version this
+/// host is not compatible with, naming both versions (the linker would only say "missing
+/// import" or "type mismatch").
+fn check_contract_version(
+    engine: &Engine,
+    component: &Component,
+    path: &Path,
+) -> Result<(), PluginError> {
+    let (package, host_version) = CONTRACT.split_once('@').expect("versioned contract");
+    let host = parse_version(host_version).expect("wit/migrate.wit has a semver version");
+    let ty = component.component_type();
+    let names: Vec<String> = ty
+        .imports(engine)
+        .map(|(name, _)| name.to_string())
+        .chain(ty.exports(engine).map(|(name, _)| name.to_string()))
+        .collect();
+    let prefix = format!("{package}/");
+    for name in &names {
+        let Some(rest) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let incompatible = |found: String, why: String| PluginError::IncompatibleContract {
+            path: path.into(),
+            found,
+            host: CONTRACT.to_string(),
+            why,
+        };
+        let Some((_, version)) = rest.split_once('@') else {
+            return Err(incompatible(
+                format!("{package} without a version (it imports `{name}`)"),
+                "an unversioned contract cannot be checked".into(),
+            ));
+        };
+        let found = format!("{package}@{version}");
+        let Some(v) = parse_version(version) else {
+            return Err(incompatible(found, "its version is not semver".into()));
+        };
+        compatible(host, v).map_err(|why| incompatible(found, why))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod contract_tests {
+    use super::*;
+
+    fn v(s: &str) -> Version {
+        parse_version(s).unwrap()
+    }
+
+    #[test]
+    fn the_contract_is_read_from_the_wit() {
+        assert!(CONTRACT.starts_with("lab:migrate@"), "{CONTRACT}");
+        assert!(parse_version(CONTRACT.split_once('@').unwrap().1).is_some());
+    }
+
+    #[test]
+    fn semver_compatibility() {
+        assert!(compatible(v("0.1.0"), v("0.1.0")).is_ok());
+        assert!(compatible(v("0.1.0"), v("0.1.7")).is_ok());
+        assert!(compatible(v("0.1.3"), v("0.1.0")).is_ok());
+        assert!(compatible(v("0.1.0"), v("0.2.0")).is_err());
+        assert!(compatible(v("0.1.0"), v("1.0.0")).is_err());
+        assert!(compatible(v("1.2.0"), v("1.0.5")).is_ok());
+        assert!(compatible(v("1.2.0"), v("2.0.0")).is_err());
+        assert!(compatible(v("0.0.1"), v("0.0.2")).is_err());
+        assert!(compatible(v("0.1.0"), v("0.1.0-rc1")).is_err());
+        assert_eq!(parse_version("1.2"), None);
+        assert_eq!(parse_version("1.2.3.4"), None);
     }
 }

@@ -58,11 +58,18 @@ pub trait Transform {
     fn describe() -> Description;
     /// Transform one source row (values in `describe().reads` order).
     fn transform_row(row: &Input<'_>) -> Result<Vec<TargetRow>, Fate>;
+
+    /// Called before each batch. A plugin that remembers rows of the batch (for a reference
+    /// to an earlier row of its own table) clears that memory here: rows of earlier batches
+    /// come from `resolve`, which sees every committed row, so a resumed run gets the same
+    /// answers as an uninterrupted one.
+    fn begin_batch() {}
 }
 
 /// Runs a transform over a batch. Used by [`plugin!`]; public so plugin tests can call it.
 pub fn transform_batch<T: Transform>(rows: &[Vec<Value>]) -> Vec<Outcome> {
     let columns = T::describe().reads;
+    T::begin_batch();
     rows.iter()
         .map(|values| {
             let input = Input {

@@ -1,0 +1,464 @@
+//! legacy `comments` -> `public.comments`, or `public.unlinked_comments` when the target
+//! row was not migrated.
+//!
+//! The legacy comments are polymorphic (`commentable_type` names the model, any case:
+//! 'Order', 'Case', 'Project', 'TreatmentPlan', 'Patient', 'order', 'case'; `commentable_id`
+//! the row). Each becomes a comment with exactly one of order_id, case_id, project_id,
+//! treatment_plan_id, patient_id set, so the target is an enforced foreign key.
+//!
+//! Skips soft-deleted comments (`deleted_at` set) and the comments on a skipped
+//! (soft-deleted) row. Rejects a comment whose `commentable_type` is NULL or unknown, whose
+//! `commentable_id` is NULL, whose author was not migrated (orphan), or whose body is NULL
+//! or blank. A comment whose target was not migrated (missing in the legacy data, or
+//! quarantined upstream) is written to `unlinked_comments` (same id) with the legacy
+//! reference, so `comments` keeps an enforced target for every row and no comment is lost.
+//! A reply (`parent_id`) whose parent comment is not in `comments` (skipped, quarantined,
+//! unlinked or missing) keeps its target with parent_id NULL and the legacy id in
+//! `legacy_metadata`, e.g. {"parent_id":12}. A NULL `is_internal` is written as true (not
+//! shown to doctors).
+//!
+//! Parents are earlier rows of this same table: rows of earlier batches come from the id map
+//! (the runner records each committed batch of this table there, and a resumed run loads
+//! them), rows earlier in the same batch from an in-memory set cleared at every batch. A
+//! reply to an unlinked parent of an earlier batch links to it and is refused by the foreign
+//! key (quarantined by the runner).
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+
+use migrate_sdk::json::Json;
+use migrate_sdk::time::opt_timestamptz;
+use migrate_sdk::{
+    describe, mint, resolve, resolve_optional, row, v, Description, Fate, Input, TargetRow,
+    Transform, Value,
+};
+
+const READS: &[&str] = &[
+    "id",
+    "commentable_type",
+    "commentable_id",
+    "parent_id",
+    "author_profile_id",
+    "body",
+    "is_internal",
+    "created_at",
+    "updated_at",
+    "deleted_at",
+];
+const UNLINKED_COMMENTS: &[&str] = &[
+    "id",
+    "legacy_id",
+    "commentable_kind",
+    "commentable_legacy_id",
+    "parent_legacy_id",
+    "author_profile_id",
+    "body",
+    "is_internal",
+    "created_at",
+    "updated_at",
+];
+const COMMENTS: &[&str] = &[
+    "id",
+    "legacy_id",
+    "order_id",
+    "case_id",
+    "project_id",
+    "treatment_plan_id",
+    "patient_id",
+    "parent_id",
+    "author_profile_id",
+    "body",
+    "is_internal",
+    "legacy_metadata",
+    "created_at",
+    "updated_at",
+];
+
+/// The kinds of commentable rows, in the order of their target columns: the entity, its
+/// column in `comments` and its `commentable_kind` label.
+const TARGETS: [(&str, &str, &str); 5] = [
+    ("orders", "order_id", "order"),
+    ("cases", "case_id", "case"),
+    ("projects", "project_id", "project"),
+    ("treatment_plans", "treatment_plan_id", "treatment_plan"),
+    ("patients", "patient_id", "patient"),
+];
+
+/// Legacy `commentable_type` -> index into [`TARGETS`] (the entity and its column). Case,
+/// blanks and `_` do not matter ('TreatmentPlan', 'treatment_plan', ' order').
+pub fn commentable(type_name: &str) -> Option<usize> {
+    let key: String = type_name
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '_')
+        .flat_map(char::to_lowercase)
+        .collect();
+    Some(match key.as_str() {
+        "order" => 0,
+        "case" => 1,
+        "project" => 2,
+        "treatmentplan" => 3,
+        "patient" => 4,
+        _ => return None,
+    })
+}
+
+thread_local! {
+    /// Legacy ids of the comments written to `comments` earlier in the current batch.
+    static WRITTEN: RefCell<HashSet<i64>> = RefCell::new(HashSet::new());
+}
+
+/// The id of a migrated parent comment: written earlier in this run, or in the id map.
+fn parent_comment(legacy_id: i64) -> Option<String> {
+    if WRITTEN.with(|w| w.borrow().contains(&legacy_id)) {
+        return Some(mint("comments", legacy_id));
+    }
+    resolve("comments", legacy_id, "parent_id").ok()
+}
+
+pub struct Comments;
+
+impl Transform for Comments {
+    fn begin_batch() {
+        WRITTEN.with(|w| w.borrow_mut().clear());
+    }
+
+    fn describe() -> Description {
+        describe(
+            "comments",
+            READS,
+            &[
+                ("comments", COMMENTS),
+                ("unlinked_comments", UNLINKED_COMMENTS),
+            ],
+            &[
+                "orders",
+                "cases",
+                "projects",
+                "treatment_plans",
+                "patients",
+                "profiles",
+                "comments",
+            ],
+        )
+    }
+
+    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.key();
+        if input.text("deleted_at").is_some() {
+            return Err(Fate::skip("soft-deleted comment (deleted_at is set)"));
+        }
+        let type_name = input.require_text("commentable_type")?;
+        let kind = commentable(type_name)
+            .ok_or_else(|| Fate::reject(format!("unknown commentable_type {type_name:?}")))?;
+        let (entity, _, kind_label) = TARGETS[kind];
+        let legacy_target = input.require_int("commentable_id")?;
+        let target = match resolve(entity, legacy_target, "commentable_id") {
+            Ok(id) => Some(id),
+            Err(Fate::Skip(reason)) => return Err(Fate::Skip(reason)),
+            Err(Fate::Reject(_)) => None,
+        };
+        let body = input
+            .text("body")
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| Fate::reject("required column body is NULL or blank"))?;
+        let author = resolve_optional(
+            "profiles",
+            input.int("author_profile_id"),
+            "author_profile_id",
+        )?;
+        let is_internal = v::boolean(input.boolean("is_internal").unwrap_or(true));
+        let created_at = opt_timestamptz(input.text("created_at"));
+        let updated_at = opt_timestamptz(input.text("updated_at"));
+        let id = v::uuid(mint("comments", key));
+
+        let Some(target) = target else {
+            return Ok(vec![row(
+                "unlinked_comments",
+                vec![
+                    id,
+                    v::int(key),
+                    v::text(kind_label),
+                    v::int(legacy_target),
+                    v::opt_int(input.int("parent_id")),
+                    author,
+                    v::text(body),
+                    is_internal,
+                    created_at,
+                    updated_at,
+                ],
+            )]);
+        };
+        let mut kept: Vec<(&str, Json)> = Vec::new();
+        let parent = match input.int("parent_id") {
+            None => Value::Null,
+            Some(p) => match parent_comment(p) {
+                Some(id) if p != key => v::uuid(id),
+                _ => {
+                    kept.push(("parent_id", Json::Number(p.to_string())));
+                    Value::Null
+                }
+            },
+        };
+
+        let mut values = vec![id, v::int(key)];
+        values.extend((0..TARGETS.len()).map(|i| {
+            if i == kind {
+                v::uuid(target.clone())
+            } else {
+                Value::Null
+            }
+        }));
+        values.extend([
+            parent,
+            author,
+            v::text(body),
+            is_internal,
+            if kept.is_empty() {
+                Value::Null
+            } else {
+                Value::Json(Json::object(kept).to_string())
+            },
+            created_at,
+            updated_at,
+        ]);
+        WRITTEN.with(|w| w.borrow_mut().insert(key));
+        Ok(vec![row("comments", values)])
+    }
+}
+
+migrate_sdk::plugin!(Comments);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use migrate_sdk::testing::{get, migrated, run, skipped_rows, uuid};
+
+    fn comment(id: i64, changes: &[(&'static str, Value)]) -> Result<Vec<TargetRow>, Fate> {
+        let mut row = vec![
+            ("id", v::int(id)),
+            ("commentable_type", v::text("Project")),
+            ("commentable_id", v::int(64838)),
+            ("parent_id", Value::Null),
+            ("author_profile_id", v::int(97)),
+            ("body", v::text("Called office, left voicemail")),
+            ("is_internal", v::boolean(false)),
+            ("created_at", Value::Timestamp("2025-04-20 07:25:26".into())),
+            ("updated_at", Value::Timestamp("2025-04-20 07:25:26".into())),
+            ("deleted_at", Value::Null),
+        ];
+        for (name, value) in changes {
+            row.iter_mut().find(|(n, _)| n == name).unwrap().1 = value.clone();
+        }
+        run::<Comments>(&row)
+    }
+
+    fn setup() {
+        migrated("projects", &[64838]);
+        migrated("orders", &[1]);
+        migrated("cases", &[2]);
+        migrated("treatment_plans", &[3]);
+        migrated("patients", &[4]);
+        migrated("profiles", &[97]);
+        skipped_rows("profiles", &[98]);
+        skipped_rows("orders", &[5]);
+    }
+
+    #[test]
+    fn migrates_a_comment_on_each_kind() {
+        setup();
+        let rows = comment(1, &[]).unwrap();
+        let c = &rows[0];
+        assert_eq!(get::<Comments>(c, "id"), &v::uuid(uuid("comments", 1)));
+        assert_eq!(get::<Comments>(c, "legacy_id"), &v::int(1));
+        assert_eq!(
+            get::<Comments>(c, "project_id"),
+            &v::uuid(uuid("projects", 64838))
+        );
+        for other in [
+            "order_id",
+            "case_id",
+            "treatment_plan_id",
+            "patient_id",
+            "parent_id",
+        ] {
+            assert_eq!(get::<Comments>(c, other), &Value::Null, "{other}");
+        }
+        assert_eq!(
+            get::<Comments>(c, "author_profile_id"),
+            &v::uuid(uuid("profiles", 97))
+        );
+        assert_eq!(
+            get::<Comments>(c, "body"),
+            &v::text("Called office, left voicemail")
+        );
+        assert_eq!(get::<Comments>(c, "is_internal"), &v::boolean(false));
+        assert_eq!(get::<Comments>(c, "legacy_metadata"), &Value::Null);
+        assert_eq!(
+            get::<Comments>(c, "created_at"),
+            &Value::Timestamptz("2025-04-20 07:25:26 America/Chicago".into())
+        );
+
+        for (type_name, id, column, entity) in [
+            ("Order", 1, "order_id", "orders"),
+            ("order", 1, "order_id", "orders"),
+            ("Case", 2, "case_id", "cases"),
+            ("case", 2, "case_id", "cases"),
+            ("TreatmentPlan", 3, "treatment_plan_id", "treatment_plans"),
+            ("Patient", 4, "patient_id", "patients"),
+        ] {
+            let rows = comment(
+                10,
+                &[
+                    ("commentable_type", v::text(type_name)),
+                    ("commentable_id", v::int(id)),
+                    ("is_internal", Value::Null),
+                    ("author_profile_id", v::int(98)),
+                ],
+            )
+            .unwrap();
+            let c = &rows[0];
+            assert_eq!(
+                get::<Comments>(c, column),
+                &v::uuid(uuid(entity, id)),
+                "{type_name}"
+            );
+            let set = TARGETS
+                .iter()
+                .filter(|(_, col, _)| get::<Comments>(c, col) != &Value::Null)
+                .count();
+            assert_eq!(set, 1, "{type_name}: exactly one target");
+            assert_eq!(get::<Comments>(c, "is_internal"), &v::boolean(true));
+            assert_eq!(get::<Comments>(c, "author_profile_id"), &Value::Null);
+        }
+    }
+
+    #[test]
+    fn replies() {
+        setup();
+        migrated("comments", &[2]); // committed by an earlier run
+        comment(3, &[]).unwrap(); // written earlier in this run
+        let to_written = comment(4, &[("parent_id", v::int(3))]).unwrap();
+        assert_eq!(
+            get::<Comments>(&to_written[0], "parent_id"),
+            &v::uuid(uuid("comments", 3))
+        );
+        assert_eq!(
+            get::<Comments>(&to_written[0], "legacy_metadata"),
+            &Value::Null
+        );
+        let to_committed = comment(5, &[("parent_id", v::int(2))]).unwrap();
+        assert_eq!(
+            get::<Comments>(&to_committed[0], "parent_id"),
+            &v::uuid(uuid("comments", 2))
+        );
+
+        // A soft-deleted parent is not written: the reply stays, unlinked.
+        assert!(matches!(
+            comment(
+                6,
+                &[("deleted_at", Value::Timestamp("2025-05-01 10:00:00".into()))]
+            ),
+            Err(Fate::Skip(_))
+        ));
+        for parent in [6, 99, 7] {
+            let rows = comment(7, &[("parent_id", v::int(parent))]).unwrap();
+            assert_eq!(
+                get::<Comments>(&rows[0], "parent_id"),
+                &Value::Null,
+                "parent {parent}"
+            );
+            assert_eq!(
+                get::<Comments>(&rows[0], "legacy_metadata"),
+                &Value::Json(format!(r#"{{"parent_id":{parent}}}"#)),
+            );
+        }
+        // A rejected row is not remembered as written.
+        assert!(comment(8, &[("body", v::text(" "))]).is_err());
+        let rows = comment(9, &[("parent_id", v::int(8))]).unwrap();
+        assert_eq!(get::<Comments>(&rows[0], "parent_id"), &Value::Null);
+    }
+
+    #[test]
+    fn skips_and_rejects() {
+        setup();
+        assert!(matches!(
+            comment(1, &[("commentable_type", v::text("Order")), ("commentable_id", v::int(5))]),
+            Err(Fate::Skip(r)) if r.contains("commentable_id=5")
+        ));
+        let rejected = |changes: &[(&'static str, Value)], what: &str| match comment(1, changes) {
+            Err(Fate::Reject(r)) => assert!(r.contains(what), "{r:?} lacks {what:?}"),
+            other => panic!("expected a reject about {what}, got {other:?}"),
+        };
+        rejected(
+            &[("commentable_type", v::text("Invoice"))],
+            "unknown commentable_type \"Invoice\"",
+        );
+        rejected(&[("commentable_type", Value::Null)], "commentable_type");
+        rejected(&[("commentable_id", Value::Null)], "commentable_id");
+        rejected(&[("body", Value::Null)], "body");
+        rejected(&[("body", v::text(" \n"))], "body");
+        rejected(
+            &[("author_profile_id", v::int(5))],
+            "orphan: author_profile_id=5",
+        );
+    }
+
+    #[test]
+    fn keeps_comments_on_rows_not_migrated() {
+        setup();
+        let rows = comment(
+            12,
+            &[
+                ("commentable_type", v::text("order")),
+                ("commentable_id", v::int(70000)),
+                ("parent_id", v::int(11)),
+                ("is_internal", Value::Null),
+            ],
+        )
+        .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].table, "unlinked_comments");
+        assert_eq!(
+            rows[0].values,
+            vec![
+                v::uuid(uuid("comments", 12)),
+                v::int(12),
+                v::text("order"),
+                v::int(70000),
+                v::int(11),
+                v::uuid(uuid("profiles", 97)),
+                v::text("Called office, left voicemail"),
+                v::boolean(true),
+                Value::Timestamptz("2025-04-20 07:25:26 America/Chicago".into()),
+                Value::Timestamptz("2025-04-20 07:25:26 America/Chicago".into()),
+            ]
+        );
+        // Not a comment a reply can link to.
+        let reply = comment(13, &[("parent_id", v::int(12))]).unwrap();
+        assert_eq!(get::<Comments>(&reply[0], "parent_id"), &Value::Null);
+        // The author and the body are checked all the same.
+        assert!(matches!(
+            comment(14, &[("commentable_id", v::int(70000)), ("author_profile_id", v::int(5))]),
+            Err(Fate::Reject(r)) if r.contains("author_profile_id=5")
+        ));
+        assert!(matches!(
+            comment(15, &[("commentable_id", v::int(70000)), ("body", Value::Null)]),
+            Err(Fate::Reject(r)) if r.contains("body")
+        ));
+    }
+
+    #[test]
+    fn commentable_types() {
+        assert_eq!(commentable("Order"), Some(0));
+        assert_eq!(commentable("order"), Some(0));
+        assert_eq!(commentable(" ORDER "), Some(0));
+        assert_eq!(commentable("Case"), Some(1));
+        assert_eq!(commentable("Project"), Some(2));
+        assert_eq!(commentable("TreatmentPlan"), Some(3));
+        assert_eq!(commentable("treatment_plan"), Some(3));
+        assert_eq!(commentable("Patient"), Some(4));
+        assert_eq!(commentable("Orders"), None);
+        assert_eq!(commentable(""), None);
+    }
+}
