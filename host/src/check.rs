@@ -117,7 +117,9 @@ pub async fn analyze(
             let key = catalog
                 .get(&t.description.source_table)
                 .and_then(|info| info.column(&t.plan.key));
-            if let Some(key) = key.filter(|k| matches!(k.type_name.as_str(), "int2" | "int4" | "int8")) {
+            if let Some(key) =
+                key.filter(|k| matches!(k.type_name.as_str(), "int2" | "int4" | "int8"))
+            {
                 check_key_values(source, &plan.source_schema, t, key, &mut problems).await?;
             }
         }
@@ -226,7 +228,10 @@ async fn check_key_values(
     };
     if !key.not_null {
         let nulls: i64 = source
-            .query_one(&format!("SELECT count(*) FROM {qtable} WHERE {qkey} IS NULL"), &[])
+            .query_one(
+                &format!("SELECT count(*) FROM {qtable} WHERE {qkey} IS NULL"),
+                &[],
+            )
             .await
             .with_context(|| format!("looking for NULL keys in {schema}.{table}"))?
             .get(0);
@@ -314,16 +319,28 @@ fn check_target(
 
 /// Checks a replacement component for `old` (a hot swap) as `host check` would: the same
 /// legacy table, its reads in the source table, its writes in the target. Returns the problems.
-pub async fn recheck(new: &mut Prepared, plan: &Plan, old: &Prepared, source_info: &TableInfo, target: &Client) -> anyhow::Result<Vec<String>> {
+pub async fn recheck(
+    new: &mut Prepared,
+    plan: &Plan,
+    old: &Prepared,
+    source_info: &TableInfo,
+    target: &Client,
+) -> anyhow::Result<Vec<String>> {
     let mut problems = Vec::new();
     if new.description.source_table != old.description.source_table {
         problems.push(Problem {
             table: None,
-            message: format!("it transforms `{}`, not `{}`", new.description.source_table, old.description.source_table),
+            message: format!(
+                "it transforms `{}`, not `{}`",
+                new.description.source_table, old.description.source_table
+            ),
         });
     }
     if new.description.reads.first() != Some(&new.plan.key) {
-        problems.push(Problem { table: None, message: format!("it must read the key column `{}` first", new.plan.key) });
+        problems.push(Problem {
+            table: None,
+            message: format!("it must read the key column `{}` first", new.plan.key),
+        });
     }
     let source = BTreeMap::from([(new.description.source_table.clone(), source_info.clone())]);
     check_source(new, &source, &plan.source_schema, &mut problems);

@@ -316,7 +316,7 @@ fn check_precision(column: &Column, s: &str) -> Result<(), Misfit> {
     let room = precision - scale;
     if whole > room {
         return Err(format!(
-            "{s} does not fit column {} (numeric({precision},{scale})): at most {room} digit(s) before the decimal point",
+            "{s} has too many digits for column {} (numeric({precision},{scale})): at most {room} before the decimal point",
             column.name
         ));
     }
@@ -455,9 +455,11 @@ mod tests {
             numeric_precision: Some((6, 2)),
             ..n.clone()
         };
-        assert!(encode(&mut out, &money, &Value::Numeric("123456.78".into()))
-            .unwrap_err()
-            .contains("at most 4 digit(s) before the decimal point"));
+        assert!(
+            encode(&mut out, &money, &Value::Numeric("123456.78".into()))
+                .unwrap_err()
+                .contains("at most 4 before the decimal point")
+        );
         assert!(encode(&mut out, &money, &Value::Numeric("-0009999.99".into())).is_ok());
         assert!(encode(&mut out, &money, &Value::Int(12345)).is_err());
         assert!(encode(&mut out, &n, &Value::Float(1.5))

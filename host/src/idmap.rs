@@ -62,7 +62,11 @@ impl IdMaps {
             let map: HashMap<i64, Uuid> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
             maps.insert(entity.clone(), map);
         }
-        Ok(IdMaps { maps, skipped, committed: Default::default() })
+        Ok(IdMaps {
+            maps,
+            skipped,
+            committed: Default::default(),
+        })
     }
 
     /// An id map held in memory only (`host plugin test`): every entity of `entities` counts
@@ -89,7 +93,11 @@ impl IdMaps {
                 .or_default()
                 .insert(*id, reason.clone());
         }
-        IdMaps { maps, skipped: skips, committed: Default::default() }
+        IdMaps {
+            maps,
+            skipped: skips,
+            committed: Default::default(),
+        }
     }
 
     pub fn is_loaded(&self, entity: &str) -> bool {
@@ -99,17 +107,28 @@ impl IdMaps {
     /// The UUID of a migrated row, or None when it was never migrated.
     pub fn resolve(&self, entity: &str, legacy_id: i64) -> Option<Uuid> {
         let map = self.maps.get(entity)?;
-        map.get(&legacy_id).copied().or_else(|| self.own(entity).and_then(|c| c.written.get(&legacy_id).copied()))
+        map.get(&legacy_id).copied().or_else(|| {
+            self.own(entity)
+                .and_then(|c| c.written.get(&legacy_id).copied())
+        })
     }
 
     /// Records rows of `entity` (the running table) as they commit, when its map is loaded.
-    pub fn record(&self, entity: &str, written: impl IntoIterator<Item = (i64, Uuid)>, skipped: impl IntoIterator<Item = (i64, String)>) {
+    pub fn record(
+        &self,
+        entity: &str,
+        written: impl IntoIterator<Item = (i64, Uuid)>,
+        skipped: impl IntoIterator<Item = (i64, String)>,
+    ) {
         if !self.maps.contains_key(entity) {
             return;
         }
         let mut c = self.committed.write().unwrap_or_else(|e| e.into_inner());
         if c.entity != entity {
-            *c = Committed { entity: entity.to_string(), ..Default::default() };
+            *c = Committed {
+                entity: entity.to_string(),
+                ..Default::default()
+            };
         }
         c.written.extend(written);
         c.skipped.extend(skipped);

@@ -21,6 +21,7 @@ mod wasm;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::plan::{Overrides, Plan};
@@ -48,6 +49,9 @@ enum Command {
     /// Prove the migration is whole: accounting, reasons, id map, FK orphans, money, a
     /// re-transformed sample, and the lab's success rates. Exit 0 only if every check passes.
     Validate(PlanArgs),
+    /// Swap a new component in for one table: checked here first, then put in place of the
+    /// plan's plugin file, where a running `host run` picks it up at its next batch boundary.
+    Swap(SwapArgs),
     /// Replay quarantined rows through the current component (after a fix to the plugin or to
     /// the legacy data); rows that now succeed are written, the rest stay with the new reason.
     Retry(RunArgs),
@@ -84,6 +88,21 @@ struct RunArgs {
     /// Run only these tables (repeatable); their dependencies must be done already.
     #[arg(long = "table")]
     tables: Vec<String>,
+}
+
+#[derive(Args, Clone)]
+struct SwapArgs {
+    #[command(flatten)]
+    plan: PlanArgs,
+    /// The table whose plugin to replace.
+    #[arg(long)]
+    table: String,
+    /// The new component (.wasm).
+    #[arg(long)]
+    plugin: PathBuf,
+    /// Seconds to wait for a running `host run` to apply it.
+    #[arg(long, default_value_t = 30)]
+    wait: u64,
 }
 
 #[derive(Args, Clone)]
@@ -156,6 +175,7 @@ async fn main() -> ExitCode {
         Command::Validate(args) => cmd_validate(args).await,
         Command::Rollback(args) => cmd_rollback(args).await,
         Command::Retry(args) => cmd_retry(args).await,
+        Command::Swap(args) => cmd_swap(args).await,
         Command::Generate(args) => generate::run(args).await,
         Command::Plugin(command) => plugin_cmd::run(command),
     };
@@ -310,6 +330,9 @@ async fn cmd_run(args: &RunArgs) -> anyhow::Result<()> {
         .execute("UPDATE migration.runs SET finished_at = clock_timestamp(), outcome = $2 WHERE run_id = $1", &[&run_id, &outcome])
         .await?;
     status::print_summary(&reports, &blocked, started.elapsed(), args.plan.json);
+    if !args.plan.json {
+        status::print_reject_reasons(&target, &reports).await;
+    }
     if outcome == "done" {
         Ok(())
     } else {
@@ -326,7 +349,7 @@ async fn cmd_run(args: &RunArgs) -> anyhow::Result<()> {
         lines.extend(
             blocked
                 .iter()
-                .map(|(t, dep)| format!("{t}: not started, it waits for {dep}, which is not done")),
+                .map(|(t, dep)| format!("{t}: not started, it waits for {dep}, which is not done (run {dep} first: `host run` without --table, or with --table {dep})")),
         );
         Err(Exit::new(EXIT_TABLE_FAILED, format!("the run did not finish:\n  {}\nfix the cause and run again: committed batches stay and the run resumes after them", lines.join("\n  "))).into())
     }
@@ -396,13 +419,112 @@ async fn cmd_validate(args: &PlanArgs) -> anyhow::Result<()> {
     }
 }
 
+async fn cmd_swap(args: &SwapArgs) -> anyhow::Result<()> {
+    let plan = args.plan.load()?;
+    let Some(table) = plan.table(&args.table).cloned() else {
+        return Err(Exit::new(
+            EXIT_PLAN,
+            format!("--table {}: not a table of the plan", args.table),
+        )
+        .into());
+    };
+    // Check the candidate exactly as `host check` would, in the plan's place.
+    let mut trial = plan.clone();
+    trial.tables.retain(|t| t.name == table.name);
+    trial.tables[0].plugin = args.plugin.clone();
+    let runtime = wasm::Runtime::new()?;
+    let mut problems = Vec::new();
+    let source = check::connect_or_report(&plan.source_url, pg::Side::Source, &mut problems).await;
+    let target = check::connect_or_report(&plan.target_url, pg::Side::Target, &mut problems).await;
+    let (Some(source), Some(target)) = (source, target) else {
+        return Err(Exit::new(
+            EXIT_CONNECT,
+            problems
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+        .into());
+    };
+    let analysis = check::analyze(&trial, &runtime, Some(&source), Some(&target)).await?;
+    if !analysis.problems.is_empty() {
+        let list = analysis
+            .problems
+            .iter()
+            .map(|p| format!("- {p}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        return Err(Exit::new(
+            EXIT_CHECK,
+            format!(
+                "refused: {} does not fit {}; the current component stays:\n{list}",
+                args.plugin.display(),
+                table.name
+            ),
+        )
+        .into());
+    }
+    let sha = analysis.tables[0].plugin.sha256.clone();
+    // Into place atomically: a runner never sees half a file.
+    let staging = table.plugin.with_extension("wasm.swap-tmp");
+    std::fs::copy(&args.plugin, &staging).with_context(|| {
+        format!(
+            "copying {} next to {}",
+            args.plugin.display(),
+            table.plugin.display()
+        )
+    })?;
+    std::fs::rename(&staging, &table.plugin)
+        .with_context(|| format!("replacing {}", table.plugin.display()))?;
+    println!(
+        "{} is now {} (component {}); waiting up to {} s for a running `host run` to pick it up",
+        table.plugin.display(),
+        args.plugin.display(),
+        &sha[..12],
+        args.wait
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(args.wait);
+    let has_swaps: bool = target
+        .query_one("SELECT to_regclass('migration.swaps') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    while has_swaps && std::time::Instant::now() < deadline {
+        let row = target
+            .query_opt(
+                "SELECT applied, message FROM migration.swaps WHERE table_name = $1 AND new_sha256 = $2 AND at > clock_timestamp() - interval '1 hour' ORDER BY at DESC LIMIT 1",
+                &[&table.name, &sha],
+            )
+            .await?;
+        if let Some(row) = row {
+            let (applied, message): (bool, String) = (row.get(0), row.get(1));
+            if applied {
+                println!(
+                    "applied: the running migration of {} now uses component {}",
+                    table.name,
+                    &sha[..12]
+                );
+                return Ok(());
+            }
+            return Err(Exit::new(EXIT_CHECK, format!("the runner refused it: {message}")).into());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    println!("no running `host run` picked it up (is {} done, or no run going?); the next `host run` or `host retry` uses it", table.name);
+    Ok(())
+}
+
 async fn cmd_retry(args: &RunArgs) -> anyhow::Result<()> {
     let plan = args.plan.load()?;
     let (source, mut target, analysis) = open(&plan).await?;
     state::ensure_schema(&target).await?;
     for wanted in &args.tables {
         if plan.table(wanted).is_none() {
-            return Err(Exit::new(EXIT_PLAN, format!("--table {wanted}: not a table of the plan")).into());
+            return Err(Exit::new(
+                EXIT_PLAN,
+                format!("--table {wanted}: not a table of the plan"),
+            )
+            .into());
         }
     }
     let run_id: i64 = target
@@ -412,18 +534,32 @@ async fn cmd_retry(args: &RunArgs) -> anyhow::Result<()> {
         )
         .await?
         .get(0);
-    let reports = retry::retry(&plan, &analysis, &source, &mut target, &args.tables, run_id).await?;
-    target.execute("UPDATE migration.runs SET finished_at = clock_timestamp() WHERE run_id = $1", &[&run_id]).await?;
+    let reports =
+        retry::retry(&plan, &analysis, &source, &mut target, &args.tables, run_id).await?;
+    target
+        .execute(
+            "UPDATE migration.runs SET finished_at = clock_timestamp() WHERE run_id = $1",
+            &[&run_id],
+        )
+        .await?;
     if args.plan.json {
         println!("{}", serde_json::to_string_pretty(&reports)?);
     } else if reports.is_empty() {
         println!("nothing to retry: no quarantined rows");
     } else {
-        println!("{:<22} {:>11} {:>9} {:>9} {:>17} {:>10}", "table", "quarantined", "written", "skipped", "still quarantined", "gone");
+        println!(
+            "{:<22} {:>11} {:>9} {:>9} {:>17} {:>10}",
+            "table", "quarantined", "written", "skipped", "still quarantined", "gone"
+        );
         for r in &reports {
             println!(
                 "{:<22} {:>11} {:>9} {:>9} {:>17} {:>10}",
-                r.table, r.quarantined_before, r.written, r.skipped, r.still_quarantined, r.gone_from_source
+                r.table,
+                r.quarantined_before,
+                r.written,
+                r.skipped,
+                r.still_quarantined,
+                r.gone_from_source
             );
         }
     }

@@ -83,6 +83,22 @@ pub async fn connect(url: &str, side: Side) -> anyhow::Result<Client> {
         .batch_execute("SET DateStyle = ISO; SET IntervalStyle = iso_8601; SET TimeZone = 'UTC'; SET extra_float_digits = 3; SET client_encoding = 'UTF8'; SET client_min_messages = warning")
         .await
         .with_context(|| format!("configuring the {side} session"))?;
+    // A SQL_ASCII database stores any bytes, and the server refuses to hand text that is not
+    // UTF-8 to a UTF8 client, failing the whole read: take the bytes as they are instead, so
+    // the runner can quarantine just the rows that do not decode.
+    if side == Side::Source {
+        let encoding: String = client
+            .query_one("SELECT current_setting('server_encoding')", &[])
+            .await
+            .context("reading the source's encoding")?
+            .get(0);
+        if encoding == "SQL_ASCII" {
+            client
+                .batch_execute("SET client_encoding = 'SQL_ASCII'")
+                .await
+                .context("configuring the source session")?;
+        }
+    }
     Ok(client)
 }
 
@@ -208,9 +224,7 @@ pub async fn tables(client: &Client, schema: &str) -> anyhow::Result<BTreeMap<St
                 not_null: r.get(5),
                 has_default: r.get(6),
                 enum_labels: r.get(7),
-                numeric_precision: r
-                    .get::<_, Option<i32>>(8)
-                    .zip(r.get::<_, Option<i32>>(9)),
+                numeric_precision: r.get::<_, Option<i32>>(8).zip(r.get::<_, Option<i32>>(9)),
             });
     }
     Ok(out)

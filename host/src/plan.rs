@@ -424,6 +424,28 @@ plugin = "plugins/offices.wasm"
     }
 
     #[test]
+    fn urls_must_parse_and_schema_files_exist_and_passwords_stay_hidden() {
+        let text = MINIMAL
+            .replace(
+                "postgres://a@localhost/legacy",
+                "postgres://a:pw-4711@localhost:port/legacy",
+            )
+            .replace("[target]", "[target]\nschema_files = [\"nope.sql\"]");
+        let err = Plan::parse(Path::new("/lab/plan.toml"), &text, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("the source URL postgres://a:***@localhost:port/legacy is not a valid PostgreSQL URL"),
+            "{err}"
+        );
+        assert!(!err.contains("pw-4711"), "{err}");
+        assert!(
+            err.contains("[target] schema_files: /lab/nope.sql does not exist"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn unknown_keys_are_errors_with_the_line() {
         let text = MINIMAL.replace("name = \"offices\"", "name = \"offices\"\nbatchsize = 5");
         let err = Plan::parse(Path::new("plan.toml"), &text, &Overrides::default())

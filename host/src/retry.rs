@@ -39,7 +39,9 @@ pub async fn retry(
         if !only.is_empty() && !only.contains(&step.table) {
             continue;
         }
-        let t = analysis.prepared(&step.table).expect("ordered tables were prepared");
+        let t = analysis
+            .prepared(&step.table)
+            .expect("ordered tables were prepared");
         let keys: Vec<i64> = target
             .query(
                 "SELECT legacy_key FROM migration.quarantine WHERE table_name = $1 ORDER BY legacy_key",
@@ -52,15 +54,26 @@ pub async fn retry(
         if keys.is_empty() {
             continue;
         }
-        let counts = state::table_state(&*target, &t.plan.name).await?.map(|s| s.counts).unwrap_or_default();
+        let counts = state::table_state(&*target, &t.plan.name)
+            .await?
+            .map(|s| s.counts)
+            .unwrap_or_default();
         let before = counts.clone();
         let mut writer = TableWriter::new(target, run_id, plan, t.clone(), counts).await?;
         let mut found = 0;
         for chunk in keys.chunks(t.plan.batch_size) {
-            let list = chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+            let list = chunk
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
             let sql = format!(
                 "SELECT {} FROM {} WHERE {key} = ANY('{{{list}}}'::bigint[]) ORDER BY {key}",
-                t.source_columns.iter().map(|c| ident(&c.name)).collect::<Vec<_>>().join(", "),
+                t.source_columns
+                    .iter()
+                    .map(|c| ident(&c.name))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 qualified(&plan.source_schema, &t.description.source_table),
                 key = ident(&t.plan.key),
             );
@@ -70,7 +83,10 @@ pub async fn retry(
                 continue;
             }
             let span = info_span!("retry", table = %t.plan.name, first_key = rows[0].key, rows = rows.len());
-            writer.process(rows, &mut Mode::Retry).instrument(span).await?;
+            writer
+                .process(rows, &mut Mode::Retry)
+                .instrument(span)
+                .await?;
         }
         let after = &writer.counts;
         let report = RetryReport {

@@ -94,7 +94,12 @@ impl Runner<'_> {
 
     async fn copy_table(&mut self, t: &Prepared) -> anyhow::Result<()> {
         let name = &t.plan.name;
-        let Runner { plan, source, target, run_id } = self;
+        let Runner {
+            plan,
+            source,
+            target,
+            run_id,
+        } = self;
         let existing = state::table_state(&**target, name).await?;
         if matches!(existing.as_ref().map(|s| &s.phase), Some(TablePhase::Done)) {
             info!("already done, skipping");
@@ -142,8 +147,22 @@ impl Runner<'_> {
             let rows = read_page(&src, &writer.t, &plan.source_schema, last_key).await?;
             writer.timing.read += clock.elapsed();
             let Some(first) = rows.first() else { break };
-            let span = info_span!("batch", batch = writer.counts.batches + 1, first_key = first.key, rows = rows.len());
-            writer.process(rows, &mut Mode::Advance { last_key: &mut last_key }).instrument(span).await?;
+            let span = info_span!(
+                "batch",
+                batch = writer.counts.batches + 1,
+                first_key = first.key,
+                rows = rows.len()
+            );
+            writer
+                .process(
+                    rows,
+                    &mut Mode::Advance {
+                        last_key: &mut last_key,
+                    },
+                )
+                .instrument(span)
+                .await?;
+            test_delay().await;
             progress.update(writer.counts.rows_read as u64);
             if let Err(stop) = check_reject_rate(&writer.t, &writer.counts, total, false) {
                 return Err(state::with_top_reasons(&*writer.target, name, stop).await);
@@ -197,16 +216,37 @@ pub(crate) struct TableWriter<'a> {
 }
 
 impl<'a> TableWriter<'a> {
-    pub(crate) async fn new(target: &'a mut Client, run_id: i64, plan: &'a Plan, t: Prepared, counts: TableCounts) -> anyhow::Result<Self> {
+    pub(crate) async fn new(
+        target: &'a mut Client,
+        run_id: i64,
+        plan: &'a Plan,
+        t: Prepared,
+        counts: TableCounts,
+    ) -> anyhow::Result<Self> {
         let ids = Arc::new(IdMaps::load(&*target, &t.description.resolves).await?);
         let instance = t.plugin.instantiate(ids.clone(), &t.plan.name)?;
         let runtime = t.plugin.runtime();
-        Ok(TableWriter { target, run_id, plan, t, ids, instance, counts, timing: Timing::default(), runtime, source_info: None })
+        Ok(TableWriter {
+            target,
+            run_id,
+            plan,
+            t,
+            ids,
+            instance,
+            counts,
+            timing: Timing::default(),
+            runtime,
+            source_info: None,
+        })
     }
 
     /// Processes rows: one plugin call, one commit; a run that traps or that the target refuses
     /// is halved until the offending row is alone, and that row is quarantined.
-    pub(crate) async fn process(&mut self, rows: Vec<SourceRow>, mode: &mut Mode<'_>) -> anyhow::Result<()> {
+    pub(crate) async fn process(
+        &mut self,
+        rows: Vec<SourceRow>,
+        mode: &mut Mode<'_>,
+    ) -> anyhow::Result<()> {
         let targets = TargetTables::new(&self.t, &self.plan.target_schema);
         let mut pending = vec![rows];
         while let Some(rows) = pending.pop() {
@@ -216,15 +256,22 @@ impl<'a> TableWriter<'a> {
             }
             let clock = Instant::now();
             let transformed = match &rows[0].unreadable {
-                Some(why) => Ok(vec![Outcome::Reject(format!("the source row cannot be read: {why}"))]),
-                None => self.instance.transform(&rows.iter().map(|r| r.values.clone()).collect::<Vec<_>>()),
+                Some(why) => Ok(vec![Outcome::Reject(format!(
+                    "the source row cannot be read: {why}"
+                ))]),
+                None => self
+                    .instance
+                    .transform(&rows.iter().map(|r| r.values.clone()).collect::<Vec<_>>()),
             };
             self.timing.transform += clock.elapsed();
             let batch = match transformed {
                 Ok(outcomes) => Batch::new(&rows, outcomes, &targets),
                 Err(trap) => {
                     // A trapped instance cannot be entered again.
-                    self.instance = self.t.plugin.instantiate(self.ids.clone(), &self.t.plan.name)?;
+                    self.instance = self
+                        .t
+                        .plugin
+                        .instantiate(self.ids.clone(), &self.t.plan.name)?;
                     if rows.len() > 1 {
                         split_into(&mut pending, rows);
                         continue;
@@ -235,7 +282,17 @@ impl<'a> TableWriter<'a> {
             };
             let clock = Instant::now();
             let batch_no = self.counts.batches + 1;
-            let mut result = commit(self.target, self.run_id, &self.t, &targets, &rows, &batch, batch_no, mode).await;
+            let mut result = commit(
+                self.target,
+                self.run_id,
+                &self.t,
+                &targets,
+                &rows,
+                &batch,
+                batch_no,
+                mode,
+            )
+            .await;
             let batch = match result {
                 Err(CommitError::Data(reason)) if rows.len() > 1 => {
                     tracing::debug!(%reason, "target refused the batch; bisecting");
@@ -246,7 +303,17 @@ impl<'a> TableWriter<'a> {
                 Err(CommitError::Data(reason)) => {
                     warn!(key = rows[0].key, %reason, "target refused this row; quarantining it");
                     let alone = Batch::quarantined(format!("target refused the row: {reason}"));
-                    result = commit(self.target, self.run_id, &self.t, &targets, &rows, &alone, batch_no, mode).await;
+                    result = commit(
+                        self.target,
+                        self.run_id,
+                        &self.t,
+                        &targets,
+                        &rows,
+                        &alone,
+                        batch_no,
+                        mode,
+                    )
+                    .await;
                     alone
                 }
                 _ => batch,
@@ -283,7 +350,10 @@ impl<'a> TableWriter<'a> {
 
     /// Swaps in a new component at a batch boundary if it fits the schemas; otherwise keeps
     /// the old one. Either way the outcome is logged and recorded in `migration.swaps`.
-    pub(crate) async fn swap(&mut self, candidate: Result<crate::wasm::Plugin, String>) -> anyhow::Result<()> {
+    pub(crate) async fn swap(
+        &mut self,
+        candidate: Result<crate::wasm::Plugin, String>,
+    ) -> anyhow::Result<()> {
         let name = self.t.plan.name.clone();
         let old = self.t.plugin.sha256.clone();
         let outcome = match candidate {
@@ -293,7 +363,8 @@ impl<'a> TableWriter<'a> {
         let (new_sha, applied, message) = match outcome {
             Ok(prepared) => {
                 let new = prepared.plugin.sha256.clone();
-                self.ids = Arc::new(IdMaps::load(&*self.target, &prepared.description.resolves).await?);
+                self.ids =
+                    Arc::new(IdMaps::load(&*self.target, &prepared.description.resolves).await?);
                 self.instance = prepared.plugin.instantiate(self.ids.clone(), &name)?;
                 self.t = prepared;
                 info!(old = %&old[..12], new = %&new[..12], "hot swap: the next batch runs on the new component");
@@ -301,7 +372,11 @@ impl<'a> TableWriter<'a> {
             }
             Err(message) => {
                 warn!(old = %&old[..12], "hot swap refused, the old component keeps running: {message}");
-                (watcher_sha(&self.t.plan.plugin).unwrap_or_default(), false, message)
+                (
+                    watcher_sha(&self.t.plan.plugin).unwrap_or_default(),
+                    false,
+                    message,
+                )
             }
         };
         self.target
@@ -326,10 +401,19 @@ impl<'a> TableWriter<'a> {
             source_columns: Vec::new(),
             target_columns: Vec::new(),
         };
-        let source_info = self.source_info.as_ref().ok_or("the source table's columns are unknown")?;
-        let problems = crate::check::recheck(&mut prepared, self.plan, &self.t, source_info, &*self.target)
-            .await
-            .map_err(|e| format!("{e:#}"))?;
+        let source_info = self
+            .source_info
+            .as_ref()
+            .ok_or("the source table's columns are unknown")?;
+        let problems = crate::check::recheck(
+            &mut prepared,
+            self.plan,
+            &self.t,
+            source_info,
+            &*self.target,
+        )
+        .await
+        .map_err(|e| format!("{e:#}"))?;
         if problems.is_empty() {
             Ok(prepared)
         } else {
@@ -340,7 +424,9 @@ impl<'a> TableWriter<'a> {
 
 fn watcher_sha(path: &std::path::Path) -> Option<String> {
     use sha2::Digest;
-    std::fs::read(path).ok().map(|b| hex::encode(sha2::Sha256::digest(&b)))
+    std::fs::read(path)
+        .ok()
+        .map(|b| hex::encode(sha2::Sha256::digest(&b)))
 }
 
 /// Notices a changed plugin file between batches and compiles it on another thread, so the
@@ -354,16 +440,28 @@ pub(crate) struct PluginWatcher {
 
 impl PluginWatcher {
     pub(crate) fn new(path: &std::path::Path, sha: &str) -> Self {
-        PluginWatcher { path: path.to_path_buf(), seen: file_stamp(path), current_sha: sha.to_string(), compiling: None }
+        PluginWatcher {
+            path: path.to_path_buf(),
+            seen: file_stamp(path),
+            current_sha: sha.to_string(),
+            compiling: None,
+        }
     }
 
     /// A finished candidate, if the file changed and its compile is done (one stat per call).
-    pub(crate) fn poll(&mut self, runtime: &crate::wasm::Runtime) -> Option<Result<crate::wasm::Plugin, String>> {
+    pub(crate) fn poll(
+        &mut self,
+        runtime: &crate::wasm::Runtime,
+    ) -> Option<Result<crate::wasm::Plugin, String>> {
         if let Some(handle) = &self.compiling {
             if !handle.is_finished() {
                 return None;
             }
-            let result = self.compiling.take()?.join().unwrap_or_else(|_| Err("the compile thread panicked".into()));
+            let result = self
+                .compiling
+                .take()?
+                .join()
+                .unwrap_or_else(|_| Err("the compile thread panicked".into()));
             if let Ok(p) = &result {
                 self.current_sha = p.sha256.clone();
             }
@@ -379,7 +477,9 @@ impl PluginWatcher {
         }
         info!(file = %self.path.display(), "plugin file changed: compiling the new component");
         let (runtime, path) = (runtime.clone(), self.path.clone());
-        self.compiling = Some(std::thread::spawn(move || runtime.load(&path).map_err(|e| e.to_string())));
+        self.compiling = Some(std::thread::spawn(move || {
+            runtime.load(&path).map_err(|e| e.to_string())
+        }));
         None
     }
 }
@@ -414,9 +514,12 @@ async fn commit(
     let tx = target.transaction().await.map_err(CommitError::from_pg)?;
     let keys: Vec<i64> = rows.iter().map(|r| r.key).collect();
     if matches!(mode, Mode::Retry) {
-        tx.execute("DELETE FROM migration.quarantine WHERE table_name = $1 AND legacy_key = ANY($2)", &[name, &keys])
-            .await
-            .map_err(CommitError::from_pg)?;
+        tx.execute(
+            "DELETE FROM migration.quarantine WHERE table_name = $1 AND legacy_key = ANY($2)",
+            &[name, &keys],
+        )
+        .await
+        .map_err(CommitError::from_pg)?;
     }
     for (i, buf) in batch.target_copy.iter().enumerate() {
         if !buf.is_empty() {
@@ -451,18 +554,32 @@ async fn commit(
         }
     }
     if !id_buf.is_empty() {
-        copy_in(&tx, "COPY migration.id_map (entity, legacy_id, id) FROM STDIN", id_buf).await?;
+        copy_in(
+            &tx,
+            "COPY migration.id_map (entity, legacy_id, id) FROM STDIN",
+            id_buf,
+        )
+        .await?;
     }
     if !q_buf.is_empty() {
         copy_in(&tx, "COPY migration.quarantine (table_name, legacy_key, source_row, reason, component_sha256, batch_no) FROM STDIN", q_buf).await?;
     }
     if !s_buf.is_empty() {
-        copy_in(&tx, "COPY migration.skipped (table_name, legacy_key, reason, batch_no) FROM STDIN", s_buf).await?;
+        copy_in(
+            &tx,
+            "COPY migration.skipped (table_name, legacy_key, reason, batch_no) FROM STDIN",
+            s_buf,
+        )
+        .await?;
     }
     let c = batch.counts();
     let first_key = keys.first().copied().unwrap_or_default();
     let last_key = keys.last().copied().unwrap_or_default();
-    let kind = if matches!(mode, Mode::Retry) { "retry" } else { "run" };
+    let kind = if matches!(mode, Mode::Retry) {
+        "retry"
+    } else {
+        "run"
+    };
     tx.execute(
         "INSERT INTO migration.batches (table_name, batch_no, run_id, first_key, last_key, rows_in, rows_written, rows_skipped, rows_rejected, target_rows, component_sha256, kind)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -502,6 +619,17 @@ async fn commit(
     tx.commit().await.map_err(CommitError::from_pg)?;
     failpoint("after-commit", name, batch_no);
     Ok(())
+}
+
+/// Test-only pacing: `HOST_TEST_BATCH_DELAY_MS=50` sleeps after each batch, so a test can act
+/// (swap a plugin, kill the runner, stop a server) while a table is part-way.
+async fn test_delay() {
+    if let Some(ms) = std::env::var("HOST_TEST_BATCH_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
 }
 
 /// Test-only crash points: `HOST_FAILPOINT=after-commit:orders:3` aborts the process right
@@ -581,13 +709,26 @@ fn source_json(t: &Prepared, row: &SourceRow) -> String {
 }
 
 /// Reads the next keyset page, decoding each field by its source column type.
-async fn read_page(src: &Transaction<'_>, t: &Prepared, schema: &str, after: Option<i64>) -> anyhow::Result<Vec<SourceRow>> {
+async fn read_page(
+    src: &Transaction<'_>,
+    t: &Prepared,
+    schema: &str,
+    after: Option<i64>,
+) -> anyhow::Result<Vec<SourceRow>> {
     let key = ident(&t.plan.key);
-    let select_list = t.source_columns.iter().map(|c| ident(&c.name)).collect::<Vec<_>>().join(", ");
+    let select_list = t
+        .source_columns
+        .iter()
+        .map(|c| ident(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
     let source_table = qualified(schema, &t.description.source_table);
-    let filter = after.map(|k| format!("WHERE {key} > {k}")).unwrap_or_default();
+    let filter = after
+        .map(|k| format!("WHERE {key} > {k}"))
+        .unwrap_or_default();
     let limit = t.plan.batch_size;
-    let sql = format!("SELECT {select_list} FROM {source_table} {filter} ORDER BY {key} LIMIT {limit}");
+    let sql =
+        format!("SELECT {select_list} FROM {source_table} {filter} ORDER BY {key} LIMIT {limit}");
     read_rows(src.client(), &sql, t).await
 }
 
@@ -617,7 +758,11 @@ pub async fn read_rows(src: &Client, select: &str, t: &Prepared) -> anyhow::Resu
             Some(Value::Int(k)) => *k,
             _ => bail!("{source_table}: a row has a NULL key; the key column must be NOT NULL"),
         };
-        rows.push(SourceRow { key, values, unreadable });
+        rows.push(SourceRow {
+            key,
+            values,
+            unreadable,
+        });
     }
     Ok(rows)
 }

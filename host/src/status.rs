@@ -27,6 +27,21 @@ struct TableStatus {
     eta_seconds: Option<f64>,
     component_sha256: Option<String>,
     error: Option<String>,
+    /// Lineage: which component versions produced how many rows.
+    components: Vec<ComponentRows>,
+}
+
+/// The rows one component version produced for one table.
+#[derive(Debug, serde::Serialize)]
+struct ComponentRows {
+    sha256: String,
+    batches: i64,
+    rows_in: i64,
+    written: i64,
+    skipped: i64,
+    quarantined: i64,
+    /// First batch this version committed.
+    first_batch: i64,
 }
 
 pub async fn run(args: &PlanArgs) -> anyhow::Result<()> {
@@ -72,6 +87,7 @@ pub async fn run(args: &PlanArgs) -> anyhow::Result<()> {
                 eta_seconds: None,
                 component_sha256: None,
                 error: None,
+                components: Vec::new(),
             },
             Some(r) => {
                 let read: i64 = r.get(3);
@@ -101,10 +117,35 @@ pub async fn run(args: &PlanArgs) -> anyhow::Result<()> {
                     eta_seconds: eta,
                     component_sha256: r.get(9),
                     error: r.get(10),
+                    components: Vec::new(),
                 }
             }
         };
         tables.push(status);
+    }
+    if has_state {
+        let lineage = target
+            .query(
+                "SELECT table_name, component_sha256, count(*), sum(rows_in), sum(rows_written), sum(rows_skipped), sum(rows_rejected), min(batch_no)
+                 FROM migration.batches GROUP BY 1, 2 ORDER BY 1, min(batch_no)",
+                &[],
+            )
+            .await
+            .context("reading migration.batches")?;
+        for r in lineage {
+            let name: &str = r.get(0);
+            if let Some(t) = tables.iter_mut().find(|t| t.table == name) {
+                t.components.push(ComponentRows {
+                    sha256: r.get(1),
+                    batches: r.get(2),
+                    rows_in: r.get(3),
+                    written: r.get(4),
+                    skipped: r.get(5),
+                    quarantined: r.get(6),
+                    first_batch: r.get(7),
+                });
+            }
+        }
     }
     let total: i64 = tables.iter().filter_map(|t| t.source_rows).sum();
     let read: i64 = tables.iter().map(|t| t.rows_read).sum();
@@ -140,6 +181,20 @@ pub async fn run(args: &PlanArgs) -> anyhow::Result<()> {
         );
         if let Some(e) = &t.error {
             println!("    error: {e}");
+        }
+        if t.components.len() > 1 {
+            for c in &t.components {
+                println!(
+                    "    component {}: {} batches from batch {}, {} rows in, {} written, {} skipped, {} quarantined",
+                    &c.sha256[..12.min(c.sha256.len())],
+                    c.batches,
+                    c.first_batch,
+                    c.rows_in,
+                    c.written,
+                    c.skipped,
+                    c.quarantined
+                );
+            }
         }
     }
     println!("{done}/{} tables done, {read} rows read", tables.len());
@@ -196,4 +251,24 @@ pub fn print_summary(
         println!("{t:<22} blocked  (waits for {dep})");
     }
     println!("total {:.1} s", elapsed.as_secs_f64());
+}
+
+/// After the summary: why the rows of each table with quarantined rows were quarantined (the
+/// three most frequent reasons), and where to see them all.
+pub async fn print_reject_reasons(target: &tokio_postgres::Client, reports: &[TableReport]) {
+    for r in reports.iter().filter(|r| r.counts.rows_rejected > 0) {
+        let Ok(reasons) = crate::state::top_reject_reasons(target, &r.table, 3).await else {
+            continue;
+        };
+        println!(
+            "{}: {} row(s) quarantined (SELECT * FROM migration.quarantine WHERE table_name = '{}'), most often:",
+            r.table,
+            r.counts.rows_rejected,
+            r.table.replace('\'', "''")
+        );
+        for (reason, n) in reasons {
+            let short: String = reason.chars().take(300).collect();
+            println!("  {n} x {short}");
+        }
+    }
 }

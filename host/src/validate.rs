@@ -138,20 +138,37 @@ pub async fn validate(
         } else {
             let absent = with_id
                 .iter()
-                .map(|table| format!("NOT EXISTS (SELECT 1 FROM {} x WHERE x.id = m.id)", qualified(&plan.target_schema, table)))
+                .map(|table| {
+                    format!(
+                        "NOT EXISTS (SELECT 1 FROM {} x WHERE x.id = m.id)",
+                        qualified(&plan.target_schema, table)
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(" AND ");
             target
-                .query_one(&format!("SELECT count(*) FROM migration.id_map m WHERE m.entity = $1 AND {absent}"), &[name])
+                .query_one(
+                    &format!(
+                        "SELECT count(*) FROM migration.id_map m WHERE m.entity = $1 AND {absent}"
+                    ),
+                    &[name],
+                )
                 .await
                 .map(|r| r.get::<_, i64>(0))
                 .map_err(|e| anyhow::anyhow!("checking the id map of {name}: {}", error_text(&e)))?
         };
-        let tables = with_id.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ");
+        let tables = with_id
+            .iter()
+            .map(|t| t.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
         push(
             "id_map",
             mapped == c.rows_written && missing == 0,
-            format!("{mapped} mappings for {} written rows; {missing} point at no row of {tables}", c.rows_written),
+            format!(
+                "{mapped} mappings for {} written rows; {missing} point at no row of {tables}",
+                c.rows_written
+            ),
         );
 
         let (orphans, detail) = fk_orphans(target, &plan.target_schema, t, &fks).await?;

@@ -36,7 +36,9 @@ fn call_deadline_ticks() -> u64 {
         std::env::var("HOST_CALL_DEADLINE_MS")
             .ok()
             .and_then(|ms| ms.parse::<u64>().ok())
-            .map_or(CALL_DEADLINE_TICKS, |ms| (ms / EPOCH_TICK.as_millis() as u64).max(1))
+            .map_or(CALL_DEADLINE_TICKS, |ms| {
+                (ms / EPOCH_TICK.as_millis() as u64).max(1)
+            })
     })
 }
 
@@ -177,7 +179,9 @@ pub struct Plugin {
 impl Plugin {
     /// The runtime this plugin was compiled by (to compile its successor alike).
     pub fn runtime(&self) -> Runtime {
-        Runtime { engine: self.engine.clone() }
+        Runtime {
+            engine: self.engine.clone(),
+        }
     }
 
     pub fn short_hash(&self) -> &str {
@@ -250,10 +254,12 @@ fn trap_error(path: &Path, store: &Store<PluginState>, e: wasmtime::Error) -> Pl
     let printed = printed
         .lines()
         .filter(|l| !l.starts_with("note: run with `RUST_BACKTRACE"))
-        .map(|l| match (l.starts_with("thread '"), l.find("panicked at ")) {
-            (true, Some(at)) => &l[at..],
-            _ => l,
-        })
+        .map(
+            |l| match (l.starts_with("thread '"), l.find("panicked at ")) {
+                (true, Some(at)) => &l[at..],
+                _ => l,
+            },
+        )
         .collect::<Vec<_>>()
         .join("\n");
     let printed = printed.trim();

@@ -3,6 +3,11 @@
 
 mod support;
 
+mod catalogue;
 mod check;
 mod operate;
+mod plugin;
+mod poison;
 mod run;
+mod sandbox;
+mod swap;

@@ -281,14 +281,26 @@ pub fn write_plan(
     batch_size: usize,
     tables: &[&str],
 ) -> PathBuf {
+    let with_plugins: Vec<(&str, PathBuf)> = tables.iter().map(|t| (*t, plugin(t))).collect();
+    write_plan_with(dir, source, target, batch_size, &with_plugins)
+}
+
+/// Writes a plan for `tables`, each with the component given.
+pub fn write_plan_with(
+    dir: &Path,
+    source: &str,
+    target: &str,
+    batch_size: usize,
+    tables: &[(&str, PathBuf)],
+) -> PathBuf {
     let mut plan = format!(
         "[source]\nurl = \"{source}\"\n\n[target]\nurl = \"{target}\"\nschema_files = [\"{}\"]\n\n[defaults]\nbatch_size = {batch_size}\n# Tiny datasets are mostly dirt: the reject limit has tests of its own.\nmax_reject_rate = 1.0\n\n[validate]\nmin_success_rate = 0.5\nmin_core_success_rate = 0.5\nsample_rows = 50\n",
         repo_root().join("schema/target.sql").display()
     );
-    for t in tables {
+    for (t, plugin) in tables {
         plan.push_str(&format!(
             "\n[[table]]\nname = \"{t}\"\nplugin = \"{}\"\n",
-            plugin(t).display()
+            plugin.display()
         ));
         if *t != "doctor_offices" {
             plan.push_str("phase = \"core\"\n");

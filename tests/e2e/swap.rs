@@ -1,0 +1,231 @@
+//! Hot swap into a live run, and `host retry` of what the old component rejected.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+fn test_guest(name: &str) -> PathBuf {
+    let path = repo_root()
+        .join("tests/guests/dist")
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/build-test-guests.sh (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// Puts `from` in place of `to` the way an operator's build would: a new file, renamed over.
+fn drop_in(from: &Path, to: &Path) {
+    let staging = to.with_extension("staging");
+    std::fs::copy(from, &staging).unwrap();
+    std::fs::rename(&staging, to).unwrap();
+}
+
+fn batches(db: &mut postgres::Client) -> i64 {
+    db.query_one("SELECT CASE WHEN to_regclass('migration.batches') IS NULL THEN 0 ELSE (SELECT count(*) FROM migration.batches) END", &[])
+        .map(|r| r.get(0))
+        .unwrap_or(0)
+}
+
+/// Starts `host run` paced to a batch per 60 ms, waits for `after` batches, calls `act`,
+/// then waits for the run to end and returns its stderr.
+fn run_and_act(plan: &str, db: &mut postgres::Client, after: i64, act: impl FnOnce()) -> String {
+    let mut child = host(&["run", plan])
+        .env("HOST_TEST_BATCH_DELAY_MS", "60")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while batches(db) < after && Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run ended before the swap"
+    );
+    act();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "run failed:\n{stderr}");
+    stderr
+}
+
+#[test]
+fn swap_a_fixed_component_mid_table_then_retry_equals_a_fixed_run() {
+    let cluster = Cluster::shared();
+    let legacy = legacy_db(cluster, "0.05");
+    let fixed = test_guest("fixed_offices");
+
+    let reference = cluster.fresh_db("swap_reference");
+    let plan = write_plan_with(
+        &temp_dir("swap-ref"),
+        &cluster.url(&legacy),
+        &cluster.url(&reference),
+        2,
+        &[("offices", fixed.clone())],
+    );
+    host_ok(&["run", plan.to_str().unwrap()]);
+    let expected = digests(&mut cluster.connect(&reference));
+
+    let dir = temp_dir("swap");
+    let live = dir.join("offices.wasm");
+    std::fs::copy(test_guest("buggy_offices"), &live).unwrap();
+    let target = cluster.fresh_db("swap");
+    let plan = write_plan_with(
+        &dir,
+        &cluster.url(&legacy),
+        &cluster.url(&target),
+        2,
+        &[("offices", live.clone())],
+    );
+    let plan = plan.to_str().unwrap();
+    let mut db = cluster.connect(&target);
+    let log = run_and_act(plan, &mut db, 3, || drop_in(&fixed, &live));
+    assert!(
+        log.contains("hot swap: the next batch runs on the new component"),
+        "{log}"
+    );
+
+    // Both versions committed batches: the lineage says which rows each produced.
+    let status: serde_json::Value =
+        serde_json::from_slice(&host_ok(&["status", plan, "--json"]).stdout).unwrap();
+    let components = status["tables"][0]["components"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(components.len(), 2, "{components:#?}");
+    let buggy_quarantined = components[0]["quarantined"].as_i64().unwrap();
+    assert!(
+        buggy_quarantined > 0,
+        "the buggy version rejected its even keys: {components:#?}"
+    );
+    let swaps: i64 = db
+        .query_one("SELECT count(*) FROM migration.swaps WHERE applied", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(swaps, 1);
+
+    // Replay what the buggy version rejected through the fixed one.
+    let out = host_ok(&["retry", plan, "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report[0]["written"].as_i64().unwrap() > 0, "{report:#}");
+    assert_same_digests(&expected, &digests(&mut db));
+    // Retried batches are lineage too.
+    let retried: i64 = db
+        .query_one(
+            "SELECT count(*) FROM migration.batches WHERE kind = 'retry'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(retried > 0);
+}
+
+#[test]
+fn a_broken_component_is_refused_and_the_run_finishes_on_the_old_one() {
+    let cluster = Cluster::shared();
+    let legacy = legacy_db(cluster, "0.05");
+    let fixed = test_guest("fixed_offices");
+
+    let reference = cluster.fresh_db("refuse_reference");
+    let plan = write_plan_with(
+        &temp_dir("refuse-ref"),
+        &cluster.url(&legacy),
+        &cluster.url(&reference),
+        2,
+        &[("offices", fixed.clone())],
+    );
+    host_ok(&["run", plan.to_str().unwrap()]);
+    let expected = digests(&mut cluster.connect(&reference));
+
+    let dir = temp_dir("refuse");
+    let live = dir.join("offices.wasm");
+    std::fs::copy(&fixed, &live).unwrap();
+    let target = cluster.fresh_db("refuse");
+    let plan = write_plan_with(
+        &dir,
+        &cluster.url(&legacy),
+        &cluster.url(&target),
+        2,
+        &[("offices", live.clone())],
+    );
+    let plan = plan.to_str().unwrap();
+    let mut db = cluster.connect(&target);
+    let garbage = dir.join("garbage.wasm");
+    std::fs::write(&garbage, b"\0asm\x0d\0\x01\0 definitely not a component").unwrap();
+    let log = run_and_act(plan, &mut db, 3, || drop_in(&garbage, &live));
+    assert!(
+        log.contains("hot swap refused, the old component keeps running"),
+        "{log}"
+    );
+    let row = db
+        .query_one("SELECT applied, message FROM migration.swaps", &[])
+        .unwrap();
+    let (applied, message): (bool, String) = (row.get(0), row.get(1));
+    assert!(!applied);
+    assert!(
+        message.contains("not a WebAssembly component") || message.contains("failed"),
+        "{message}"
+    );
+    assert_same_digests(&expected, &digests(&mut db));
+}
+
+#[test]
+fn swap_command_checks_the_candidate_first() {
+    let cluster = Cluster::shared();
+    let legacy = legacy_db(cluster, "0.01");
+    let target = cluster.fresh_db("swapcmd");
+    let dir = temp_dir("swapcmd");
+    let live = dir.join("offices.wasm");
+    std::fs::copy(test_guest("fixed_offices"), &live).unwrap();
+    let plan = write_plan_with(
+        &dir,
+        &cluster.url(&legacy),
+        &cluster.url(&target),
+        50,
+        &[("offices", live.clone())],
+    );
+    let plan = plan.to_str().unwrap();
+    host_ok(&["run", plan]);
+    // A component for another table is refused and the file stays as it was.
+    let before = std::fs::read(&live).unwrap();
+    let out = host(&[
+        "swap",
+        plan,
+        "--table",
+        "offices",
+        "--plugin",
+        plugin("doctors").to_str().unwrap(),
+        "--wait",
+        "0",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("transforms `doctors`, not `offices`"));
+    assert_eq!(before, std::fs::read(&live).unwrap());
+    // A fitting one is put in place.
+    host_ok(&[
+        "swap",
+        plan,
+        "--table",
+        "offices",
+        "--plugin",
+        test_guest("buggy_offices").to_str().unwrap(),
+        "--wait",
+        "0",
+    ]);
+    assert_eq!(
+        std::fs::read(&live).unwrap(),
+        std::fs::read(test_guest("buggy_offices")).unwrap()
+    );
+}
