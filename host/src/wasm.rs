@@ -135,10 +135,11 @@ impl Runtime {
             }
         }
         let component =
-            Component::new(&self.engine, &bytes).map_err(|e| PluginError::NotComponent {
-                path: path.into(),
-                reason: root_message(&e),
-            })?;
+            self.compile_cached(&bytes, &sha256)
+                .map_err(|e| PluginError::NotComponent {
+                    path: path.into(),
+                    reason: root_message(&e),
+                })?;
         check_contract_version(&self.engine, &component, path)?;
         let mut linker: Linker<PluginState> = Linker::new(&self.engine);
         let wrong_world = |e: wasmtime::Error| PluginError::WrongWorld {
@@ -159,6 +160,60 @@ impl Runtime {
             pre,
             engine: self.engine.clone(),
         })
+    }
+}
+
+impl Runtime {
+    /// Compiles a component, or loads its earlier compilation from the cache (keyed by the
+    /// component's SHA-256 and the engine's compatibility hash), so a restart or a swap back
+    /// to a known version does not compile again. `HOST_CACHE_DIR` moves the cache;
+    /// `HOST_CACHE_DIR=off` disables it. Cache failures only cost a compile.
+    fn compile_cached(&self, bytes: &[u8], sha256: &str) -> wasmtime::Result<Component> {
+        let Some(dir) = cache_dir() else {
+            return Component::new(&self.engine, bytes);
+        };
+        let engine_hash = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            self.engine.precompile_compatibility_hash().hash(&mut h);
+            format!("{:016x}", h.finish())
+        };
+        let file = dir.join(format!("{sha256}-{engine_hash}.cwasm"));
+        if file.exists() {
+            // SAFETY: the file is one this host serialized itself (named by the content hash
+            // of its source and this engine's compatibility hash); a file that fails to load
+            // is simply compiled again.
+            match unsafe { Component::deserialize_file(&self.engine, &file) } {
+                Ok(component) => return Ok(component),
+                Err(e) => {
+                    tracing::warn!(file = %file.display(), "ignoring an unreadable compile cache entry: {e}")
+                }
+            }
+        }
+        let component = Component::new(&self.engine, bytes)?;
+        if let Ok(serialized) = component.serialize() {
+            let staging = file.with_extension(format!("tmp{}", std::process::id()));
+            let stored = std::fs::create_dir_all(&dir)
+                .and_then(|()| std::fs::write(&staging, serialized))
+                .and_then(|()| std::fs::rename(&staging, &file));
+            if let Err(e) = stored {
+                tracing::debug!(dir = %dir.display(), "compile cache not written: {e}");
+            }
+        }
+        Ok(component)
+    }
+}
+
+fn cache_dir() -> Option<PathBuf> {
+    match std::env::var_os("HOST_CACHE_DIR") {
+        Some(v) if v == "off" => None,
+        Some(v) => Some(PathBuf::from(v)),
+        None => {
+            let base = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+            Some(base.join("lab-migrate-host").join("components"))
+        }
     }
 }
 

@@ -1,0 +1,37 @@
+//! On the row named `probe`, opens a TCP connection to the `host:port` in the row's
+//! `address` (and tries a DNS lookup). Should the sandbox let it, `address` says so; when the
+//! connection fails, the guest panics with the error, failing its batch.
+
+use std::io::Write;
+use std::net::{TcpStream, ToSocketAddrs};
+
+use guest_common::{is_probe, office, offices};
+use migrate_sdk::{Description, Fate, Input, TargetRow, Transform};
+
+struct OpenSocket;
+
+impl Transform for OpenSocket {
+    fn describe() -> Description {
+        offices()
+    }
+
+    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
+        if is_probe(input) {
+            let addr = input.text("address").unwrap_or("127.0.0.1:5432");
+            let lookup = match "localhost:80".to_socket_addrs() {
+                Ok(found) => format!("DNS lookup found {}", found.count()),
+                Err(e) => format!("DNS lookup failed: {e}"),
+            };
+            return match TcpStream::connect(addr) {
+                Ok(mut stream) => {
+                    let _ = stream.write_all(b"escaped the sandbox\n");
+                    Ok(office(input, Some(format!("connected to {addr}; {lookup}"))))
+                }
+                Err(e) => panic!("sandbox probe: connecting to {addr} failed: {e}; {lookup}"),
+            };
+        }
+        Ok(office(input, None))
+    }
+}
+
+migrate_sdk::plugin!(OpenSocket);

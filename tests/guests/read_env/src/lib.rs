@@ -1,0 +1,33 @@
+//! On the row named `probe`, writes what it finds in its environment to `address`: the
+//! number of variables and arguments, the current directory, and `SANDBOX_SECRET`.
+
+use guest_common::{is_probe, office, offices};
+use migrate_sdk::{Description, Fate, Input, TargetRow, Transform};
+
+struct ReadEnv;
+
+impl Transform for ReadEnv {
+    fn describe() -> Description {
+        offices()
+    }
+
+    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
+        if is_probe(input) {
+            let vars: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
+            let secret = std::env::var("SANDBOX_SECRET").unwrap_or_else(|_| "unset".into());
+            let cwd = std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|_| "none".into());
+            let found = format!(
+                "env: {} variables [{}], {} arguments, SANDBOX_SECRET {secret}, cwd {cwd}",
+                vars.len(),
+                vars.join(" "),
+                std::env::args().count()
+            );
+            return Ok(office(input, Some(found)));
+        }
+        Ok(office(input, None))
+    }
+}
+
+migrate_sdk::plugin!(ReadEnv);

@@ -1,0 +1,27 @@
+//! On the row named `probe`, reads the file whose path is in the row's `address`. Should the
+//! sandbox let it, the file's text is written to `address` (a test would see it); when the
+//! read fails, the guest panics with the error, failing its batch.
+
+use guest_common::{is_probe, office, offices};
+use migrate_sdk::{Description, Fate, Input, TargetRow, Transform};
+
+struct ReadFile;
+
+impl Transform for ReadFile {
+    fn describe() -> Description {
+        offices()
+    }
+
+    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
+        if is_probe(input) {
+            let path = input.text("address").unwrap_or("/etc/passwd");
+            return match std::fs::read_to_string(path) {
+                Ok(text) => Ok(office(input, Some(format!("read {path}: {text}")))),
+                Err(e) => panic!("sandbox probe: reading {path} failed: {e}"),
+            };
+        }
+        Ok(office(input, None))
+    }
+}
+
+migrate_sdk::plugin!(ReadFile);
