@@ -64,6 +64,8 @@ pub async fn connect(url: &str, side: Side) -> anyhow::Result<Client> {
     let config: tokio_postgres::Config = url.parse().map_err(|e| {
         anyhow::anyhow!("the {side} URL {shown} is not a valid PostgreSQL URL: {e}")
     })?;
+    let mut config = config;
+    config.application_name(&format!("host-{side}"));
     let (client, connection) = config.connect(NoTls).await.map_err(|e| {
         anyhow::anyhow!(
             "cannot connect to the {side} database {shown}: {}\n  hint: {} \
@@ -123,8 +125,38 @@ fn connect_hint(e: &tokio_postgres::Error) -> &'static str {
     }
 }
 
-/// The server's own message for an error, with detail and hint when there are any.
+/// Whether an error means the connection is gone (server stopped, backend terminated,
+/// network cut) rather than something about the statement.
+pub fn is_connection_loss(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        Some(code) => {
+            let code = code.code();
+            code.starts_with("08") || code.starts_with("57P")
+        }
+        // No server error and not closed: an I/O failure on the socket.
+        None => std::error::Error::source(e)
+            .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some()),
+    }
+}
+
+/// The server's own message for an error, with detail and hint when there are any; for a
+/// lost connection, what that means for the run.
 pub fn error_text(e: &tokio_postgres::Error) -> String {
+    let text = error_text_only(e);
+    if is_connection_loss(e) {
+        format!(
+            "{text}\n  the connection was lost (server restarted or stopped, backend terminated, network cut); the batch in flight was not committed. \
+             When the server is back, run `host run` again: it resumes after the last committed batch"
+        )
+    } else {
+        text
+    }
+}
+
+fn error_text_only(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => {
             let mut s = db.message().to_string();
