@@ -183,7 +183,7 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let code = err.downcast_ref::<Exit>().map_or(1, |e| e.code);
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", pg::explain(&err));
             ExitCode::from(code)
         }
     }

@@ -142,15 +142,30 @@ pub fn is_connection_loss(e: &tokio_postgres::Error) -> bool {
     }
 }
 
+const LOST_HINT: &str = "the connection was lost (server restarted or stopped, backend terminated, network cut); the batch in flight was not committed. \
+     When the server is back, run `host run` again: it resumes after the last committed batch";
+
+/// An error chain as one message, with what a lost connection means for the run when the
+/// chain holds one and does not say it yet.
+pub fn explain(err: &anyhow::Error) -> String {
+    let text = format!("{err:#}");
+    let lost = err.chain().any(|e| {
+        e.downcast_ref::<tokio_postgres::Error>()
+            .is_some_and(is_connection_loss)
+    });
+    if lost && !text.contains(LOST_HINT) {
+        format!("{text}\n  {LOST_HINT}")
+    } else {
+        text
+    }
+}
+
 /// The server's own message for an error, with detail and hint when there are any; for a
 /// lost connection, what that means for the run.
 pub fn error_text(e: &tokio_postgres::Error) -> String {
     let text = error_text_only(e);
     if is_connection_loss(e) {
-        format!(
-            "{text}\n  the connection was lost (server restarted or stopped, backend terminated, network cut); the batch in flight was not committed. \
-             When the server is back, run `host run` again: it resumes after the last committed batch"
-        )
+        format!("{text}\n  {LOST_HINT}")
     } else {
         text
     }

@@ -64,7 +64,7 @@ impl Runner<'_> {
             .map(|s| (s.phase, s.counts))
             .unwrap_or((TablePhase::Pending, TableCounts::default()));
         let error = match (&result, &phase) {
-            (Err(e), _) => Some(format!("{e:#}")),
+            (Err(e), _) => Some(pg::explain(e)),
             (_, TablePhase::Failed { error, .. }) => Some(error.clone()),
             _ => None,
         };

@@ -5,6 +5,7 @@ mod support;
 
 mod catalogue;
 mod check;
+mod faults;
 mod operate;
 mod plugin;
 mod poison;

@@ -244,3 +244,63 @@ fn crash_right_before_and_after_commit_is_identical() {
         assert_same_digests(&reference, &digests(&mut cluster.connect(&target)));
     }
 }
+
+#[test]
+fn whole_lab_end_to_end_validates() {
+    let cluster = Cluster::shared();
+    let legacy = legacy_db(cluster, "0.02");
+    let target = cluster.fresh_db("lab");
+    let plan = lab_plan(
+        &temp_dir("lab"),
+        &cluster.url(&legacy),
+        &cluster.url(&target),
+        500,
+    );
+    let plan = plan.to_str().unwrap();
+    host_ok(&["check", plan]);
+    host_ok(&["run", plan]);
+    let out = host(&["validate", plan, "--json"]).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let failed: Vec<&serde_json::Value> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .collect();
+    assert!(
+        failed.is_empty() && out.status.success(),
+        "{failed:#?}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut tgt = cluster.connect(&target);
+    let tables: i64 = tgt
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(tables >= 56, "the new schema has {tables} tables");
+    let done: i64 = tgt
+        .query_one(
+            "SELECT count(*) FROM migration.table_state WHERE phase = 'done'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(done, 30, "every legacy table migrated");
+    let mut src = cluster.connect(&legacy);
+    let legacy_tables: Vec<String> = src
+        .query(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(legacy_tables.len(), 30);
+    let names: Vec<&str> = legacy_tables.iter().map(String::as_str).collect();
+    assert_accounting(&mut src, &mut tgt, &names);
+}

@@ -378,3 +378,39 @@ pub fn assert_same_digests(a: &[(String, String)], b: &[(String, String)]) {
     assert_eq!(a.len(), b.len(), "different table sets: {a:?} vs {b:?}");
     assert!(differ.is_empty(), "targets differ:\n{}", differ.join("\n"));
 }
+
+/// The repository's plan.toml for the whole lab, pointed at these databases, with absolute
+/// paths, `batch_size`, and limits loosened for a tiny dataset (at scale 1 the plan's own
+/// limits hold; see docs/measurements.md).
+pub fn lab_plan(dir: &Path, source: &str, target: &str, batch_size: usize) -> PathBuf {
+    let root = repo_root();
+    let mut text = std::fs::read_to_string(root.join("plan.toml")).unwrap();
+    let mut lines: Vec<String> = Vec::new();
+    let mut section = String::new();
+    for line in text.lines() {
+        if line.starts_with('[') {
+            section = line.to_string();
+        }
+        let line = match (section.as_str(), line.split(" = ").next().unwrap_or("")) {
+            ("[source]", "url") => format!("url = \"{source}\""),
+            ("[target]", "url") => format!("url = \"{target}\""),
+            ("[defaults]", "batch_size") => format!("batch_size = {batch_size}"),
+            ("[defaults]", "max_reject_rate") => "max_reject_rate = 1.0".to_string(),
+            ("[validate]", "min_success_rate") => "min_success_rate = 0.5".to_string(),
+            ("[validate]", "min_core_success_rate") => "min_core_success_rate = 0.5".to_string(),
+            ("[validate]", "sample_rows") => "sample_rows = 30".to_string(),
+            _ => line
+                .replace(
+                    "\"plugins/dist/",
+                    &format!("\"{}/plugins/dist/", root.display()),
+                )
+                .replace("\"schema/", &format!("\"{}/schema/", root.display())),
+        };
+        lines.push(line);
+    }
+    text = lines.join("\n");
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("plan.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
