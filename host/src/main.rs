@@ -3,6 +3,7 @@
 
 mod check;
 mod codec;
+mod dryrun;
 mod generate;
 mod idmap;
 mod order;
@@ -88,6 +89,10 @@ struct RunArgs {
     /// Run only these tables (repeatable); their dependencies must be done already.
     #[arg(long = "table")]
     tables: Vec<String>,
+    /// Read and transform every table, write nothing: prints what would be written, skipped
+    /// and rejected, with the most frequent reasons and example keys.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Args, Clone)]
@@ -189,31 +194,44 @@ async fn main() -> ExitCode {
     }
 }
 
+/// `check::analyze`, against the schema files `host run` would apply when the target schema is
+/// still empty: applied inside a transaction that is rolled back, so nothing changes.
+/// Returns whether it rehearsed them.
+async fn analyze_rehearsed(
+    plan: &plan::Plan,
+    runtime: &wasm::Runtime,
+    source: Option<&tokio_postgres::Client>,
+    target: Option<&tokio_postgres::Client>,
+) -> anyhow::Result<(check::Analysis, bool)> {
+    let mut rehearsed = false;
+    if let Some(target) = target {
+        if !plan.target_schema_files.is_empty()
+            && pg::tables(target, &plan.target_schema).await?.is_empty()
+        {
+            target.batch_execute("BEGIN").await?;
+            rehearsed = run::ensure_target_schema(plan, target).await?;
+        }
+    }
+    let analysis = check::analyze(plan, runtime, source, target).await;
+    if let (true, Some(target)) = (rehearsed, target) {
+        target.batch_execute("ROLLBACK").await?;
+    }
+    Ok((analysis?, rehearsed))
+}
+
 async fn cmd_check(args: &PlanArgs) -> anyhow::Result<()> {
     let plan = args.load()?;
     let runtime = wasm::Runtime::new()?;
     let mut problems = Vec::new();
     let source = check::connect_or_report(&plan.source_url, pg::Side::Source, &mut problems).await;
     let target = check::connect_or_report(&plan.target_url, pg::Side::Target, &mut problems).await;
-    // A fresh target is checked against the schema file `host run` would apply, inside a
-    // transaction that is rolled back: check never changes a database.
-    let mut rehearsed = false;
-    if let Some(target) = &target {
-        if !plan.target_schema_files.is_empty()
-            && pg::tables(target, &plan.target_schema).await?.is_empty()
-        {
-            target.batch_execute("BEGIN").await?;
-            rehearsed = run::ensure_target_schema(&plan, target).await?;
-            if rehearsed && !args.json {
-                println!("The target schema is empty: checking against the schema file `host run` will apply.");
-            }
-        }
+    let (analysis, rehearsed) =
+        analyze_rehearsed(&plan, &runtime, source.as_ref(), target.as_ref()).await?;
+    if rehearsed && !args.json {
+        println!(
+            "The target schema is empty: checked against the schema files `host run` will apply."
+        );
     }
-    let analysis = check::analyze(&plan, &runtime, source.as_ref(), target.as_ref()).await;
-    if let (true, Some(target)) = (rehearsed, &target) {
-        target.batch_execute("ROLLBACK").await?;
-    }
-    let analysis = analysis?;
     problems.extend(analysis.problems.iter().cloned());
     if args.json {
         let order = analysis
@@ -246,6 +264,9 @@ async fn cmd_check(args: &PlanArgs) -> anyhow::Result<()> {
 }
 
 async fn cmd_run(args: &RunArgs) -> anyhow::Result<()> {
+    if args.dry_run {
+        return cmd_dry_run(args).await;
+    }
     let plan = args.plan.load()?;
     let connect = |url: String, side| async move {
         pg::connect(&url, side)
@@ -417,6 +438,39 @@ async fn cmd_validate(args: &PlanArgs) -> anyhow::Result<()> {
         let failed = report.checks.iter().filter(|c| !c.ok).count();
         Err(Exit::new(EXIT_VALIDATE, format!("{failed} check(s) failed")).into())
     }
+}
+
+async fn cmd_dry_run(args: &RunArgs) -> anyhow::Result<()> {
+    let plan = args.plan.load()?;
+    let connect = |url: String, side| async move {
+        pg::connect(&url, side)
+            .await
+            .map_err(|e| Exit::new(EXIT_CONNECT, format!("{e:#}")))
+    };
+    let target = connect(plan.target_url.clone(), pg::Side::Target).await?;
+    let mut source = connect(plan.source_url.clone(), pg::Side::Source).await?;
+    let runtime = wasm::Runtime::new()?;
+    let (analysis, _) = analyze_rehearsed(&plan, &runtime, Some(&source), Some(&target)).await?;
+    if !analysis.problems.is_empty() {
+        let list = analysis
+            .problems
+            .iter()
+            .map(|p| format!("- {p}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        return Err(Exit::new(
+            EXIT_CHECK,
+            format!("the plan does not check out (run `host check`):\n{list}"),
+        )
+        .into());
+    }
+    let tables = dryrun::dry_run(&plan, &analysis, &mut source).await?;
+    if args.plan.json {
+        println!("{}", serde_json::to_string_pretty(&tables)?);
+    } else {
+        dryrun::print(&tables);
+    }
+    Ok(())
 }
 
 async fn cmd_swap(args: &SwapArgs) -> anyhow::Result<()> {

@@ -855,7 +855,7 @@ pub(crate) struct Batch {
     pub(crate) fates: Vec<Fate>,
     /// COPY text per target table (indexed like `Prepared::target_columns`).
     pub(crate) target_copy: Vec<Vec<u8>>,
-    target_rows: i64,
+    pub(crate) target_rows: i64,
 }
 
 impl Batch {

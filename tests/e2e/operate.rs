@@ -200,3 +200,60 @@ fn status_reports_progress_from_another_process() {
         "{text}"
     );
 }
+
+#[test]
+fn dry_run_writes_nothing_and_predicts_the_real_run() {
+    let cluster = Cluster::shared();
+    let legacy = legacy_db(cluster, "0.05");
+    let target = cluster.fresh_db("dry");
+    let plan = write_plan(
+        &temp_dir("dry"),
+        &cluster.url(&legacy),
+        &cluster.url(&target),
+        100,
+        CORE_TABLES,
+    );
+    let plan = plan.to_str().unwrap();
+    let out = host_ok(&["run", plan, "--dry-run", "--json"]);
+    let dry: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut tgt = cluster.connect(&target);
+    let tables: i64 = tgt
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname IN ('public', 'migration')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 0, "a dry run writes nothing, not even the schema");
+
+    host_ok(&["run", plan]);
+    for t in dry.as_array().unwrap() {
+        let name = t["table"].as_str().unwrap();
+        let row = tgt
+            .query_one("SELECT rows_written, rows_skipped, rows_rejected FROM migration.table_state WHERE table_name = $1", &[&name])
+            .unwrap();
+        let real: (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+        let predicted = (
+            t["would_write"].as_i64().unwrap(),
+            t["would_skip"].as_i64().unwrap(),
+            t["would_reject"].as_i64().unwrap(),
+        );
+        assert_eq!(
+            predicted, real,
+            "{name}: dry run vs real run (written, skipped, rejected)"
+        );
+    }
+    // Reasons come with example keys.
+    let orders = dry
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "orders")
+        .unwrap();
+    let first = &orders["reject_reasons"][0];
+    assert!(
+        first["rows"].as_i64().unwrap() > 0
+            && !first["example_keys"].as_array().unwrap().is_empty(),
+        "{orders:#}"
+    );
+}
