@@ -51,7 +51,7 @@ build_js() {
   fi
   if [ ! -d plugins-js/node_modules/@bytecodealliance/componentize-js ]; then
     echo "== installing componentize-js (npm)"
-    if ! (cd plugins-js && npm install --no-audit --no-fund --loglevel=error >/dev/null); then
+    if ! (cd plugins-js && npm ci --no-audit --no-fund --loglevel=error >/dev/null); then
       echo "notice: componentize-js could not be installed: JavaScript plugins not built (their tests skip)"
       return 0
     fi
