@@ -392,7 +392,7 @@ async fn open(
     let target = connect(plan.target_url.clone(), pg::Side::Target).await?;
     let source = connect(plan.source_url.clone(), pg::Side::Source).await?;
     let runtime = wasm::Runtime::new()?;
-    let analysis = check::analyze(plan, &runtime, Some(&source), Some(&target)).await?;
+    let (analysis, _) = analyze_rehearsed(plan, &runtime, Some(&source), Some(&target)).await?;
     if !analysis.problems.is_empty() {
         let list = analysis
             .problems
@@ -442,28 +442,8 @@ async fn cmd_validate(args: &PlanArgs) -> anyhow::Result<()> {
 
 async fn cmd_dry_run(args: &RunArgs) -> anyhow::Result<()> {
     let plan = args.plan.load()?;
-    let connect = |url: String, side| async move {
-        pg::connect(&url, side)
-            .await
-            .map_err(|e| Exit::new(EXIT_CONNECT, format!("{e:#}")))
-    };
-    let target = connect(plan.target_url.clone(), pg::Side::Target).await?;
-    let mut source = connect(plan.source_url.clone(), pg::Side::Source).await?;
-    let runtime = wasm::Runtime::new()?;
-    let (analysis, _) = analyze_rehearsed(&plan, &runtime, Some(&source), Some(&target)).await?;
-    if !analysis.problems.is_empty() {
-        let list = analysis
-            .problems
-            .iter()
-            .map(|p| format!("- {p}"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        return Err(Exit::new(
-            EXIT_CHECK,
-            format!("the plan does not check out (run `host check`):\n{list}"),
-        )
-        .into());
-    }
+    // A fresh target is only rehearsed (in a rolled-back transaction): nothing is written.
+    let (mut source, _target, analysis) = open(&plan).await?;
     let tables = dryrun::dry_run(&plan, &analysis, &mut source).await?;
     if args.plan.json {
         println!("{}", serde_json::to_string_pretty(&tables)?);

@@ -19,19 +19,6 @@ impl Rng {
     }
 }
 
-fn reference(cluster: &Cluster, legacy: &str, batch: usize) -> Vec<(String, String)> {
-    let target = cluster.fresh_db("fault_reference");
-    let plan = write_plan(
-        &temp_dir("fault-ref"),
-        &cluster.url(legacy),
-        &cluster.url(&target),
-        batch,
-        CORE_TABLES,
-    );
-    host_ok(&["run", plan.to_str().unwrap()]);
-    digests(&mut cluster.connect(&target))
-}
-
 #[test]
 fn kill_9_at_twenty_random_instants() {
     let seed: u64 = std::env::var("FAULT_SEED")
@@ -42,7 +29,7 @@ fn kill_9_at_twenty_random_instants() {
     let mut rng = Rng(seed);
     let cluster = Cluster::shared();
     let legacy = legacy_db(cluster, "0.05");
-    let expected = reference(cluster, &legacy, 10);
+    let expected = reference_digests(cluster, &legacy, 10);
     let target = cluster.fresh_db("killed20");
     let plan = write_plan(
         &temp_dir("killed20"),
@@ -83,7 +70,7 @@ fn kill_9_at_twenty_random_instants() {
 fn target_server_stopped_hard_mid_run() {
     let shared = Cluster::shared();
     let legacy = legacy_db(shared, "0.05");
-    let expected = reference(shared, &legacy, 20);
+    let expected = reference_digests(shared, &legacy, 20);
     // A target cluster of its own, since this test stops it.
     let own = Cluster::start();
     let target = own.fresh_db("restarted");
@@ -101,20 +88,7 @@ fn target_server_stopped_hard_mid_run() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    {
-        let mut db = own.connect(&target);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let n: i64 = db
-                .query_one("SELECT CASE WHEN to_regclass('migration.batches') IS NULL THEN 0 ELSE (SELECT count(*) FROM migration.batches) END", &[])
-                .map(|r| r.get(0))
-                .unwrap_or(0);
-            if n >= 10 || Instant::now() > deadline {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
+    wait_for_batches(&mut own.connect(&target), None, 10);
     own.stop_immediate();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -135,7 +109,7 @@ fn target_server_stopped_hard_mid_run() {
 fn source_backend_terminated_mid_table() {
     let cluster = Cluster::shared();
     let legacy = legacy_db(cluster, "0.05");
-    let expected = reference(cluster, &legacy, 20);
+    let expected = reference_digests(cluster, &legacy, 20);
     let target = cluster.fresh_db("terminated");
     let plan = write_plan(
         &temp_dir("terminate"),
@@ -152,17 +126,7 @@ fn source_backend_terminated_mid_table() {
         .spawn()
         .unwrap();
     let mut db = cluster.connect(&target);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        let n: i64 = db
-            .query_one("SELECT CASE WHEN to_regclass('migration.batches') IS NULL THEN 0 ELSE (SELECT count(*) FROM migration.batches WHERE table_name = 'patients') END", &[])
-            .map(|r| r.get(0))
-            .unwrap_or(0);
-        if n >= 3 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_batches(&mut db, Some("patients"), 3);
     let killed: i64 = cluster
         .connect("postgres")
         .query_one("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'host-source' AND datname = $1) t", &[&legacy])

@@ -147,25 +147,11 @@ fn core_tables_end_to_end() {
     assert_same_digests(&before, &digests(&mut tgt));
 }
 
-/// Runs the plan to completion into a fresh target and returns its digests.
-fn uninterrupted(cluster: &Cluster, legacy: &str, batch: usize) -> Vec<(String, String)> {
-    let target = cluster.fresh_db("reference");
-    let plan = write_plan(
-        &temp_dir("reference"),
-        &cluster.url(legacy),
-        &cluster.url(&target),
-        batch,
-        CORE_TABLES,
-    );
-    host_ok(&["run", plan.to_str().unwrap()]);
-    digests(&mut cluster.connect(&target))
-}
-
 #[test]
 fn resume_after_kill_9_is_identical() {
     let cluster = Cluster::shared();
     let legacy = legacy_db(cluster, "0.05");
-    let reference = uninterrupted(cluster, &legacy, 50);
+    let reference = reference_digests(cluster, &legacy, 50);
 
     let target = cluster.fresh_db("killed");
     let plan = write_plan(
@@ -213,7 +199,7 @@ fn resume_after_kill_9_is_identical() {
 fn crash_right_before_and_after_commit_is_identical() {
     let cluster = Cluster::shared();
     let legacy = legacy_db(cluster, "0.05");
-    let reference = uninterrupted(cluster, &legacy, 40);
+    let reference = reference_digests(cluster, &legacy, 40);
     for failpoint in [
         "before-commit:patients:2",
         "after-commit:patients:2",

@@ -24,12 +24,6 @@ fn drop_in(from: &Path, to: &Path) {
     std::fs::rename(&staging, to).unwrap();
 }
 
-fn batches(db: &mut postgres::Client) -> i64 {
-    db.query_one("SELECT CASE WHEN to_regclass('migration.batches') IS NULL THEN 0 ELSE (SELECT count(*) FROM migration.batches) END", &[])
-        .map(|r| r.get(0))
-        .unwrap_or(0)
-}
-
 /// Starts `host run` paced to a batch per 60 ms, waits for `after` batches, calls `act`,
 /// then waits for the run to end and returns its stderr.
 fn run_and_act(plan: &str, db: &mut postgres::Client, after: i64, act: impl FnOnce()) -> String {
@@ -40,7 +34,10 @@ fn run_and_act(plan: &str, db: &mut postgres::Client, after: i64, act: impl FnOn
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while batches(db) < after && Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+    while committed_batches(db, None) < after
+        && Instant::now() < deadline
+        && child.try_wait().unwrap().is_none()
+    {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(

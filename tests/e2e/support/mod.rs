@@ -414,3 +414,39 @@ pub fn lab_plan(dir: &Path, source: &str, target: &str, batch_size: usize) -> Pa
     std::fs::write(&path, text).unwrap();
     path
 }
+
+/// Batches committed so far (of `table`, or of all tables), 0 before the state exists.
+pub fn committed_batches(db: &mut Client, table: Option<&str>) -> i64 {
+    let filter = table
+        .map(|t| format!(" WHERE table_name = '{t}'"))
+        .unwrap_or_default();
+    db.query_one(
+        &format!("SELECT CASE WHEN to_regclass('migration.batches') IS NULL THEN 0 ELSE (SELECT count(*) FROM migration.batches{filter}) END"),
+        &[],
+    )
+    .map(|r| r.get(0))
+    .unwrap_or(0)
+}
+
+/// Waits (at most a minute) until `n` batches are committed.
+pub fn wait_for_batches(db: &mut Client, table: Option<&str>, n: i64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while committed_batches(db, table) < n && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Runs the plan to completion into a fresh target and returns its digests: what every
+/// interrupted run must end up equal to.
+pub fn reference_digests(cluster: &Cluster, legacy: &str, batch: usize) -> Vec<(String, String)> {
+    let target = cluster.fresh_db("reference");
+    let plan = write_plan(
+        &temp_dir("reference"),
+        &cluster.url(legacy),
+        &cluster.url(&target),
+        batch,
+        CORE_TABLES,
+    );
+    host_ok(&["run", plan.to_str().unwrap()]);
+    digests(&mut cluster.connect(&target))
+}
