@@ -65,7 +65,7 @@ pub async fn connect(url: &str, side: Side) -> anyhow::Result<Client> {
         anyhow::anyhow!("the {side} URL {shown} is not a valid PostgreSQL URL: {e}")
     })?;
     let mut config = config;
-    config.application_name(&format!("host-{side}"));
+    config.application_name(format!("host-{side}"));
     let (client, connection) = config.connect(NoTls).await.map_err(|e| {
         anyhow::anyhow!(
             "cannot connect to the {side} database {shown}: {}\n  hint: {} \
