@@ -150,6 +150,15 @@ pub async fn run(args: &PlanArgs) -> anyhow::Result<()> {
     let total: i64 = tables.iter().filter_map(|t| t.source_rows).sum();
     let read: i64 = tables.iter().map(|t| t.rows_read).sum();
     let done = tables.iter().filter(|t| t.phase == "done").count();
+    // The whole run: the rows known still to read (tables started so far) at the rate of
+    // everything read so far; tables not started yet are not counted, so it is a lower bound.
+    let seconds: f64 = tables
+        .iter()
+        .filter(|t| t.rows_per_second.is_some())
+        .map(|t| t.rows_read as f64 / t.rows_per_second.unwrap_or(1.0))
+        .sum();
+    let run_eta = (seconds > 0.0 && done < tables.len())
+        .then(|| (total - read).max(0) as f64 / (read as f64 / seconds));
     if args.json {
         let json = serde_json::json!({
             "tables": tables,
@@ -157,6 +166,7 @@ pub async fn run(args: &PlanArgs) -> anyhow::Result<()> {
             "tables_total": tables.len(),
             "rows_read": read,
             "rows_known_total": total,
+            "run_eta_seconds_at_least": run_eta,
         });
         println!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(());
@@ -197,7 +207,15 @@ pub async fn run(args: &PlanArgs) -> anyhow::Result<()> {
             }
         }
     }
-    println!("{done}/{} tables done, {read} rows read", tables.len());
+    match run_eta {
+        Some(eta) => println!(
+            "{done}/{} tables done, {read} of at least {total} rows read, ETA at least {} ({} tables not started)",
+            tables.len(),
+            format_duration(eta),
+            tables.iter().filter(|t| t.source_rows.is_none()).count()
+        ),
+        None => println!("{done}/{} tables done, {read} rows read", tables.len()),
+    }
     Ok(())
 }
 
