@@ -70,7 +70,7 @@ pub async fn connect(url: &str, side: Side) -> anyhow::Result<Client> {
         anyhow::anyhow!(
             "cannot connect to the {side} database {shown}: {}\n  hint: {} \
              Override the plan's URL with --{side} or MIGRATE_{}_URL",
-            error_text(&e),
+            error_text_only(&e),
             connect_hint(&e),
             side.to_string().to_uppercase()
         )
