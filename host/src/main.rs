@@ -296,23 +296,9 @@ async fn cmd_run(args: &RunArgs) -> anyhow::Result<()> {
         .into());
     }
     let order = analysis.order.clone().unwrap_or_default();
-    for wanted in &args.tables {
-        if plan.table(wanted).is_none() {
-            return Err(Exit::new(
-                EXIT_PLAN,
-                format!("--table {wanted}: not a table of the plan"),
-            )
-            .into());
-        }
-    }
+    require_plan_tables(&plan, &args.tables)?;
 
-    let run_id: i64 = target
-        .query_one(
-            "INSERT INTO migration.runs (plan_path, host_version) VALUES ($1, $2) RETURNING run_id",
-            &[&plan.path.display().to_string(), &env!("CARGO_PKG_VERSION")],
-        )
-        .await?
-        .get(0);
+    let run_id = state::start_run(&target, &plan.path, None).await?;
     tracing::info!(run_id, tables = order.len(), "run started");
     let started = std::time::Instant::now();
     let mut reports = Vec::new();
@@ -552,22 +538,8 @@ async fn cmd_retry(args: &RunArgs) -> anyhow::Result<()> {
     let plan = args.plan.load()?;
     let (source, mut target, analysis) = open(&plan).await?;
     state::ensure_schema(&target).await?;
-    for wanted in &args.tables {
-        if plan.table(wanted).is_none() {
-            return Err(Exit::new(
-                EXIT_PLAN,
-                format!("--table {wanted}: not a table of the plan"),
-            )
-            .into());
-        }
-    }
-    let run_id: i64 = target
-        .query_one(
-            "INSERT INTO migration.runs (plan_path, host_version, outcome) VALUES ($1, $2, 'retry') RETURNING run_id",
-            &[&plan.path.display().to_string(), &env!("CARGO_PKG_VERSION")],
-        )
-        .await?
-        .get(0);
+    require_plan_tables(&plan, &args.tables)?;
+    let run_id = state::start_run(&target, &plan.path, Some("retry")).await?;
     let reports =
         retry::retry(&plan, &analysis, &source, &mut target, &args.tables, run_id).await?;
     target
@@ -609,13 +581,7 @@ async fn cmd_rollback(args: &RollbackArgs) -> anyhow::Result<()> {
     } else {
         args.tables.clone()
     };
-    for t in &requested {
-        if plan.table(t).is_none() {
-            return Err(
-                Exit::new(EXIT_PLAN, format!("--table {t}: not a table of the plan")).into(),
-            );
-        }
-    }
+    require_plan_tables(&plan, &requested)?;
     let rb = rollback::plan_rollback(&analysis, &requested);
     let added_with_rows = rollback::with_rows(&target, &rb.added).await?;
     if !added_with_rows.is_empty() && !args.cascade {
@@ -656,6 +622,17 @@ async fn cmd_rollback(args: &RollbackArgs) -> anyhow::Result<()> {
         println!("{summary}: done. `host run` migrates them again.");
     }
     Ok(())
+}
+
+/// `--table` names must be tables of the plan.
+fn require_plan_tables(plan: &plan::Plan, tables: &[String]) -> Result<(), Exit> {
+    match tables.iter().find(|t| plan.table(t).is_none()) {
+        Some(t) => Err(Exit::new(
+            EXIT_PLAN,
+            format!("--table {t}: not a table of the plan"),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The first of `tables` that is not done yet, if any.

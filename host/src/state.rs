@@ -228,3 +228,19 @@ pub async fn with_top_reasons(client: &Client, table: &str, stop: anyhow::Error)
         _ => stop,
     }
 }
+
+/// Records a new run (or retry) in `migration.runs` and returns its id.
+pub async fn start_run(
+    client: &Client,
+    plan_path: &std::path::Path,
+    outcome: Option<&str>,
+) -> anyhow::Result<i64> {
+    let row = client
+        .query_one(
+            "INSERT INTO migration.runs (plan_path, host_version, outcome) VALUES ($1, $2, $3) RETURNING run_id",
+            &[&plan_path.display().to_string(), &env!("CARGO_PKG_VERSION"), &outcome],
+        )
+        .await
+        .context("recording the run in migration.runs")?;
+    Ok(row.get(0))
+}
