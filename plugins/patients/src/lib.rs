@@ -222,7 +222,10 @@ mod tests {
         // A dangling office unlinks; the old id is kept in legacy_metadata.
         let kept = orphan_office.unwrap();
         assert_eq!(get::<Patients>(&kept[0], "office_id"), &Value::Null);
-        assert_eq!(get::<Patients>(&kept[0], "legacy_metadata"), &Value::Json(r#"{"office_id":"66"}"#.into()));
+        assert_eq!(
+            get::<Patients>(&kept[0], "legacy_metadata"),
+            &Value::Json(r#"{"office_id":"66"}"#.into())
+        );
     }
 
     #[test]

@@ -11,7 +11,10 @@ impl Transform for GhostColumns {
         describe(
             "offices",
             &["id", "name", "address", "nickname"],
-            &[("offices", &["id", "legacy_id", "name", "address", "nickname"])],
+            &[(
+                "offices",
+                &["id", "legacy_id", "name", "address", "nickname"],
+            )],
             &[],
         )
     }

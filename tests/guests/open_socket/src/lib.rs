@@ -25,7 +25,10 @@ impl Transform for OpenSocket {
             return match TcpStream::connect(addr) {
                 Ok(mut stream) => {
                     let _ = stream.write_all(b"escaped the sandbox\n");
-                    Ok(office(input, Some(format!("connected to {addr}; {lookup}"))))
+                    Ok(office(
+                        input,
+                        Some(format!("connected to {addr}; {lookup}")),
+                    ))
                 }
                 Err(e) => panic!("sandbox probe: connecting to {addr} failed: {e}; {lookup}"),
             };
