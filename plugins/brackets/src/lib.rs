@@ -11,7 +11,7 @@
 use migrate_sdk::json::Json;
 use migrate_sdk::money::{cents_to_decimal, fits, to_cents};
 use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{describe, mint, row, v, Description, Fate, Input, TargetRow, Transform, Value};
+use migrate_sdk::{describe, mint, row, v, Description, Fate, Input, TargetRow, Transform};
 
 const READS: &[&str] = &[
     "id",
@@ -278,11 +278,7 @@ impl Transform for Brackets {
             kept.push(("is_active", Json::Null));
             input.is_null("discontinued_at")
         });
-        let metadata = if kept.is_empty() {
-            Value::Null
-        } else {
-            Value::Json(Json::object(kept).to_string())
-        };
+        let metadata = migrate_sdk::json::metadata(kept);
 
         Ok(vec![row(
             "brackets",
@@ -312,6 +308,7 @@ migrate_sdk::plugin!(Brackets);
 mod tests {
     use super::*;
     use migrate_sdk::testing::{get, run, uuid};
+    use migrate_sdk::Value;
 
     #[test]
     fn migrates_a_bracket() {

@@ -125,11 +125,7 @@ impl Transform for CaseFiles {
             }
             other => v::opt_int(other),
         };
-        let metadata = if metadata.is_empty() {
-            Value::Null
-        } else {
-            Value::Json(Json::object(metadata).to_string())
-        };
+        let metadata = migrate_sdk::json::metadata(metadata);
         let created_at = opt_timestamptz(input.text("created_at"));
 
         let object = mint("storage_objects:case_files", key);

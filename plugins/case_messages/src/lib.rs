@@ -101,11 +101,7 @@ impl Transform for CaseMessages {
         if let Some(flag) = kept {
             metadata.push(("is_read", Json::Bool(flag)));
         }
-        let metadata = if metadata.is_empty() {
-            Value::Null
-        } else {
-            Value::Json(Json::object(metadata).to_string())
-        };
+        let metadata = migrate_sdk::json::metadata(metadata);
 
         Ok(vec![row(
             "case_messages",

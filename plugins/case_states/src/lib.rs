@@ -80,11 +80,7 @@ impl Transform for CaseStates {
                 }
             },
         };
-        let metadata = if metadata.is_empty() {
-            Value::Null
-        } else {
-            Value::Json(Json::object(metadata).to_string())
-        };
+        let metadata = migrate_sdk::json::metadata(metadata);
 
         Ok(vec![row(
             "case_state_transitions",

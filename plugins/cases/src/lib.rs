@@ -123,11 +123,7 @@ impl Transform for Cases {
                 }
             },
         };
-        let metadata = if metadata.is_empty() {
-            Value::Null
-        } else {
-            Value::Json(Json::object(metadata).to_string())
-        };
+        let metadata = migrate_sdk::json::metadata(metadata);
 
         Ok(vec![row(
             "cases",

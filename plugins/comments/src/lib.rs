@@ -213,11 +213,7 @@ impl Transform for Comments {
             author,
             v::text(body),
             is_internal,
-            if kept.is_empty() {
-                Value::Null
-            } else {
-                Value::Json(Json::object(kept).to_string())
-            },
+            migrate_sdk::json::metadata(kept),
             created_at,
             updated_at,
         ]);

@@ -107,11 +107,7 @@ impl Transform for Communications {
         };
         let channel = code("channel", channel);
         let direction = code("direction", direction);
-        let metadata = if metadata.is_empty() {
-            Value::Null
-        } else {
-            Value::Json(Json::object(metadata).to_string())
-        };
+        let metadata = migrate_sdk::json::metadata(metadata);
 
         Ok(vec![row(
             "communications",

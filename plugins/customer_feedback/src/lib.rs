@@ -123,11 +123,7 @@ impl Transform for CustomerFeedback {
                 v::opt_text(input.text("comment").filter(|s| !s.trim().is_empty())),
                 v::boolean(is_resolved),
                 resolved_at,
-                if kept.is_empty() {
-                    Value::Null
-                } else {
-                    Value::Json(Json::object(kept).to_string())
-                },
+                migrate_sdk::json::metadata(kept),
                 opt_timestamptz(input.text("created_at")),
             ],
         )];

@@ -150,11 +150,7 @@ impl Transform for Discounts {
                 v::opt_int(max_uses),
                 v::opt_int(times_used),
                 opt_timestamptz(input.text("expires_at")),
-                if kept.is_empty() {
-                    Value::Null
-                } else {
-                    Value::Json(Json::object(kept).to_string())
-                },
+                migrate_sdk::json::metadata(kept),
                 opt_timestamptz(input.text("created_at")),
             ],
         )])

@@ -183,11 +183,7 @@ impl Transform for DispatchState {
                 Vec::new()
             }),
         };
-        let metadata = if metadata.is_empty() {
-            Value::Null
-        } else {
-            Value::Json(Json::object(metadata).to_string())
-        };
+        let metadata = migrate_sdk::json::metadata(metadata);
 
         let id = mint("dispatch_state", key);
         let mut rows = vec![row(

@@ -11,7 +11,7 @@ use migrate_sdk::json::Json;
 use migrate_sdk::time::opt_timestamptz;
 use migrate_sdk::{
     describe, mint, resolve, resolve_optional, row, v, Description, Fate, Input, TargetRow,
-    Transform, Value,
+    Transform,
 };
 
 const READS: &[&str] = &[
@@ -152,11 +152,7 @@ impl Transform for Jaws {
             kept.push(("bonding", Json::String(raw)));
             None
         });
-        let metadata = if kept.is_empty() {
-            Value::Null
-        } else {
-            Value::Json(Json::object(kept).to_string())
-        };
+        let metadata = migrate_sdk::json::metadata(kept);
 
         let id = mint("jaws", key);
         let mut rows = Vec::with_capacity(1 + teeth.len());
@@ -197,6 +193,7 @@ migrate_sdk::plugin!(Jaws);
 mod tests {
     use super::*;
     use migrate_sdk::testing::{get, migrated, run, skipped_rows, uuid};
+    use migrate_sdk::Value;
 
     fn jaw(changes: &[(&'static str, Value)]) -> Result<Vec<TargetRow>, Fate> {
         let mut row = vec![

@@ -118,11 +118,7 @@ pub fn read_state(is_read: Option<bool>, has_read_at: bool) -> (bool, Option<boo
 }
 
 fn json_or_null(pairs: Vec<(&str, Json)>) -> Value {
-    if pairs.is_empty() {
-        Value::Null
-    } else {
-        Value::Json(Json::object(pairs).to_string())
-    }
+    migrate_sdk::json::metadata(pairs)
 }
 
 pub struct Messages;

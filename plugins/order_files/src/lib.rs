@@ -178,11 +178,7 @@ impl Transform for OrderFiles {
             ));
         }
         let path = storage_path(legacy_path.trim(), legacy_order, key, file_name);
-        let metadata = if kept.is_empty() {
-            Value::Null
-        } else {
-            Value::Json(Json::object(kept).to_string())
-        };
+        let metadata = migrate_sdk::json::metadata(kept);
         let created_at = opt_timestamptz(input.text("created_at"));
 
         let object_id = mint("order_file_objects", key);

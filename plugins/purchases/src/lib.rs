@@ -211,11 +211,7 @@ impl Transform for Purchases {
                 v::opt(currency.map(v::text)),
                 v::opt_text(input.trimmed("transaction_ref")),
                 opt_timestamptz(input.text("paid_at")),
-                if kept.is_empty() {
-                    Value::Null
-                } else {
-                    Value::Json(Json::object(kept).to_string())
-                },
+                migrate_sdk::json::metadata(kept),
                 created_at.clone(),
             ],
         )];

@@ -440,3 +440,13 @@ mod tests {
         assert_eq!(quote("é\u{7f}"), "\"é\u{7f}\"");
     }
 }
+
+/// The `legacy_metadata` value for raw legacy values kept aside: a JSON object of them, or
+/// NULL when nothing had to be kept.
+pub fn metadata<K: Into<String>>(kept: Vec<(K, Json)>) -> crate::Value {
+    if kept.is_empty() {
+        crate::Value::Null
+    } else {
+        crate::Value::Json(Json::object(kept).to_string())
+    }
+}

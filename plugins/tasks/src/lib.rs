@@ -165,11 +165,7 @@ impl Transform for Tasks {
             }
             d => v::opt_int(d),
         };
-        let metadata = if kept.is_empty() {
-            Value::Null
-        } else {
-            Value::Json(Json::object(kept).to_string())
-        };
+        let metadata = migrate_sdk::json::metadata(kept);
 
         let id = mint("tasks", key);
         let assignment = technician.map(|technician| {

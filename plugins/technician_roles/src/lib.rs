@@ -10,7 +10,7 @@
 
 use migrate_sdk::json::{self, Json};
 use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{describe, mint, row, v, Description, Fate, Input, TargetRow, Transform, Value};
+use migrate_sdk::{describe, mint, row, v, Description, Fate, Input, TargetRow, Transform};
 
 const READS: &[&str] = &[
     "id",
@@ -107,11 +107,7 @@ impl Transform for TechnicianRoles {
                 Vec::new()
             }),
         };
-        let metadata = if kept.is_empty() {
-            Value::Null
-        } else {
-            Value::Json(Json::object(kept).to_string())
-        };
+        let metadata = migrate_sdk::json::metadata(kept);
 
         let id = mint("technician_roles", key);
         let mut rows = Vec::with_capacity(1 + permissions.len());
@@ -149,6 +145,7 @@ migrate_sdk::plugin!(TechnicianRoles);
 mod tests {
     use super::*;
     use migrate_sdk::testing::{get, run, uuid};
+    use migrate_sdk::Value;
 
     #[test]
     fn migrates_a_role_with_permissions() {

@@ -101,11 +101,7 @@ impl Transform for Technicians {
                 kept.push(("profile_id", Json::Number(id.to_string())));
             }
         }
-        let metadata = if kept.is_empty() {
-            Value::Null
-        } else {
-            Value::Json(Json::object(kept).to_string())
-        };
+        let metadata = migrate_sdk::json::metadata(kept);
 
         Ok(vec![row(
             "technicians",

@@ -217,11 +217,7 @@ impl Transform for TreatmentPlans {
                 PlanData::default()
             }),
         };
-        let metadata = if kept.is_empty() {
-            Value::Null
-        } else {
-            Value::Json(Json::object(kept).to_string())
-        };
+        let metadata = migrate_sdk::json::metadata(kept);
 
         let id = mint("treatment_plans", key);
         let mut rows = Vec::with_capacity(1 + plan.ipr.len() + plan.attachments.len());
