@@ -42,12 +42,7 @@ fn kill_9_at_twenty_random_instants() {
     let mut kills = 0;
     for _ in 0..20 {
         let instant = Duration::from_millis(50 + rng.next() % 550);
-        let mut child = host(&["run", plan])
-            .env("HOST_TEST_BATCH_DELAY_MS", "40")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_paced_run(plan, 40);
         let started = Instant::now();
         while started.elapsed() < instant && child.try_wait().unwrap().is_none() {
             std::thread::sleep(Duration::from_millis(2));
@@ -82,12 +77,7 @@ fn target_server_stopped_hard_mid_run() {
         CORE_TABLES,
     );
     let plan = plan.to_str().unwrap();
-    let child = host(&["run", plan])
-        .env("HOST_TEST_BATCH_DELAY_MS", "20")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_paced_run(plan, 20);
     wait_for_batches(&mut own.connect(&target), None, 10);
     own.stop_immediate();
     let out = child.wait_with_output().unwrap();
@@ -119,12 +109,7 @@ fn source_backend_terminated_mid_table() {
         CORE_TABLES,
     );
     let plan = plan.to_str().unwrap();
-    let child = host(&["run", plan])
-        .env("HOST_TEST_BATCH_DELAY_MS", "20")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_paced_run(plan, 20);
     let mut db = cluster.connect(&target);
     wait_for_batches(&mut db, Some("patients"), 3);
     let killed: i64 = cluster

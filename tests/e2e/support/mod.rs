@@ -450,3 +450,14 @@ pub fn reference_digests(cluster: &Cluster, legacy: &str, batch: usize) -> Vec<(
     host_ok(&["run", plan.to_str().unwrap()]);
     digests(&mut cluster.connect(&target))
 }
+
+/// `host run plan`, paced to one batch per `delay_ms` (HOST_TEST_BATCH_DELAY_MS) so a test can
+/// act part-way; stderr is captured for the assertions.
+pub fn spawn_paced_run(plan: &str, delay_ms: u64) -> Child {
+    host(&["run", plan])
+        .env("HOST_TEST_BATCH_DELAY_MS", delay_ms.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn host run")
+}
