@@ -257,3 +257,46 @@ fn dry_run_writes_nothing_and_predicts_the_real_run() {
         "{orders:#}"
     );
 }
+
+#[test]
+fn compiled_components_are_cached_by_content_hash() {
+    let cluster = Cluster::shared();
+    let legacy = legacy_db(cluster, "0.01");
+    let target = cluster.fresh_db("cache");
+    let dir = temp_dir("cache");
+    let plan = write_plan(
+        &dir,
+        &cluster.url(&legacy),
+        &cluster.url(&target),
+        100,
+        &["offices"],
+    );
+    let plan = plan.to_str().unwrap();
+    let cache = dir.join("cache");
+    let check = || {
+        let out = host(&["check", plan])
+            .env("HOST_CACHE_DIR", &cache)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    check();
+    use sha2::Digest;
+    let sha = hex::encode(sha2::Sha256::digest(
+        std::fs::read(plugin("offices")).unwrap(),
+    ));
+    let entry = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with(&sha))
+        .expect("a cache entry named by the component's hash");
+    let compiled = std::fs::read(&entry).unwrap();
+    // A damaged entry costs a compile, never a failure, and is written again.
+    std::fs::write(&entry, b"not a compiled component").unwrap();
+    check();
+    assert_eq!(std::fs::read(&entry).unwrap(), compiled);
+}
