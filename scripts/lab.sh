@@ -2,8 +2,10 @@
 # The main job: the lab migration on a generated legacy dataset.
 #
 # Without database URLs it starts two throwaway local clusters (source and target) under
-# .lab/; with MIGRATE_SOURCE_URL and MIGRATE_TARGET_URL it uses those databases (the source
-# must be empty: the generated dataset is written into it). SCALE (default 1) sets the size.
+# .lab/; with MIGRATE_SOURCE_URL and MIGRATE_TARGET_URL it uses those databases (both must be
+# empty: the generated dataset is written into the source, and the target is put in the state
+# the lab's old scripts left it: offices, categories, profiles and brackets already migrated
+# with random UUIDs, which `host run` adopts). SCALE (default 1) sets the size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scale=${SCALE:-1}
@@ -23,7 +25,8 @@ if [ -z "${MIGRATE_SOURCE_URL:-}" ] || [ -z "${MIGRATE_TARGET_URL:-}" ]; then
 fi
 
 echo "== generating the legacy dataset (scale $scale)"
-$host generate --scale "$scale" --url "$MIGRATE_SOURCE_URL" --replace
+echo "   and the target as the old scripts left it (foundation tables already migrated)"
+$host generate --scale "$scale" --url "$MIGRATE_SOURCE_URL" --replace --seed-target "$MIGRATE_TARGET_URL"
 echo "== host check plan.toml"
 $host check plan.toml
 echo "== host run plan.toml"

@@ -8,7 +8,7 @@ use anyhow::Context;
 use tokio_postgres::Client;
 
 use crate::order::{self, Step};
-use crate::pg::{self, Column, ForeignKey, TableInfo};
+use crate::pg::{self, qualified, Column, ForeignKey, TableInfo};
 use crate::plan::{Plan, TablePlan};
 use crate::wasm::{Description, Plugin, Runtime};
 
@@ -45,6 +45,29 @@ pub struct Analysis {
     pub tables: Vec<Prepared>,
     pub order: Option<Vec<Step>>,
     pub problems: Vec<Problem>,
+}
+
+/// Where an adopted table's rows are in the target: table, legacy-id column, id column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdoptTarget {
+    pub table: String,
+    pub legacy_id: String,
+    pub id: String,
+}
+
+impl Prepared {
+    /// Where the earlier migration left this table's rows, if the plan adopts it.
+    pub fn adopt_target(&self) -> Option<AdoptTarget> {
+        let a = self.plan.adopt.as_ref()?;
+        let table = a.table.clone().or_else(|| {
+            self.description.writes.first().map(|w| w.table.clone())
+        })?;
+        Some(AdoptTarget {
+            table,
+            legacy_id: a.legacy_id.clone(),
+            id: a.id.clone(),
+        })
+    }
 }
 
 impl Analysis {
@@ -130,6 +153,7 @@ pub async fn analyze(
         let fks = pg::foreign_keys(target, &plan.target_schema).await?;
         for t in &mut tables {
             check_target(t, &catalog, &plan.target_schema, &mut problems);
+            check_adopted(t, &catalog, target, &plan.target_schema, &mut problems).await?;
         }
         let loaded_all = tables.len() == plan.tables.len();
         match order_tables(&tables, &fks) {
@@ -257,6 +281,72 @@ async fn check_key_values(
                 key.name, key.name
             )));
         }
+    }
+    Ok(())
+}
+
+/// An adopted table must name an existing, filled target table with both columns.
+async fn check_adopted(
+    t: &Prepared,
+    catalog: &BTreeMap<String, TableInfo>,
+    target: &Client,
+    schema: &str,
+    problems: &mut Vec<Problem>,
+) -> anyhow::Result<()> {
+    let Some(a) = t.adopt_target() else {
+        return Ok(());
+    };
+    let problem = |message: String| Problem {
+        table: Some(t.plan.name.clone()),
+        message,
+    };
+    let Some(info) = catalog.get(&a.table) else {
+        problems.push(problem(format!(
+            "adopt: target table {schema}.{} does not exist\n  hint: name the table the earlier migration filled (adopt = {{ table = \"...\" }})",
+            a.table
+        )));
+        return Ok(());
+    };
+    let mut complete = true;
+    for (what, column, types) in [
+        ("legacy_id", &a.legacy_id, &["int2", "int4", "int8"][..]),
+        ("id", &a.id, &["uuid"][..]),
+    ] {
+        match info.column(column) {
+            Some(c) if types.contains(&c.type_name.as_str()) => {}
+            Some(c) => {
+                complete = false;
+                problems.push(problem(format!(
+                    "adopt: {}.{column} is {}, but the {what} column must be one of {types:?}",
+                    a.table, c.type_name
+                )))
+            }
+            None => {
+                complete = false;
+                problems.push(problem(format!(
+                    "adopt: target table {} has no column `{column}` (it has: {})\n  hint: set adopt = {{ {what} = \"<column>\" }}",
+                    a.table,
+                    column_names(info)
+                )))
+            }
+        }
+    }
+    if !complete {
+        return Ok(());
+    }
+    let rows: i64 = target
+        .query_one(
+            &format!("SELECT count(*) FROM {}", qualified(schema, &a.table)),
+            &[],
+        )
+        .await
+        .with_context(|| format!("counting the adopted rows of {}", a.table))?
+        .get(0);
+    if rows == 0 {
+        problems.push(problem(format!(
+            "adopt: target table {schema}.{} is empty, so there is nothing to adopt\n  hint: point --target at the database the earlier migration filled, or remove `adopt` from this table to migrate it here",
+            a.table
+        )));
     }
     Ok(())
 }

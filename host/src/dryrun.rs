@@ -15,7 +15,7 @@ use crate::check::Analysis;
 use crate::idmap::IdMaps;
 use crate::pg::{ident, qualified};
 use crate::plan::Plan;
-use crate::run::{read_rows, Batch, Fate, TargetTables};
+use crate::run::{adopt_fates, adopted_ids, read_rows, Batch, Fate, TargetTables};
 
 /// Examples kept per reason.
 const EXAMPLE_KEYS: usize = 3;
@@ -37,6 +37,8 @@ pub struct DryTable {
     pub would_skip: i64,
     pub would_reject: i64,
     pub target_rows: i64,
+    /// Rows an earlier migration wrote are adopted (counted as written), not written again.
+    pub adopted: bool,
     pub skip_reasons: Vec<Reason>,
     pub reject_reasons: Vec<Reason>,
 }
@@ -45,6 +47,7 @@ pub async fn dry_run(
     plan: &Plan,
     analysis: &Analysis,
     source: &mut Client,
+    target: &Client,
 ) -> anyhow::Result<Vec<DryTable>> {
     let mut written: Vec<(String, i64)> = Vec::new();
     let mut skipped: Vec<(String, i64, String)> = Vec::new();
@@ -83,8 +86,10 @@ pub async fn dry_run(
             .join(", ");
         let table = qualified(&plan.source_schema, &t.description.source_table);
         let key = ident(&t.plan.key);
+        let adopt = t.adopt_target();
         let mut report = DryTable {
             table: t.plan.name.clone(),
+            adopted: adopt.is_some(),
             ..Default::default()
         };
         let mut skips: BTreeMap<String, Reason> = BTreeMap::new();
@@ -104,7 +109,7 @@ pub async fn dry_run(
             let Some(last) = rows.last() else { break };
             after = Some(last.key);
             // One row at a time after a trap, as the real run's bisection ends up doing.
-            let fates = match instance
+            let mut fates = match instance
                 .transform(&rows.iter().map(|r| r.values.clone()).collect::<Vec<_>>())
             {
                 Ok(outcomes) => {
@@ -132,6 +137,10 @@ pub async fn dry_run(
                     fates
                 }
             };
+            if let Some(a) = &adopt {
+                let existing = adopted_ids(target, plan, a, &rows).await?;
+                adopt_fates(&rows, &mut fates, &existing, a);
+            }
             for (row, fate) in rows.iter().zip(fates) {
                 report.source_rows += 1;
                 let (tally, reason) = match fate {
@@ -161,6 +170,9 @@ pub async fn dry_run(
             }
         }
         src.commit().await.ok();
+        if adopt.is_some() {
+            report.target_rows = 0;
+        }
         report.skip_reasons = top(skips);
         report.reject_reasons = top(rejects);
         out.push(report);
@@ -182,9 +194,14 @@ pub fn print(tables: &[DryTable]) {
         "table", "source", "would write", "would skip", "would reject", "target rows"
     );
     for t in tables {
+        let name = if t.adopted {
+            format!("{} (adopt)", t.table)
+        } else {
+            t.table.clone()
+        };
         println!(
             "{:<22} {:>9} {:>11} {:>10} {:>12} {:>11}",
-            t.table, t.source_rows, t.would_write, t.would_skip, t.would_reject, t.target_rows
+            name, t.source_rows, t.would_write, t.would_skip, t.would_reject, t.target_rows
         );
         for (what, reasons) in [("reject", &t.reject_reasons), ("skip", &t.skip_reasons)] {
             for r in reasons.iter() {

@@ -43,12 +43,38 @@ pub struct GenerateArgs {
     /// Drop the legacy tables first if they exist.
     #[arg(long)]
     pub replace: bool,
+    /// Also prepare this empty target database as the lab's old scripts left it: the plan's
+    /// `adopt = true` tables (offices, categories, profiles, brackets) already migrated, with
+    /// random UUIDs and their legacy ids, and nothing else. `host run` then adopts them.
+    #[arg(long, value_name = "URL")]
+    pub seed_target: Option<String>,
+    /// The plan whose `adopt` tables --seed-target fills.
+    #[arg(long, default_value = "plan.toml", value_name = "PLAN")]
+    pub plan: std::path::PathBuf,
+    /// The legacy database at --url is already generated: only prepare --seed-target.
+    #[arg(long, requires = "seed_target", conflicts_with = "replace")]
+    pub existing_source: bool,
 }
 
 /// The largest scale accepted (the generator keeps a few parent columns in memory).
 const MAX_SCALE: f64 = 1000.0;
 
 pub async fn run(args: &GenerateArgs) -> anyhow::Result<()> {
+    if !args.existing_source {
+        generate(args).await?;
+    }
+    if let Some(target) = &args.seed_target {
+        let started = Instant::now();
+        crate::seed_target::prepare(&args.plan, &args.url, target).await?;
+        println!(
+            "seed target ready in {:.1} s: its adopted tables hold rows with random UUIDs, as the old scripts left them",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+async fn generate(args: &GenerateArgs) -> anyhow::Result<()> {
     if !(args.scale.is_finite() && args.scale > 0.0 && args.scale <= MAX_SCALE) {
         bail!(
             "--scale must be a number above 0 and at most {MAX_SCALE}, got {}",

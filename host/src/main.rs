@@ -14,6 +14,7 @@ mod progress;
 mod retry;
 mod rollback;
 mod run;
+mod seed_target;
 mod state;
 mod status;
 mod validate;
@@ -429,8 +430,8 @@ async fn cmd_validate(args: &PlanArgs) -> anyhow::Result<()> {
 async fn cmd_dry_run(args: &RunArgs) -> anyhow::Result<()> {
     let plan = args.plan.load()?;
     // A fresh target is only rehearsed (in a rolled-back transaction): nothing is written.
-    let (mut source, _target, analysis) = open(&plan).await?;
-    let tables = dryrun::dry_run(&plan, &analysis, &mut source).await?;
+    let (mut source, target, analysis) = open(&plan).await?;
+    let tables = dryrun::dry_run(&plan, &analysis, &mut source, &target).await?;
     if args.plan.json {
         println!("{}", serde_json::to_string_pretty(&tables)?);
     } else {

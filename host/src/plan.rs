@@ -170,6 +170,39 @@ pub struct RawTable {
     /// Money columns `host validate` sums in source and target.
     #[serde(default)]
     pub money: Vec<MoneyCheck>,
+    /// The table was already migrated by an earlier tool: `true` (the plugin's first target
+    /// table, ids in `id`, legacy ids in `legacy_id`) or `{ table, legacy_id, id }`. Its rows
+    /// are adopted, not written: their UUIDs go into the id map, source rows without a
+    /// counterpart are quarantined (`host retry` migrates them), extra target rows reported.
+    #[serde(default)]
+    pub adopt: Option<RawAdopt>,
+}
+
+/// `adopt = true` or `adopt = { table = "...", legacy_id = "...", id = "..." }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawAdopt {
+    Flag(bool),
+    Columns(AdoptColumns),
+}
+
+/// Where an earlier migration left a table's rows.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdoptColumns {
+    /// The target table holding the rows (default: the first table the plugin writes).
+    #[serde(default)]
+    pub table: Option<String>,
+    /// Its column holding the legacy id.
+    #[serde(default = "default_legacy_id")]
+    pub legacy_id: String,
+    /// Its uuid key column.
+    #[serde(default = "default_key")]
+    pub id: String,
+}
+
+fn default_legacy_id() -> String {
+    "legacy_id".into()
 }
 
 fn default_schema() -> String {
@@ -209,6 +242,8 @@ pub struct TablePlan {
     pub batch_size: usize,
     pub max_reject_rate: f64,
     pub money: Vec<MoneyCheck>,
+    /// Set when an earlier migration already moved this table (see `RawTable::adopt`).
+    pub adopt: Option<AdoptColumns>,
 }
 
 /// URL overrides from the command line (already merged with the environment by clap).
@@ -353,6 +388,15 @@ impl RawPlan {
                 depends_on: t.depends_on,
                 key: t.key,
                 money: t.money,
+                adopt: match t.adopt {
+                    None | Some(RawAdopt::Flag(false)) => None,
+                    Some(RawAdopt::Flag(true)) => Some(AdoptColumns {
+                        table: None,
+                        legacy_id: default_legacy_id(),
+                        id: default_key(),
+                    }),
+                    Some(RawAdopt::Columns(c)) => Some(c),
+                },
             })
             .collect();
         Ok(Plan {

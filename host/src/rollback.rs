@@ -32,10 +32,13 @@ pub fn plan_rollback(analysis: &Analysis, requested: &[String]) -> RollbackPlan 
         .tables
         .iter()
         .map(|t| {
-            (
-                t.plan.name.as_str(),
-                t.target_columns.iter().map(|(w, _)| w.as_str()).collect(),
-            )
+            // An adopted table's rows were there before the migration: they are never emptied
+            // (rows `host retry` added to it stay too, and the next run adopts them).
+            let writes = match t.plan.adopt {
+                Some(_) => BTreeSet::new(),
+                None => t.target_columns.iter().map(|(w, _)| w.as_str()).collect(),
+            };
+            (t.plan.name.as_str(), writes)
         })
         .collect();
     let mut set: BTreeSet<String> = requested.iter().cloned().collect();
@@ -130,6 +133,7 @@ pub async fn execute(
         "DELETE FROM migration.id_map WHERE entity = ANY($1)",
         "DELETE FROM migration.skipped WHERE table_name = ANY($1)",
         "DELETE FROM migration.quarantine WHERE table_name = ANY($1)",
+        "DELETE FROM migration.adopt_extras WHERE table_name = ANY($1)",
         "DELETE FROM migration.batches WHERE table_name = ANY($1)",
         "DELETE FROM migration.table_state WHERE table_name = ANY($1)",
     ] {

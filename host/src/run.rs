@@ -5,6 +5,7 @@
 //! the checkpoint together. A batch that traps the plugin or that the target refuses is split
 //! in halves until the offending row is alone; that row is quarantined with the reason.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,7 +16,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, IsolationLevel, Transaction};
 use tracing::{info, info_span, warn, Instrument};
 
-use crate::check::Prepared;
+use crate::check::{AdoptTarget, Prepared};
 use crate::codec;
 use crate::idmap::IdMaps;
 use crate::pg::{self, error_text, ident, qualified};
@@ -176,6 +177,17 @@ impl Runner<'_> {
             "where the time went"
         );
         src.commit().await.ok();
+        if let Some(a) = &writer.adopt {
+            let extras = record_adopt_extras(&*writer.target, plan, name, a).await?;
+            let adopted = writer.counts.rows_written;
+            info!(adopted, quarantined = writer.counts.rows_rejected, extras, target = %a.table, "adopted the rows an earlier migration wrote");
+            if extras > 0 {
+                warn!(
+                    "{extras} row(s) of {} have no source row: listed in migration.adopt_extras (`host validate` fails until they are deleted or given their legacy id)",
+                    a.table
+                );
+            }
+        }
         if let Err(stop) = check_reject_rate(&writer.t, &writer.counts, total, true) {
             return Err(state::with_top_reasons(&*writer.target, name, stop).await);
         }
@@ -213,6 +225,8 @@ pub(crate) struct TableWriter<'a> {
     pub(crate) runtime: crate::wasm::Runtime,
     /// The source table's columns, to check a swapped-in component's reads.
     pub(crate) source_info: Option<pg::TableInfo>,
+    /// Set when an earlier migration already wrote this table's rows: they are adopted.
+    adopt: Option<AdoptTarget>,
 }
 
 impl<'a> TableWriter<'a> {
@@ -226,7 +240,9 @@ impl<'a> TableWriter<'a> {
         let ids = Arc::new(IdMaps::load(&*target, &t.description.resolves).await?);
         let instance = t.plugin.instantiate(ids.clone(), &t.plan.name)?;
         let runtime = t.plugin.runtime();
+        let adopt = t.adopt_target();
         Ok(TableWriter {
+            adopt,
             target,
             run_id,
             plan,
@@ -265,7 +281,15 @@ impl<'a> TableWriter<'a> {
             };
             self.timing.transform += clock.elapsed();
             let batch = match transformed {
-                Ok(outcomes) => Batch::new(&rows, outcomes, &targets),
+                Ok(outcomes) => {
+                    let mut batch = Batch::new(&rows, outcomes, &targets);
+                    // Retry writes the rows an earlier migration missed; a run adopts.
+                    if let (Some(a), Mode::Advance { .. }) = (&self.adopt, &*mode) {
+                        let existing = adopted_ids(self.target, self.plan, a, &rows).await?;
+                        batch.adopt(&rows, &existing, a);
+                    }
+                    batch
+                }
                 Err(trap) => {
                     // A trapped instance cannot be entered again.
                     self.instance = self
@@ -621,6 +645,87 @@ async fn commit(
     Ok(())
 }
 
+/// What becomes of the rows of an adopted table: a row the earlier migration wrote keeps its
+/// UUID (whatever the plugin makes of it: children may already point at it); a row it missed
+/// is quarantined for `host retry`; a row it rightly left out keeps the plugin's fate.
+pub(crate) fn adopt_fates(
+    rows: &[SourceRow],
+    fates: &mut [Fate],
+    existing: &HashMap<i64, uuid::Uuid>,
+    a: &AdoptTarget,
+) {
+    for (row, fate) in rows.iter().zip(fates.iter_mut()) {
+        match (existing.get(&row.key), &fate) {
+            (Some(id), _) => *fate = Fate::Written(*id),
+            (None, Fate::Written(_)) => {
+                *fate = Fate::Quarantined(format!(
+                    "missing in the adopted table: no row of {} has {} = {} (the earlier migration did not move it); `host retry` migrates it through the plugin",
+                    a.table, a.legacy_id, row.key
+                ))
+            }
+            (None, _) => {}
+        }
+    }
+}
+
+/// The UUIDs an earlier migration gave these rows, by legacy id.
+pub(crate) async fn adopted_ids(
+    target: &Client,
+    plan: &Plan,
+    a: &AdoptTarget,
+    rows: &[SourceRow],
+) -> anyhow::Result<HashMap<i64, uuid::Uuid>> {
+    let keys: Vec<i64> = rows.iter().map(|r| r.key).collect();
+    let sql = format!(
+        "SELECT {legacy}::int8, {id} FROM {table} WHERE {legacy}::int8 = ANY($1)",
+        legacy = ident(&a.legacy_id),
+        id = ident(&a.id),
+        table = qualified(&plan.target_schema, &a.table)
+    );
+    let found = target
+        .query(&sql, &[&keys])
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the adopted rows of {}: {}", a.table, error_text(&e)))?;
+    Ok(found.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// The rows of an adopted table that no source row accounts for, as
+/// `(table_name, target_table, id, legacy_id, reason)`; parameters $1 = plan table, $2 = target table.
+pub(crate) fn adopt_extras_select(plan: &Plan, a: &AdoptTarget) -> String {
+    format!(
+        "SELECT $1::text, $2::text, t.{id}::text, t.{legacy}::int8,
+                CASE WHEN t.{legacy} IS NULL THEN 'its legacy id is NULL'
+                     WHEN EXISTS (SELECT 1 FROM migration.id_map m WHERE m.entity = $1 AND m.legacy_id = t.{legacy}::int8)
+                       THEN 'a duplicate: another row with this legacy id was adopted'
+                     ELSE 'no source row has this legacy id' END
+         FROM {table} t
+         WHERE NOT EXISTS (SELECT 1 FROM migration.id_map m WHERE m.entity = $1 AND m.id = t.{id})",
+        legacy = ident(&a.legacy_id),
+        id = ident(&a.id),
+        table = qualified(&plan.target_schema, &a.table)
+    )
+}
+
+/// Records the extra rows of an adopted table (replacing what an earlier run recorded);
+/// returns how many there are.
+async fn record_adopt_extras(
+    target: &Client,
+    plan: &Plan,
+    name: &str,
+    a: &AdoptTarget,
+) -> anyhow::Result<i64> {
+    let sql = format!(
+        "WITH gone AS (DELETE FROM migration.adopt_extras WHERE table_name = $1)
+         INSERT INTO migration.adopt_extras (table_name, target_table, id, legacy_id, reason) {}",
+        adopt_extras_select(plan, a)
+    );
+    let n = target
+        .execute(&sql, &[&name, &a.table])
+        .await
+        .map_err(|e| anyhow::anyhow!("looking for extra rows in {}: {}", a.table, error_text(&e)))?;
+    Ok(n as i64)
+}
+
 /// Test-only pacing: `HOST_TEST_BATCH_DELAY_MS=50` sleeps after each batch, so a test can act
 /// (swap a plugin, kill the runner, stop a server) while a table is part-way.
 async fn test_delay() {
@@ -904,6 +1009,13 @@ impl Batch {
             target_copy,
             target_rows,
         }
+    }
+
+    /// An adopted table's batch: fates as `adopt_fates` gives them, nothing written.
+    fn adopt(&mut self, rows: &[SourceRow], existing: &HashMap<i64, uuid::Uuid>, a: &AdoptTarget) {
+        adopt_fates(rows, &mut self.fates, existing, a);
+        self.target_copy.clear();
+        self.target_rows = 0;
     }
 
     fn quarantined(reason: String) -> Batch {

@@ -88,6 +88,16 @@ CREATE TABLE IF NOT EXISTS migration.quarantine (
     PRIMARY KEY (table_name, legacy_key)
 );
 
+-- Rows of an adopted table (migrated by an earlier tool) that no source row accounts for.
+CREATE TABLE IF NOT EXISTS migration.adopt_extras (
+    table_name   text NOT NULL,
+    target_table text NOT NULL,
+    id           text NOT NULL,
+    legacy_id    bigint,
+    reason       text NOT NULL,
+    PRIMARY KEY (table_name, id)
+);
+
 -- Rows deliberately left behind (soft-deleted...), with the reason.
 CREATE TABLE IF NOT EXISTS migration.skipped (
     table_name text NOT NULL,

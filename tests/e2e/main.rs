@@ -4,6 +4,7 @@
 mod support;
 
 mod catalogue;
+mod adopt;
 mod check;
 mod faults;
 mod operate;

@@ -243,6 +243,17 @@ fn whole_lab_end_to_end_validates() {
         500,
     );
     let plan = plan.to_str().unwrap();
+    // The lab's real starting point: the old scripts already moved the foundation tables.
+    host_ok(&[
+        "generate",
+        "--existing-source",
+        "--url",
+        &cluster.url(&legacy),
+        "--seed-target",
+        &cluster.url(&target),
+        "--plan",
+        plan,
+    ]);
     host_ok(&["check", plan]);
     host_ok(&["run", plan]);
     let out = host(&["validate", plan, "--json"]).output().unwrap();
@@ -289,4 +300,17 @@ fn whole_lab_end_to_end_validates() {
     assert_eq!(legacy_tables.len(), 30);
     let names: Vec<&str> = legacy_tables.iter().map(String::as_str).collect();
     assert_accounting(&mut src, &mut tgt, &names);
+    // The foundation rows kept the old scripts' random UUIDs; this tool's are v5.
+    for table in ["offices", "categories", "profiles", "brackets"] {
+        let versions: Vec<i32> = tgt
+            .query(
+                &format!("SELECT DISTINCT get_byte(uuid_send(id), 6) >> 4 FROM {table}"),
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(versions, vec![4], "{table}: adopted rows keep their v4 UUIDs");
+    }
 }
