@@ -3,6 +3,7 @@
 
 mod check;
 mod codec;
+mod deferred;
 mod dryrun;
 mod generate;
 mod idmap;
@@ -301,35 +302,36 @@ async fn cmd_run(args: &RunArgs) -> anyhow::Result<()> {
 
     let run_id = state::start_run(&target, &plan.path, None).await?;
     tracing::info!(run_id, tables = order.len(), "run started");
-    let started = std::time::Instant::now();
-    let mut reports = Vec::new();
-    let mut blocked: Vec<(String, String)> = Vec::new();
-    for step in &order {
-        if !args.tables.is_empty() && !args.tables.contains(&step.table) {
-            continue;
+    // Bulk-load mode for the tables this run writes (see deferred.rs).
+    let mut loading: Vec<String> = Vec::new();
+    for t in &analysis.tables {
+        let selected = args.tables.is_empty() || args.tables.contains(&t.plan.name);
+        let done = matches!(
+            state::table_state(&target, &t.plan.name).await?.map(|s| s.phase),
+            Some(state::TablePhase::Done)
+        );
+        if selected && !done && t.plan.adopt.is_none() {
+            loading.extend(t.target_columns.iter().map(|(table, _)| table.clone()));
         }
-        let not_done = unfinished(&target, &step.after).await?;
-        if let Some(dep) = not_done {
-            blocked.push((step.table.clone(), dep));
-            continue;
-        }
-        let prepared = analysis
-            .prepared(&step.table)
-            .expect("ordered tables were prepared");
-        let mut runner = run::Runner {
-            plan: &plan,
-            source: &mut source,
-            target: &mut target,
-            run_id,
-        };
-        let report = runner.run_table(prepared).await?;
-        if let Some(error) = &report.error {
-            tracing::error!(table = %report.table, "{error}");
-        }
-        reports.push(report);
     }
+    let set_aside = deferred::defer(&mut target, &plan.target_schema, &loading).await?;
+    if set_aside > 0 {
+        tracing::info!(
+            set_aside,
+            "foreign keys and plain indexes set aside for the load: each batch checks its own keys, and all are put back (validated) at the end"
+        );
+    }
+    let started = std::time::Instant::now();
+    let (reports, blocked) =
+        run_tables(&plan, &analysis, &order, &args.tables, &mut source, &target, run_id).await?;
+    let clock = std::time::Instant::now();
+    let unrestored = deferred::restore(&mut target, &plan.target_schema).await?;
+    tracing::info!(
+        seconds = format!("{:.1}", clock.elapsed().as_secs_f64()),
+        "indexes rebuilt and foreign keys validated"
+    );
     let failed: Vec<&run::TableReport> = reports.iter().filter(|r| r.phase != "done").collect();
-    let outcome = if failed.is_empty() && blocked.is_empty() {
+    let outcome = if failed.is_empty() && blocked.is_empty() && unrestored.is_empty() {
         "done"
     } else {
         "failed"
@@ -354,6 +356,9 @@ async fn cmd_run(args: &RunArgs) -> anyhow::Result<()> {
                 )
             })
             .collect();
+        lines.extend(unrestored.iter().map(|u| {
+            format!("not put back: {u} (`host validate` lists the rows that point nowhere; the next `host run` tries again)")
+        }));
         lines.extend(
             blocked
                 .iter()
@@ -361,6 +366,129 @@ async fn cmd_run(args: &RunArgs) -> anyhow::Result<()> {
         );
         Err(Exit::new(EXIT_TABLE_FAILED, format!("the run did not finish:\n  {}\nfix the cause and run again: committed batches stay and the run resumes after them", lines.join("\n  "))).into())
     }
+}
+
+/// Runs the selected tables in dependency order, up to `parallel_tables` at a time, each over
+/// its own pair of connections; among the tables ready to start, those heading the longest
+/// chain of rows still to come go first. Returns the reports and the tables that could not
+/// start (with the dependency that was not done).
+async fn run_tables(
+    plan: &plan::Plan,
+    analysis: &check::Analysis,
+    order: &[order::Step],
+    only: &[String],
+    source: &mut tokio_postgres::Client,
+    target: &tokio_postgres::Client,
+    run_id: i64,
+) -> anyhow::Result<(Vec<run::TableReport>, Vec<(String, String)>)> {
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+    let mut waiting: Vec<&order::Step> = order
+        .iter()
+        .filter(|s| only.is_empty() || only.contains(&s.table))
+        .collect();
+    let priority = critical_path(source, &plan.source_schema, analysis, order).await?;
+    waiting.sort_by_key(|s| std::cmp::Reverse(priority.get(&s.table).copied().unwrap_or(0)));
+    let workers = plan.parallel_tables.min(waiting.len()).max(1);
+    let mut idle = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let connect = |url: String, side| async move {
+            pg::connect(&url, side)
+                .await
+                .map_err(|e| Exit::new(EXIT_CONNECT, format!("{e:#}")))
+        };
+        idle.push((
+            connect(plan.source_url.clone(), pg::Side::Source).await?,
+            connect(plan.target_url.clone(), pg::Side::Target).await?,
+        ));
+    }
+    let mut running = FuturesUnordered::new();
+    let mut running_names: Vec<String> = Vec::new();
+    let mut reports = Vec::new();
+    let mut blocked: Vec<(String, String)> = Vec::new();
+    loop {
+        let mut i = 0;
+        while i < waiting.len() && !idle.is_empty() {
+            let step = waiting[i];
+            let pending = |d: &String| {
+                running_names.contains(d) || waiting.iter().any(|w| &w.table == d)
+            };
+            if step.after.iter().any(pending) {
+                i += 1;
+                continue;
+            }
+            waiting.remove(i);
+            if let Some(dep) = unfinished(target, &step.after).await? {
+                blocked.push((step.table.clone(), dep));
+                continue;
+            }
+            let prepared = analysis
+                .prepared(&step.table)
+                .expect("ordered tables were prepared");
+            let (mut src, mut tgt) = idle.pop().expect("a connection pair is idle");
+            running_names.push(step.table.clone());
+            running.push(async move {
+                let report = run::Runner {
+                    plan,
+                    source: &mut src,
+                    target: &mut tgt,
+                    run_id,
+                }
+                .run_table(prepared)
+                .await;
+                (report, src, tgt)
+            });
+        }
+        let Some((report, src, tgt)) = running.next().await else {
+            break;
+        };
+        idle.push((src, tgt));
+        let report = report?;
+        running_names.retain(|t| t != &report.table);
+        if let Some(error) = &report.error {
+            tracing::error!(table = %report.table, "{error}");
+        }
+        reports.push(report);
+    }
+    // Tables whose dependency failed in this run never became ready.
+    for step in waiting {
+        let dep = unfinished(target, &step.after).await?.unwrap_or_default();
+        blocked.push((step.table.clone(), dep));
+    }
+    Ok((reports, blocked))
+}
+
+/// Per table: its source rows plus the largest such sum along any chain of tables that must
+/// wait for it (the source's row estimates; exact counts are not needed to order the work).
+async fn critical_path(
+    source: &tokio_postgres::Client,
+    schema: &str,
+    analysis: &check::Analysis,
+    order: &[order::Step],
+) -> anyhow::Result<std::collections::HashMap<String, i64>> {
+    let estimates: std::collections::HashMap<String, f32> = source
+        .query(
+            "SELECT c.relname::text, c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')",
+            &[&schema],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let mut priority = std::collections::HashMap::new();
+    for step in order.iter().rev() {
+        let rows = analysis
+            .prepared(&step.table)
+            .and_then(|t| estimates.get(&t.description.source_table))
+            .map_or(0, |r| r.max(0.0) as i64);
+        let after_it = order
+            .iter()
+            .filter(|s| s.after.contains(&step.table))
+            .filter_map(|s| priority.get(&s.table).copied())
+            .max()
+            .unwrap_or(0);
+        priority.insert(step.table.clone(), rows + after_it);
+    }
+    Ok(priority)
 }
 
 /// Connects both sides and loads every plugin; any check problem is fatal.
@@ -617,6 +745,11 @@ async fn cmd_rollback(args: &RollbackArgs) -> anyhow::Result<()> {
         }
     }
     rollback::execute(&plan, &mut target, &rb).await?;
+    // Keys and indexes an interrupted run set aside go back now (the emptied tables can't
+    // block that; another table's orphans can, and are named).
+    for line in deferred::restore(&mut target, &plan.target_schema).await? {
+        eprintln!("warning: not put back: {line}\n  hint: `host validate` lists the rows that point nowhere");
+    }
     if args.plan.json {
         println!("{}", serde_json::to_string_pretty(&rb)?);
     } else {

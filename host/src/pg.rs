@@ -308,7 +308,7 @@ pub async fn foreign_keys(client: &Client, schema: &str) -> anyhow::Result<Vec<F
         )
         .await
         .context("reading the target's foreign keys")?;
-    Ok(rows
+    let mut fks: Vec<ForeignKey> = rows
         .into_iter()
         .map(|r| ForeignKey {
             name: r.get(0),
@@ -318,7 +318,22 @@ pub async fn foreign_keys(client: &Client, schema: &str) -> anyhow::Result<Vec<F
             columns: r.get(4),
             ref_columns: r.get(5),
         })
-        .collect())
+        .collect();
+    // Keys a run set aside while it loads are still the target's keys.
+    fks.extend(
+        crate::deferred::deferred_fks(client)
+            .await?
+            .into_iter()
+            .map(|d| ForeignKey {
+                name: d.name,
+                table: d.table,
+                columns: vec![d.column],
+                ref_table: d.ref_table,
+                ref_columns: vec![d.ref_column],
+                deferrable: false,
+            }),
+    );
+    Ok(fks)
 }
 
 #[cfg(test)]

@@ -136,6 +136,10 @@ pub struct Defaults {
     /// Largest share of a table's rows that may be quarantined before the table stops.
     #[serde(default = "default_max_reject_rate")]
     pub max_reject_rate: f64,
+    /// Tables migrated at the same time, each over its own pair of connections, when the
+    /// dependency order allows (the target's writes are most of the work: one per core).
+    #[serde(default = "default_parallel_tables")]
+    pub parallel_tables: usize,
 }
 
 impl Default for Defaults {
@@ -143,8 +147,13 @@ impl Default for Defaults {
         Defaults {
             batch_size: default_batch_size(),
             max_reject_rate: default_max_reject_rate(),
+            parallel_tables: default_parallel_tables(),
         }
     }
+}
+
+fn default_parallel_tables() -> usize {
+    2
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -179,11 +188,25 @@ pub struct RawTable {
 }
 
 /// `adopt = true` or `adopt = { table = "...", legacy_id = "...", id = "..." }`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum RawAdopt {
     Flag(bool),
     Columns(AdoptColumns),
+}
+
+impl<'de> Deserialize<'de> for RawAdopt {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match toml::Value::deserialize(d)? {
+            toml::Value::Boolean(b) => Ok(RawAdopt::Flag(b)),
+            v @ toml::Value::Table(_) => AdoptColumns::deserialize(v)
+                .map(RawAdopt::Columns)
+                .map_err(|e| D::Error::custom(format!("adopt: {}", e.message()))),
+            other => Err(D::Error::custom(format!(
+                "adopt must be true, false or {{ table = \"...\", legacy_id = \"...\", id = \"...\" }}, not {other}"
+            ))),
+        }
+    }
 }
 
 /// Where an earlier migration left a table's rows.
@@ -230,6 +253,8 @@ pub struct Plan {
     pub target_schema_files: Vec<PathBuf>,
     pub tables: Vec<TablePlan>,
     pub validate: ValidateCriteria,
+    /// Tables migrated at the same time (`[defaults] parallel_tables`).
+    pub parallel_tables: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -328,6 +353,9 @@ impl RawPlan {
         if self.defaults.batch_size == 0 {
             problems.push("[defaults] batch_size must be at least 1".into());
         }
+        if !(1..=16).contains(&self.defaults.parallel_tables) {
+            problems.push("[defaults] parallel_tables must be between 1 and 16".into());
+        }
 
         let mut seen = BTreeSet::new();
         for t in &self.tables {
@@ -413,6 +441,7 @@ impl RawPlan {
                 .collect(),
             tables,
             validate: self.validate,
+            parallel_tables: self.defaults.parallel_tables,
         })
     }
 }

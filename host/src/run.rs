@@ -5,7 +5,7 @@
 //! the checkpoint together. A batch that traps the plugin or that the target refuses is split
 //! in halves until the offending row is alone; that row is quarantined with the reason.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,6 +18,7 @@ use tracing::{info, info_span, warn, Instrument};
 
 use crate::check::{AdoptTarget, Prepared};
 use crate::codec;
+use crate::deferred::DeferredFk;
 use crate::idmap::IdMaps;
 use crate::pg::{self, error_text, ident, qualified};
 use crate::plan::Plan;
@@ -227,6 +228,8 @@ pub(crate) struct TableWriter<'a> {
     pub(crate) source_info: Option<pg::TableInfo>,
     /// Set when an earlier migration already wrote this table's rows: they are adopted.
     adopt: Option<AdoptTarget>,
+    /// Foreign keys set aside for the load, which each batch checks itself.
+    deferred_fks: Vec<DeferredFk>,
 }
 
 impl<'a> TableWriter<'a> {
@@ -241,8 +244,10 @@ impl<'a> TableWriter<'a> {
         let instance = t.plugin.instantiate(ids.clone(), &t.plan.name)?;
         let runtime = t.plugin.runtime();
         let adopt = t.adopt_target();
+        let deferred_fks = crate::deferred::deferred_fks(&*target).await?;
         Ok(TableWriter {
             adopt,
+            deferred_fks,
             target,
             run_id,
             plan,
@@ -263,7 +268,8 @@ impl<'a> TableWriter<'a> {
         rows: Vec<SourceRow>,
         mode: &mut Mode<'_>,
     ) -> anyhow::Result<()> {
-        let targets = TargetTables::new(&self.t, &self.plan.target_schema);
+        let targets = TargetTables::new(&self.t, &self.plan.target_schema)
+            .with_fk_checks(&self.deferred_fks, &self.plan.target_schema);
         let mut pending = vec![rows];
         while let Some(rows) = pending.pop() {
             if rows.len() > 1 && rows.iter().any(|r| r.unreadable.is_some()) {
@@ -548,6 +554,28 @@ async fn commit(
     for (i, buf) in batch.target_copy.iter().enumerate() {
         if !buf.is_empty() {
             copy_in(&tx, &targets.copy_statements[i], buf.clone()).await?;
+        }
+    }
+    // The foreign keys set aside for the load, proven for this batch before it commits.
+    for (check, values) in targets.fk_checks.iter().zip(&batch.fk_values) {
+        if values.is_empty() {
+            continue;
+        }
+        let values: Vec<&str> = values.iter().map(String::as_str).collect();
+        let missing = tx
+            .query_opt(&check.sql, &[&values])
+            .await
+            .map_err(CommitError::from_pg)?;
+        if let Some(row) = missing {
+            let fk = &check.fk;
+            return Err(CommitError::Data(format!(
+                "insert on table \"{}\" violates foreign key \"{}\": {} = {} has no row in {}",
+                fk.table,
+                fk.name,
+                fk.column,
+                row.get::<_, String>(0),
+                fk.ref_table
+            )));
         }
     }
     let sha = &t.plugin.sha256;
@@ -917,6 +945,17 @@ impl CommitError {
 pub(crate) struct TargetTables<'a> {
     pub(crate) copy_statements: Vec<String>,
     prepared: &'a Prepared,
+    /// Foreign keys of these tables set aside for the load, checked per batch.
+    fk_checks: Vec<FkCheck>,
+}
+
+/// One set-aside foreign key of a written table: where its values are, and the query that
+/// returns a value with no parent row.
+struct FkCheck {
+    table: usize,
+    column: usize,
+    fk: DeferredFk,
+    sql: String,
 }
 
 impl<'a> TargetTables<'a> {
@@ -936,7 +975,37 @@ impl<'a> TargetTables<'a> {
         TargetTables {
             copy_statements,
             prepared: t,
+            fk_checks: Vec::new(),
         }
+    }
+
+    /// Adds a check for each of `deferred` on a table the plugin writes.
+    pub(crate) fn with_fk_checks(mut self, deferred: &[DeferredFk], schema: &str) -> Self {
+        for fk in deferred {
+            let Some(table) = self.index(&fk.table) else {
+                continue;
+            };
+            let Some(column) = self.prepared.target_columns[table]
+                .1
+                .iter()
+                .position(|c| c.name == fk.column)
+            else {
+                continue;
+            };
+            let sql = format!(
+                "SELECT v FROM unnest($1::text[]) v WHERE NOT EXISTS (SELECT 1 FROM {} p WHERE p.{} = v::{}) LIMIT 1",
+                qualified(schema, &fk.ref_table),
+                ident(&fk.ref_column),
+                fk.type_name
+            );
+            self.fk_checks.push(FkCheck {
+                table,
+                column,
+                fk: fk.clone(),
+                sql,
+            });
+        }
+        self
     }
 
     fn index(&self, table: &str) -> Option<usize> {
@@ -961,6 +1030,8 @@ pub(crate) struct Batch {
     /// COPY text per target table (indexed like `Prepared::target_columns`).
     pub(crate) target_copy: Vec<Vec<u8>>,
     pub(crate) target_rows: i64,
+    /// The distinct values of each set-aside foreign key (indexed like `TargetTables::fk_checks`).
+    fk_values: Vec<BTreeSet<String>>,
 }
 
 impl Batch {
@@ -971,6 +1042,7 @@ impl Batch {
     ) -> Batch {
         let t = targets.prepared;
         let mut target_copy = vec![Vec::new(); t.target_columns.len()];
+        let mut fk_values = vec![BTreeSet::new(); targets.fk_checks.len()];
         let mut fates = Vec::with_capacity(rows.len());
         let mut target_rows = 0;
         let mut line = Vec::new();
@@ -995,6 +1067,13 @@ impl Batch {
                         None => {
                             target_rows += encoded.len() as i64;
                             for (i, bytes) in encoded {
+                                for (k, check) in targets.fk_checks.iter().enumerate() {
+                                    if check.table == i {
+                                        if let Some(v) = copy_field(&bytes, check.column) {
+                                            fk_values[k].insert(v);
+                                        }
+                                    }
+                                }
                                 target_copy[i].extend_from_slice(&bytes);
                             }
                             Fate::Written(crate::idmap::mint(&t.plan.name, row.key))
@@ -1008,6 +1087,7 @@ impl Batch {
             fates,
             target_copy,
             target_rows,
+            fk_values,
         }
     }
 
@@ -1016,6 +1096,7 @@ impl Batch {
         adopt_fates(rows, &mut self.fates, existing, a);
         self.target_copy.clear();
         self.target_rows = 0;
+        self.fk_values.clear();
     }
 
     fn quarantined(reason: String) -> Batch {
@@ -1023,6 +1104,7 @@ impl Batch {
             fates: vec![Fate::Quarantined(reason)],
             target_copy: Vec::new(),
             target_rows: 0,
+            fk_values: Vec::new(),
         }
     }
 
@@ -1041,6 +1123,14 @@ impl Batch {
         }
         c
     }
+}
+
+/// Field `n` of one COPY text line (without its newline), or None for NULL. Only for types
+/// whose text needs no unescaping (uuid, integers).
+fn copy_field(line: &[u8], n: usize) -> Option<String> {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let field = line.split(|b| *b == b'\t').nth(n)?;
+    (field != b"\\N").then(|| String::from_utf8_lossy(field).into_owned())
 }
 
 /// Encodes one emitted row into `line`; returns the index of its target table.

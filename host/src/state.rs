@@ -98,6 +98,21 @@ CREATE TABLE IF NOT EXISTS migration.adopt_extras (
     PRIMARY KEY (table_name, id)
 );
 
+-- Foreign keys and plain indexes a run set aside while it loads (see deferred.rs), put back
+-- at its end; what is still here after a run could not be put back (error says why).
+CREATE TABLE IF NOT EXISTS migration.deferred_constraints (
+    table_name  text NOT NULL,
+    name        text NOT NULL,
+    kind        text NOT NULL,          -- fk | index
+    definition  text NOT NULL,
+    column_name text,
+    ref_table   text,
+    ref_column  text,
+    type_name   text,
+    error       text,
+    PRIMARY KEY (table_name, name)
+);
+
 -- Rows deliberately left behind (soft-deleted...), with the reason.
 CREATE TABLE IF NOT EXISTS migration.skipped (
     table_name text NOT NULL,

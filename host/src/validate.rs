@@ -215,6 +215,28 @@ pub async fn validate(
         }
     }
 
+    let set_aside: Vec<String> = target
+        .query(
+            "SELECT kind || ' ' || name || ' on ' || table_name || coalesce(': ' || error, '') FROM migration.deferred_constraints ORDER BY 1",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    checks.push(CheckResult {
+        table: None,
+        check: "constraints",
+        ok: set_aside.is_empty(),
+        detail: if set_aside.is_empty() {
+            "every foreign key and index of the target is in place".into()
+        } else {
+            format!(
+                "set aside by a run and not put back: {} (`host run` puts them back at its end)",
+                set_aside.join("; ")
+            )
+        },
+    });
     let rate = |done: i64, all: i64| (all > 0).then(|| done as f64 / all as f64);
     let success_rate = rate(migrated, total);
     let core_success_rate = rate(core_migrated, core_total);
