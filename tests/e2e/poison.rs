@@ -172,3 +172,80 @@ fn max_reject_rate_stops_the_table_and_a_raised_limit_resumes_identically() {
     host_ok(&["run", plan.to_str().unwrap()]);
     assert_same_digests(&reference, &digests(&mut tgt));
 }
+
+/// While a run sets the target's foreign keys aside, each batch still proves its own: a row
+/// pointing at a parent that is not there is refused and bisected to, like any refused row,
+/// and the keys are back, validated, when the run ends.
+#[test]
+fn a_row_pointing_nowhere_is_refused_while_keys_are_set_aside() {
+    let cluster = Cluster::shared();
+    let legacy = legacy_db(cluster, "0.05");
+    let target = cluster.fresh_db("fk_aside");
+    let plan = write_plan(
+        &temp_dir("fk_aside"),
+        &cluster.url(&legacy),
+        &cluster.url(&target),
+        50,
+        &["offices", "profiles", "doctors"],
+    );
+    let plan = plan.to_str().unwrap();
+    host_ok(&["run", plan, "--table", "offices", "--table", "profiles"]);
+    let mut src = cluster.connect(&legacy);
+    let office: i32 = src
+        .query_one(
+            "SELECT office_id FROM doctors WHERE deleted_at IS NULL AND office_id IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    // The office's row goes, its id-map entry stays: the plugin resolves a parent that is gone.
+    let mut tgt = cluster.connect(&target);
+    tgt.execute("DELETE FROM offices WHERE legacy_id = $1", &[&(office as i64)])
+        .unwrap();
+    let out = host_ok(&["run", plan]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("set aside for the load"), "{stderr}");
+    let refused: Vec<String> = tgt
+        .query(
+            "SELECT reason FROM migration.quarantine WHERE table_name = 'doctors' AND reason LIKE '%violates foreign key%'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(!refused.is_empty(), "{stderr}");
+    assert!(
+        refused[0].contains("office_id") && refused[0].contains("has no row in offices"),
+        "{refused:?}"
+    );
+    let orphans: i64 = tgt
+        .query_one(
+            "SELECT count(*) FROM doctors d WHERE NOT EXISTS (SELECT 1 FROM offices o WHERE o.id = d.office_id)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(orphans, 0);
+    let keys: i64 = tgt
+        .query_one(
+            "SELECT count(*) FROM pg_constraint WHERE conrelid = 'doctors'::regclass AND contype = 'f' AND convalidated",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(keys, 2, "doctors' foreign keys are back, validated");
+    let aside: i64 = tgt
+        .query_one("SELECT count(*) FROM migration.deferred_constraints", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(aside, 0);
+    // The office deleted under the id map fails its own checks; no key has orphans.
+    let out = host(&["validate", plan, "--json"]).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for c in report["checks"].as_array().unwrap() {
+        if c["check"] == "fk_orphans" || c["check"] == "constraints" {
+            assert_eq!(c["ok"], true, "{c}");
+        }
+    }
+}

@@ -360,6 +360,10 @@ pub fn digests(client: &mut Client) -> Vec<(String, String)> {
         ("migration.quarantine", "SELECT table_name, legacy_key, source_row, reason, component_sha256 FROM migration.quarantine"),
         ("migration.skipped", "SELECT table_name, legacy_key, reason FROM migration.skipped"),
         ("migration.table_state", "SELECT table_name, phase, last_key, source_rows, rows_read, rows_written, rows_skipped, rows_rejected, target_rows FROM migration.table_state"),
+        // The schema's keys and indexes, all back in place after a run (even an interrupted one).
+        ("constraints", "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), convalidated FROM pg_constraint WHERE connamespace = 'public'::regnamespace"),
+        ("indexes", "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid WHERE c.relnamespace = 'public'::regnamespace"),
+        ("migration.deferred_constraints", "SELECT table_name, name FROM migration.deferred_constraints"),
     ] {
         let sql = format!("SELECT count(*)::text || ':' || coalesce(md5(string_agg(x::text, E'\\n' ORDER BY x::text)), '') FROM ({sql}) x");
         out.push((name.to_string(), client.query_one(&sql, &[]).unwrap().get(0)));
