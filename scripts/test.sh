@@ -16,6 +16,12 @@ if cargo component --version >/dev/null 2>&1 && ! rustup target list --installed
   rustup target add wasm32-wasip1 || echo "NOTICE: no wasm32-wasip1 target: cargo component build will fail"
 fi
 scripts/build-foreign-plugins.sh
+# `host report` (tests/e2e/report.rs) is rendered by headless Chromium, from Debian's packages.
+if ! command -v chromium >/dev/null; then
+  echo "== installing chromium (for the host report test)"
+  (apt-get update -qq && apt-get install -y -qq chromium) ||
+    echo "NOTICE: chromium could not be installed: the host report e2e test will FAIL"
+fi
 echo "== plugin unit tests (native)"
 (cd plugins && cargo test --quiet)
 echo "== host unit tests and end-to-end tests"

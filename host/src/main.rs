@@ -12,6 +12,7 @@ mod pg;
 mod plan;
 mod plugin_cmd;
 mod progress;
+mod report;
 mod retry;
 mod rollback;
 mod run;
@@ -52,6 +53,11 @@ enum Command {
     /// Prove the migration is whole: accounting, reasons, id map, FK orphans, money, a
     /// re-transformed sample, and the lab's success rates. Exit 0 only if every check passes.
     Validate(PlanArgs),
+    /// Write the whole migration into one self-contained HTML file (opens offline in any
+    /// browser): the runs, a timeline per table, throughput, validation, reject and skip
+    /// reasons, component versions and hot swaps, and the plan. Reads the target's state
+    /// tables (during or after a run); validation needs the source and the plugins too.
+    Report(ReportArgs),
     /// Swap a new component in for one table: checked here first, then put in place of the
     /// plan's plugin file, where a running `host run` picks it up at its next batch boundary.
     Swap(SwapArgs),
@@ -95,6 +101,19 @@ struct RunArgs {
     /// and rejected, with the most frequent reasons and example keys.
     #[arg(long)]
     dry_run: bool,
+}
+
+#[derive(Args, Clone)]
+struct ReportArgs {
+    #[command(flatten)]
+    plan: PlanArgs,
+    /// Where to write the HTML file (replaced if it exists).
+    #[arg(short, long, default_value = "report.html")]
+    output: PathBuf,
+    /// Leave validation out (it re-reads the source and re-transforms a sample per table);
+    /// when it cannot run, the report says why instead.
+    #[arg(long)]
+    no_validate: bool,
 }
 
 #[derive(Args, Clone)]
@@ -180,6 +199,7 @@ async fn main() -> ExitCode {
         Command::Run(args) => cmd_run(args).await,
         Command::Status(args) => status::run(args).await,
         Command::Validate(args) => cmd_validate(args).await,
+        Command::Report(args) => report::run(args).await,
         Command::Rollback(args) => cmd_rollback(args).await,
         Command::Retry(args) => cmd_retry(args).await,
         Command::Swap(args) => cmd_swap(args).await,

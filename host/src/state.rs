@@ -220,20 +220,44 @@ pub async fn table_state(
 }
 
 /// The most frequent quarantine reasons of `table`, most frequent first (for the message of a
-/// table that stopped, and the run summary).
+/// table that stopped, the run summary and `host report`).
 pub async fn top_reject_reasons(
     client: &Client,
     table: &str,
     n: i64,
 ) -> anyhow::Result<Vec<(String, i64)>> {
+    top_reasons(client, "migration.quarantine", table, n)
+        .await
+        .with_context(|| format!("reading the quarantine reasons of {table}"))
+}
+
+/// The most frequent skip reasons of `table`, most frequent first (for `host report`).
+pub async fn top_skip_reasons(
+    client: &Client,
+    table: &str,
+    n: i64,
+) -> anyhow::Result<Vec<(String, i64)>> {
+    top_reasons(client, "migration.skipped", table, n)
+        .await
+        .with_context(|| format!("reading the skip reasons of {table}"))
+}
+
+/// `relation` is one of the state tables with `table_name` and `reason` columns.
+async fn top_reasons(
+    client: &Client,
+    relation: &str,
+    table: &str,
+    n: i64,
+) -> Result<Vec<(String, i64)>, tokio_postgres::Error> {
     let rows = client
         .query(
-            "SELECT reason, count(*) FROM migration.quarantine WHERE table_name = $1
-             GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $2",
+            &format!(
+                "SELECT reason, count(*) FROM {relation} WHERE table_name = $1
+                 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $2"
+            ),
             &[&table, &n],
         )
-        .await
-        .with_context(|| format!("reading the quarantine reasons of {table}"))?;
+        .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 

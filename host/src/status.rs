@@ -9,39 +9,51 @@ use crate::progress::format_duration;
 use crate::run::TableReport;
 use crate::{Exit, PlanArgs, EXIT_CONNECT};
 
-/// One table as `status` reports it.
+/// One table as `status` (and `report`) reports it.
 #[derive(Debug, serde::Serialize)]
-struct TableStatus {
-    table: String,
+pub(crate) struct TableStatus {
+    pub table: String,
     /// The plan's reporting group.
-    group: String,
-    phase: String,
-    source_rows: Option<i64>,
-    rows_read: i64,
-    rows_written: i64,
-    rows_skipped: i64,
-    rows_rejected: i64,
-    target_rows: i64,
-    batches: i64,
-    rows_per_second: Option<f64>,
-    eta_seconds: Option<f64>,
-    component_sha256: Option<String>,
-    error: Option<String>,
+    pub group: String,
+    pub phase: String,
+    pub source_rows: Option<i64>,
+    pub rows_read: i64,
+    pub rows_written: i64,
+    pub rows_skipped: i64,
+    pub rows_rejected: i64,
+    pub target_rows: i64,
+    pub batches: i64,
+    pub rows_per_second: Option<f64>,
+    pub eta_seconds: Option<f64>,
+    pub component_sha256: Option<String>,
+    pub error: Option<String>,
     /// Lineage: which component versions produced how many rows.
-    components: Vec<ComponentRows>,
+    pub components: Vec<ComponentRows>,
 }
 
 /// The rows one component version produced for one table.
 #[derive(Debug, serde::Serialize)]
-struct ComponentRows {
-    sha256: String,
-    batches: i64,
-    rows_in: i64,
-    written: i64,
-    skipped: i64,
-    quarantined: i64,
+pub(crate) struct ComponentRows {
+    pub sha256: String,
+    pub batches: i64,
+    pub rows_in: i64,
+    pub written: i64,
+    pub skipped: i64,
+    pub quarantined: i64,
     /// First batch this version committed.
-    first_batch: i64,
+    pub first_batch: i64,
+}
+
+/// Whether the target holds migration state at all (a `host run` started there).
+pub(crate) async fn has_state(target: &tokio_postgres::Client) -> anyhow::Result<bool> {
+    Ok(target
+        .query_one(
+            "SELECT to_regclass('migration.table_state') IS NOT NULL",
+            &[],
+        )
+        .await
+        .context("looking for the migration state in the target")?
+        .get(0))
 }
 
 pub async fn run(args: &PlanArgs) -> anyhow::Result<()> {
@@ -49,13 +61,86 @@ pub async fn run(args: &PlanArgs) -> anyhow::Result<()> {
     let target = pg::connect(&plan.target_url, pg::Side::Target)
         .await
         .map_err(|e| Exit::new(EXIT_CONNECT, format!("{e:#}")))?;
-    let has_state: bool = target
-        .query_one(
-            "SELECT to_regclass('migration.table_state') IS NOT NULL",
-            &[],
-        )
-        .await?
-        .get(0);
+    let tables = tables(&plan, &target).await?;
+    let total: i64 = tables.iter().filter_map(|t| t.source_rows).sum();
+    let read: i64 = tables.iter().map(|t| t.rows_read).sum();
+    let done = tables.iter().filter(|t| t.phase == "done").count();
+    // The whole run: the rows known still to read (tables started so far) at the rate of
+    // everything read so far; tables not started yet are not counted, so it is a lower bound.
+    let seconds: f64 = tables
+        .iter()
+        .filter(|t| t.rows_per_second.is_some())
+        .map(|t| t.rows_read as f64 / t.rows_per_second.unwrap_or(1.0))
+        .sum();
+    let run_eta = (seconds > 0.0 && done < tables.len())
+        .then(|| (total - read).max(0) as f64 / (read as f64 / seconds));
+    if args.json {
+        let json = serde_json::json!({
+            "tables": tables,
+            "tables_done": done,
+            "tables_total": tables.len(),
+            "rows_read": read,
+            "rows_known_total": total,
+            "run_eta_seconds_at_least": run_eta,
+        });
+        println!("{}", serde_json::to_string_pretty(&json)?);
+        return Ok(());
+    }
+    println!(
+        "{:<12} {:<22} {:<8} {:>19} {:>9} {:>9} {:>9} {:>10} {:>8}",
+        "group", "table", "phase", "read/total", "written", "skipped", "rejected", "rows/s", "ETA"
+    );
+    for t in &tables {
+        let total = t.source_rows.map_or("?".to_string(), |n| n.to_string());
+        println!(
+            "{:<12} {:<22} {:<8} {:>19} {:>9} {:>9} {:>9} {:>10} {:>8}",
+            t.group,
+            t.table,
+            t.phase,
+            format!("{}/{total}", t.rows_read),
+            t.rows_written,
+            t.rows_skipped,
+            t.rows_rejected,
+            t.rows_per_second.map_or("-".into(), |r| format!("{r:.0}")),
+            t.eta_seconds.map_or("-".into(), format_duration)
+        );
+        if let Some(e) = &t.error {
+            println!("    error: {e}");
+        }
+        if t.components.len() > 1 {
+            for c in &t.components {
+                println!(
+                    "    component {}: {} batches from batch {}, {} rows in, {} written, {} skipped, {} quarantined",
+                    &c.sha256[..12.min(c.sha256.len())],
+                    c.batches,
+                    c.first_batch,
+                    c.rows_in,
+                    c.written,
+                    c.skipped,
+                    c.quarantined
+                );
+            }
+        }
+    }
+    match run_eta {
+        Some(eta) => println!(
+            "{done}/{} tables done, {read} of at least {total} rows read, ETA at least {} ({} tables not started)",
+            tables.len(),
+            format_duration(eta),
+            tables.iter().filter(|t| t.source_rows.is_none()).count()
+        ),
+        None => println!("{done}/{} tables done, {read} rows read", tables.len()),
+    }
+    Ok(())
+}
+
+/// Every table of the plan with its phase, counts, rate and lineage, from the state tables
+/// (all pending when the target has no state yet).
+pub(crate) async fn tables(
+    plan: &crate::plan::Plan,
+    target: &tokio_postgres::Client,
+) -> anyhow::Result<Vec<TableStatus>> {
+    let has_state = has_state(target).await?;
     let mut rows = Vec::new();
     if has_state {
         rows = target
@@ -147,76 +232,7 @@ pub async fn run(args: &PlanArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let total: i64 = tables.iter().filter_map(|t| t.source_rows).sum();
-    let read: i64 = tables.iter().map(|t| t.rows_read).sum();
-    let done = tables.iter().filter(|t| t.phase == "done").count();
-    // The whole run: the rows known still to read (tables started so far) at the rate of
-    // everything read so far; tables not started yet are not counted, so it is a lower bound.
-    let seconds: f64 = tables
-        .iter()
-        .filter(|t| t.rows_per_second.is_some())
-        .map(|t| t.rows_read as f64 / t.rows_per_second.unwrap_or(1.0))
-        .sum();
-    let run_eta = (seconds > 0.0 && done < tables.len())
-        .then(|| (total - read).max(0) as f64 / (read as f64 / seconds));
-    if args.json {
-        let json = serde_json::json!({
-            "tables": tables,
-            "tables_done": done,
-            "tables_total": tables.len(),
-            "rows_read": read,
-            "rows_known_total": total,
-            "run_eta_seconds_at_least": run_eta,
-        });
-        println!("{}", serde_json::to_string_pretty(&json)?);
-        return Ok(());
-    }
-    println!(
-        "{:<12} {:<22} {:<8} {:>19} {:>9} {:>9} {:>9} {:>10} {:>8}",
-        "group", "table", "phase", "read/total", "written", "skipped", "rejected", "rows/s", "ETA"
-    );
-    for t in &tables {
-        let total = t.source_rows.map_or("?".to_string(), |n| n.to_string());
-        println!(
-            "{:<12} {:<22} {:<8} {:>19} {:>9} {:>9} {:>9} {:>10} {:>8}",
-            t.group,
-            t.table,
-            t.phase,
-            format!("{}/{total}", t.rows_read),
-            t.rows_written,
-            t.rows_skipped,
-            t.rows_rejected,
-            t.rows_per_second.map_or("-".into(), |r| format!("{r:.0}")),
-            t.eta_seconds.map_or("-".into(), format_duration)
-        );
-        if let Some(e) = &t.error {
-            println!("    error: {e}");
-        }
-        if t.components.len() > 1 {
-            for c in &t.components {
-                println!(
-                    "    component {}: {} batches from batch {}, {} rows in, {} written, {} skipped, {} quarantined",
-                    &c.sha256[..12.min(c.sha256.len())],
-                    c.batches,
-                    c.first_batch,
-                    c.rows_in,
-                    c.written,
-                    c.skipped,
-                    c.quarantined
-                );
-            }
-        }
-    }
-    match run_eta {
-        Some(eta) => println!(
-            "{done}/{} tables done, {read} of at least {total} rows read, ETA at least {} ({} tables not started)",
-            tables.len(),
-            format_duration(eta),
-            tables.iter().filter(|t| t.source_rows.is_none()).count()
-        ),
-        None => println!("{done}/{} tables done, {read} rows read", tables.len()),
-    }
-    Ok(())
+    Ok(tables)
 }
 
 /// The per-table summary printed at the end of `host run`.

@@ -10,6 +10,7 @@ mod faults;
 mod operate;
 mod plugin;
 mod poison;
+mod report;
 mod run;
 mod sandbox;
 mod swap;
