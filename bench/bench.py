@@ -101,8 +101,14 @@ def report(args):
     ms = [json.loads(line) for line in open(args.measurements) if line.strip()]
     methods = {}
     for key, label in METHODS:
-        runs = [m for m in ms if m["method"] == key]
+        all_runs = [m for m in ms if m["method"] == key]
+        if not all_runs:
+            continue
+        failures = [{"run": m["run"], "reason": m["failed"]} for m in all_runs if "failed" in m]
+        runs = [m for m in all_runs if "failed" not in m]
         if not runs:
+            methods[key] = {"label": label, "rows": None, "wall_s": [], "median_wall_s": None,
+                            "rows_per_s": None, "peak_rss_mb": None, "failed_runs": failures}
             continue
         walls = [m["wall_s"] for m in runs]
         rows = runs[0]["rows"]
@@ -120,6 +126,8 @@ def report(args):
         }
         extra = {k: v for k, v in runs[0].items() if k not in ("method", "run", "wall_s", "rss_kb", "rows")}
         entry.update(extra)
+        if failures:
+            entry["failed_runs"] = failures
         methods[key] = entry
 
     host = methods.get("host_run")
@@ -127,11 +135,11 @@ def report(args):
     for key, entry in methods.items():
         # host time per row / this method's time per row (= host wall / method wall when the
         # rows are the same): how many times longer host run takes for the same rows.
-        if host and entry["rows_per_s"]:
+        if host and host["rows_per_s"] and entry["rows_per_s"]:
             entry["host_ratio"] = round(entry["rows_per_s"] / host["rows_per_s"], 2)
     for key in ("pgloader", "pipe_fk", "pipe_nofk", "insert_loop"):
         if host and key in methods:
-            ratios[f"host/{key}"] = methods[key]["host_ratio"]
+            ratios[f"host/{key}"] = methods[key].get("host_ratio")
 
     loop = methods.get("insert_loop")
     if loop:
@@ -187,6 +195,9 @@ def report(args):
     header = ["method", "rows", "wall s (median)", "rows/s", "peak RSS MB", "host run ÷ this"]
     lines = []
     for key, entry in methods.items():
+        if entry["rows_per_s"] is None:
+            lines.append([key, "failed", "-", "-", "-", "-"])
+            continue
         lines.append([
             key,
             fmt_int(entry["rows"]),
@@ -226,11 +237,16 @@ def report(args):
     md.append("| method | rows | wall s (median) | rows/s | peak RSS MB | host run ÷ this |")
     md.append("|---|---:|---:|---:|---:|---:|")
     for key, entry in methods.items():
+        if entry["rows_per_s"] is None:
+            md.append(f"| {key}: {entry['label']} | failed: {entry['failed_runs'][0]['reason']} | | | | |")
+            continue
         md.append(f"| {key}: {entry['label']} | {fmt_int(entry['rows'])} | {entry['median_wall_s']:.2f} | "
                   f"{fmt_int(entry['rows_per_s'])} | {entry['peak_rss_mb']:.1f} | {entry.get('host_ratio', 0):.2f}x |")
     md.append("")
     md.append("All wall times (s): " + "; ".join(
-        f"{k} {', '.join(f'{w:.2f}' for w in e['wall_s'])}" for k, e in methods.items()) + ".\n")
+        f"{k} {', '.join(f'{w:.2f}' for w in e['wall_s']) or '-'}" for k, e in methods.items())
+              + "." + "".join(f" {k} failed in run {f['run']}: {f['reason']}." for k, e in methods.items()
+                              for f in e.get("failed_runs", [])) + "\n")
     md.append("## Notes\n")
     md.append("- **Timing**: `/usr/bin/time -f '%e %M'` around each method (wall seconds, peak RSS). "
               "The pipes are timed as one `bash -c` loop over the tables (psql start-up included); "
@@ -251,9 +267,14 @@ def report(args):
               "keeps only the rows whose parents exist and were themselves kept; that filtering runs inside "
               f"the timed COPY. It leaves out {fmt_int(excl)} of {fmt_int(meta['source_rows'])} rows "
               f"({excl / meta['source_rows']:.2%}): {detail}. host run instead quarantines or skips such "
-              "rows with a reason.")
+              "rows with a reason. Reading every table to /dev/null (once, untimed by the runs) takes "
+              f"{meta['read_plain_s']:.2f} s as the tables are and {meta['read_fk_views_s']:.2f} s through the "
+              "views: the rest of the gap between pipe_fk and pipe_nofk is the foreign-key checks in the target.")
     md.append("- **pgloader** runs `LOAD DATABASE FROM pgsql INTO pgsql WITH data only, workers = 4, "
-              "concurrency = 1` into the same pre-created legacy schema as pipe_nofk (no foreign keys, "
+              "concurrency = 1` (default batch and prefetch sizes) with a "
+              f"{meta['pgloader_heap_mb']} MB Lisp heap (`--dynamic-space-size`; the Debian build's default "
+              "1 GB ran out at scale 1: \"Heap exhausted, game over\") "
+              "into the same pre-created legacy schema as pipe_nofk (no foreign keys, "
               "so nothing to disable). Its row count, and the content of orders, order_files and patients "
               "(md5 of the rows as text, after run 1; pipe_nofk's too), are checked against the source.")
     if loop:
