@@ -59,9 +59,10 @@ impl Prepared {
     /// Where the earlier migration left this table's rows, if the plan adopts it.
     pub fn adopt_target(&self) -> Option<AdoptTarget> {
         let a = self.plan.adopt.as_ref()?;
-        let table = a.table.clone().or_else(|| {
-            self.description.writes.first().map(|w| w.table.clone())
-        })?;
+        let table = a
+            .table
+            .clone()
+            .or_else(|| self.description.writes.first().map(|w| w.table.clone()))?;
         Some(AdoptTarget {
             table,
             legacy_id: a.legacy_id.clone(),

@@ -132,9 +132,6 @@ pub async fn deferred_fks(client: &Client) -> anyhow::Result<Vec<DeferredFk>> {
         .collect())
 }
 
-
-
-
 /// Puts back everything set aside (returns what could not be, one line each): indexes first (so the keys' checks can use them), then
 /// each foreign key, added validated, each in its own transaction with its record. A key
 /// whose rows do not all have their parent stays set aside, with the reason recorded.

@@ -327,7 +327,9 @@ async fn cmd_run(args: &RunArgs) -> anyhow::Result<()> {
     for t in &analysis.tables {
         let selected = args.tables.is_empty() || args.tables.contains(&t.plan.name);
         let done = matches!(
-            state::table_state(&target, &t.plan.name).await?.map(|s| s.phase),
+            state::table_state(&target, &t.plan.name)
+                .await?
+                .map(|s| s.phase),
             Some(state::TablePhase::Done)
         );
         if selected && !done && t.plan.adopt.is_none() {
@@ -342,8 +344,16 @@ async fn cmd_run(args: &RunArgs) -> anyhow::Result<()> {
         );
     }
     let started = std::time::Instant::now();
-    let (reports, blocked) =
-        run_tables(&plan, &analysis, &order, &args.tables, &mut source, &target, run_id).await?;
+    let (reports, blocked) = run_tables(
+        &plan,
+        &analysis,
+        &order,
+        &args.tables,
+        &mut source,
+        &target,
+        run_id,
+    )
+    .await?;
     let clock = std::time::Instant::now();
     let unrestored = deferred::restore(&mut target, &plan.target_schema).await?;
     tracing::info!(
@@ -429,9 +439,8 @@ async fn run_tables(
         let mut i = 0;
         while i < waiting.len() && !idle.is_empty() {
             let step = waiting[i];
-            let pending = |d: &String| {
-                running_names.contains(d) || waiting.iter().any(|w| &w.table == d)
-            };
+            let pending =
+                |d: &String| running_names.contains(d) || waiting.iter().any(|w| &w.table == d);
             if step.after.iter().any(pending) {
                 i += 1;
                 continue;

@@ -141,13 +141,23 @@ impl Runner<'_> {
         let mut writer = TableWriter::new(target, *run_id, plan, t.clone(), counts).await?;
         writer.source_info = Some(source_info);
         let mut watcher = PluginWatcher::new(&t.plan.plugin, &t.plugin.sha256);
+        // The next page is read while the current one is transformed and committed.
+        let mut prefetched: Option<Vec<SourceRow>> = None;
         loop {
             if let Some(candidate) = watcher.poll(&writer.runtime) {
                 writer.swap(candidate).await?;
+                // A new component may read other columns: read its page afresh.
+                prefetched = None;
             }
-            let clock = Instant::now();
-            let rows = read_page(&src, &writer.t, &plan.source_schema, last_key).await?;
-            writer.timing.read += clock.elapsed();
+            let rows = match prefetched.take() {
+                Some(rows) => rows,
+                None => {
+                    let clock = Instant::now();
+                    let rows = read_page(&src, &writer.t, &plan.source_schema, last_key).await?;
+                    writer.timing.read += clock.elapsed();
+                    rows
+                }
+            };
             let Some(first) = rows.first() else { break };
             let span = info_span!(
                 "batch",
@@ -155,15 +165,27 @@ impl Runner<'_> {
                 first_key = first.key,
                 rows = rows.len()
             );
-            writer
-                .process(
-                    rows,
-                    &mut Mode::Advance {
-                        last_key: &mut last_key,
-                    },
-                )
-                .instrument(span)
-                .await?;
+            // A short page is the last one of the snapshot.
+            let more = rows.len() >= writer.t.plan.batch_size;
+            let after = rows.last().map(|r| r.key);
+            let reader = writer.t.clone();
+            let read_next = async {
+                let clock = Instant::now();
+                let next = if more {
+                    read_page(&src, &reader, &plan.source_schema, after).await
+                } else {
+                    Ok(Vec::new())
+                };
+                (next, clock.elapsed())
+            };
+            let mut mode = Mode::Advance {
+                last_key: &mut last_key,
+            };
+            let (processed, (next, read_time)) =
+                tokio::join!(writer.process(rows, &mut mode).instrument(span), read_next);
+            processed?;
+            writer.timing.read += read_time;
+            prefetched = Some(next?);
             test_delay().await;
             progress.update(writer.counts.rows_read as u64);
             if let Err(stop) = check_reject_rate(&writer.t, &writer.counts, total, false) {
@@ -710,10 +732,13 @@ pub(crate) async fn adopted_ids(
         id = ident(&a.id),
         table = qualified(&plan.target_schema, &a.table)
     );
-    let found = target
-        .query(&sql, &[&keys])
-        .await
-        .map_err(|e| anyhow::anyhow!("reading the adopted rows of {}: {}", a.table, error_text(&e)))?;
+    let found = target.query(&sql, &[&keys]).await.map_err(|e| {
+        anyhow::anyhow!(
+            "reading the adopted rows of {}: {}",
+            a.table,
+            error_text(&e)
+        )
+    })?;
     Ok(found.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
@@ -750,7 +775,9 @@ async fn record_adopt_extras(
     let n = target
         .execute(&sql, &[&name, &a.table])
         .await
-        .map_err(|e| anyhow::anyhow!("looking for extra rows in {}: {}", a.table, error_text(&e)))?;
+        .map_err(|e| {
+            anyhow::anyhow!("looking for extra rows in {}: {}", a.table, error_text(&e))
+        })?;
     Ok(n as i64)
 }
 

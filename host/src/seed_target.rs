@@ -48,7 +48,9 @@ pub async fn prepare(plan_path: &Path, source_url: &str, target_url: &str) -> an
     }
     let run_id = state::start_run(&target, &plan.path, None).await?;
     for step in analysis.order.clone().unwrap_or_default() {
-        let prepared = analysis.prepared(&step.table).expect("ordered tables were prepared");
+        let prepared = analysis
+            .prepared(&step.table)
+            .expect("ordered tables were prepared");
         let mut runner = run::Runner {
             plan: &plan,
             source: &mut source,
@@ -85,7 +87,10 @@ async fn randomize_ids(
         .await
         .context("the seed target needs a superuser connection (session_replication_role)")?;
     for (table, columns) in analysis.tables.iter().flat_map(|t| &t.target_columns) {
-        if !columns.iter().any(|c| c.name == "id" && c.type_name == "uuid") {
+        if !columns
+            .iter()
+            .any(|c| c.name == "id" && c.type_name == "uuid")
+        {
             continue;
         }
         let q = qualified(&plan.target_schema, table);

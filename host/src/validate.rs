@@ -190,13 +190,18 @@ pub async fn validate(
                     &[name, &a.table],
                 )
                 .await
-                .map_err(|e| anyhow::anyhow!("looking for extra rows in {}: {}", a.table, error_text(&e)))?
+                .map_err(|e| {
+                    anyhow::anyhow!("looking for extra rows in {}: {}", a.table, error_text(&e))
+                })?
                 .get(0);
             push(
                 "adopted",
                 extras == 0,
                 if extras == 0 {
-                    format!("{} rows of {} adopted, none without a source row", c.rows_written, a.table)
+                    format!(
+                        "{} rows of {} adopted, none without a source row",
+                        c.rows_written, a.table
+                    )
                 } else {
                     format!(
                         "{extras} row(s) of {} have no source row (listed by `host run` in migration.adopt_extras): delete them or give them their legacy id, then `host run` and `host validate` again",

@@ -175,7 +175,11 @@ fn adopted_tables_keep_their_uuids_and_report_missing_and_extra_rows() {
     let (read, written, skipped, rejected, target_rows): (i64, i64, i64, i64, i64) =
         (c.get(0), c.get(1), c.get(2), c.get(3), c.get(4));
     assert_eq!(read, in_source);
-    assert_eq!(read, written + skipped + rejected, "the accounting identity");
+    assert_eq!(
+        read,
+        written + skipped + rejected,
+        "the accounting identity"
+    );
     assert_eq!(written as usize, seeded.len());
     assert_eq!(target_rows, 0, "adopted rows are not written again");
 

@@ -117,7 +117,10 @@ fn source_backend_terminated_mid_table() {
         .query_one("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'host-source' AND datname = $1) t", &[&legacy])
         .unwrap()
         .get(0);
-    assert!(killed >= 1, "the runner's source connections (one per table running)");
+    assert!(
+        killed >= 1,
+        "the runner's source connections (one per table running)"
+    );
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());

@@ -3,8 +3,8 @@
 
 mod support;
 
-mod catalogue;
 mod adopt;
+mod catalogue;
 mod check;
 mod faults;
 mod operate;

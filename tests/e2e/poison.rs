@@ -200,8 +200,11 @@ fn a_row_pointing_nowhere_is_refused_while_keys_are_set_aside() {
         .get(0);
     // The office's row goes, its id-map entry stays: the plugin resolves a parent that is gone.
     let mut tgt = cluster.connect(&target);
-    tgt.execute("DELETE FROM offices WHERE legacy_id = $1", &[&(office as i64)])
-        .unwrap();
+    tgt.execute(
+        "DELETE FROM offices WHERE legacy_id = $1",
+        &[&(office as i64)],
+    )
+    .unwrap();
     let out = host_ok(&["run", plan]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("set aside for the load"), "{stderr}");

@@ -311,6 +311,10 @@ fn whole_lab_end_to_end_validates() {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        assert_eq!(versions, vec![4], "{table}: adopted rows keep their v4 UUIDs");
+        assert_eq!(
+            versions,
+            vec![4],
+            "{table}: adopted rows keep their v4 UUIDs"
+        );
     }
 }
