@@ -10,6 +10,7 @@
 """
 import argparse
 import json
+import os
 import re
 import statistics
 import sys
@@ -315,8 +316,19 @@ def report(args):
         for r in top:
             md.append(f"| {r['table']} | {r['read_s']:.2f} | {r['transform_s']:.2f} | {r['write_s']:.2f} |")
     md.append("")
+    # The hand-written analysis (profile, levers tried) below KEPT_MARKER survives a rerun.
+    kept = ""
+    if os.path.exists(args.markdown):
+        previous = open(args.markdown).read()
+        if KEPT_MARKER in previous:
+            kept = previous[previous.index(KEPT_MARKER):]
     with open(args.markdown, "w") as f:
         f.write("\n".join(md))
+        if kept:
+            f.write("\n" + kept)
+
+
+KEPT_MARKER = "<!-- analysis: kept by bench/run.sh -->"
 
 
 def main():
