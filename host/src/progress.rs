@@ -5,6 +5,23 @@ use std::time::{Duration, Instant};
 
 const LOG_EVERY: Duration = Duration::from_secs(5);
 
+/// The live line of every table running now: tables run side by side, and one terminal line
+/// shows them all (each table's own line would overwrite the other's).
+static BOARD: std::sync::Mutex<std::collections::BTreeMap<String, String>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+fn show_board(update: impl FnOnce(&mut std::collections::BTreeMap<String, String>)) {
+    let mut board = BOARD.lock().unwrap_or_else(|e| e.into_inner());
+    update(&mut board);
+    let line = board.values().cloned().collect::<Vec<_>>().join("  |  ");
+    if line.is_empty() {
+        eprint!("\r\x1b[2K");
+    } else {
+        eprint!("\r\x1b[2K{line}");
+    }
+    let _ = std::io::stderr().flush();
+}
+
 pub struct Progress {
     table: String,
     total: u64,
@@ -31,8 +48,10 @@ impl Progress {
     pub fn update(&mut self, done: u64) {
         let now = Instant::now();
         if self.terminal && now.duration_since(self.last_shown) >= Duration::from_millis(200) {
-            eprint!("\r\x1b[2K{}", self.line(done));
-            let _ = std::io::stderr().flush();
+            let line = self.short_line(done);
+            show_board(|b| {
+                b.insert(self.table.clone(), line);
+            });
             self.last_shown = now;
         } else if !self.terminal && now.duration_since(self.last_shown) >= LOG_EVERY {
             tracing::info!("{}", self.line(done));
@@ -42,7 +61,9 @@ impl Progress {
 
     pub fn finish(&mut self, done: u64) {
         if self.terminal {
-            eprint!("\r\x1b[2K");
+            show_board(|b| {
+                b.remove(&self.table);
+            });
         }
         let secs = self.started.elapsed().as_secs_f64();
         tracing::info!(
@@ -52,7 +73,22 @@ impl Progress {
         );
     }
 
+    /// The terminal's form, short enough for two tables side by side on one line.
+    fn short_line(&self, done: u64) -> String {
+        let (pct, rate, eta) = self.figures(done);
+        format!("{} {pct:.1}% {rate:.0} rows/s ETA {eta}", self.table)
+    }
+
     fn line(&self, done: u64) -> String {
+        let (pct, rate, eta) = self.figures(done);
+        format!(
+            "{}: {done}/{} rows ({pct:.1}%), {rate:.0} rows/s, ETA {eta}",
+            self.table, self.total
+        )
+    }
+
+    /// Percent done, rows per second in this run, and the time left at that rate.
+    fn figures(&self, done: u64) -> (f64, f64, String) {
         let secs = self.started.elapsed().as_secs_f64().max(0.001);
         let rate = (done.saturating_sub(self.start_done)) as f64 / secs;
         let left = self.total.saturating_sub(done);
@@ -66,10 +102,7 @@ impl Progress {
         } else {
             100.0
         };
-        format!(
-            "{}: {done}/{} rows ({pct:.1}%), {rate:.0} rows/s, ETA {eta}",
-            self.table, self.total
-        )
+        (pct, rate, eta)
     }
 }
 

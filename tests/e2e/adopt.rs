@@ -227,3 +227,27 @@ fn adopting_an_empty_table_is_refused_before_anything_moves() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_seed_target_must_be_empty() {
+    let cluster = Cluster::shared();
+    let (legacy, target, plan) = adopted_core(cluster, "seed_twice");
+    let out = host(&[
+        "generate",
+        "--existing-source",
+        "--url",
+        &cluster.url(&legacy),
+        "--seed-target",
+        &cluster.url(&target),
+        "--plan",
+        &plan,
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("already has tables in schema public: give it an empty database"),
+        "{stderr}"
+    );
+}
