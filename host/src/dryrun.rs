@@ -15,7 +15,7 @@ use crate::check::Analysis;
 use crate::idmap::IdMaps;
 use crate::pg::{ident, qualified};
 use crate::plan::Plan;
-use crate::run::{adopt_fates, adopted_ids, read_rows, Batch, Fate, TargetTables};
+use crate::run::{adopt_fates, adopted_ids, read_rows, transform_rows, Batch, Fate, TargetTables};
 
 /// Examples kept per reason.
 const EXAMPLE_KEYS: usize = 3;
@@ -103,15 +103,13 @@ pub async fn dry_run(
                 "SELECT {select} FROM {table} {filter} ORDER BY {key} LIMIT {}",
                 t.plan.batch_size
             );
-            let rows = read_rows(src.client(), &sql, t)
+            let mut rows = read_rows(src.client(), &sql, t)
                 .await
                 .with_context(|| format!("reading {}", t.plan.name))?;
             let Some(last) = rows.last() else { break };
             after = Some(last.key);
             // One row at a time after a trap, as the real run's bisection ends up doing.
-            let mut fates = match instance
-                .transform(&rows.iter().map(|r| r.values.clone()).collect::<Vec<_>>())
-            {
+            let mut fates = match transform_rows(&mut instance, &mut rows) {
                 Ok(outcomes) => {
                     let batch = Batch::new(&rows, outcomes, &targets);
                     report.target_rows += batch.target_rows;

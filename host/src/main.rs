@@ -182,6 +182,11 @@ impl PlanArgs {
     }
 }
 
+/// A batch is thousands of short-lived strings: glibc's allocator spent about a third of the
+/// runner's CPU on them (bench/RESULTS.md, profile).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()

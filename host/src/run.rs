@@ -293,7 +293,7 @@ impl<'a> TableWriter<'a> {
         let targets = TargetTables::new(&self.t, &self.plan.target_schema)
             .with_fk_checks(&self.deferred_fks, &self.plan.target_schema);
         let mut pending = vec![rows];
-        while let Some(rows) = pending.pop() {
+        while let Some(mut rows) = pending.pop() {
             if rows.len() > 1 && rows.iter().any(|r| r.unreadable.is_some()) {
                 split_into(&mut pending, rows);
                 continue;
@@ -303,9 +303,7 @@ impl<'a> TableWriter<'a> {
                 Some(why) => Ok(vec![Outcome::Reject(format!(
                     "the source row cannot be read: {why}"
                 ))]),
-                None => self
-                    .instance
-                    .transform(&rows.iter().map(|r| r.values.clone()).collect::<Vec<_>>()),
+                None => transform_rows(&mut self.instance, &mut rows),
             };
             self.timing.transform += clock.elapsed();
             let batch = match transformed {
@@ -866,6 +864,23 @@ fn source_json(t: &Prepared, row: &SourceRow) -> String {
         .map(|(c, v)| (c.name.clone(), codec::to_json(v)))
         .collect();
     serde_json::Value::Object(map).to_string()
+}
+
+/// One plugin call over `rows`: their values are lent to the call and put back (not copied:
+/// a batch's values are most of what the runner allocates).
+pub(crate) fn transform_rows(
+    instance: &mut Instance,
+    rows: &mut [SourceRow],
+) -> Result<Vec<Outcome>, PluginError> {
+    let values: Vec<Vec<Value>> = rows
+        .iter_mut()
+        .map(|r| std::mem::take(&mut r.values))
+        .collect();
+    let result = instance.transform(&values);
+    for (row, v) in rows.iter_mut().zip(values) {
+        row.values = v;
+    }
+    result
 }
 
 /// Reads the next keyset page, decoding each field by its source column type.

@@ -418,8 +418,7 @@ async fn sample_check(
     rows.sort_by_key(|r| r.key);
     let ids = Arc::new(IdMaps::load(target, &t.description.resolves).await?);
     let mut instance = t.plugin.instantiate(ids, &t.plan.name)?;
-    let outcomes =
-        instance.transform(&rows.iter().map(|r| r.values.clone()).collect::<Vec<_>>())?;
+    let outcomes = run::transform_rows(&mut instance, &mut rows)?;
     let targets = TargetTables::new(t, &plan.target_schema);
     let batch = Batch::new(&rows, outcomes, &targets);
 
