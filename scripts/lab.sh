@@ -33,6 +33,8 @@ echo "== host run plan.toml"
 if [ -x /usr/bin/time ]; then /usr/bin/time -f "wall %e s, peak RSS %M KB" $host run plan.toml; else $host run plan.toml; fi
 echo "== host validate plan.toml"
 $host validate plan.toml
+echo "== host report plan.toml -o lab-report.html"
+$host report plan.toml -o lab-report.html
 if [ -n "${started_clusters:-}" ]; then
   cat <<EOT
 
@@ -40,6 +42,7 @@ The clusters keep running so you can look around:
   source: psql $MIGRATE_SOURCE_URL
   target: psql $MIGRATE_TARGET_URL      (state: SELECT * FROM migration.table_state;)
   status: MIGRATE_TARGET_URL=$MIGRATE_TARGET_URL target/release/host status plan.toml
+  report: lab-report.html (timeline, throughput, reasons, lineage, the plan; open it in a browser)
   stop:   scripts/pg-cluster.sh stop .lab/source; scripts/pg-cluster.sh stop .lab/target
 EOT
 fi
