@@ -295,13 +295,8 @@ async fn cmd_run(args: &RunArgs) -> anyhow::Result<()> {
         return cmd_dry_run(args).await;
     }
     let plan = args.plan.load()?;
-    let connect = |url: String, side| async move {
-        pg::connect(&url, side)
-            .await
-            .map_err(|e| Exit::new(EXIT_CONNECT, format!("{e:#}")))
-    };
-    let mut target = connect(plan.target_url.clone(), pg::Side::Target).await?;
-    let mut source = connect(plan.source_url.clone(), pg::Side::Source).await?;
+    let mut target = connect(&plan.target_url, pg::Side::Target).await?;
+    let mut source = connect(&plan.source_url, pg::Side::Source).await?;
     state::ensure_schema(&target).await?;
     if run::ensure_target_schema(&plan, &target).await? {
         tracing::info!("the target schema was empty: created it from the plan's schema_files");
@@ -426,14 +421,9 @@ async fn run_tables(
     let workers = plan.parallel_tables.min(waiting.len()).max(1);
     let mut idle = Vec::with_capacity(workers);
     for _ in 0..workers {
-        let connect = |url: String, side| async move {
-            pg::connect(&url, side)
-                .await
-                .map_err(|e| Exit::new(EXIT_CONNECT, format!("{e:#}")))
-        };
         idle.push((
-            connect(plan.source_url.clone(), pg::Side::Source).await?,
-            connect(plan.target_url.clone(), pg::Side::Target).await?,
+            connect(&plan.source_url, pg::Side::Source).await?,
+            connect(&plan.target_url, pg::Side::Target).await?,
         ));
     }
     let mut running = FuturesUnordered::new();
@@ -525,6 +515,13 @@ async fn critical_path(
     Ok(priority)
 }
 
+/// One connection; a failure exits with the connect code (4) and says why.
+async fn connect(url: &str, side: pg::Side) -> Result<tokio_postgres::Client, Exit> {
+    pg::connect(url, side)
+        .await
+        .map_err(|e| Exit::new(EXIT_CONNECT, format!("{e:#}")))
+}
+
 /// Connects both sides and loads every plugin; any check problem is fatal.
 async fn open(
     plan: &plan::Plan,
@@ -533,13 +530,8 @@ async fn open(
     tokio_postgres::Client,
     check::Analysis,
 )> {
-    let connect = |url: String, side| async move {
-        pg::connect(&url, side)
-            .await
-            .map_err(|e| Exit::new(EXIT_CONNECT, format!("{e:#}")))
-    };
-    let target = connect(plan.target_url.clone(), pg::Side::Target).await?;
-    let source = connect(plan.source_url.clone(), pg::Side::Source).await?;
+    let target = connect(&plan.target_url, pg::Side::Target).await?;
+    let source = connect(&plan.source_url, pg::Side::Source).await?;
     let runtime = wasm::Runtime::new()?;
     let (analysis, _) = analyze_rehearsed(plan, &runtime, Some(&source), Some(&target)).await?;
     if !analysis.problems.is_empty() {
