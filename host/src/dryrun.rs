@@ -185,6 +185,25 @@ fn top(tally: BTreeMap<String, Reason>) -> Vec<Reason> {
     reasons
 }
 
+/// The tables whose quarantined share would stop them in a real run, each with the reason
+/// `host run` would give.
+pub fn would_stop(analysis: &Analysis, tables: &[DryTable]) -> Vec<String> {
+    tables
+        .iter()
+        .filter_map(|d| {
+            let t = analysis.prepared(&d.table)?;
+            let counts = crate::state::TableCounts {
+                rows_read: d.source_rows,
+                rows_rejected: d.would_reject,
+                ..Default::default()
+            };
+            crate::run::check_reject_rate(t, &counts, d.source_rows, true)
+                .err()
+                .map(|e| format!("{}: {e}", d.table))
+        })
+        .collect()
+}
+
 pub fn print(tables: &[DryTable]) {
     println!("dry run: nothing was written");
     println!(

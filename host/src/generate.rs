@@ -76,15 +76,27 @@ pub async fn run(args: &GenerateArgs) -> anyhow::Result<()> {
 
 async fn generate(args: &GenerateArgs) -> anyhow::Result<()> {
     if !(args.scale.is_finite() && args.scale > 0.0 && args.scale <= MAX_SCALE) {
-        bail!(
-            "--scale must be a number above 0 and at most {MAX_SCALE}, got {}",
-            args.scale
-        );
+        return Err(crate::Exit::new(
+            crate::EXIT_PLAN,
+            format!(
+                "--scale must be a number above 0 and at most {MAX_SCALE}, got {}",
+                args.scale
+            ),
+        )
+        .into());
     }
     let started = Instant::now();
     let (client, connection) = tokio_postgres::connect(&args.url, NoTls)
         .await
-        .context("cannot connect to the database given by --url")?;
+        .map_err(|e| {
+            crate::Exit::new(
+                crate::EXIT_CONNECT,
+                format!(
+                    "cannot connect to the database given by --url ({}): {e}",
+                    crate::pg::redact(&args.url)
+                ),
+            )
+        })?;
     let connection = tokio::spawn(async move {
         if let Err(err) = connection.await {
             tracing::error!("database connection: {err}");

@@ -19,6 +19,7 @@ mod run;
 mod seed_target;
 mod state;
 mod status;
+mod transient;
 mod validate;
 mod wasm;
 
@@ -63,7 +64,7 @@ enum Command {
     Swap(SwapArgs),
     /// Replay quarantined rows through the current component (after a fix to the plugin or to
     /// the legacy data); rows that now succeed are written, the rest stay with the new reason.
-    Retry(RunArgs),
+    Retry(RetryArgs),
     /// Remove what the migration wrote for some tables (rows, id map, skips, quarantine,
     /// checkpoints), so a later run migrates them again.
     Rollback(RollbackArgs),
@@ -101,6 +102,15 @@ struct RunArgs {
     /// and rejected, with the most frequent reasons and example keys.
     #[arg(long)]
     dry_run: bool,
+}
+
+#[derive(Args, Clone)]
+struct RetryArgs {
+    #[command(flatten)]
+    plan: PlanArgs,
+    /// Retry only these tables' quarantined rows (repeatable).
+    #[arg(long = "table")]
+    tables: Vec<String>,
 }
 
 #[derive(Args, Clone)]
@@ -350,12 +360,19 @@ async fn cmd_run(args: &RunArgs) -> anyhow::Result<()> {
         &order,
         &args.tables,
         &mut source,
-        &target,
+        &mut target,
         run_id,
     )
     .await?;
     let clock = std::time::Instant::now();
-    let unrestored = deferred::restore(&mut target, &plan.target_schema).await?;
+    let unrestored = transient::with_reconnect(
+        &mut target,
+        &plan.target_url,
+        pg::Side::Target,
+        plan.fault_timeout,
+        async |t| deferred::restore(t, &plan.target_schema).await,
+    )
+    .await?;
     tracing::info!(
         seconds = format!("{:.1}", clock.elapsed().as_secs_f64()),
         "indexes rebuilt and foreign keys validated"
@@ -366,9 +383,18 @@ async fn cmd_run(args: &RunArgs) -> anyhow::Result<()> {
     } else {
         "failed"
     };
-    target
-        .execute("UPDATE migration.runs SET finished_at = clock_timestamp(), outcome = $2 WHERE run_id = $1", &[&run_id, &outcome])
-        .await?;
+    transient::with_reconnect(
+        &mut target,
+        &plan.target_url,
+        pg::Side::Target,
+        plan.fault_timeout,
+        async |t| {
+            t.execute("UPDATE migration.runs SET finished_at = clock_timestamp(), outcome = $2 WHERE run_id = $1", &[&run_id, &outcome])
+                .await
+                .map_err(anyhow::Error::from)
+        },
+    )
+    .await?;
     status::print_summary(&reports, &blocked, started.elapsed(), args.plan.json);
     if !args.plan.json {
         status::print_reject_reasons(&target, &reports).await;
@@ -408,7 +434,7 @@ async fn run_tables(
     order: &[order::Step],
     only: &[String],
     source: &mut tokio_postgres::Client,
-    target: &tokio_postgres::Client,
+    target: &mut tokio_postgres::Client,
     run_id: i64,
 ) -> anyhow::Result<(Vec<run::TableReport>, Vec<(String, String)>)> {
     use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -441,7 +467,7 @@ async fn run_tables(
                 continue;
             }
             waiting.remove(i);
-            if let Some(dep) = unfinished(target, &step.after).await? {
+            if let Some(dep) = unfinished(plan, target, &step.after).await? {
                 blocked.push((step.table.clone(), dep));
                 continue;
             }
@@ -451,14 +477,8 @@ async fn run_tables(
             let (mut src, mut tgt) = idle.pop().expect("a connection pair is idle");
             running_names.push(step.table.clone());
             running.push(async move {
-                let report = run::Runner {
-                    plan,
-                    source: &mut src,
-                    target: &mut tgt,
-                    run_id,
-                }
-                .run_table(prepared)
-                .await;
+                let report =
+                    run::run_table_riding_faults(plan, prepared, &mut src, &mut tgt, run_id).await;
                 (report, src, tgt)
             });
         }
@@ -475,7 +495,9 @@ async fn run_tables(
     }
     // Tables whose dependency failed in this run never became ready.
     for step in waiting {
-        let dep = unfinished(target, &step.after).await?.unwrap_or_default();
+        let dep = unfinished(plan, target, &step.after)
+            .await?
+            .unwrap_or_default();
         blocked.push((step.table.clone(), dep));
     }
     Ok((reports, blocked))
@@ -591,7 +613,20 @@ async fn cmd_dry_run(args: &RunArgs) -> anyhow::Result<()> {
     } else {
         dryrun::print(&tables);
     }
-    Ok(())
+    let stopping = dryrun::would_stop(&analysis, &tables);
+    if stopping.is_empty() {
+        Ok(())
+    } else {
+        Err(Exit::new(
+            EXIT_TABLE_FAILED,
+            format!(
+                "a real run would stop {} table(s):\n  {}",
+                stopping.len(),
+                stopping.join("\n  ")
+            ),
+        )
+        .into())
+    }
 }
 
 async fn cmd_swap(args: &SwapArgs) -> anyhow::Result<()> {
@@ -689,7 +724,7 @@ async fn cmd_swap(args: &SwapArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn cmd_retry(args: &RunArgs) -> anyhow::Result<()> {
+async fn cmd_retry(args: &RetryArgs) -> anyhow::Result<()> {
     let plan = args.plan.load()?;
     let (source, mut target, analysis) = open(&plan).await?;
     state::ensure_schema(&target).await?;
@@ -795,19 +830,30 @@ fn require_plan_tables(plan: &plan::Plan, tables: &[String]) -> Result<(), Exit>
     }
 }
 
-/// The first of `tables` that is not done yet, if any.
+/// The first of `tables` that is not done yet, if any (riding out a transient fault of the
+/// run's target connection).
 async fn unfinished(
-    target: &tokio_postgres::Client,
+    plan: &plan::Plan,
+    target: &mut tokio_postgres::Client,
     tables: &[String],
 ) -> anyhow::Result<Option<String>> {
-    for t in tables {
-        let done = matches!(
-            state::table_state(target, t).await?.map(|s| s.phase),
-            Some(state::TablePhase::Done)
-        );
-        if !done {
-            return Ok(Some(t.clone()));
-        }
-    }
-    Ok(None)
+    transient::with_reconnect(
+        target,
+        &plan.target_url,
+        pg::Side::Target,
+        plan.fault_timeout,
+        async |target| {
+            for t in tables {
+                let done = matches!(
+                    state::table_state(target, t).await?.map(|s| s.phase),
+                    Some(state::TablePhase::Done)
+                );
+                if !done {
+                    return Ok(Some(t.clone()));
+                }
+            }
+            Ok(None)
+        },
+    )
+    .await
 }

@@ -142,6 +142,55 @@ pub fn is_connection_loss(e: &tokio_postgres::Error) -> bool {
     }
 }
 
+/// Whether an error is worth retrying inside the run: the connection is gone (see
+/// [`is_connection_loss`]), or the server gave up on the transaction for reasons that pass
+/// (serialization failure, deadlock, a server starting up or out of connection slots).
+pub fn is_transient_pg(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    is_connection_loss(e)
+        || e.code().is_some_and(|c| {
+            *c == SqlState::T_R_SERIALIZATION_FAILURE
+                || *c == SqlState::T_R_DEADLOCK_DETECTED
+                || *c == SqlState::TOO_MANY_CONNECTIONS
+                || *c == SqlState::CANNOT_CONNECT_NOW
+        })
+}
+
+/// Whether anything in an error chain is a transient database fault (see [`is_transient_pg`]).
+pub fn is_transient(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<tokio_postgres::Error>()
+            .or_else(|| e.downcast_ref::<DbError>().map(|d| &d.source))
+            .is_some_and(is_transient_pg)
+    })
+}
+
+/// A database error as people read it (`what: the server's message`), keeping the driver's
+/// error so that [`is_transient`] can still tell a lost connection from a refused statement.
+#[derive(Debug)]
+pub struct DbError {
+    what: String,
+    text: String,
+    source: tokio_postgres::Error,
+}
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.what, self.text)
+    }
+}
+
+impl std::error::Error for DbError {}
+
+/// `what` failed with `e`, as an error that reads well and classifies right.
+pub fn db_error(what: impl Into<String>, e: tokio_postgres::Error) -> anyhow::Error {
+    anyhow::Error::new(DbError {
+        what: what.into(),
+        text: error_text(&e),
+        source: e,
+    })
+}
+
 const LOST_HINT: &str = "the connection was lost (server restarted or stopped, backend terminated, network cut); the batch in flight was not committed. \
      When the server is back, run `host run` again: it resumes after the last committed batch";
 
@@ -151,6 +200,7 @@ pub fn explain(err: &anyhow::Error) -> String {
     let text = format!("{err:#}");
     let lost = err.chain().any(|e| {
         e.downcast_ref::<tokio_postgres::Error>()
+            .or_else(|| e.downcast_ref::<DbError>().map(|d| &d.source))
             .is_some_and(is_connection_loss)
     });
     if lost && !text.contains(LOST_HINT) {

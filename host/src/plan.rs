@@ -140,6 +140,12 @@ pub struct Defaults {
     /// dependency order allows (the target's writes are most of the work: one per core).
     #[serde(default = "default_parallel_tables")]
     pub parallel_tables: usize,
+    /// How long a transient database fault (lost connection, server restart, terminated
+    /// backend, serialization failure, deadlock) is ridden out before the run stops: the runner
+    /// pauses (0.25 s, doubling up to 15 s), reconnects and resumes after the last committed
+    /// batch. 0 stops at the first fault.
+    #[serde(default = "default_fault_timeout_seconds")]
+    pub fault_timeout_seconds: u64,
 }
 
 impl Default for Defaults {
@@ -148,12 +154,17 @@ impl Default for Defaults {
             batch_size: default_batch_size(),
             max_reject_rate: default_max_reject_rate(),
             parallel_tables: default_parallel_tables(),
+            fault_timeout_seconds: default_fault_timeout_seconds(),
         }
     }
 }
 
 fn default_parallel_tables() -> usize {
     2
+}
+
+fn default_fault_timeout_seconds() -> u64 {
+    300
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -255,6 +266,8 @@ pub struct Plan {
     pub validate: ValidateCriteria,
     /// Tables migrated at the same time (`[defaults] parallel_tables`).
     pub parallel_tables: usize,
+    /// How long a transient fault is ridden out (`[defaults] fault_timeout_seconds`).
+    pub fault_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -442,6 +455,7 @@ impl RawPlan {
             tables,
             validate: self.validate,
             parallel_tables: self.defaults.parallel_tables,
+            fault_timeout: std::time::Duration::from_secs(self.defaults.fault_timeout_seconds),
         })
     }
 }

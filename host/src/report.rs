@@ -36,8 +36,9 @@ pub async fn run(args: &ReportArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| Exit::new(EXIT_CONNECT, format!("{e:#}")))?;
     if !status::has_state(&target).await? {
+        // As `host validate` says it: there is no migration to vouch for.
         return Err(Exit::new(
-            1,
+            crate::EXIT_VALIDATE,
             format!(
                 "the target {} has no migration state (schema `migration`): nothing to report; run `host run {}` first",
                 redact(&plan.target_url),

@@ -61,6 +61,11 @@ impl Runner<'_> {
         let name = t.plan.name.clone();
         let span = info_span!("table", table = %name);
         let result = self.copy_table(t).instrument(span).await;
+        // A transient fault goes back to `run_table_riding_faults`, which reconnects and
+        // resumes: nothing is recorded as failed (the connection may be gone anyway).
+        if result.as_ref().is_err_and(pg::is_transient) {
+            return Err(result.unwrap_err());
+        }
         let state = state::table_state(&*self.target, &name).await?;
         let (phase, counts) = state
             .map(|s| (s.phase, s.counts))
@@ -223,6 +228,63 @@ impl Runner<'_> {
             .await?;
         progress.finish(writer.counts.rows_read as u64);
         Ok(())
+    }
+}
+
+/// A table that ran this long since its last fault made progress: a new fault starts afresh.
+const FAULT_EPISODE_RESET: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Runs (or resumes) one table over `source` and `target`, riding out transient faults: on a
+/// lost connection, a serialization failure or a deadlock it pauses, reconnects both sides
+/// (replacing the clients) and resumes after the last committed batch, until the fault has
+/// lasted the plan's `fault_timeout_seconds`. Any other error ends the table as before.
+pub async fn run_table_riding_faults(
+    plan: &Plan,
+    t: &Prepared,
+    source: &mut Client,
+    target: &mut Client,
+    run_id: i64,
+) -> anyhow::Result<TableReport> {
+    let mut backoff = crate::transient::Backoff::new(plan.fault_timeout);
+    loop {
+        let attempt_started = Instant::now();
+        let result = Runner {
+            plan,
+            source: &mut *source,
+            target: &mut *target,
+            run_id,
+        }
+        .run_table(t)
+        .await;
+        let fault = match result {
+            Err(e) if pg::is_transient(&e) => e,
+            other => return other,
+        };
+        if attempt_started.elapsed() >= FAULT_EPISODE_RESET {
+            backoff.reset();
+        }
+        let Some(pause) = backoff.next_pause() else {
+            let seconds = backoff.fault_age().as_secs();
+            return Err(fault.context(format!(
+                "{}: still failing after {seconds} s of retries (fault_timeout_seconds = {})",
+                t.plan.name,
+                plan.fault_timeout.as_secs()
+            )));
+        };
+        warn!(
+            table = %t.plan.name,
+            attempt = backoff.attempts(),
+            "transient fault, resuming after the last committed batch in {:.1} s: {}",
+            pause.as_secs_f64(),
+            pg::explain(&fault).lines().next().unwrap_or_default()
+        );
+        tokio::time::sleep(pause).await;
+        *source = crate::transient::reconnect(&plan.source_url, pg::Side::Source, &mut backoff)
+            .await
+            .map_err(|e| e.context(format!("{} stopped by a fault: {fault:#}", t.plan.name)))?;
+        *target = crate::transient::reconnect(&plan.target_url, pg::Side::Target, &mut backoff)
+            .await
+            .map_err(|e| e.context(format!("{} stopped by a fault: {fault:#}", t.plan.name)))?;
     }
 }
 
@@ -730,13 +792,10 @@ pub(crate) async fn adopted_ids(
         id = ident(&a.id),
         table = qualified(&plan.target_schema, &a.table)
     );
-    let found = target.query(&sql, &[&keys]).await.map_err(|e| {
-        anyhow::anyhow!(
-            "reading the adopted rows of {}: {}",
-            a.table,
-            error_text(&e)
-        )
-    })?;
+    let found = target
+        .query(&sql, &[&keys])
+        .await
+        .map_err(|e| pg::db_error(format!("reading the adopted rows of {}", a.table), e))?;
     Ok(found.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
@@ -773,9 +832,7 @@ async fn record_adopt_extras(
     let n = target
         .execute(&sql, &[&name, &a.table])
         .await
-        .map_err(|e| {
-            anyhow::anyhow!("looking for extra rows in {}: {}", a.table, error_text(&e))
-        })?;
+        .map_err(|e| pg::db_error(format!("looking for extra rows in {}", a.table), e))?;
     Ok(n as i64)
 }
 
@@ -827,7 +884,7 @@ const MIN_REJECTS_TO_STOP: i64 = 10;
 /// Stops the table when its quarantined share is over `max_reject_rate`. Part-way it stops
 /// only once the limit can no longer be met whatever the remaining rows do (so a dirty stretch
 /// early in the table does not stop it); at the end, when the final share is over.
-fn check_reject_rate(
+pub(crate) fn check_reject_rate(
     t: &Prepared,
     counts: &TableCounts,
     source_rows: i64,
@@ -913,11 +970,11 @@ pub async fn read_rows(src: &Client, select: &str, t: &Prepared) -> anyhow::Resu
     let stream = src
         .copy_out(&format!("COPY ({select}) TO STDOUT"))
         .await
-        .map_err(|e| anyhow::anyhow!("reading source table {source_table}: {}", error_text(&e)))?;
+        .map_err(|e| pg::db_error(format!("reading source table {source_table}"), e))?;
     let chunks: Vec<Bytes> = stream
         .try_collect()
         .await
-        .map_err(|e| anyhow::anyhow!("reading source table {source_table}: {}", error_text(&e)))?;
+        .map_err(|e| pg::db_error(format!("reading source table {source_table}"), e))?;
     let data: Vec<u8> = chunks.concat();
     let mut rows = Vec::new();
     for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
@@ -968,10 +1025,7 @@ impl CommitError {
         if data_error {
             CommitError::Data(error_text(&e))
         } else {
-            CommitError::Other(anyhow::anyhow!(
-                "writing to the target failed: {}",
-                error_text(&e)
-            ))
+            CommitError::Other(pg::db_error("writing to the target failed", e))
         }
     }
 

@@ -140,7 +140,7 @@ fn report_is_one_offline_html_file_that_renders_its_charts() {
     .output()
     .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(6), "{err}");
     assert!(
         err.contains("no migration state") && err.contains("run `host run"),
         "{err}"

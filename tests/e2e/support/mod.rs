@@ -192,6 +192,23 @@ impl Cluster {
         ));
     }
 
+    /// `pg_ctl restart -m immediate`: every connection cut, the server back after recovery.
+    pub fn restart_immediate(&self) {
+        self.stop_immediate();
+        self.start_server();
+    }
+
+    /// Terminates the backends of `application_name` on `db`; returns how many.
+    pub fn terminate_backends(&self, db: &str, application_name: &str) -> i64 {
+        self.connect("postgres")
+            .query_one(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND datname = $2) t",
+                &[&application_name, &db],
+            )
+            .unwrap()
+            .get(0)
+    }
+
     pub fn url(&self, db: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
     }
@@ -416,6 +433,18 @@ pub fn lab_plan(dir: &Path, source: &str, target: &str, batch_size: usize) -> Pa
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join("plan.toml");
     std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// [`lab_plan`] for an empty target: every table migrated here, none adopted.
+pub fn whole_lab_plan(dir: &Path, source: &str, target: &str, batch_size: usize) -> PathBuf {
+    let path = lab_plan(dir, source, target, batch_size);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("adopt ="))
+        .collect();
+    std::fs::write(&path, kept.join("\n")).unwrap();
     path
 }
 
