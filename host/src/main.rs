@@ -452,6 +452,7 @@ async fn run_tables(
             connect(&plan.target_url, pg::Side::Target).await?,
         ));
     }
+    let shared_plan = std::sync::Arc::new(plan.clone());
     let mut running = FuturesUnordered::new();
     let mut running_names: Vec<String> = Vec::new();
     let mut reports = Vec::new();
@@ -473,18 +474,24 @@ async fn run_tables(
             }
             let prepared = analysis
                 .prepared(&step.table)
-                .expect("ordered tables were prepared");
+                .expect("ordered tables were prepared")
+                .clone();
             let (mut src, mut tgt) = idle.pop().expect("a connection pair is idle");
             running_names.push(step.table.clone());
-            running.push(async move {
+            // A task of its own per table: each plugin call blocks its worker thread, so
+            // tables side by side transform on as many cores.
+            let shared = shared_plan.clone();
+            running.push(tokio::spawn(async move {
                 let report =
-                    run::run_table_riding_faults(plan, prepared, &mut src, &mut tgt, run_id).await;
+                    run::run_table_riding_faults(&shared, &prepared, &mut src, &mut tgt, run_id)
+                        .await;
                 (report, src, tgt)
-            });
+            }));
         }
-        let Some((report, src, tgt)) = running.next().await else {
+        let Some(joined) = running.next().await else {
             break;
         };
+        let (report, src, tgt) = joined.context("a table's task panicked")?;
         idle.push((src, tgt));
         let report = report?;
         running_names.retain(|t| t != &report.table);

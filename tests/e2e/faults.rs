@@ -69,7 +69,7 @@ fn kill_9_at_fifty_random_instants_across_the_whole_lab() {
     for _ in 0..50 {
         // One kill in five at a random instant of the start (check, keys set aside); the
         // rest once 1 to 12 more batches have committed, plus up to 30 ms (mid-batch, mid-commit).
-        let start_phase = rng.next() % 5 == 0;
+        let start_phase = rng.next().is_multiple_of(5);
         let instant = Duration::from_millis(rng.next() % 600);
         let batches_more = 1 + (rng.next() % 12) as i64;
         let extra = Duration::from_millis(rng.next() % 30);
