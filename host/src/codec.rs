@@ -276,7 +276,7 @@ pub fn encode(out: &mut Vec<u8>, column: &Column, value: &Value) -> Result<(), M
                         column.type_name
                     ));
                 }
-            } else if !is_texty(column) {
+            } else if !is_texty(column) && is_typed_by_codec(column) {
                 return misfit("text");
             }
             if let Some(max) = column.max_chars {
@@ -321,6 +321,30 @@ fn check_precision(column: &Column, s: &str) -> Result<(), Misfit> {
         ));
     }
     Ok(())
+}
+
+/// Whether the codec has a typed value for the column's type. Columns of any other type
+/// (arrays, ranges, tsvector, inet, interval, money, bit strings, xml, extension types...)
+/// take text, which PostgreSQL casts on COPY: a value it cannot cast is refused there, and
+/// its row quarantined with PostgreSQL's reason.
+fn is_typed_by_codec(column: &Column) -> bool {
+    matches!(
+        column.type_oid,
+        BOOL | BYTEA
+            | INT8
+            | INT2
+            | INT4
+            | OID
+            | JSON
+            | FLOAT4
+            | FLOAT8
+            | DATE
+            | TIMESTAMP
+            | TIMESTAMPTZ
+            | NUMERIC
+            | UUID
+            | JSONB
+    )
 }
 
 fn is_texty(column: &Column) -> bool {
@@ -477,5 +501,33 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, b"a\\tb\\\\");
+    }
+
+    #[test]
+    fn types_the_codec_does_not_type_take_text_for_postgresql_to_cast() {
+        let mut out = Vec::new();
+        for (oid, name) in [
+            (1007, "_int4"),
+            (3614, "tsvector"),
+            (869, "inet"),
+            (1186, "interval"),
+        ] {
+            out.clear();
+            encode(
+                &mut out,
+                &col("c", oid, name, None, false),
+                &Value::Text("{1,2}".into()),
+            )
+            .unwrap();
+            assert_eq!(out, b"{1,2}", "{name}");
+        }
+        // A typed column still refuses text.
+        assert!(encode(
+            &mut out,
+            &col("n", INT4, "int4", None, false),
+            &Value::Text("1".into())
+        )
+        .unwrap_err()
+        .contains("text for column n (int4)"));
     }
 }

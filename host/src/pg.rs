@@ -287,20 +287,31 @@ impl TableInfo {
 pub async fn tables(client: &Client, schema: &str) -> anyhow::Result<BTreeMap<String, TableInfo>> {
     let rows = client
         .query(
-            "SELECT c.relname, a.attname, a.atttypid::oid, t.typname,
-                    CASE WHEN t.typname IN ('varchar','bpchar') AND a.atttypmod > 0 THEN a.atttypmod - 4 END,
-                    a.attnotnull, a.atthasdef,
+            // A domain is read and written as its base type (up to two domains deep; the
+            // typmod a domain declares, varchar(n) say, counts as the column's): PostgreSQL
+            // checks the domain's own constraints on COPY.
+            "WITH col AS (
+                SELECT c.relname, a.attname, a.attnum, a.attnotnull, a.atthasdef,
+                       CASE WHEN d1.typtype = 'd' AND d2.typtype = 'd' THEN d2.typbasetype
+                            WHEN d1.typtype = 'd' THEN d1.typbasetype ELSE a.atttypid END AS typid,
+                       CASE WHEN d1.typtype = 'd' AND d2.typtype = 'd' THEN d2.typtypmod
+                            WHEN d1.typtype = 'd' THEN d1.typtypmod ELSE a.atttypmod END AS typmod
+                FROM pg_class c
+                JOIN pg_namespace n ON n.oid = c.relnamespace
+                JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                JOIN pg_type d1 ON d1.oid = a.atttypid
+                LEFT JOIN pg_type d2 ON d2.oid = d1.typbasetype
+                WHERE n.nspname = $1 AND c.relkind IN ('r', 'p'))
+             SELECT col.relname, col.attname, t.oid, t.typname,
+                    CASE WHEN t.typname IN ('varchar','bpchar') AND col.typmod > 0 THEN col.typmod - 4 END,
+                    col.attnotnull, col.atthasdef,
                     CASE WHEN t.typtype = 'e' THEN
                         (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid)
                     END,
-                    CASE WHEN t.typname = 'numeric' AND a.atttypmod > 0 THEN ((a.atttypmod - 4) >> 16) & 65535 END,
-                    CASE WHEN t.typname = 'numeric' AND a.atttypmod > 0 THEN (((a.atttypmod - 4) & 2047) # 1024) - 1024 END
-             FROM pg_class c
-             JOIN pg_namespace n ON n.oid = c.relnamespace
-             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-             JOIN pg_type t ON t.oid = a.atttypid
-             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
-             ORDER BY c.relname, a.attnum",
+                    CASE WHEN t.typname = 'numeric' AND col.typmod > 0 THEN ((col.typmod - 4) >> 16) & 65535 END,
+                    CASE WHEN t.typname = 'numeric' AND col.typmod > 0 THEN (((col.typmod - 4) & 2047) # 1024) - 1024 END
+             FROM col JOIN pg_type t ON t.oid = col.typid
+             ORDER BY col.relname, col.attnum",
             &[&schema],
         )
         .await

@@ -605,6 +605,34 @@ pub(crate) const CASES: &[Case] = &[
         hook: None,
     },
     Case {
+        name: "domains_arrays_and_other_types_pass_through",
+        source: concat!(
+            "CREATE DOMAIN office_key AS integer CHECK (VALUE > 0); ALTER TABLE offices ALTER COLUMN id TYPE office_key;",
+            "INSERT INTO offices (name, address, city, phone) VALUES ('Office 1', '12 Main Street', 'Springfield', '{555-0100,555-0101}'),",
+            " ('Office 2', '9 Elm Road', 'Shelbyville', '{555-0200}'), ('Office 3', NULL, NULL, NULL);"
+        ),
+        target: Some(concat!(
+            "CREATE DOMAIN positive_id AS bigint CHECK (VALUE > 0); CREATE DOMAIN short_text AS varchar(40);",
+            "ALTER TABLE offices ALTER COLUMN legacy_id TYPE positive_id, ALTER COLUMN city TYPE short_text,",
+            " ALTER COLUMN address TYPE tsvector USING NULL, ALTER COLUMN phone TYPE text[] USING NULL;"
+        )),
+        plan: OFFICES_PLAN,
+        command: RUN,
+        exit: 0,
+        expect: &["run started", "!quarantine offices", "!does not fit"],
+        hook: None,
+    },
+    Case {
+        name: "text_postgresql_cannot_cast_is_quarantined",
+        source: "INSERT INTO offices (name, phone) VALUES ('Office 1', '{555-0100}'), ('Office 2', 'call the front desk'), ('Office 3', NULL);",
+        target: Some("ALTER TABLE offices ALTER COLUMN phone TYPE text[] USING NULL;"),
+        plan: OFFICES_PLAN,
+        command: RUN,
+        exit: 0,
+        expect: &["quarantine offices/2: target refused the row: malformed array literal: \"call the front desk\""],
+        hook: None,
+    },
+    Case {
         name: "invalid_utf8_in_legacy_text",
         source: "",
         target: None,
