@@ -52,7 +52,7 @@ enum Command {
     /// Show per-table progress from the target's state tables (works from any terminal).
     Status(PlanArgs),
     /// Prove the migration is whole: accounting, reasons, id map, FK orphans, money, a
-    /// re-transformed sample, and the lab's success rates. Exit 0 only if every check passes.
+    /// re-transformed sample, and the plan's success thresholds. Exit 0 only if every check passes.
     Validate(PlanArgs),
     /// Write the whole migration into one self-contained HTML file (opens offline in any
     /// browser): the runs, a timeline per table, throughput, validation, reject and skip

@@ -38,19 +38,21 @@ pub struct RawPlan {
     pub validate: ValidateCriteria,
 }
 
-/// The lab's success criteria, as `host validate` applies them.
+/// Success criteria `host validate` holds the migration to, beyond its own checks. None is
+/// set unless the plan says so: what share of rows must make it is the migration's call.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ValidateCriteria {
-    /// Share of all source rows that must be migrated (written or deliberately skipped).
-    #[serde(default = "default_min_success_rate")]
-    pub min_success_rate: f64,
-    /// The stricter share for the tables of the core phase.
-    #[serde(default = "default_min_core_success_rate")]
-    pub min_core_success_rate: f64,
-    /// Which `phase` holds the core entities.
-    #[serde(default = "default_core_phase")]
-    pub core_phase: String,
+    /// Share of all source rows that must be migrated (written or deliberately skipped), e.g.
+    /// 0.98; unset, the share is reported without a threshold.
+    #[serde(default)]
+    pub min_success_rate: Option<f64>,
+    /// The share the tables of `core_phase` must exceed, e.g. 0.99.
+    #[serde(default)]
+    pub min_core_success_rate: Option<f64>,
+    /// Which table `phase` holds the core entities, whose share is reported on its own.
+    #[serde(default)]
+    pub core_phase: Option<String>,
     /// Source rows per table re-transformed and compared with the target.
     #[serde(default = "default_sample_rows")]
     pub sample_rows: usize,
@@ -59,23 +61,14 @@ pub struct ValidateCriteria {
 impl Default for ValidateCriteria {
     fn default() -> Self {
         ValidateCriteria {
-            min_success_rate: default_min_success_rate(),
-            min_core_success_rate: default_min_core_success_rate(),
-            core_phase: default_core_phase(),
+            min_success_rate: None,
+            min_core_success_rate: None,
+            core_phase: None,
             sample_rows: default_sample_rows(),
         }
     }
 }
 
-fn default_min_success_rate() -> f64 {
-    0.98
-}
-fn default_min_core_success_rate() -> f64 {
-    0.99
-}
-fn default_core_phase() -> String {
-    "core".into()
-}
 fn default_sample_rows() -> usize {
     200
 }
@@ -497,6 +490,11 @@ plugin = "plugins/offices.wasm"
         assert_eq!(t.batch_size, 1000);
         assert_eq!(t.max_reject_rate, 0.02);
         assert_eq!(t.key, "id");
+        assert_eq!(plan.fault_timeout, std::time::Duration::from_secs(300));
+        // No success thresholds unless the plan sets them.
+        assert_eq!(plan.validate.min_success_rate, None);
+        assert_eq!(plan.validate.min_core_success_rate, None);
+        assert_eq!(plan.validate.core_phase, None);
     }
 
     #[test]

@@ -98,7 +98,7 @@ pub async fn validate(
         );
         total += in_source;
         migrated += c.rows_written + c.rows_skipped;
-        if t.plan.phase == plan.validate.core_phase {
+        if plan.validate.core_phase.as_deref() == Some(t.plan.phase.as_str()) {
             core_total += in_source;
             core_migrated += c.rows_written + c.rows_skipped;
         }
@@ -246,25 +246,22 @@ pub async fn validate(
     let success_rate = rate(migrated, total);
     let core_success_rate = rate(core_migrated, core_total);
     if let Some(r) = success_rate {
-        checks.push(CheckResult {
-            table: None,
-            check: "success_rate",
-            ok: r > plan.validate.min_success_rate,
-            detail: format!("{:.3}% of {total} source rows migrated (written or skipped with a reason); must exceed {:.1}%", r * 100.0, plan.validate.min_success_rate * 100.0),
-        });
+        checks.push(rate_check(
+            "success_rate",
+            r,
+            plan.validate.min_success_rate,
+            format!("of {total} source rows migrated (written or skipped with a reason)"),
+            "min_success_rate",
+        ));
     }
-    if let Some(r) = core_success_rate {
-        checks.push(CheckResult {
-            table: None,
-            check: "core_success_rate",
-            ok: r > plan.validate.min_core_success_rate,
-            detail: format!(
-                "{:.3}% of {core_total} rows of the `{}` tables migrated; must exceed {:.1}%",
-                r * 100.0,
-                plan.validate.core_phase,
-                plan.validate.min_core_success_rate * 100.0
-            ),
-        });
+    if let (Some(r), Some(phase)) = (core_success_rate, &plan.validate.core_phase) {
+        checks.push(rate_check(
+            "core_success_rate",
+            r,
+            plan.validate.min_core_success_rate,
+            format!("of {core_total} rows of the `{phase}` tables migrated"),
+            "min_core_success_rate",
+        ));
     }
     Ok(Report {
         ok: checks.iter().all(|c| c.ok),
@@ -272,6 +269,27 @@ pub async fn validate(
         success_rate,
         core_success_rate,
     })
+}
+
+/// A share of rows migrated, held to the plan's threshold when it sets one.
+fn rate_check(
+    check: &'static str,
+    rate: f64,
+    min: Option<f64>,
+    what: String,
+    key: &str,
+) -> CheckResult {
+    let percent = rate * 100.0;
+    let (ok, bound) = match min {
+        Some(min) => (rate > min, format!("must exceed {:.1}%", min * 100.0)),
+        None => (true, format!("no threshold set ([validate] {key})")),
+    };
+    CheckResult {
+        table: None,
+        check,
+        ok,
+        detail: format!("{percent:.3}% {what}; {bound}"),
+    }
 }
 
 /// Orphans across every foreign key whose child table this plugin writes.

@@ -311,7 +311,7 @@ pub fn write_plan_with(
     tables: &[(&str, PathBuf)],
 ) -> PathBuf {
     let mut plan = format!(
-        "[source]\nurl = \"{source}\"\n\n[target]\nurl = \"{target}\"\nschema_files = [\"{}\"]\n\n[defaults]\nbatch_size = {batch_size}\n# Tiny datasets are mostly dirt: the reject limit has tests of its own.\nmax_reject_rate = 1.0\n\n[validate]\nmin_success_rate = 0.5\nmin_core_success_rate = 0.5\nsample_rows = 50\n",
+        "[source]\nurl = \"{source}\"\n\n[target]\nurl = \"{target}\"\nschema_files = [\"{}\"]\n\n[defaults]\nbatch_size = {batch_size}\n# Tiny datasets are mostly dirt: the reject limit has tests of its own.\nmax_reject_rate = 1.0\n\n[validate]\nmin_success_rate = 0.5\nmin_core_success_rate = 0.5\ncore_phase = \"core\"\nsample_rows = 50\n",
         repo_root().join("schema/target.sql").display()
     );
     for (t, plugin) in tables {
