@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -32,11 +32,121 @@ pub enum PluginCommand {
 
 #[derive(Args)]
 pub struct NewArgs {
-    /// The legacy table the plugin transforms (lower case, digits and `_`).
+    /// The legacy table the plugin transforms, as the database names it: `orders`,
+    /// `OrderItems`, `"Order Items"` or `sales.OrderLines` (the crate is named after it).
     table: String,
-    /// The plugins workspace to create the crate in.
+    /// Where to create the crate: in a plugins workspace (a Cargo.toml with an `sdk/` beside
+    /// it, as this repository's `plugins/`) it becomes a member; anywhere else it is a crate
+    /// of its own that depends on the SDK at --sdk.
     #[arg(long, default_value = "plugins")]
     dir: PathBuf,
+    /// The guest SDK (`migrate-sdk`) a crate outside a plugins workspace depends on; default:
+    /// the SDK of the checkout this `host` was built from.
+    #[arg(long, value_name = "PATH")]
+    sdk: Option<PathBuf>,
+}
+
+/// A legacy table named on the command line, and the Rust names derived from it.
+#[derive(Debug, PartialEq)]
+struct TableNames {
+    /// The schema, when the name was qualified (`sales.OrderLines`).
+    schema: Option<String>,
+    /// The table itself, unquoted (`OrderLines`, `Order Items`).
+    table: String,
+    /// `order_lines`: the crate's folder (and its component's file name).
+    folder: String,
+    /// `order-lines`: the crate.
+    crate_name: String,
+    /// `OrderLines`: the plugin's type.
+    type_name: String,
+}
+
+impl TableNames {
+    fn parse(arg: &str) -> Result<TableNames, String> {
+        let parts = split_qualified(arg)?;
+        let (schema, table) = match parts.as_slice() {
+            [table] => (None, table.clone()),
+            [schema, table] => (Some(schema.clone()), table.clone()),
+            _ => return Err(format!("`{arg}` is not a table name: write `table` or `schema.table` (quote a name holding dots: `\"a.b\"`)")),
+        };
+        // Words: runs of letters and digits, split again where lower case meets upper case.
+        let mut words: Vec<String> = Vec::new();
+        let mut word = String::new();
+        let mut prev_lower = false;
+        for c in table.chars() {
+            if !c.is_ascii_alphanumeric() {
+                words.extend((!word.is_empty()).then(|| std::mem::take(&mut word)));
+                prev_lower = false;
+                continue;
+            }
+            if c.is_ascii_uppercase() && prev_lower {
+                words.push(std::mem::take(&mut word));
+            }
+            prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+            word.push(c);
+        }
+        words.extend((!word.is_empty()).then_some(word));
+        if words.is_empty() {
+            return Err(format!("`{arg}`: no letters or digits to name a Rust crate after: rename the table or scaffold under another name and edit describe()"));
+        }
+        let mut lower: Vec<String> = words.iter().map(|w| w.to_ascii_lowercase()).collect();
+        // Cargo names start with a letter.
+        if lower[0].starts_with(|c: char| c.is_ascii_digit()) {
+            lower.insert(0, "table".into());
+        }
+        let crate_name = lower.join("-");
+        if crate_name == "sdk" || crate_name == "migrate-sdk" {
+            return Err(format!(
+                "`{arg}`: the crate would be named `{crate_name}`, the SDK's name"
+            ));
+        }
+        let type_name: String = lower
+            .iter()
+            .map(|w| w[..1].to_ascii_uppercase() + &w[1..])
+            .collect();
+        Ok(TableNames {
+            schema,
+            table,
+            folder: lower.join("_"),
+            crate_name,
+            type_name,
+        })
+    }
+}
+
+/// `a`, `"A b"`, `s.t`, `"s"."t.x"`: the dot-separated parts, unquoted (`""` is a quote).
+fn split_qualified(arg: &str) -> Result<Vec<String>, String> {
+    let mut parts = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = arg.trim().chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                parts.last_mut().expect("a part").push('"');
+            }
+            '"' => quoted = !quoted,
+            '.' if !quoted => parts.push(String::new()),
+            c if c.is_control() => {
+                return Err(format!("`{arg}`: a table name holds no control characters"))
+            }
+            c => parts.last_mut().expect("a part").push(c),
+        }
+    }
+    if quoted || parts.iter().any(String::is_empty) {
+        return Err(format!(
+            "`{arg}` is not a table name: an unclosed quote or an empty part"
+        ));
+    }
+    Ok(parts)
+}
+
+/// The SDK of the checkout this binary was built from, if it is still there.
+fn default_sdk() -> Option<PathBuf> {
+    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/sdk");
+    sdk.join("Cargo.toml")
+        .exists()
+        .then(|| sdk.canonicalize().unwrap_or(sdk))
 }
 
 #[derive(Args)]
@@ -60,24 +170,39 @@ pub fn run(command: &PluginCommand) -> anyhow::Result<()> {
 // ------------------------------------------------------------------------------ plugin new
 
 const TEMPLATE_CARGO: &str = include_str!("../templates/plugin/Cargo.toml.tmpl");
+const TEMPLATE_CARGO_STANDALONE: &str =
+    include_str!("../templates/plugin/Cargo.standalone.toml.tmpl");
 const TEMPLATE_LIB: &str = include_str!("../templates/plugin/lib.rs.tmpl");
 const TEMPLATE_FIXTURES: &str = include_str!("../templates/plugin/fixtures.toml.tmpl");
 
 fn new_plugin(args: &NewArgs) -> anyhow::Result<()> {
-    let table = &args.table;
-    let valid = table.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && table
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && table != "sdk";
-    if !valid {
-        return Err(Exit::new(
-            EXIT_PLAN,
-            format!("`{table}` is not a plugin name: use the legacy table's name (lower case letters, digits and `_`, starting with a letter)"),
-        )
-        .into());
-    }
-    let crate_dir = args.dir.join(table);
+    let names = TableNames::parse(&args.table).map_err(|e| Exit::new(EXIT_PLAN, e))?;
+    let in_workspace = args.dir.join("Cargo.toml").exists() && args.dir.join("sdk").exists();
+    let sdk = if in_workspace {
+        None
+    } else {
+        let sdk = args.sdk.clone().or_else(default_sdk).ok_or_else(|| {
+            Exit::new(
+                EXIT_PLAN,
+                format!(
+                    "{} is not a plugins workspace and no SDK was found: pass --sdk PATH (the `plugins/sdk` folder of a checkout of this project)",
+                    args.dir.display()
+                ),
+            )
+        })?;
+        if !sdk.join("Cargo.toml").exists() {
+            return Err(Exit::new(
+                EXIT_PLAN,
+                format!(
+                    "--sdk {}: no Cargo.toml there (give the `plugins/sdk` folder)",
+                    sdk.display()
+                ),
+            )
+            .into());
+        }
+        Some(std::path::absolute(&sdk).unwrap_or(sdk))
+    };
+    let crate_dir = args.dir.join(&names.folder);
     if crate_dir.exists() {
         return Err(Exit::new(
             EXIT_PLAN,
@@ -88,61 +213,66 @@ fn new_plugin(args: &NewArgs) -> anyhow::Result<()> {
         )
         .into());
     }
-    let crate_name = table.replace('_', "-");
-    let type_name: String = table
-        .split('_')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let mut c = p.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect();
-    let wasm_name = crate_name.replace('-', "_");
+    let crate_name = &names.crate_name;
+    let wasm_name = &names.folder;
+    // The table's name goes into Rust and TOML strings, which escape alike.
+    let table_literal = names.table.replace('\\', "\\\\").replace('"', "\\\"");
     let fill = |template: &str| {
         template
-            .replace("{{table}}", table)
-            .replace("{{crate}}", &crate_name)
-            .replace("{{wasm}}", &wasm_name)
-            .replace("{{type}}", &type_name)
+            .replace("{{table}}", &table_literal)
+            .replace("{{crate}}", crate_name)
+            .replace("{{wasm}}", wasm_name)
+            .replace("{{type}}", &names.type_name)
+    };
+    let manifest = match &sdk {
+        None => fill(TEMPLATE_CARGO),
+        Some(sdk) => fill(TEMPLATE_CARGO_STANDALONE)
+            .replace("{{sdk}}", &sdk.display().to_string().replace('\\', "/")),
     };
     std::fs::create_dir_all(crate_dir.join("src"))
         .with_context(|| format!("creating {}", crate_dir.display()))?;
-    for (file, template) in [
-        ("Cargo.toml", TEMPLATE_CARGO),
-        ("src/lib.rs", TEMPLATE_LIB),
-        ("fixtures.toml", TEMPLATE_FIXTURES),
+    for (file, text) in [
+        ("Cargo.toml", manifest),
+        ("src/lib.rs", fill(TEMPLATE_LIB)),
+        ("fixtures.toml", fill(TEMPLATE_FIXTURES)),
     ] {
         let path = crate_dir.join(file);
-        std::fs::write(&path, fill(template))
-            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     }
     let dir = crate_dir.display();
-    let workspace = args.dir.join("Cargo.toml");
-    println!("created {dir}/ (crate `{crate_name}`): Cargo.toml, src/lib.rs, fixtures.toml");
-    if !workspace.exists() || !args.dir.join("sdk").exists() {
+    match &sdk {
+        None => println!("created {dir}/ (crate `{crate_name}`, a member of the plugins workspace {}): Cargo.toml, src/lib.rs, fixtures.toml", args.dir.display()),
+        Some(sdk) => println!("created {dir}/ (crate `{crate_name}`, a crate of its own using the SDK at {}): Cargo.toml, src/lib.rs, fixtures.toml", sdk.display()),
+    }
+    // Where cargo runs and where it puts the component.
+    let ws = if sdk.is_some() {
+        crate_dir.clone()
+    } else {
+        args.dir.clone()
+    };
+    let ws = ws.display();
+    let name_in_plan = toml::Value::String(names.table.clone()).to_string();
+    if let Some(schema) = &names.schema {
         println!(
-            "note: {} is not a plugins workspace (no Cargo.toml or sdk/ beside it): the crate expects `migrate-sdk.workspace = true` to resolve",
-            args.dir.display()
+            "note: the table is in schema `{schema}`: set `schema = {}` under [source] in the plan",
+            toml::Value::String(schema.clone())
         );
     }
     println!(
         "\nNext steps:
-  1. edit {dir}/src/lib.rs: the columns you read (`id` first), the target table and columns you
-     write, the entities you resolve; keep the unit test and fixtures.toml in step
+  1. edit {dir}/src/lib.rs: the columns you read (the key first), the target table and columns
+     you write, the entities you resolve; keep the unit test and fixtures.toml in step
   2. unit-test natively:   (cd {ws} && cargo test -p {crate_name})
   3. build the component:  (cd {ws} && cargo build --release --target wasm32-wasip2 -p {crate_name})
      or with cargo-component: (cd {ws} && cargo component build --release -p {crate_name})
   4. run the fixtures, no database needed:
      host plugin test {ws}/target/wasm32-wasip2/release/{wasm_name}.wasm {dir}/fixtures.toml
-  5. add it to plan.toml (scripts/build-plugins.sh copies it to plugins/dist/):
+  5. add it to your plan:
      [[table]]
-     name = \"{table}\"
-     plugin = \"plugins/dist/{wasm_name}.wasm\"
-     then `host check plan.toml` and `host run plan.toml --table {table}`
-  See docs/plugin-authors.md.",
-        ws = args.dir.display()
+     name = {name_in_plan}
+     plugin = \"{ws}/target/wasm32-wasip2/release/{wasm_name}.wasm\"
+     then `host check plan.toml` and `host run plan.toml --table {name_in_plan}`
+  See docs/plugin-authors.md."
     );
     Ok(())
 }
@@ -903,6 +1033,67 @@ fn print_json(
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+#[cfg(test)]
+mod table_name_tests {
+    use super::*;
+
+    fn names(arg: &str) -> (Option<String>, String, String, String) {
+        let n = TableNames::parse(arg).unwrap();
+        (n.schema, n.table, n.crate_name, n.type_name)
+    }
+
+    #[test]
+    fn any_table_name_gives_a_crate_and_a_type() {
+        let s = |x: &str| x.to_string();
+        assert_eq!(
+            names("orders"),
+            (None, s("orders"), s("orders"), s("Orders"))
+        );
+        assert_eq!(
+            names("lab_results"),
+            (None, s("lab_results"), s("lab-results"), s("LabResults"))
+        );
+        assert_eq!(
+            names("OrderItems"),
+            (None, s("OrderItems"), s("order-items"), s("OrderItems"))
+        );
+        assert_eq!(
+            names("\"Order Items\""),
+            (None, s("Order Items"), s("order-items"), s("OrderItems"))
+        );
+        assert_eq!(
+            names("sales.OrderLines"),
+            (
+                Some(s("sales")),
+                s("OrderLines"),
+                s("order-lines"),
+                s("OrderLines")
+            )
+        );
+        assert_eq!(
+            names("\"my.schema\".\"a\"\"b\""),
+            (Some(s("my.schema")), s("a\"b"), s("a-b"), s("AB"))
+        );
+        assert_eq!(
+            names("2fa_codes"),
+            (
+                None,
+                s("2fa_codes"),
+                s("table-2fa-codes"),
+                s("Table2faCodes")
+            )
+        );
+        assert_eq!(names("HTTPLog").2, "httplog");
+    }
+
+    #[test]
+    fn names_that_cannot_be_refused_with_why() {
+        for bad in ["", "a.b.c", "\"open", "a..b", "***", "sdk"] {
+            assert!(TableNames::parse(bad).is_err(), "{bad:?}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -308,13 +308,18 @@ fn scaffolded_plugin_builds_and_passes_its_fixtures() {
     let bad = host(&[
         "plugin",
         "new",
-        "Lab-Results",
+        "lab.results.v2",
         "--dir",
         plugins.to_str().unwrap(),
     ])
     .output()
     .unwrap();
     assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad).1.contains("write `table` or `schema.table`"),
+        "{:?}",
+        text(&bad)
+    );
 
     // The skeleton's native unit test (migrate_sdk::testing) passes.
     cargo(&plugins, &["test", "--quiet", "-p", "lab-results"]);
@@ -370,6 +375,71 @@ fn scaffolded_plugin_builds_and_passes_its_fixtures() {
     ]));
     assert!(
         text(&out).0.contains("all 1 case(s) ok"),
+        "{:?}",
+        text(&out)
+    );
+}
+
+/// A user's own table, CamelCase and in a schema of its own, scaffolded in a folder of their
+/// own (no plugins workspace): a crate of its own on the SDK, no warning, and it builds and
+/// passes its fixtures.
+#[test]
+fn a_plugin_for_any_table_name_scaffolds_outside_the_repository() {
+    let dir = temp_dir("own-plugins");
+    let out = host_ok(&[
+        "plugin",
+        "new",
+        "crm.\"OrderItems\"",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--sdk",
+        repo_root().join("plugins/sdk").to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        stdout.contains("crate `order-items`, a crate of its own")
+            && stdout.contains("set `schema = \"crm\"` under [source]")
+            && stdout.contains("name = \"OrderItems\"")
+            && !stdout.contains("not a plugins workspace")
+            && !stdout.contains("plugins/dist"),
+        "{stdout}\n{stderr}"
+    );
+    let crate_dir = dir.join("order_items");
+    let lib = std::fs::read_to_string(crate_dir.join("src/lib.rs")).unwrap();
+    assert!(lib.contains("describe(\"OrderItems\""), "{lib}");
+    cargo(&crate_dir, &["test", "--quiet"]);
+    cargo(
+        &crate_dir,
+        &["build", "--release", "--quiet", "--target", "wasm32-wasip2"],
+    );
+    let wasm = guest_target_dir().join("wasm32-wasip2/release/order_items.wasm");
+    let out = run_ok(&mut host(&[
+        "plugin",
+        "test",
+        wasm.to_str().unwrap(),
+        crate_dir.join("fixtures.toml").to_str().unwrap(),
+    ]));
+    assert!(
+        text(&out).0.contains("all 1 case(s) ok"),
+        "{:?}",
+        text(&out)
+    );
+    // Without an SDK to point at, it says what to pass.
+    let elsewhere = temp_dir("no-sdk");
+    let out = host(&[
+        "plugin",
+        "new",
+        "t",
+        "--dir",
+        elsewhere.to_str().unwrap(),
+        "--sdk",
+        elsewhere.join("nowhere").to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).1.contains("no Cargo.toml there"),
         "{:?}",
         text(&out)
     );
