@@ -177,7 +177,11 @@ pub fn hint(e: &tokio_postgres::Error, settings: &TlsSettings, roots: Option<&st
                 presented,
             }) => format!(
                 "the certificate is for {}, not for host {}: connect by the name in the certificate or use sslmode=verify-ca.",
-                if presented.is_empty() { "no host name".to_string() } else { presented.join(", ") },
+                if presented.is_empty() {
+                    "no host name".to_string()
+                } else {
+                    presented.iter().map(|n| plain_name(n)).collect::<Vec<_>>().join(", ")
+                },
                 expected.to_str()
             ),
             rustls::Error::InvalidCertificate(CertificateError::NotValidForName) => {
@@ -195,7 +199,12 @@ pub fn hint(e: &tokio_postgres::Error, settings: &TlsSettings, roots: Option<&st
             ),
         });
     }
-    let text = e.to_string();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        text.push_str(&format!(": {inner}"));
+        source = inner.source();
+    }
     if text.contains("server does not support TLS") {
         return Some(format!(
             "the server does not offer TLS (ssl = off in its postgresql.conf) but sslmode={} requires it: turn ssl on in the server, or use sslmode=prefer.",
@@ -222,6 +231,18 @@ pub fn hint(e: &tokio_postgres::Error, settings: &TlsSettings, roots: Option<&st
         );
     }
     None
+}
+
+/// `localhost` for webpki's `DnsName("localhost")`, `127.0.0.1` for `IpAddress(127.0.0.1)`:
+/// the names a certificate presents, as a person writes them.
+fn plain_name(name: &str) -> String {
+    let wrapped = name.starts_with("DnsName(") || name.starts_with("IpAddress(");
+    match (name.find('('), name.rfind(')')) {
+        (Some(open), Some(close)) if wrapped && open < close => {
+            name[open + 1..close].trim_matches('"').to_string()
+        }
+        _ => name.to_string(),
+    }
 }
 
 /// Whether the server turned the client away for not using TLS (a `hostssl`-only pg_hba.conf).
