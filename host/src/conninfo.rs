@@ -99,7 +99,8 @@ impl ConnInfo {
             let value = setting.value;
             match setting.key.as_str() {
                 "sslmode" => {
-                    mode = Some(SslMode::parse(&value).ok_or_else(|| bad_sslmode("sslmode", &value))?)
+                    mode =
+                        Some(SslMode::parse(&value).ok_or_else(|| bad_sslmode("sslmode", &value))?)
                 }
                 "sslrootcert" => rootcert = Some(value),
                 "sslcert" => cert = Some(value),
@@ -136,7 +137,8 @@ impl ConnInfo {
             .collect::<Vec<_>>()
             .join(" ");
         // The driver's messages name keys, never values, so they cannot carry a password.
-        text.parse().map_err(|e: tokio_postgres::Error| e.to_string())
+        text.parse()
+            .map_err(|e: tokio_postgres::Error| e.to_string())
     }
 }
 
@@ -238,7 +240,11 @@ fn lex_url(s: &str, start: usize) -> Lexed {
                     Some((host, "")) => (host, None),
                     Some((host, rest)) if rest.starts_with(':') => (host, Some(&rest[1..])),
                     _ => {
-                        fail(&mut out, host_end, format!("the host `{chunk}` is not a valid [IPv6]:port"));
+                        fail(
+                            &mut out,
+                            host_end,
+                            format!("the host `{chunk}` is not a valid [IPv6]:port"),
+                        );
                         return out;
                     }
                 }
@@ -305,7 +311,10 @@ fn lex_url(s: &str, start: usize) -> Lexed {
                 return out;
             };
             let value_raw = pos + eq + 1..end;
-            match (percent_decode(&pair[..eq]), percent_decode(&s[value_raw.clone()])) {
+            match (
+                percent_decode(&pair[..eq]),
+                percent_decode(&s[value_raw.clone()]),
+            ) {
                 (Ok(key), Ok(value)) => out.settings.push(Setting {
                     key,
                     value,
@@ -371,7 +380,10 @@ fn lex_key_values(s: &str) -> Lexed {
             });
         };
         if key.is_empty() {
-            fail(&mut out, "a `=` without a key before it: write key=value".into());
+            fail(
+                &mut out,
+                "a `=` without a key before it: write key=value".into(),
+            );
             return out;
         }
         skip_ws(&mut i);
@@ -434,7 +446,10 @@ fn lex_key_values(s: &str) -> Lexed {
             }
             let i_end = at(i.min(chars.len()));
             if value.is_empty() {
-                fail(&mut out, format!("`{key}` has an empty value: quote it ('')"));
+                fail(
+                    &mut out,
+                    format!("`{key}` has an empty value: quote it ('')"),
+                );
                 return out;
             }
             out.settings.push(Setting {
@@ -620,7 +635,12 @@ mod tests {
     fn key_values_read_like_libpq() {
         assert_eq!(
             settings("host=h  password = 'a b\\'c'  user=u dbname=d\\ x"),
-            kv(&[("host", "h"), ("password", "a b'c"), ("user", "u"), ("dbname", "d x")])
+            kv(&[
+                ("host", "h"),
+                ("password", "a b'c"),
+                ("user", "u"),
+                ("dbname", "d x")
+            ])
         );
         assert!(ConnInfo::parse_with_env("host=h password='open", no_env).is_err());
         assert!(ConnInfo::parse_with_env("localhost", no_env).is_err());
@@ -678,15 +698,33 @@ mod tests {
     #[test]
     fn masks_every_form_of_password() {
         for (input, expected) in [
-            ("postgres://u:secret@h:5432/db", "postgres://u:***@h:5432/db"),
+            (
+                "postgres://u:secret@h:5432/db",
+                "postgres://u:***@h:5432/db",
+            ),
             ("postgres://u@h/db", "postgres://u@h/db"),
-            ("postgres://h/db?password=x&a=b", "postgres://h/db?password=***&a=b"),
+            (
+                "postgres://h/db?password=x&a=b",
+                "postgres://h/db?password=***&a=b",
+            ),
             ("postgres://u:s/e?c#r:t@h/db", "postgres://u:***@h/db"),
-            ("postgres://u:p%2Fw@h/db?password=2nd", "postgres://u:***@h/db?password=***"),
+            (
+                "postgres://u:p%2Fw@h/db?password=2nd",
+                "postgres://u:***@h/db?password=***",
+            ),
             ("host=h password=pw user=u", "host=h password=*** user=u"),
-            ("host=h password = pw user=u", "host=h password = *** user=u"),
-            ("host=h password='a b c' user=u", "host=h password='***' user=u"),
-            ("password=one host=h password=two", "password=*** host=h password=***"),
+            (
+                "host=h password = pw user=u",
+                "host=h password = *** user=u",
+            ),
+            (
+                "host=h password='a b c' user=u",
+                "host=h password='***' user=u",
+            ),
+            (
+                "password=one host=h password=two",
+                "password=*** host=h password=***",
+            ),
             ("host=h sslpassword=k", "host=h sslpassword=***"),
             // Unreadable strings: hidden from where they stop making sense.
             ("host=h password='a b", "host=h ***"),
@@ -705,7 +743,10 @@ mod tests {
         for secret in ["s3cret", "0ther", "p w"] {
             assert!(!out.contains(secret), "{out}");
         }
-        assert!(out.contains("url = \"postgres://u:***@h:5432/db\""), "{out}");
+        assert!(
+            out.contains("url = \"postgres://u:***@h:5432/db\""),
+            "{out}"
+        );
         assert!(out.contains("user=u"), "{out}");
         assert!(out.ends_with("batch_size = 10\n"), "{out}");
         // Broken lines, as a TOML error quotes them.

@@ -79,9 +79,7 @@ pub async fn open(url: &str, side: Side) -> anyhow::Result<Client> {
     // plain when the TLS handshake fails (the driver itself only falls back when the server
     // does not offer TLS at all).
     let retry = match (&result, mode) {
-        (Err(e), SslMode::Allow) if tls::refuses_plain(e) => {
-            Some(DriverSslMode::Require)
-        }
+        (Err(e), SslMode::Allow) if tls::refuses_plain(e) => Some(DriverSslMode::Require),
         (Err(e), SslMode::Prefer) if tls::rustls_error(e).is_some() => {
             tracing::warn!(
                 "TLS to the {side} database failed ({e}); sslmode=prefer tries without encryption"

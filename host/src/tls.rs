@@ -15,7 +15,9 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::conninfo::{SslMode, TlsSettings};
@@ -63,10 +65,7 @@ pub fn connector(settings: &TlsSettings) -> Result<Connector, String> {
             format!("the CA in sslrootcert={path}"),
         )),
         None => match default_file("root.crt") {
-            Some(path) => Some((
-                load_roots(&path)?,
-                format!("the CA in {}", path.display()),
-            )),
+            Some(path) => Some((load_roots(&path)?, format!("the CA in {}", path.display()))),
             None => None,
         },
     };
@@ -80,10 +79,12 @@ pub fn connector(settings: &TlsSettings) -> Result<Connector, String> {
     let verifier: Arc<dyn ServerCertVerifier> = match &roots {
         None => Arc::new(AnyCertificate(provider.clone())),
         Some((store, _)) => {
-            let webpki =
-                WebPkiServerVerifier::builder_with_provider(Arc::new(store.clone()), provider.clone())
-                    .build()
-                    .map_err(|e| format!("cannot use the root certificates: {e}"))?;
+            let webpki = WebPkiServerVerifier::builder_with_provider(
+                Arc::new(store.clone()),
+                provider.clone(),
+            )
+            .build()
+            .map_err(|e| format!("cannot use the root certificates: {e}"))?;
             if mode == SslMode::VerifyFull {
                 webpki
             } else {
@@ -163,7 +164,11 @@ fn load_roots(path: &Path) -> Result<RootCertStore, String> {
 }
 
 /// What to do about a failed TLS connection, when the failure is about TLS.
-pub fn hint(e: &tokio_postgres::Error, settings: &TlsSettings, roots: Option<&str>) -> Option<String> {
+pub fn hint(
+    e: &tokio_postgres::Error,
+    settings: &TlsSettings,
+    roots: Option<&str>,
+) -> Option<String> {
     if let Some(tls) = rustls_error(e) {
         let roots = roots.unwrap_or("the root certificates");
         return Some(match tls {

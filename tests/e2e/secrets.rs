@@ -13,8 +13,8 @@ use crate::support::*;
 
 /// The fragments of every password below.
 const MARKERS: &[&str] = &[
-    "K1ng", "Mid1", "Qu1n", "K2ng", "Mid2", "Qu2n", "K3ng", "Mid3", "Qu3n", "K4ng", "Mid4",
-    "Qu4n", "K5ng", "Qu5n", "K6ng", "Qu6n", "K7ng", "Qu7n", "K8ng", "Qu8n", "K9ng", "Qu9n",
+    "K1ng", "Mid1", "Qu1n", "K2ng", "Mid2", "Qu2n", "K3ng", "Mid3", "Qu3n", "K4ng", "Mid4", "Qu4n",
+    "K5ng", "Qu5n", "K6ng", "Qu6n", "K7ng", "Qu7n", "K8ng", "Qu8n", "K9ng", "Qu9n",
 ];
 
 /// `K1ng/Mid1?#@:'" x yQu1n` percent-encoded for a URL's password.
@@ -28,11 +28,17 @@ struct Forms {
 impl Forms {
     /// Percent-encoded, every special character.
     fn url_encoded(&self, db: &str) -> String {
-        format!("postgres://postgres:{P1_ENCODED}@127.0.0.1:{}/{db}", self.port)
+        format!(
+            "postgres://postgres:{P1_ENCODED}@127.0.0.1:{}/{db}",
+            self.port
+        )
     }
     /// Raw `/`, `?`, `#`, `:` in the password, as the driver accepts them.
     fn url_raw(&self, db: &str) -> String {
-        format!("postgres://postgres:K2ng/Mid2?#:x yQu2n@127.0.0.1:{}/{db}", self.port)
+        format!(
+            "postgres://postgres:K2ng/Mid2?#:x yQu2n@127.0.0.1:{}/{db}",
+            self.port
+        )
     }
     /// key=value, spaces around `=`, quoted, an escaped quote.
     fn key_value(&self, db: &str) -> String {
@@ -83,8 +89,14 @@ fn assert_hidden(what: &str, text: &str) {
 }
 
 fn assert_output_hidden(what: &str, out: &Output) {
-    assert_hidden(&format!("{what} stdout"), &String::from_utf8_lossy(&out.stdout));
-    assert_hidden(&format!("{what} stderr"), &String::from_utf8_lossy(&out.stderr));
+    assert_hidden(
+        &format!("{what} stdout"),
+        &String::from_utf8_lossy(&out.stdout),
+    );
+    assert_hidden(
+        &format!("{what} stderr"),
+        &String::from_utf8_lossy(&out.stderr),
+    );
 }
 
 /// Every row of every table of the target's `migration` schema, as text.
@@ -102,7 +114,8 @@ fn state_dump(cluster: &Cluster, db: &str) -> String {
     assert!(!tables.is_empty(), "no migration state in {db}");
     let mut out = String::new();
     for t in tables {
-        let sql = format!("SELECT coalesce(string_agg(x::text, E'\\n'), '') FROM migration.\"{t}\" x");
+        let sql =
+            format!("SELECT coalesce(string_agg(x::text, E'\\n'), '') FROM migration.\"{t}\" x");
         out.push_str(&c.query_one(&sql, &[]).unwrap().get::<_, String>(0));
     }
     out
@@ -122,7 +135,11 @@ fn passwords_never_show_in_any_output() {
     for (i, (source_form, target_form)) in pairs.iter().enumerate() {
         let target = cluster.fresh_db("secrets");
         let dir = temp_dir("secrets");
-        let plan = plan_with(&dir, &source_form(&forms, &legacy), &target_form(&forms, &target));
+        let plan = plan_with(
+            &dir,
+            &source_form(&forms, &legacy),
+            &target_form(&forms, &target),
+        );
         let plan = plan.to_str().unwrap();
         let report = dir.join("report.html");
         let report = report.to_str().unwrap();
@@ -145,9 +162,17 @@ fn passwords_never_show_in_any_output() {
             assert_output_hidden(&format!("pair {i}: host {args:?}"), &out);
         }
         let html = std::fs::read_to_string(report).unwrap();
-        assert!(html.contains("postgres:***@") || html.contains("password = ***") || html.contains("password=***"), "the report shows no masked connection string");
+        assert!(
+            html.contains("postgres:***@")
+                || html.contains("password = ***")
+                || html.contains("password=***"),
+            "the report shows no masked connection string"
+        );
         assert_hidden(&format!("pair {i}: the report"), &html);
-        assert_hidden(&format!("pair {i}: migration.*"), &state_dump(cluster, &target));
+        assert_hidden(
+            &format!("pair {i}: migration.*"),
+            &state_dump(cluster, &target),
+        );
     }
 }
 
@@ -167,7 +192,12 @@ fn failed_connections_and_command_line_urls_stay_masked() {
         let plan = plan.to_str().unwrap();
         for command in ["check", "run", "status", "validate", "report"] {
             let out = host(&[command, plan]).output().unwrap();
-            assert_eq!(out.status.code(), Some(4), "host {command}: {}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(
+                out.status.code(),
+                Some(4),
+                "host {command}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
             assert_output_hidden(&format!("host {command} (no target database)"), &out);
         }
@@ -185,14 +215,21 @@ fn failed_connections_and_command_line_urls_stay_masked() {
     // Invalid strings: a raw `@` in a URL password, an unterminated quote.
     for bad in [
         format!("postgres://postgres:K6ng@Qu6n@127.0.0.1:{}/x", cluster.port),
-        format!("host=127.0.0.1 password='K7ng Qu7n"),
+        "host=127.0.0.1 password='K7ng Qu7n".to_string(),
     ] {
         let plan = plan_with(&dir, &bad, &forms.url_raw("x"));
         let out = host(&["check", plan.to_str().unwrap()]).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_output_hidden(&format!("host check with {bad}"), &out);
         // The same string on the command line and in the environment.
-        let out = host(&["status", plan.to_str().unwrap(), "--target", &bad]).output().unwrap();
+        let out = host(&["status", plan.to_str().unwrap(), "--target", &bad])
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(2));
         assert_output_hidden("host status --target", &out);
         let out = host(&["status", plan.to_str().unwrap()])
@@ -223,8 +260,8 @@ fn plan_syntax_errors_do_not_echo_the_url_line() {
     for url_line in [
         // Unterminated strings: toml quotes the line in its error.
         format!("url = \"{}", forms.url_raw("x")),
-        format!("url = \"postgres://postgres:K8ng/x Qu8n@127.0.0.1/x"),
-        format!("url = 'host=h password = \"K9ng Qu9n\" user=u"),
+        "url = \"postgres://postgres:K8ng/x Qu8n@127.0.0.1/x".to_string(),
+        "url = 'host=h password = \"K9ng Qu9n\" user=u".to_string(),
         // A valid string with a misspelt key: the error quotes it too.
         format!("urll = {}", toml_string(&forms.key_value("x"))),
         // Not a string at all.
@@ -241,7 +278,11 @@ fn plan_syntax_errors_do_not_echo_the_url_line() {
                 "{url_line}: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
-            assert!(String::from_utf8_lossy(&out.stderr).contains("line 2"), "{url_line}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains("line 2"),
+                "{url_line}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             assert_output_hidden(&format!("host {command} with `{url_line}`"), &out);
         }
     }

@@ -29,9 +29,19 @@ fn openssl(args: &[&str], dir: &Path) {
 fn make_ca(dir: &Path, name: &str) -> PathBuf {
     openssl(
         &[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3",
-            "-keyout", &format!("{name}.key"), "-out", &format!("{name}.crt"),
-            "-subj", &format!("/CN={name}"),
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "3",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.crt"),
+            "-subj",
+            &format!("/CN={name}"),
         ],
         dir,
     );
@@ -101,7 +111,10 @@ impl TlsLab {
     /// A URL by `host` (localhost or 127.0.0.1) with these query parameters.
     fn url(&self, host: &str, db: &str, params: &str) -> String {
         let sep = if params.is_empty() { "" } else { "?" };
-        format!("postgres://postgres@{host}:{}/{db}{sep}{params}", self.cluster.port)
+        format!(
+            "postgres://postgres@{host}:{}/{db}{sep}{params}",
+            self.cluster.port
+        )
     }
 
     fn host(&self, args: &[&str]) -> Command {
@@ -147,7 +160,11 @@ fn assert_connects(out: &Output) {
 
 fn assert_refused(out: &Output, message: &str) {
     assert_eq!(out.status.code(), Some(4), "{}", text(out));
-    assert!(text(out).contains(message), "expected `{message}` in:\n{}", text(out));
+    assert!(
+        text(out).contains(message),
+        "expected `{message}` in:\n{}",
+        text(out)
+    );
 }
 
 #[test]
@@ -165,19 +182,32 @@ fn the_lab_migrates_over_verify_full() {
         out
     };
     ok(&[
-        "generate", "--existing-source", "--url", &source, "--seed-target", &target_url,
-        "--plan", plan,
+        "generate",
+        "--existing-source",
+        "--url",
+        &source,
+        "--seed-target",
+        &target_url,
+        "--plan",
+        plan,
     ]);
     ok(&["check", plan]);
     ok(&["run", plan]);
     ok(&["validate", plan]);
     let status = ok(&["status", plan]);
-    assert!(String::from_utf8_lossy(&status.stdout).contains("done"), "{}", text(&status));
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("done"),
+        "{}",
+        text(&status)
+    );
     // Every table arrived (the server takes TCP clients only over TLS, so that was TLS).
     let rows: i64 = lab
         .cluster
         .connect(&target)
-        .query_one("SELECT sum(rows_written)::bigint FROM migration.table_state", &[])
+        .query_one(
+            "SELECT sum(rows_written)::bigint FROM migration.table_state",
+            &[],
+        )
         .unwrap()
         .get(0);
     assert!(rows > 0, "nothing was written");
@@ -221,7 +251,11 @@ fn the_host_name_is_checked_by_verify_full_only() {
         &lab.check_both("127.0.0.1", &format!("sslmode=verify-full&sslrootcert={ca}"), &[]),
         "the certificate is for localhost, not for host 127.0.0.1: connect by the name in the certificate or use sslmode=verify-ca",
     );
-    assert_connects(&lab.check_both("127.0.0.1", &format!("sslmode=verify-ca&sslrootcert={ca}"), &[]));
+    assert_connects(&lab.check_both(
+        "127.0.0.1",
+        &format!("sslmode=verify-ca&sslrootcert={ca}"),
+        &[],
+    ));
     // The key=value form reads the same settings.
     let target = lab.cluster.fresh_db("tls_target");
     let kv = |db: &str, mode: &str| {
@@ -230,9 +264,17 @@ fn the_host_name_is_checked_by_verify_full_only() {
             lab.cluster.port
         )
     };
-    assert_connects(&lab.check(&kv(&lab.legacy, "verify-ca"), &kv(&target, "verify-ca"), &[]));
+    assert_connects(&lab.check(
+        &kv(&lab.legacy, "verify-ca"),
+        &kv(&target, "verify-ca"),
+        &[],
+    ));
     assert_refused(
-        &lab.check(&kv(&lab.legacy, "verify-full"), &kv(&target, "verify-full"), &[]),
+        &lab.check(
+            &kv(&lab.legacy, "verify-full"),
+            &kv(&target, "verify-full"),
+            &[],
+        ),
         "not for host 127.0.0.1",
     );
 }
@@ -259,9 +301,16 @@ fn pgssl_variables_are_the_defaults() {
     let other = lab.other_ca.to_str().unwrap();
     let verify = [("PGSSLMODE", "verify-full"), ("PGSSLROOTCERT", ca)];
     assert_connects(&lab.check_both("localhost", "", &verify));
-    assert_refused(&lab.check_both("127.0.0.1", "", &verify), "not for host 127.0.0.1");
     assert_refused(
-        &lab.check_both("localhost", "", &[("PGSSLMODE", "verify-full"), ("PGSSLROOTCERT", other)]),
+        &lab.check_both("127.0.0.1", "", &verify),
+        "not for host 127.0.0.1",
+    );
+    assert_refused(
+        &lab.check_both(
+            "localhost",
+            "",
+            &[("PGSSLMODE", "verify-full"), ("PGSSLROOTCERT", other)],
+        ),
         "is not signed by the CA in sslrootcert=",
     );
     // The connection string wins over the variables.
@@ -272,7 +321,11 @@ fn pgssl_variables_are_the_defaults() {
 fn missing_certificates_say_which_setting_to_fix() {
     let lab = lab();
     assert_refused(
-        &lab.check_both("localhost", "sslmode=verify-full&sslrootcert=/nonexistent/ca.crt", &[]),
+        &lab.check_both(
+            "localhost",
+            "sslmode=verify-full&sslrootcert=/nonexistent/ca.crt",
+            &[],
+        ),
         "sslrootcert=/nonexistent/ca.crt: cannot read it",
     );
     assert_refused(
@@ -288,5 +341,8 @@ fn missing_certificates_say_which_setting_to_fix() {
         &format!("{}?sslmode=require", plain.url(&target)),
         &[],
     );
-    assert_refused(&out, "the server does not offer TLS (ssl = off in its postgresql.conf)");
+    assert_refused(
+        &out,
+        "the server does not offer TLS (ssl = off in its postgresql.conf)",
+    );
 }
