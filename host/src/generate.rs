@@ -22,7 +22,7 @@ use bytes::Bytes;
 use futures_util::SinkExt;
 use std::pin::Pin;
 use std::time::Instant;
-use tokio_postgres::{Client, CopyInSink, NoTls};
+use tokio_postgres::{Client, CopyInSink};
 
 use out::Msg;
 
@@ -38,7 +38,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// The (empty) legacy database to create and fill.
-    #[arg(long, env = "MIGRATE_SOURCE_URL")]
+    #[arg(long, env = "MIGRATE_SOURCE_URL", hide_env_values = true)]
     pub url: String,
     /// Drop the legacy tables first if they exist.
     #[arg(long)]
@@ -86,22 +86,10 @@ async fn generate(args: &GenerateArgs) -> anyhow::Result<()> {
         .into());
     }
     let started = Instant::now();
-    let (client, connection) = tokio_postgres::connect(&args.url, NoTls)
+    // The plain connection (no session settings): the data must not depend on them.
+    let client = crate::pg::open(&args.url, crate::pg::Side::Source)
         .await
-        .map_err(|e| {
-            crate::Exit::new(
-                crate::EXIT_CONNECT,
-                format!(
-                    "cannot connect to the database given by --url ({}): {e}",
-                    crate::pg::redact(&args.url)
-                ),
-            )
-        })?;
-    let connection = tokio::spawn(async move {
-        if let Err(err) = connection.await {
-            tracing::error!("database connection: {err}");
-        }
-    });
+        .map_err(|e| crate::Exit::new(crate::EXIT_CONNECT, format!("--url: {e:#}")))?;
 
     let tables: Vec<String> = schema_tables(LEGACY_SQL)
         .into_iter()
@@ -201,7 +189,6 @@ async fn generate(args: &GenerateArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     drop(client);
-    let _ = connection.await;
     Ok(())
 }
 

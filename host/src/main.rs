@@ -3,6 +3,7 @@
 
 mod check;
 mod codec;
+mod conninfo;
 mod deferred;
 mod dryrun;
 mod generate;
@@ -19,6 +20,7 @@ mod run;
 mod seed_target;
 mod state;
 mod status;
+mod tls;
 mod transient;
 mod validate;
 mod wasm;

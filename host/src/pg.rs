@@ -3,7 +3,11 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::config::SslMode as DriverSslMode;
+use tokio_postgres::Client;
+
+use crate::conninfo::{self, ConnInfo, SslMode};
+use crate::tls;
 
 /// Which side of the migration a connection talks to, for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,65 +25,10 @@ impl std::fmt::Display for Side {
     }
 }
 
-/// A URL fit for logs and errors: the password replaced by `***`.
-pub fn redact(url: &str) -> String {
-    mask_password_param(&redact_authority(url))
-}
-
-fn redact_authority(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match (authority.rfind('@'), authority.find(':')) {
-        (Some(at), Some(colon)) if colon < at => {
-            format!(
-                "{}{}:***{}",
-                &url[..scheme_end + 3],
-                &authority[..colon],
-                &rest[at..]
-            )
-        }
-        _ => url.to_string(),
-    }
-}
-
-/// `password=...` in a query string or a key=value connection string.
-fn mask_password_param(s: &str) -> String {
-    let Some(start) = s.find("password=") else {
-        return s.to_string();
-    };
-    let value_start = start + "password=".len();
-    let value_end = s[value_start..]
-        .find(['&', ' '])
-        .map_or(s.len(), |i| value_start + i);
-    format!("{}***{}", &s[..value_start], &s[value_end..])
-}
-
-/// Connects and drives the connection on a background task.
+/// Connects (TLS as the connection string's `sslmode` says), drives the connection on a
+/// background task and sets up the session every command relies on.
 pub async fn connect(url: &str, side: Side) -> anyhow::Result<Client> {
-    let shown = redact(url);
-    let config: tokio_postgres::Config = url.parse().map_err(|e| {
-        anyhow::anyhow!("the {side} URL {shown} is not a valid PostgreSQL URL: {e}")
-    })?;
-    let mut config = config;
-    config.application_name(format!("host-{side}"));
-    let (client, connection) = config.connect(NoTls).await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot connect to the {side} database {shown}: {}\n  hint: {} \
-             Override the plan's URL with --{side} or MIGRATE_{}_URL",
-            error_text_only(&e),
-            connect_hint(&e),
-            side.to_string().to_uppercase()
-        )
-    })?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "connection closed");
-        }
-    });
+    let client = open(url, side).await?;
     // Text output the transforms can rely on whatever the server's settings are.
     client
         .batch_execute("SET DateStyle = ISO; SET IntervalStyle = iso_8601; SET TimeZone = 'UTC'; SET extra_float_digits = 3; SET client_encoding = 'UTF8'; SET client_min_messages = warning")
@@ -101,6 +50,73 @@ pub async fn connect(url: &str, side: Side) -> anyhow::Result<Client> {
                 .context("configuring the source session")?;
         }
     }
+    Ok(client)
+}
+
+/// The one way to open a connection: reads the connection string (URL or key=value) with
+/// its TLS settings, connects with libpq's `sslmode` semantics, and drives the connection on a
+/// background task. Errors show the string with its password masked and say what to do.
+pub async fn open(url: &str, side: Side) -> anyhow::Result<Client> {
+    let shown = conninfo::mask(url);
+    let invalid = |e: String| {
+        anyhow::anyhow!(
+            "the {side} URL {shown} is not a valid PostgreSQL URL or connection string: {e}\n  hint: write it as postgres://user:password@host:port/database (or host=... dbname=... user=...)"
+        )
+    };
+    let info = ConnInfo::parse(url).map_err(invalid)?;
+    let mut config = info.driver_config().map_err(invalid)?;
+    config.application_name(format!("host-{side}"));
+    let tls = tls::connector(&info.tls)
+        .map_err(|e| anyhow::anyhow!("cannot connect to the {side} database {shown}: {e}"))?;
+    let mode = info.tls.mode;
+    let first = match mode {
+        SslMode::Disable | SslMode::Allow => DriverSslMode::Disable,
+        SslMode::Prefer => DriverSslMode::Prefer,
+        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => DriverSslMode::Require,
+    };
+    let mut result = connect_with(&mut config, first, &tls).await;
+    // libpq's second tries: `allow` turns to TLS when the server refuses plain, `prefer` to
+    // plain when the TLS handshake fails (the driver itself only falls back when the server
+    // does not offer TLS at all).
+    let retry = match (&result, mode) {
+        (Err(e), SslMode::Allow) if tls::refuses_plain(e) => Some(DriverSslMode::Require),
+        (Err(e), SslMode::Prefer) if tls::rustls_error(e).is_some() => {
+            tracing::warn!(
+                "TLS to the {side} database failed ({e}); sslmode=prefer tries without encryption"
+            );
+            Some(DriverSslMode::Disable)
+        }
+        _ => None,
+    };
+    if let Some(second) = retry {
+        if let Ok(client) = connect_with(&mut config, second, &tls).await {
+            result = Ok(client);
+        }
+    }
+    result.map_err(|e| {
+        let hint = tls::hint(&e, &info.tls, tls.roots.as_deref())
+            .unwrap_or_else(|| connect_hint(&e).to_string());
+        anyhow::anyhow!(
+            "cannot connect to the {side} database {shown}: {}\n  hint: {hint} \
+             Override the plan's URL with --{side} or MIGRATE_{}_URL",
+            error_text_only(&e),
+            side.to_string().to_uppercase()
+        )
+    })
+}
+
+async fn connect_with(
+    config: &mut tokio_postgres::Config,
+    mode: DriverSslMode,
+    tls: &tls::Connector,
+) -> Result<Client, tokio_postgres::Error> {
+    config.ssl_mode(mode);
+    let (client, connection) = config.connect(tls.make.clone()).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "connection closed");
+        }
+    });
     Ok(client)
 }
 
@@ -400,23 +416,6 @@ pub async fn foreign_keys(client: &Client, schema: &str) -> anyhow::Result<Vec<F
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_never_show() {
-        assert_eq!(
-            redact("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
-        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(
-            redact("postgres://h/db?password=x&a=b"),
-            "postgres://h/db?password=***&a=b"
-        );
-        assert_eq!(
-            redact("host=h password=pw user=u"),
-            "host=h password=*** user=u"
-        );
-    }
 
     #[test]
     fn identifiers_are_quoted() {

@@ -294,9 +294,10 @@ impl Plan {
     }
 
     pub fn parse(path: &Path, text: &str, overrides: &Overrides) -> Result<Plan, PlanError> {
+        // toml's message quotes the offending line, which may be a connection string.
         let raw: RawPlan = toml::from_str(text).map_err(|e| PlanError::Parse {
             path: path.into(),
-            message: e.to_string(),
+            message: crate::conninfo::mask_text(&e.to_string()),
         })?;
         raw.resolve(path, overrides)
     }
@@ -329,10 +330,12 @@ impl RawPlan {
             );
         }
         for (side, url) in [("source", &source_url), ("target", &target_url)] {
-            if let Some(Err(e)) = url.as_ref().map(|u| u.parse::<tokio_postgres::Config>()) {
+            let Some(url) = url else { continue };
+            let read = crate::conninfo::ConnInfo::parse(url).and_then(|c| c.driver_config());
+            if let Err(e) = read {
                 problems.push(format!(
-                    "the {side} URL {} is not a valid PostgreSQL URL: {e}\n  hint: write it as postgres://user:password@host:port/database",
-                    crate::pg::redact(url.as_deref().unwrap_or_default())
+                    "the {side} URL {} is not a valid PostgreSQL URL or connection string: {e}\n  hint: write it as postgres://user:password@host:port/database (or host=... dbname=... user=...)",
+                    crate::conninfo::mask(url)
                 ));
             }
         }

@@ -35,7 +35,7 @@ pub async fn prepare(plan_path: &Path, source_url: &str, target_url: &str) -> an
     if !pg::tables(&target, &plan.target_schema).await?.is_empty() {
         bail!(
             "--seed-target {} already has tables in schema {}: give it an empty database",
-            pg::redact(target_url),
+            crate::conninfo::mask(target_url),
             plan.target_schema
         );
     }

@@ -659,7 +659,7 @@ pub(crate) const CASES: &[Case] = &[
         plan: OFFICES_PLAN,
         command: &["generate", "--scale", "0.01", "--url", "postgres://postgres:hunter2pw@127.0.0.1:1/nowhere"],
         exit: 4,
-        expect: &["cannot connect to the database given by --url", "!hunter2pw"],
+        expect: &["--url: cannot connect to the source database", "!hunter2pw"],
         hook: None,
     },
     Case {

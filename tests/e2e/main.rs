@@ -13,4 +13,6 @@ mod poison;
 mod report;
 mod run;
 mod sandbox;
+mod secrets;
 mod swap;
+mod tls;

@@ -76,6 +76,9 @@ fn free_port() -> u16 {
 pub struct Cluster {
     pub dir: PathBuf,
     pub port: u16,
+    /// The harness' own connections go through the Unix socket (a cluster whose pg_hba.conf
+    /// refuses plain TCP, say).
+    admin_via_socket: bool,
 }
 
 static NEXT_DB: AtomicU32 = AtomicU32::new(0);
@@ -88,6 +91,19 @@ impl Cluster {
     }
 
     pub fn start() -> Cluster {
+        Self::start_with(|_| {})
+    }
+
+    /// A cluster whose data directory `configure` may change after initdb and before the
+    /// server starts (extra postgresql.conf lines, a pg_hba.conf, files for the server; make
+    /// them the server's with [`give_to_server`]). The harness connects through the Unix socket.
+    pub fn start_configured(configure: impl FnOnce(&Path)) -> Cluster {
+        let mut cluster = Self::start_with(configure);
+        cluster.admin_via_socket = true;
+        cluster
+    }
+
+    fn start_with(configure: impl FnOnce(&Path)) -> Cluster {
         let dir = std::env::temp_dir().join(format!(
             "host-test-pg-{}-{}",
             std::process::id(),
@@ -112,9 +128,11 @@ impl Cluster {
                 "--locale=C",
             ],
         ));
+        configure(&data);
         let cluster = Cluster {
             dir,
             port: free_port(),
+            admin_via_socket: false,
         };
         cluster.start_server();
         // The watchdog: stop the server and delete the cluster once this process is gone.
@@ -226,7 +244,16 @@ impl Cluster {
     pub fn connect(&self, db: &str) -> Client {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            match Client::connect(&self.url(db), NoTls) {
+            let url = if self.admin_via_socket {
+                format!(
+                    "host={} port={} user=postgres dbname={db}",
+                    self.dir.display(),
+                    self.port
+                )
+            } else {
+                self.url(db)
+            };
+            match Client::connect(&url, NoTls) {
                 Ok(c) => return c,
                 Err(e) if Instant::now() < deadline => {
                     let _ = e;
@@ -235,6 +262,15 @@ impl Cluster {
                 Err(e) => panic!("cannot connect to {}: {e}", self.url(db)),
             }
         }
+    }
+}
+
+/// Makes `path` the cluster owner's, readable by it alone (the server refuses a key file
+/// others can read).
+pub fn give_to_server(path: &Path) {
+    run_ok(Command::new("chmod").arg("0600").arg(path));
+    if is_root() {
+        run_ok(Command::new("chown").arg("postgres").arg(path));
     }
 }
 
@@ -258,6 +294,10 @@ pub fn host(args: &[&str]) -> Command {
     c.args(args)
         .env_remove("MIGRATE_SOURCE_URL")
         .env_remove("MIGRATE_TARGET_URL")
+        .env_remove("PGSSLMODE")
+        .env_remove("PGSSLROOTCERT")
+        .env_remove("PGSSLCERT")
+        .env_remove("PGSSLKEY")
         .env("HOST_LOG", "info");
     c
 }
