@@ -200,7 +200,8 @@ pub async fn deferred_fks(client: &Client) -> anyhow::Result<Vec<DeferredFk>> {
                 ref_table: r.get(4),
                 ref_column: r.get(5),
                 type_name: r.get(6),
-                deferrable: definition.contains(" DEFERRABLE") && !definition.contains("NOT DEFERRABLE"),
+                deferrable: definition.contains(" DEFERRABLE")
+                    && !definition.contains("NOT DEFERRABLE"),
             }
         })
         .collect())
@@ -275,9 +276,9 @@ pub async fn warn_if_set_aside(
         n.foreign_keys, n.indexes
     );
     let message = match &running {
-        Some(h) if h.command.as_deref() == Some("run") => format!(
-            "{what} by the run in progress ({h}): it puts them back at its end"
-        ),
+        Some(h) if h.command.as_deref() == Some("run") => {
+            format!("{what} by the run in progress ({h}): it puts them back at its end")
+        }
         _ => format!(
             "{what} by an interrupted run: `host run {}` puts them back (so does `host rollback`)",
             plan.display()
@@ -386,7 +387,11 @@ async fn restore_where(
                         &[&rec.table, &rec.name, &why],
                     )
                     .await?;
-                let kind = if rec.kind == "fk" { "foreign key" } else { "index" };
+                let kind = if rec.kind == "fk" {
+                    "foreign key"
+                } else {
+                    "index"
+                };
                 done.failed
                     .push(format!("{kind} {} on {}: {why}", rec.name, rec.table));
             }

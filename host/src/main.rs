@@ -375,7 +375,10 @@ async fn cmd_run(args: &RunArgs) -> anyhow::Result<()> {
                     "indexes rebuilt and foreign keys validated"
                 );
             }
-            format!("the {} foreign key(s) and index(es) set aside were put back", r.restored)
+            format!(
+                "the {} foreign key(s) and index(es) set aside were put back",
+                r.restored
+            )
         }
         Ok(r) => {
             tracing::warn!(
@@ -600,10 +603,7 @@ struct Opened {
 
 /// `open`, first taking the run lock for `command` when given (refused at once while another
 /// command holds it, before any plugin loads).
-async fn open_locked(
-    plan: &plan::Plan,
-    command: Option<&str>,
-) -> anyhow::Result<Opened> {
+async fn open_locked(plan: &plan::Plan, command: Option<&str>) -> anyhow::Result<Opened> {
     let target = connect(&plan.target_url, pg::Side::Target).await?;
     let set_aside = deferred::warn_if_set_aside(&target, &plan.path).await?;
     let run_lock = match command {

@@ -549,7 +549,10 @@ plugin = "plugins/offices.wasm"
 
     #[test]
     fn load_mode_defaults_to_bulk_and_a_table_may_say_otherwise() {
-        let text = MINIMAL.replace("[[table]]", "[defaults]\nload_mode = \"checked\"\n[[table]]")
+        let text = MINIMAL.replace(
+            "[[table]]",
+            "[defaults]\nload_mode = \"checked\"\n[[table]]",
+        )
             + "\n[[table]]\nname = \"doctors\"\nplugin = \"d.wasm\"\nload_mode = \"bulk\"\n";
         let plan = Plan::parse(Path::new("plan.toml"), &text, &Overrides::default()).unwrap();
         assert_eq!(plan.tables[0].load_mode, LoadMode::Checked);
@@ -559,11 +562,17 @@ plugin = "plugins/offices.wasm"
         let plan = Plan::parse(Path::new("plan.toml"), MINIMAL, &Overrides::default()).unwrap();
         assert_eq!(plan.tables[0].load_mode, LoadMode::Bulk);
         assert!(!plan.tables[0].bulk_over_existing_rows);
-        let bad = MINIMAL.replace("name = \"offices\"", "name = \"offices\"\nload_mode = \"fast\"");
+        let bad = MINIMAL.replace(
+            "name = \"offices\"",
+            "name = \"offices\"\nload_mode = \"fast\"",
+        );
         let err = Plan::parse(Path::new("plan.toml"), &bad, &Overrides::default())
             .unwrap_err()
             .to_string();
-        assert!(err.contains("unknown variant `fast`, expected `bulk` or `checked`"), "{err}");
+        assert!(
+            err.contains("unknown variant `fast`, expected `bulk` or `checked`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -12,6 +12,6 @@ mod plugin;
 mod poison;
 mod report;
 mod run;
-mod shared_target;
 mod sandbox;
+mod shared_target;
 mod swap;

@@ -88,14 +88,29 @@ fn supabase_target(cluster: &Cluster, legacy: &str, name: &str) -> String {
         db.execute("INSERT INTO auth.users (id) VALUES ($1)", &[&id])
             .unwrap();
     }
-    db.execute("INSERT INTO auth.users (id, email) VALUES ($1, 'no-profile@example.com')", &[&Uuid::nil()])
-        .unwrap();
+    db.execute(
+        "INSERT INTO auth.users (id, email) VALUES ($1, 'no-profile@example.com')",
+        &[&Uuid::nil()],
+    )
+    .unwrap();
     target
 }
 
 /// A plan of `tables` into `target`, with `extra` added under [defaults].
-fn plan_with_defaults(cluster: &Cluster, legacy: &str, target: &str, tables: &[&str], extra: &str) -> String {
-    let plan = write_plan(&temp_dir(target), &cluster.url(legacy), &cluster.url(target), 20, tables);
+fn plan_with_defaults(
+    cluster: &Cluster,
+    legacy: &str,
+    target: &str,
+    tables: &[&str],
+    extra: &str,
+) -> String {
+    let plan = write_plan(
+        &temp_dir(target),
+        &cluster.url(legacy),
+        &cluster.url(target),
+        20,
+        tables,
+    );
     let text = std::fs::read_to_string(&plan)
         .unwrap()
         .replace("[defaults]\n", &format!("[defaults]\n{extra}\n"));
@@ -118,7 +133,13 @@ fn a_supabase_like_target_migrates_in_bulk_and_in_checked_mode() {
     let mut results = Vec::new();
     for mode in ["bulk", "checked"] {
         let target = supabase_target(cluster, &legacy, &format!("supabase_{mode}"));
-        let plan = plan_with_defaults(cluster, &legacy, &target, SUPABASE_TABLES, &format!("load_mode = \"{mode}\""));
+        let plan = plan_with_defaults(
+            cluster,
+            &legacy,
+            &target,
+            SUPABASE_TABLES,
+            &format!("load_mode = \"{mode}\""),
+        );
         let mut db = cluster.connect(&target);
         let before = keys(&mut db);
         let out = host_ok(&["run", &plan]);
@@ -135,36 +156,63 @@ fn a_supabase_like_target_migrates_in_bulk_and_in_checked_mode() {
             "profiles.profiles_self_fkey",
             "profile_roles.profile_roles_profile_id_fkey",
         ] {
-            assert_eq!(key(&before, name).1, key(&after, name).1, "{mode}: {name} stayed in place\n{log}");
+            assert_eq!(
+                key(&before, name).1,
+                key(&after, name).1,
+                "{mode}: {name} stayed in place\n{log}"
+            );
         }
         let deferrable = key(&after, "doctors.doctors_office_id_fkey");
-        assert!(deferrable.2.ends_with("DEFERRABLE INITIALLY DEFERRED"), "{deferrable:?}");
+        assert!(
+            deferrable.2.ends_with("DEFERRABLE INITIALLY DEFERRED"),
+            "{deferrable:?}"
+        );
         let not_valid = key(&after, "patients.patients_office_id_fkey");
-        assert!(not_valid.2.ends_with("NOT VALID") && !not_valid.3, "{not_valid:?}");
+        assert!(
+            not_valid.2.ends_with("NOT VALID") && !not_valid.3,
+            "{not_valid:?}"
+        );
         let moved = |name: &str| key(&before, name).1 != key(&after, name).1;
         if mode == "bulk" {
             assert!(
                 moved("doctors.doctors_office_id_fkey") && moved("patients.patients_office_id_fkey") && moved("patients_doctor_id_idx"),
                 "bulk mode set the DEFERRABLE and NOT VALID keys and the plain indexes aside and put them back\n{log}"
             );
-            assert!(log.contains("indexes rebuilt and foreign keys validated"), "{log}");
+            assert!(
+                log.contains("indexes rebuilt and foreign keys validated"),
+                "{log}"
+            );
         } else {
             let moved: Vec<&String> = before
                 .iter()
                 .filter(|k| moved(&k.0))
                 .map(|k| &k.0)
                 .collect();
-            assert!(moved.is_empty(), "checked mode sets nothing aside: {moved:?}\n{log}");
+            assert!(
+                moved.is_empty(),
+                "checked mode sets nothing aside: {moved:?}\n{log}"
+            );
         }
-        let written: i64 = db.query_one("SELECT count(*) FROM profiles", &[]).unwrap().get(0);
-        assert!(written > 10, "{mode}: profiles were written under the key into auth.users");
+        let written: i64 = db
+            .query_one("SELECT count(*) FROM profiles", &[])
+            .unwrap()
+            .get(0);
+        assert!(
+            written > 10,
+            "{mode}: profiles were written under the key into auth.users"
+        );
         host_ok(&["validate", &plan]);
         // The key into auth keeps acting: a user deleted in auth takes its profile along.
         let gone: Uuid = db.query_one("SELECT id FROM profiles WHERE NOT EXISTS (SELECT 1 FROM doctors d WHERE d.profile_id = profiles.id) AND NOT EXISTS (SELECT 1 FROM patients p WHERE p.profile_id = profiles.id) ORDER BY legacy_id LIMIT 1", &[]).unwrap().get(0);
-        db.execute("DELETE FROM auth.users WHERE id = $1", &[&gone]).unwrap();
-        let left: i64 = db.query_one("SELECT count(*) FROM profiles WHERE id = $1", &[&gone]).unwrap().get(0);
+        db.execute("DELETE FROM auth.users WHERE id = $1", &[&gone])
+            .unwrap();
+        let left: i64 = db
+            .query_one("SELECT count(*) FROM profiles WHERE id = $1", &[&gone])
+            .unwrap()
+            .get(0);
         assert_eq!(left, 0, "ON DELETE CASCADE from auth.users acts");
-        db.execute("INSERT INTO auth.users (id) VALUES ($1)", &[&gone]).unwrap();
+        db.execute("INSERT INTO auth.users (id) VALUES ($1)", &[&gone])
+            .unwrap();
         results.push(target);
     }
     // Checked mode ends exactly where bulk mode ends (both lost the same cascaded profile).
@@ -189,12 +237,21 @@ fn a_second_command_is_refused_while_a_run_holds_the_target() {
             (*t, copy)
         })
         .collect();
-    let plan = write_plan_with(&dir, &cluster.url(&legacy), &cluster.url(&target), 10, &tables);
+    let plan = write_plan_with(
+        &dir,
+        &cluster.url(&legacy),
+        &cluster.url(&target),
+        10,
+        &tables,
+    );
     let plan = plan.to_str().unwrap();
     let mut first = spawn_paced_run(plan, 40);
     let mut db = cluster.connect(&target);
     wait_for_batches(&mut db, None, 3);
-    assert!(first.try_wait().unwrap().is_none(), "the first run is still going");
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first run is still going"
+    );
     let pid = first.id().to_string();
 
     let holder = format!("another host command holds this target: pid {pid} on host ");
@@ -206,30 +263,70 @@ fn a_second_command_is_refused_while_a_run_holds_the_target() {
         let started = std::time::Instant::now();
         let out = host(&args).output().unwrap();
         let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(4), "{args:?} refused with exit 4:\n{err}");
-        assert!(err.contains(&holder) && err.contains("(command: run)") && err.contains("`host status` shows the holder"), "{args:?}:\n{err}");
-        assert!(started.elapsed() < Duration::from_secs(10), "refused at once");
+        assert_eq!(
+            out.status.code(),
+            Some(4),
+            "{args:?} refused with exit 4:\n{err}"
+        );
+        assert!(
+            err.contains(&holder)
+                && err.contains("(command: run)")
+                && err.contains("`host status` shows the holder"),
+            "{args:?}:\n{err}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "refused at once"
+        );
     }
-    let runs: i64 = db.query_one("SELECT count(*) FROM migration.runs", &[]).unwrap().get(0);
+    let runs: i64 = db
+        .query_one("SELECT count(*) FROM migration.runs", &[])
+        .unwrap()
+        .get(0);
     assert_eq!(runs, 1, "the refused commands recorded nothing");
 
     let status = host_ok(&["status", plan]);
-    assert!(stdout(&status).contains(&format!("in progress: pid {pid} on host ")), "{}", stdout(&status));
+    assert!(
+        stdout(&status).contains(&format!("in progress: pid {pid} on host ")),
+        "{}",
+        stdout(&status)
+    );
     let json = host_ok(&["status", plan, "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(json["lock_holder"]["pid"].as_i64().map(|p| p.to_string()), Some(pid.clone()), "{json}");
+    assert_eq!(
+        json["lock_holder"]["pid"].as_i64().map(|p| p.to_string()),
+        Some(pid.clone()),
+        "{json}"
+    );
     assert_eq!(json["lock_holder"]["command"], "run");
 
     // A swap hands a component to the running run: not refused.
     let doctors = dir.join("doctors.wasm");
-    let out = host(&["swap", plan, "--table", "doctors", "--plugin", plugin("doctors").to_str().unwrap(), "--wait", "0"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "swap goes ahead during a run:\n{}", stderr(&out));
+    let out = host(&[
+        "swap",
+        plan,
+        "--table",
+        "doctors",
+        "--plugin",
+        plugin("doctors").to_str().unwrap(),
+        "--wait",
+        "0",
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "swap goes ahead during a run:\n{}",
+        stderr(&out)
+    );
     assert!(doctors.exists());
 
     let out = first.wait_with_output().unwrap();
-    assert!(out.status.success(), "the first run finished untouched:\n{}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "the first run finished untouched:\n{}",
+        stderr(&out)
+    );
     let json = host_ok(&["status", plan, "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert!(json["lock_holder"].is_null(), "released at the end: {json}");
@@ -242,26 +339,53 @@ fn keys_set_aside_by_a_killed_run_are_named_by_every_command_then_put_back() {
     let legacy = legacy_db(cluster, "0.05");
     let expected = reference_digests(cluster, &legacy, 20);
     let target = cluster.fresh_db("aside");
-    let plan = write_plan(&temp_dir("aside"), &cluster.url(&legacy), &cluster.url(&target), 20, CORE_TABLES);
+    let plan = write_plan(
+        &temp_dir("aside"),
+        &cluster.url(&legacy),
+        &cluster.url(&target),
+        20,
+        CORE_TABLES,
+    );
     let plan = plan.to_str().unwrap();
     let mut child = spawn_paced_run(plan, 30);
     let mut db = cluster.connect(&target);
     wait_for_batches(&mut db, Some("patients"), 2);
     child.kill().unwrap(); // SIGKILL: nothing is put back
     child.wait().unwrap();
-    let aside: i64 = db.query_one("SELECT count(*) FROM migration.deferred_constraints", &[]).unwrap().get(0);
+    let aside: i64 = db
+        .query_one("SELECT count(*) FROM migration.deferred_constraints", &[])
+        .unwrap()
+        .get(0);
     assert!(aside > 5, "the killed run left keys aside");
 
     let first_line = |out: &Output| stderr(out).lines().next().unwrap_or_default().to_string();
     let warning = "foreign key(s) and";
     let how = format!("index(es) of the target are set aside by an interrupted run: `host run {plan}` puts them back");
     let status = host_ok(&["status", plan]);
-    assert!(first_line(&status).starts_with("warning: ") && first_line(&status).contains(warning) && first_line(&status).contains(&how), "{}", stderr(&status));
-    let last = stdout(&status).lines().last().unwrap_or_default().to_string();
-    assert!(last.contains("still set aside"), "status does not end as if all were well: {last}");
+    assert!(
+        first_line(&status).starts_with("warning: ")
+            && first_line(&status).contains(warning)
+            && first_line(&status).contains(&how),
+        "{}",
+        stderr(&status)
+    );
+    let last = stdout(&status)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        last.contains("still set aside"),
+        "status does not end as if all were well: {last}"
+    );
     let json = host_ok(&["status", plan, "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(json["set_aside"]["foreign_keys"].as_i64().unwrap() + json["set_aside"]["indexes"].as_i64().unwrap(), aside, "{json}");
+    assert_eq!(
+        json["set_aside"]["foreign_keys"].as_i64().unwrap()
+            + json["set_aside"]["indexes"].as_i64().unwrap(),
+        aside,
+        "{json}"
+    );
     let report = temp_dir("aside-report").join("report.html");
     let report = report.to_str().unwrap();
     for args in [
@@ -270,7 +394,11 @@ fn keys_set_aside_by_a_killed_run_are_named_by_every_command_then_put_back() {
         vec!["check", plan],
     ] {
         let out = host(&args).output().unwrap();
-        assert!(first_line(&out).starts_with("warning: ") && first_line(&out).contains(&how), "{args:?} warns first:\n{}", stderr(&out));
+        assert!(
+            first_line(&out).starts_with("warning: ") && first_line(&out).contains(&how),
+            "{args:?} warns first:\n{}",
+            stderr(&out)
+        );
     }
     // The rows the killed run wrote are its own: a resumed run may load in bulk.
     let out = host_ok(&["run", plan]);
@@ -292,25 +420,41 @@ fn an_error_after_keys_are_set_aside_still_puts_them_back() {
     admin
         .batch_execute(&format!("CREATE ROLE \"{role}\" LOGIN CONNECTION LIMIT 2; ALTER DATABASE \"{target}\" OWNER TO \"{role}\";"))
         .unwrap();
-    let url = cluster.url(&target).replace("postgres@", &format!("{role}@"));
-    let plan = write_plan(&temp_dir("connlimit"), &cluster.url(&legacy), &url, 20, CORE_TABLES);
+    let url = cluster
+        .url(&target)
+        .replace("postgres@", &format!("{role}@"));
+    let plan = write_plan(
+        &temp_dir("connlimit"),
+        &cluster.url(&legacy),
+        &url,
+        20,
+        CORE_TABLES,
+    );
     let out = host(&["run", plan.to_str().unwrap()]).output().unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(4), "{err}");
     assert!(err.contains("too many connections"), "{err}");
     assert!(
-        err.contains("foreign key(s) and index(es) set aside were put back") && !err.contains("the 0 foreign key(s)"),
+        err.contains("foreign key(s) and index(es) set aside were put back")
+            && !err.contains("the 0 foreign key(s)"),
         "the message says the keys are back:\n{err}"
     );
     let mut db = cluster.connect(&target);
-    let aside: i64 = db.query_one("SELECT count(*) FROM migration.deferred_constraints", &[]).unwrap().get(0);
+    let aside: i64 = db
+        .query_one("SELECT count(*) FROM migration.deferred_constraints", &[])
+        .unwrap()
+        .get(0);
     assert_eq!(aside, 0);
     let reference = cluster.fresh_db("connlimit_ref");
     let mut fresh = cluster.connect(&reference);
     fresh
         .batch_execute(&std::fs::read_to_string(repo_root().join("schema/target.sql")).unwrap())
         .unwrap();
-    assert_eq!(definitions(&keys(&mut db)), definitions(&keys(&mut fresh)), "every key and index is in place");
+    assert_eq!(
+        definitions(&keys(&mut db)),
+        definitions(&keys(&mut fresh)),
+        "every key and index is in place"
+    );
 }
 
 #[test]
@@ -318,7 +462,13 @@ fn a_key_another_session_broke_while_aside_is_named_with_its_rows() {
     let cluster = Cluster::shared();
     let legacy = legacy_db(cluster, "0.05");
     let target = cluster.fresh_db("broken");
-    let plan = write_plan(&temp_dir("broken"), &cluster.url(&legacy), &cluster.url(&target), 10, CORE_TABLES);
+    let plan = write_plan(
+        &temp_dir("broken"),
+        &cluster.url(&legacy),
+        &cluster.url(&target),
+        10,
+        CORE_TABLES,
+    );
     let plan = plan.to_str().unwrap();
     let child = spawn_paced_run(plan, 40);
     let mut db = cluster.connect(&target);
@@ -327,17 +477,28 @@ fn a_key_another_session_broke_while_aside_is_named_with_its_rows() {
     let deleted = db
         .execute("DELETE FROM offices WHERE id = (SELECT office_id FROM doctors GROUP BY 1 ORDER BY count(*) DESC LIMIT 1)", &[])
         .unwrap();
-    assert_eq!(deleted, 1, "the office's keys were aside, so nothing stopped the delete");
+    assert_eq!(
+        deleted, 1,
+        "the office's keys were aside, so nothing stopped the delete"
+    );
     let out = child.wait_with_output().unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(5), "{err}");
-    assert!(!err.contains("indexes rebuilt and foreign keys validated"), "{err}");
     assert!(
-        err.contains("foreign key doctors_office_id_fkey on doctors: ") && err.contains("row(s) of doctors point to no row of offices"),
+        !err.contains("indexes rebuilt and foreign keys validated"),
+        "{err}"
+    );
+    assert!(
+        err.contains("foreign key doctors_office_id_fkey on doctors: ")
+            && err.contains("row(s) of doctors point to no row of offices"),
         "{err}"
     );
     let status = host_ok(&["status", plan]);
-    assert!(stderr(&status).starts_with("warning: "), "{}", stderr(&status));
+    assert!(
+        stderr(&status).starts_with("warning: "),
+        "{}",
+        stderr(&status)
+    );
 }
 
 #[test]
@@ -349,15 +510,25 @@ fn bulk_mode_is_refused_over_rows_others_wrote_unless_the_table_says_so() {
     db.batch_execute(&std::fs::read_to_string(repo_root().join("schema/target.sql")).unwrap())
         .unwrap();
     // Another application's row.
-    db.execute("INSERT INTO offices (id, legacy_id, name) VALUES ($1, 990001, 'Their office')", &[&Uuid::from_u128(7)])
-        .unwrap();
+    db.execute(
+        "INSERT INTO offices (id, legacy_id, name) VALUES ($1, 990001, 'Their office')",
+        &[&Uuid::from_u128(7)],
+    )
+    .unwrap();
     let plan = plan_with_defaults(cluster, &legacy, &target, &["offices", "profiles"], "");
-    let message = "target table \"public\".\"offices\" already holds rows this migration did not write";
+    let message =
+        "target table \"public\".\"offices\" already holds rows this migration did not write";
     for command in ["check", "run"] {
         let out = host(&[command, &plan]).output().unwrap();
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(3), "{command}:\n{err}");
-        assert!(err.contains(message) && err.contains("[offices]") && err.contains("write `load_mode = \"checked\"` in the [[table]] entry of offices"), "{command}:\n{err}");
+        assert!(
+            err.contains(message)
+                && err.contains("[offices]")
+                && err
+                    .contains("write `load_mode = \"checked\"` in the [[table]] entry of offices"),
+            "{command}:\n{err}"
+        );
         assert!(!err.contains("[profiles]"), "profiles is empty: {err}");
     }
     let aside: i64 = db
@@ -367,7 +538,10 @@ fn bulk_mode_is_refused_over_rows_others_wrote_unless_the_table_says_so() {
     assert_eq!(aside, 0, "nothing was set aside");
     let opt_in = |mode: &str| {
         let text = std::fs::read_to_string(&plan).unwrap();
-        let text = text.replace("name = \"offices\"\n", &format!("name = \"offices\"\nload_mode = \"{mode}\"\n"));
+        let text = text.replace(
+            "name = \"offices\"\n",
+            &format!("name = \"offices\"\nload_mode = \"{mode}\"\n"),
+        );
         std::fs::write(&plan, text).unwrap();
     };
     let before = keys(&mut db);
@@ -380,12 +554,19 @@ fn bulk_mode_is_refused_over_rows_others_wrote_unless_the_table_says_so() {
         key(&before, "offices.offices_legacy_id_key").1,
         key(&keys(&mut db), "offices.offices_legacy_id_key").1
     );
-    let theirs: i64 = db.query_one("SELECT count(*) FROM offices WHERE legacy_id = 990001", &[]).unwrap().get(0);
+    let theirs: i64 = db
+        .query_one("SELECT count(*) FROM offices WHERE legacy_id = 990001", &[])
+        .unwrap()
+        .get(0);
     assert_eq!(theirs, 1, "their row stays");
     // Resumed with the table back on bulk: still their row, still refused.
     std::fs::copy(&pristine, &plan).unwrap();
-    db.execute("UPDATE migration.table_state SET phase = 'copying'", &[]).unwrap();
-    assert_eq!(host(&["check", &plan]).output().unwrap().status.code(), Some(3));
+    db.execute("UPDATE migration.table_state SET phase = 'copying'", &[])
+        .unwrap();
+    assert_eq!(
+        host(&["check", &plan]).output().unwrap().status.code(),
+        Some(3)
+    );
     // `load_mode = "bulk"` on the table itself: set aside anyway.
     opt_in("bulk");
     host_ok(&["check", &plan]);
