@@ -7,14 +7,24 @@
 //! without the triggers' row locks), so a row pointing nowhere is refused and bisected to
 //! exactly as before. What was set aside is recorded in `migration.deferred_constraints`, in the
 //! same transaction that drops it, so an interrupted run loses nothing: the next run (or
-//! `host rollback`) restores it. Restoring re-adds each foreign key *validated*, so the end of
-//! a run proves orphans = 0 across every key. Primary keys, unique and check constraints stay:
-//! they decide which rows the target refuses.
+//! `host rollback`) restores it. Restoring re-adds each foreign key *validated* (a key that was
+//! NOT VALID comes back NOT VALID, a DEFERRABLE one DEFERRABLE: `pg_get_constraintdef` keeps
+//! both), so the end of a run proves orphans = 0 across every key. Primary keys, unique and
+//! check constraints stay: they decide which rows the target refuses.
+//!
+//! Only what no other session can be affected by is set aside. A foreign key stays in place
+//! when its parent table is not loaded by this run (a key into `auth.users`, into another
+//! schema, into a table already done or adopted: other sessions may change the parent while
+//! we load), when it has an ON DELETE / ON UPDATE action other than NO ACTION or RESTRICT (a
+//! concurrent DELETE on the parent would skip its CASCADE), or when it spans several columns.
+//! Tables of `load_mode = "checked"` keep everything. Whatever is set aside that the current
+//! rule would not set aside (an older run, a plan changed since) is put back before loading.
 
 use anyhow::Context;
 use tokio_postgres::Client;
 
 use crate::pg::{error_text, ident, qualified};
+use crate::plan::LoadMode;
 
 /// Column types a foreign key may have to be checked per batch (their COPY text needs no
 /// unescaping); keys of other types stay in place.
@@ -26,30 +36,95 @@ pub struct DeferredFk {
     pub name: String,
     pub table: String,
     pub column: String,
+    /// The parent's schema (None: recorded by an older version, which did not record it).
+    pub ref_schema: Option<String>,
     pub ref_table: String,
     pub ref_column: String,
     pub type_name: String,
+    pub deferrable: bool,
 }
 
-/// Sets aside the single-column foreign keys and the plain (non-unique) indexes of `tables`
-/// in `schema`, recording each; returns how many. Idempotent: what is already set aside stays.
-pub async fn defer(client: &mut Client, schema: &str, tables: &[String]) -> anyhow::Result<usize> {
+/// The target tables a run writes, and which of them it loads in bulk.
+#[derive(Debug, Default, Clone)]
+pub struct Loading {
+    /// Target tables of the tables this run writes (not done, not adopted), any load mode.
+    pub written: Vec<String>,
+    /// Of those, the tables whose keys and indexes may be set aside (`load_mode = "bulk"`, and
+    /// no table of `load_mode = "checked"` writes them too).
+    pub bulk: Vec<String>,
+}
+
+/// The actions PostgreSQL prints in a key's definition that make it unsafe to set aside.
+const ACTIONS: &[&str] = &["CASCADE", "SET NULL", "SET DEFAULT"];
+
+fn has_action(definition: &str) -> bool {
+    ACTIONS.iter().any(|a| {
+        definition.contains(&format!("ON DELETE {a}"))
+            || definition.contains(&format!("ON UPDATE {a}"))
+    })
+}
+
+/// One row of `migration.deferred_constraints`.
+#[derive(Debug, Clone)]
+struct Record {
+    table: String,
+    name: String,
+    kind: String,
+    definition: String,
+    column: Option<String>,
+    ref_schema: Option<String>,
+    ref_table: Option<String>,
+    ref_column: Option<String>,
+}
+
+impl Record {
+    /// Whether `defer` would set this aside now.
+    fn still_wanted(&self, schema: &str, loading: &Loading) -> bool {
+        if !loading.bulk.contains(&self.table) {
+            return false;
+        }
+        if self.kind != "fk" {
+            return true;
+        }
+        self.ref_schema.as_deref() == Some(schema)
+            && self
+                .ref_table
+                .as_ref()
+                .is_some_and(|t| loading.written.contains(t))
+            && !has_action(&self.definition)
+    }
+}
+
+/// Sets aside the foreign keys and plain (non-unique) indexes of `loading.bulk` in `schema`
+/// that only this run can affect (see the module doc), recording each; returns how many are
+/// set aside now. What an earlier run set aside stays if the rule still wants it, and is put
+/// back first otherwise (the result of that is returned too).
+pub async fn defer(
+    client: &mut Client,
+    schema: &str,
+    loading: &Loading,
+) -> anyhow::Result<(usize, Restored)> {
+    let put_back = restore_where(client, schema, |r| !r.still_wanted(schema, loading)).await?;
     let tx = client.transaction().await?;
     let fks = tx
         .query(
             "SELECT con.conname::text, c.relname::text, pg_get_constraintdef(con.oid),
-                    a.attname::text, r.relname::text, ra.attname::text, format_type(a.atttypid, NULL)
+                    a.attname::text, rn.nspname::text, r.relname::text, ra.attname::text,
+                    format_type(a.atttypid, NULL)
              FROM pg_constraint con
              JOIN pg_class c ON c.oid = con.conrelid
              JOIN pg_class r ON r.oid = con.confrelid
              JOIN pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_namespace rn ON rn.oid = r.relnamespace
              JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = con.conkey[1]
              JOIN pg_attribute ra ON ra.attrelid = con.confrelid AND ra.attnum = con.confkey[1]
              JOIN pg_type ty ON ty.oid = a.atttypid
              WHERE con.contype = 'f' AND con.conparentid = 0 AND cardinality(con.conkey) = 1
                AND n.nspname = $1 AND c.relname = ANY($2) AND ty.typname = ANY($3)
+               AND rn.nspname = $1 AND r.relname = ANY($4)
+               AND con.confdeltype IN ('a', 'r') AND con.confupdtype IN ('a', 'r')
              ORDER BY 2, 1",
-            &[&schema, &tables, &CHECKED_TYPES],
+            &[&schema, &loading.bulk, &CHECKED_TYPES, &loading.written],
         )
         .await
         .context("listing the target's foreign keys")?;
@@ -64,16 +139,16 @@ pub async fn defer(client: &mut Client, schema: &str, tables: &[String]) -> anyh
                AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
                AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid OR h.inhparent = i.indexrelid)
              ORDER BY 2, 1",
-            &[&schema, &tables],
+            &[&schema, &loading.bulk],
         )
         .await
         .context("listing the target's indexes")?;
     for r in &fks {
         let (name, table): (String, String) = (r.get(0), r.get(1));
         tx.execute(
-            "INSERT INTO migration.deferred_constraints (table_name, name, kind, definition, column_name, ref_table, ref_column, type_name)
-             VALUES ($1, $2, 'fk', $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-            &[&table, &name, &r.get::<_, String>(2), &r.get::<_, String>(3), &r.get::<_, String>(4), &r.get::<_, String>(5), &r.get::<_, String>(6)],
+            "INSERT INTO migration.deferred_constraints (table_name, name, kind, definition, column_name, ref_schema, ref_table, ref_column, type_name)
+             VALUES ($1, $2, 'fk', $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            &[&table, &name, &r.get::<_, String>(2), &r.get::<_, String>(3), &r.get::<_, String>(4), &r.get::<_, String>(5), &r.get::<_, String>(6), &r.get::<_, String>(7)],
         )
         .await?;
         tx.batch_execute(&format!(
@@ -97,91 +172,378 @@ pub async fn defer(client: &mut Client, schema: &str, tables: &[String]) -> anyh
             .with_context(|| format!("setting aside index {name} of {table}"))?;
     }
     tx.commit().await?;
-    Ok(fks.len() + indexes.len())
+    let now = count(client).await?;
+    Ok((now.total(), put_back))
 }
 
 /// The foreign keys currently set aside (none when the state schema is missing).
 pub async fn deferred_fks(client: &Client) -> anyhow::Result<Vec<DeferredFk>> {
-    let exists: bool = client
-        .query_one(
-            "SELECT to_regclass('migration.deferred_constraints') IS NOT NULL",
-            &[],
-        )
-        .await?
-        .get(0);
-    if !exists {
+    if !has_table(client).await? {
         return Ok(Vec::new());
     }
     let rows = client
         .query(
-            "SELECT name, table_name, column_name, ref_table, ref_column, type_name
+            "SELECT name, table_name, column_name, ref_schema, ref_table, ref_column, type_name, definition
              FROM migration.deferred_constraints WHERE kind = 'fk' ORDER BY table_name, name",
             &[],
         )
         .await?;
     Ok(rows
         .iter()
-        .map(|r| DeferredFk {
-            name: r.get(0),
-            table: r.get(1),
-            column: r.get(2),
-            ref_table: r.get(3),
-            ref_column: r.get(4),
-            type_name: r.get(5),
+        .map(|r| {
+            let definition: String = r.get(7);
+            DeferredFk {
+                name: r.get(0),
+                table: r.get(1),
+                column: r.get(2),
+                ref_schema: r.get(3),
+                ref_table: r.get(4),
+                ref_column: r.get(5),
+                type_name: r.get(6),
+                deferrable: definition.contains(" DEFERRABLE")
+                    && !definition.contains("NOT DEFERRABLE"),
+            }
         })
         .collect())
 }
 
-/// Puts back everything set aside (returns what could not be, one line each): indexes first (so the keys' checks can use them), then
-/// each foreign key, added validated, each in its own transaction with its record. A key
-/// whose rows do not all have their parent stays set aside, with the reason recorded.
-pub async fn restore(client: &mut Client, schema: &str) -> anyhow::Result<Vec<String>> {
+async fn has_table(client: &Client) -> anyhow::Result<bool> {
+    Ok(client
+        .query_one(
+            "SELECT to_regclass('migration.deferred_constraints') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0))
+}
+
+/// How many keys and indexes are set aside.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct SetAside {
+    pub foreign_keys: i64,
+    pub indexes: i64,
+}
+
+impl SetAside {
+    pub fn total(&self) -> usize {
+        (self.foreign_keys + self.indexes) as usize
+    }
+}
+
+/// What is set aside now (nothing when the state schema is missing).
+pub async fn count(client: &Client) -> anyhow::Result<SetAside> {
+    if !has_table(client).await? {
+        return Ok(SetAside::default());
+    }
+    let r = client
+        .query_one(
+            "SELECT count(*) FILTER (WHERE kind = 'fk'), count(*) FILTER (WHERE kind <> 'fk')
+             FROM migration.deferred_constraints",
+            &[],
+        )
+        .await
+        .context("reading migration.deferred_constraints")?;
+    Ok(SetAside {
+        foreign_keys: r.get(0),
+        indexes: r.get(1),
+    })
+}
+
+/// What set-aside keys `status`, `validate`, `report`, `check` and `run` say first, in one line on
+/// stderr, and carry in their JSON: how many, whether a running command holds them, and how to
+/// put them back. None when nothing is set aside.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Warning {
+    pub foreign_keys: i64,
+    pub indexes: i64,
+    /// The command that set them aside and is still running (None: it was interrupted).
+    pub running: Option<crate::lock::Holder>,
+    pub message: String,
+}
+
+/// Prints the set-aside warning (see `Warning`) and returns it.
+pub async fn warn_if_set_aside(
+    client: &Client,
+    plan: &std::path::Path,
+) -> anyhow::Result<Option<Warning>> {
+    let n = count(client).await?;
+    if n.total() == 0 {
+        return Ok(None);
+    }
+    let running = crate::lock::holder(client).await?;
+    let what = format!(
+        "{} foreign key(s) and {} index(es) of the target are set aside",
+        n.foreign_keys, n.indexes
+    );
+    let message = match &running {
+        Some(h) if h.command.as_deref() == Some("run") => {
+            format!("{what} by the run in progress ({h}): it puts them back at its end")
+        }
+        _ => format!(
+            "{what} by an interrupted run: `host run {}` puts them back (so does `host rollback`)",
+            plan.display()
+        ),
+    };
+    eprintln!("warning: {message}");
+    Ok(Some(Warning {
+        foreign_keys: n.foreign_keys,
+        indexes: n.indexes,
+        running,
+        message,
+    }))
+}
+
+/// What putting keys back achieved.
+#[derive(Debug, Default)]
+pub struct Restored {
+    /// Keys and indexes put back.
+    pub restored: usize,
+    /// One line per key or index that could not be (it stays set aside, with the reason).
+    pub failed: Vec<String>,
+}
+
+/// Puts back everything set aside (see `restore_where`).
+pub async fn restore(client: &mut Client, schema: &str) -> anyhow::Result<Restored> {
+    restore_where(client, schema, |_| true).await
+}
+
+/// Puts back what `pick` selects of what is set aside: indexes first (so the keys' checks can
+/// use them), then each foreign key, added validated (unless it was NOT VALID), each in its
+/// own transaction with its record. A key whose rows do not all have their parent stays set
+/// aside, with the reason recorded and the count of those rows.
+async fn restore_where(
+    client: &mut Client,
+    schema: &str,
+    pick: impl Fn(&Record) -> bool,
+) -> anyhow::Result<Restored> {
+    if !has_table(client).await? {
+        return Ok(Restored::default());
+    }
     let rows = client
         .query(
-            "SELECT table_name, name, kind, definition FROM migration.deferred_constraints
+            "SELECT table_name, name, kind, definition, column_name, ref_schema, ref_table, ref_column
+             FROM migration.deferred_constraints
              ORDER BY kind = 'fk', table_name, name",
             &[],
         )
         .await
         .context("reading the constraints set aside")?;
-    let mut failed = Vec::new();
+    let mut done = Restored::default();
     for r in rows {
-        let (table, name, kind, definition): (String, String, String, String) =
-            (r.get(0), r.get(1), r.get(2), r.get(3));
-        let ddl = if kind == "fk" {
+        let rec = Record {
+            table: r.get(0),
+            name: r.get(1),
+            kind: r.get(2),
+            definition: r.get(3),
+            column: r.get(4),
+            ref_schema: r.get(5),
+            ref_table: r.get(6),
+            ref_column: r.get(7),
+        };
+        if !pick(&rec) {
+            continue;
+        }
+        let ddl = if rec.kind == "fk" {
             format!(
-                "ALTER TABLE {} ADD CONSTRAINT {} {definition}",
-                qualified(schema, &table),
-                ident(&name)
+                "ALTER TABLE {} ADD CONSTRAINT {} {}",
+                qualified(schema, &rec.table),
+                ident(&rec.name),
+                rec.definition
             )
         } else {
-            definition
+            rec.definition.clone()
         };
         let tx = client.transaction().await?;
         let result = match tx.batch_execute(&ddl).await {
             Ok(()) => tx
                 .execute(
                     "DELETE FROM migration.deferred_constraints WHERE table_name = $1 AND name = $2",
-                    &[&table, &name],
+                    &[&rec.table, &rec.name],
                 )
                 .await
                 .map(|_| ()),
             Err(e) => Err(e),
         };
         match result {
-            Ok(()) => tx.commit().await?,
+            Ok(()) => {
+                tx.commit().await?;
+                done.restored += 1;
+            }
             Err(e) => {
                 drop(tx);
-                let why = error_text(&e);
+                let mut why = error_text(&e);
+                if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) {
+                    if let Some(n) = orphans(client, schema, &rec).await {
+                        why = format!(
+                            "{n} row(s) of {} point to no row of {} (another session changed them while the key was set aside?): {why}",
+                            rec.table,
+                            rec.ref_table.as_deref().unwrap_or("its parent")
+                        );
+                    }
+                }
                 client
                     .execute(
                         "UPDATE migration.deferred_constraints SET error = $3 WHERE table_name = $1 AND name = $2",
-                        &[&table, &name, &why],
+                        &[&rec.table, &rec.name, &why],
                     )
                     .await?;
-                failed.push(format!("{kind} {name} on {table}: {why}"));
+                let kind = if rec.kind == "fk" {
+                    "foreign key"
+                } else {
+                    "index"
+                };
+                done.failed
+                    .push(format!("{kind} {} on {}: {why}", rec.name, rec.table));
             }
         }
     }
-    Ok(failed)
+    Ok(done)
+}
+
+/// The rows of a set-aside key's table whose value has no parent row (None: not countable).
+async fn orphans(client: &Client, schema: &str, rec: &Record) -> Option<i64> {
+    let (column, ref_table, ref_column) = (
+        rec.column.as_ref()?,
+        rec.ref_table.as_ref()?,
+        rec.ref_column.as_ref()?,
+    );
+    let ref_schema = rec.ref_schema.as_deref().unwrap_or(schema);
+    let sql = format!(
+        "SELECT count(*) FROM {} c WHERE c.{col} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {} p WHERE p.{} = c.{col})",
+        qualified(schema, &rec.table),
+        qualified(ref_schema, ref_table),
+        ident(ref_column),
+        col = ident(column)
+    );
+    client.query_one(&sql, &[]).await.ok().map(|r| r.get(0))
+}
+
+/// The target tables a run of `only` (empty: every table) writes, and which it may load in
+/// bulk: tables of the plan not done yet and not adopted; bulk unless a `load_mode =
+/// "checked"` table writes them.
+pub async fn loading(
+    analysis: &crate::check::Analysis,
+    target: &Client,
+    only: &[String],
+) -> anyhow::Result<Loading> {
+    let has_state = crate::status::has_state(target).await?;
+    let mut loading = Loading::default();
+    let mut checked = Vec::new();
+    for t in &analysis.tables {
+        let selected = only.is_empty() || only.contains(&t.plan.name);
+        let done = has_state
+            && matches!(
+                crate::state::table_state(target, &t.plan.name)
+                    .await?
+                    .map(|s| s.phase),
+                Some(crate::state::TablePhase::Done)
+            );
+        if !selected || done || t.plan.adopt.is_some() {
+            continue;
+        }
+        for (table, _) in &t.target_columns {
+            loading.written.push(table.clone());
+            match t.plan.load_mode {
+                LoadMode::Bulk => loading.bulk.push(table.clone()),
+                LoadMode::Checked => checked.push(table.clone()),
+            }
+        }
+    }
+    loading.bulk.retain(|t| !checked.contains(t));
+    loading.written.sort();
+    loading.written.dedup();
+    loading.bulk.sort();
+    loading.bulk.dedup();
+    Ok(loading)
+}
+
+/// Bulk loading refused: each target table `loading.bulk` would set aside keys of while it
+/// already holds rows this migration did not write (adopted rows, another application's), for
+/// a plan table that did not opt in with its own `load_mode = "bulk"`. Rows this migration
+/// wrote (a resumed run) are fine: a target table holding no more rows than the migration's
+/// tables writing it have written (`table_state.target_rows`) is not refused.
+pub async fn bulk_refusals(
+    plan: &crate::plan::Plan,
+    analysis: &crate::check::Analysis,
+    target: &Client,
+    loading: &Loading,
+) -> anyhow::Result<Vec<crate::check::Problem>> {
+    let has_state = crate::status::has_state(target).await?;
+    let mut problems = Vec::new();
+    let mut judged: Vec<(String, bool)> = Vec::new();
+    for t in &analysis.tables {
+        if t.plan.load_mode != LoadMode::Bulk || t.plan.bulk_over_existing_rows {
+            continue;
+        }
+        for (table, _) in &t.target_columns {
+            if !loading.bulk.contains(table) {
+                continue;
+            }
+            let others = match judged.iter().find(|(j, _)| j == table) {
+                Some((_, others)) => *others,
+                None => {
+                    let others =
+                        holds_others_rows(plan, analysis, target, table, has_state).await?;
+                    judged.push((table.clone(), others));
+                    others
+                }
+            };
+            if others {
+                problems.push(crate::check::Problem {
+                    table: Some(t.plan.name.clone()),
+                    message: format!(
+                        "target table {} already holds rows this migration did not write (adopted, or another application's): bulk-load mode would set its keys and indexes aside while they may be in use\n  hint: write `load_mode = \"checked\"` in the [[table]] entry of {} (every row checked by PostgreSQL as it is written), or `load_mode = \"bulk\"` there to set them aside anyway",
+                        qualified(&plan.target_schema, table),
+                        t.plan.name
+                    ),
+                });
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// Whether `table` (in the target schema) holds more rows than the plan's tables writing it
+/// have written. Reads at most that many rows plus one.
+async fn holds_others_rows(
+    plan: &crate::plan::Plan,
+    analysis: &crate::check::Analysis,
+    target: &Client,
+    table: &str,
+    has_state: bool,
+) -> anyhow::Result<bool> {
+    let relation = qualified(&plan.target_schema, table);
+    let exists: bool = target
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&relation])
+        .await?
+        .get(0);
+    if !exists {
+        return Ok(false);
+    }
+    let writers: Vec<String> = analysis
+        .tables
+        .iter()
+        .filter(|t| t.target_columns.iter().any(|(name, _)| name == table))
+        .map(|t| t.plan.name.clone())
+        .collect();
+    let ours: i64 = if has_state {
+        target
+            .query_one(
+                "SELECT coalesce(sum(target_rows), 0)::bigint FROM migration.table_state WHERE table_name = ANY($1)",
+                &[&writers],
+            )
+            .await?
+            .get(0)
+    } else {
+        0
+    };
+    let seen: i64 = target
+        .query_one(
+            &format!("SELECT count(*) FROM (SELECT 1 FROM {relation} LIMIT $1) x"),
+            &[&(ours + 1)],
+        )
+        .await
+        .with_context(|| format!("counting the rows of {relation}"))?
+        .get(0);
+    Ok(seen > ours)
 }

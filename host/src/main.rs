@@ -8,6 +8,7 @@ mod deferred;
 mod dryrun;
 mod generate;
 mod idmap;
+mod lock;
 mod order;
 mod pg;
 mod plan;
@@ -38,7 +39,7 @@ use crate::plan::{Overrides, Plan};
     name = "host",
     version,
     about = "Moves a legacy PostgreSQL database into a new schema through sandboxed WebAssembly transforms",
-    after_help = "Exit codes: 0 success; 2 bad command line or plan; 3 check found problems; 4 a database could not be reached; 5 a table failed or stopped during the run; 6 validate found a failing check; 1 anything else."
+    after_help = "Exit codes: 0 success; 2 bad command line or plan; 3 check found problems; 4 a database could not be reached, or another host command (run, retry, rollback, swap) holds the target: the message names it; 5 a table failed or stopped during the run, or keys set aside could not be put back; 6 validate found a failing check; 1 anything else."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -264,8 +265,16 @@ async fn cmd_check(args: &PlanArgs) -> anyhow::Result<()> {
     let mut problems = Vec::new();
     let source = check::connect_or_report(&plan.source_url, pg::Side::Source, &mut problems).await;
     let target = check::connect_or_report(&plan.target_url, pg::Side::Target, &mut problems).await;
+    let set_aside = match &target {
+        Some(target) => deferred::warn_if_set_aside(target, &plan.path).await?,
+        None => None,
+    };
     let (analysis, rehearsed) =
         analyze_rehearsed(&plan, &runtime, source.as_ref(), target.as_ref()).await?;
+    if let (Some(target), true) = (&target, analysis.problems.is_empty()) {
+        let loading = deferred::loading(&analysis, target, &[]).await?;
+        problems.extend(deferred::bulk_refusals(&plan, &analysis, target, &loading).await?);
+    }
     if rehearsed && !args.json {
         println!(
             "The target schema is empty: checked against the schema files `host run` will apply."
@@ -277,8 +286,7 @@ async fn cmd_check(args: &PlanArgs) -> anyhow::Result<()> {
             .order
             .as_ref()
             .map(|o| o.iter().map(|s| &s.table).collect::<Vec<_>>());
-        let json =
-            serde_json::json!({ "ok": problems.is_empty(), "order": order, "problems": problems });
+        let json = serde_json::json!({ "ok": problems.is_empty(), "order": order, "problems": problems, "set_aside": set_aside });
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         check::print_report(&plan, &analysis, &problems);
@@ -308,17 +316,24 @@ async fn cmd_run(args: &RunArgs) -> anyhow::Result<()> {
     }
     let plan = args.plan.load()?;
     let mut target = connect(&plan.target_url, pg::Side::Target).await?;
-    let mut source = connect(&plan.source_url, pg::Side::Source).await?;
+    deferred::warn_if_set_aside(&target, &plan.path).await?;
+    // One command at a time writes a target (see lock.rs); refused at once otherwise.
+    let run_lock = lock::acquire_or_refuse(&target, "run").await?;
     state::ensure_schema(&target).await?;
+    let mut source = connect(&plan.source_url, pg::Side::Source).await?;
     if run::ensure_target_schema(&plan, &target).await? {
         tracing::info!("the target schema was empty: created it from the plan's schema_files");
     }
 
     let runtime = wasm::Runtime::new()?;
     let analysis = check::analyze(&plan, &runtime, Some(&source), Some(&target)).await?;
-    if !analysis.problems.is_empty() {
-        let list = analysis
-            .problems
+    let loading = deferred::loading(&analysis, &target, &args.tables).await?;
+    let mut problems = analysis.problems.clone();
+    if problems.is_empty() {
+        problems.extend(deferred::bulk_refusals(&plan, &analysis, &target, &loading).await?);
+    }
+    if !problems.is_empty() {
+        let list = problems
             .iter()
             .map(|p| format!("- {p}"))
             .collect::<Vec<_>>()
@@ -335,20 +350,13 @@ async fn cmd_run(args: &RunArgs) -> anyhow::Result<()> {
     let run_id = state::start_run(&target, &plan.path, None).await?;
     tracing::info!(run_id, tables = order.len(), "run started");
     // Bulk-load mode for the tables this run writes (see deferred.rs).
-    let mut loading: Vec<String> = Vec::new();
-    for t in &analysis.tables {
-        let selected = args.tables.is_empty() || args.tables.contains(&t.plan.name);
-        let done = matches!(
-            state::table_state(&target, &t.plan.name)
-                .await?
-                .map(|s| s.phase),
-            Some(state::TablePhase::Done)
+    let (set_aside, put_back) = deferred::defer(&mut target, &plan.target_schema, &loading).await?;
+    if put_back.restored > 0 || !put_back.failed.is_empty() {
+        tracing::info!(
+            put_back = put_back.restored,
+            "keys and indexes an earlier run set aside, which this run does not set aside, put back"
         );
-        if selected && !done && t.plan.adopt.is_none() {
-            loading.extend(t.target_columns.iter().map(|(table, _)| table.clone()));
-        }
     }
-    let set_aside = deferred::defer(&mut target, &plan.target_schema, &loading).await?;
     if set_aside > 0 {
         tracing::info!(
             set_aside,
@@ -356,29 +364,71 @@ async fn cmd_run(args: &RunArgs) -> anyhow::Result<()> {
         );
     }
     let started = std::time::Instant::now();
-    let (reports, blocked) = run_tables(
+    let tables = run_tables(
         &plan,
         &analysis,
         &order,
         &args.tables,
         &mut source,
         &mut target,
+        &run_lock,
         run_id,
     )
-    .await?;
+    .await;
+    // Whatever the tables came to, what was set aside goes back now while the target answers.
     let clock = std::time::Instant::now();
-    let unrestored = transient::with_reconnect(
+    let restored = transient::with_reconnect(
         &mut target,
         &plan.target_url,
         pg::Side::Target,
         plan.fault_timeout,
+        Some(&run_lock),
         async |t| deferred::restore(t, &plan.target_schema).await,
     )
-    .await?;
-    tracing::info!(
-        seconds = format!("{:.1}", clock.elapsed().as_secs_f64()),
-        "indexes rebuilt and foreign keys validated"
-    );
+    .await;
+    let mut unrestored = put_back.failed;
+    let restore_note = match &restored {
+        Ok(r) if r.failed.is_empty() => {
+            if r.restored > 0 {
+                tracing::info!(
+                    put_back = r.restored,
+                    seconds = format!("{:.1}", clock.elapsed().as_secs_f64()),
+                    "indexes rebuilt and foreign keys validated"
+                );
+            }
+            format!(
+                "the {} foreign key(s) and index(es) set aside were put back",
+                r.restored
+            )
+        }
+        Ok(r) => {
+            tracing::warn!(
+                put_back = r.restored,
+                not_put_back = r.failed.len(),
+                "{} of the foreign keys and indexes set aside could not be put back: {}",
+                r.failed.len(),
+                r.failed.join("; ")
+            );
+            unrestored.extend(r.failed.iter().cloned());
+            format!(
+                "{} foreign key(s) and index(es) set aside could not be put back (`host validate` lists the rows that point nowhere; the next `host run` tries again): {}",
+                r.failed.len(),
+                r.failed.join("; ")
+            )
+        }
+        Err(e) => {
+            let why = pg::explain(e);
+            tracing::warn!("the foreign keys and indexes set aside could not be put back: {why}");
+            format!("the foreign keys and indexes set aside could not be put back ({why}); they stay recorded in migration.deferred_constraints and the next `host run` (or `host rollback`) puts them back")
+        }
+    };
+    let (reports, blocked) = match tables {
+        Ok(r) => r,
+        Err(e) => return Err(with_note(e, &restore_note)),
+    };
+    if let Err(e) = restored {
+        return Err(with_note(e, &restore_note));
+    }
     let failed: Vec<&run::TableReport> = reports.iter().filter(|r| r.phase != "done").collect();
     let outcome = if failed.is_empty() && blocked.is_empty() && unrestored.is_empty() {
         "done"
@@ -390,6 +440,7 @@ async fn cmd_run(args: &RunArgs) -> anyhow::Result<()> {
         &plan.target_url,
         pg::Side::Target,
         plan.fault_timeout,
+        Some(&run_lock),
         async |t| {
             t.execute("UPDATE migration.runs SET finished_at = clock_timestamp(), outcome = $2 WHERE run_id = $1", &[&run_id, &outcome])
                 .await
@@ -401,6 +452,7 @@ async fn cmd_run(args: &RunArgs) -> anyhow::Result<()> {
     if !args.plan.json {
         status::print_reject_reasons(&target, &reports).await;
     }
+    run_lock.release(&target).await?;
     if outcome == "done" {
         Ok(())
     } else {
@@ -426,6 +478,14 @@ async fn cmd_run(args: &RunArgs) -> anyhow::Result<()> {
     }
 }
 
+/// `err` with `note` (what became of the keys set aside) added, its exit code kept.
+fn with_note(err: anyhow::Error, note: &str) -> anyhow::Error {
+    match err.downcast_ref::<Exit>() {
+        Some(exit) => Exit::new(exit.code, format!("{}\n  {note}", exit.message)).into(),
+        None => anyhow::anyhow!("{}\n  {note}", pg::explain(&err)),
+    }
+}
+
 /// Runs the selected tables in dependency order, up to `parallel_tables` at a time, each over
 /// its own pair of connections; among the tables ready to start, those heading the longest
 /// chain of rows still to come go first. Returns the reports and the tables that could not
@@ -437,6 +497,7 @@ async fn run_tables(
     only: &[String],
     source: &mut tokio_postgres::Client,
     target: &mut tokio_postgres::Client,
+    run_lock: &lock::RunLock,
     run_id: i64,
 ) -> anyhow::Result<(Vec<run::TableReport>, Vec<(String, String)>)> {
     use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -470,7 +531,7 @@ async fn run_tables(
                 continue;
             }
             waiting.remove(i);
-            if let Some(dep) = unfinished(plan, target, &step.after).await? {
+            if let Some(dep) = unfinished(plan, target, run_lock, &step.after).await? {
                 blocked.push((step.table.clone(), dep));
                 continue;
             }
@@ -504,7 +565,7 @@ async fn run_tables(
     }
     // Tables whose dependency failed in this run never became ready.
     for step in waiting {
-        let dep = unfinished(plan, target, &step.after)
+        let dep = unfinished(plan, target, run_lock, &step.after)
             .await?
             .unwrap_or_default();
         blocked.push((step.table.clone(), dep));
@@ -561,7 +622,29 @@ async fn open(
     tokio_postgres::Client,
     check::Analysis,
 )> {
+    let o = open_locked(plan, None).await?;
+    Ok((o.source, o.target, o.analysis))
+}
+
+/// Both sides connected, every plugin loaded, and what `open_locked` found or took.
+struct Opened {
+    source: tokio_postgres::Client,
+    target: tokio_postgres::Client,
+    analysis: check::Analysis,
+    run_lock: Option<lock::RunLock>,
+    /// Keys and indexes set aside when it connected (already warned about on stderr).
+    set_aside: Option<deferred::Warning>,
+}
+
+/// `open`, first taking the run lock for `command` when given (refused at once while another
+/// command holds it, before any plugin loads).
+async fn open_locked(plan: &plan::Plan, command: Option<&str>) -> anyhow::Result<Opened> {
     let target = connect(&plan.target_url, pg::Side::Target).await?;
+    let set_aside = deferred::warn_if_set_aside(&target, &plan.path).await?;
+    let run_lock = match command {
+        Some(command) => Some(lock::acquire_or_refuse(&target, command).await?),
+        None => None,
+    };
     let source = connect(&plan.source_url, pg::Side::Source).await?;
     let runtime = wasm::Runtime::new()?;
     let (analysis, _) = analyze_rehearsed(plan, &runtime, Some(&source), Some(&target)).await?;
@@ -578,12 +661,24 @@ async fn open(
         )
         .into());
     }
-    Ok((source, target, analysis))
+    Ok(Opened {
+        source,
+        target,
+        analysis,
+        run_lock,
+        set_aside,
+    })
 }
 
 async fn cmd_validate(args: &PlanArgs) -> anyhow::Result<()> {
     let plan = args.load()?;
-    let (source, target, analysis) = open(&plan).await?;
+    let Opened {
+        source,
+        target,
+        analysis,
+        set_aside,
+        ..
+    } = open_locked(&plan, None).await?;
     let has_state: bool = target
         .query_one(
             "SELECT to_regclass('migration.table_state') IS NOT NULL",
@@ -600,7 +695,9 @@ async fn cmd_validate(args: &PlanArgs) -> anyhow::Result<()> {
     }
     let report = validate::validate(&plan, &analysis, &source, &target).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut json = serde_json::to_value(&report)?;
+        json["set_aside"] = serde_json::to_value(&set_aside)?;
+        println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         validate::print_report(&report);
     }
@@ -666,6 +763,14 @@ async fn cmd_swap(args: &SwapArgs) -> anyhow::Result<()> {
         )
         .into());
     };
+    // A swap hands a component to a running `host run`: it goes ahead while a run holds the
+    // target. Otherwise it holds the lock itself while it checks and places the file (not
+    // while it waits), so it is refused while a retry, rollback or another swap holds it.
+    let swap_lock = match lock::RunLock::acquire(&target, "swap").await? {
+        Ok(held_here) => Some(held_here),
+        Err(held) if held.0.command.as_deref() == Some("run") => None,
+        Err(held) => return Err(held.into_exit("swap").into()),
+    };
     let analysis = check::analyze(&trial, &runtime, Some(&source), Some(&target)).await?;
     if !analysis.problems.is_empty() {
         let list = analysis
@@ -696,6 +801,9 @@ async fn cmd_swap(args: &SwapArgs) -> anyhow::Result<()> {
     })?;
     std::fs::rename(&staging, &table.plugin)
         .with_context(|| format!("replacing {}", table.plugin.display()))?;
+    if let Some(swap_lock) = swap_lock {
+        swap_lock.release(&target).await?;
+    }
     println!(
         "{} is now {} (component {}); waiting up to {} s for a running `host run` to pick it up",
         table.plugin.display(),
@@ -735,7 +843,13 @@ async fn cmd_swap(args: &SwapArgs) -> anyhow::Result<()> {
 
 async fn cmd_retry(args: &RetryArgs) -> anyhow::Result<()> {
     let plan = args.plan.load()?;
-    let (source, mut target, analysis) = open(&plan).await?;
+    let Opened {
+        source,
+        mut target,
+        analysis,
+        run_lock: _run_lock,
+        ..
+    } = open_locked(&plan, Some("retry")).await?;
     state::ensure_schema(&target).await?;
     require_plan_tables(&plan, &args.tables)?;
     let run_id = state::start_run(&target, &plan.path, Some("retry")).await?;
@@ -773,7 +887,12 @@ async fn cmd_retry(args: &RetryArgs) -> anyhow::Result<()> {
 
 async fn cmd_rollback(args: &RollbackArgs) -> anyhow::Result<()> {
     let plan = args.plan.load()?;
-    let (_source, mut target, analysis) = open(&plan).await?;
+    let Opened {
+        mut target,
+        analysis,
+        run_lock: _run_lock,
+        ..
+    } = open_locked(&plan, Some("rollback")).await?;
     state::ensure_schema(&target).await?;
     let requested: Vec<String> = if args.all {
         plan.tables.iter().map(|t| t.name.clone()).collect()
@@ -817,7 +936,10 @@ async fn cmd_rollback(args: &RollbackArgs) -> anyhow::Result<()> {
     rollback::execute(&plan, &mut target, &rb).await?;
     // Keys and indexes an interrupted run set aside go back now (the emptied tables can't
     // block that; another table's orphans can, and are named).
-    for line in deferred::restore(&mut target, &plan.target_schema).await? {
+    for line in deferred::restore(&mut target, &plan.target_schema)
+        .await?
+        .failed
+    {
         eprintln!("warning: not put back: {line}\n  hint: `host validate` lists the rows that point nowhere");
     }
     if args.plan.json {
@@ -844,6 +966,7 @@ fn require_plan_tables(plan: &plan::Plan, tables: &[String]) -> Result<(), Exit>
 async fn unfinished(
     plan: &plan::Plan,
     target: &mut tokio_postgres::Client,
+    run_lock: &lock::RunLock,
     tables: &[String],
 ) -> anyhow::Result<Option<String>> {
     transient::with_reconnect(
@@ -851,6 +974,7 @@ async fn unfinished(
         &plan.target_url,
         pg::Side::Target,
         plan.fault_timeout,
+        Some(run_lock),
         async |target| {
             for t in tables {
                 let done = matches!(

@@ -396,18 +396,19 @@ pub async fn foreign_keys(client: &Client, schema: &str) -> anyhow::Result<Vec<F
             ref_columns: r.get(5),
         })
         .collect();
-    // Keys a run set aside while it loads are still the target's keys.
+    // Keys a run set aside while it loads are still the target's keys (those into this schema).
     fks.extend(
         crate::deferred::deferred_fks(client)
             .await?
             .into_iter()
+            .filter(|d| d.ref_schema.as_deref().unwrap_or(schema) == schema)
             .map(|d| ForeignKey {
                 name: d.name,
                 table: d.table,
                 columns: vec![d.column],
                 ref_table: d.ref_table,
                 ref_columns: vec![d.ref_column],
-                deferrable: false,
+                deferrable: d.deferrable,
             }),
     );
     Ok(fks)

@@ -139,6 +139,24 @@ pub struct Defaults {
     /// batch. 0 stops at the first fault.
     #[serde(default = "default_fault_timeout_seconds")]
     pub fault_timeout_seconds: u64,
+    /// How tables load (see `LoadMode`); a table's own `load_mode` wins.
+    #[serde(default)]
+    pub load_mode: LoadMode,
+}
+
+/// How a table's rows are written to its target tables.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadMode {
+    /// Foreign keys and plain indexes that only this run can affect are set aside while it
+    /// loads, each batch proves its own keys, and all are put back (validated) at the end.
+    /// Refused for a target table that already holds rows this migration did not write,
+    /// unless the table's own entry says `load_mode = "bulk"`.
+    #[default]
+    Bulk,
+    /// Nothing is set aside: PostgreSQL checks every row against every key as it is written
+    /// (for a target other applications use while the migration runs).
+    Checked,
 }
 
 impl Default for Defaults {
@@ -148,6 +166,7 @@ impl Default for Defaults {
             max_reject_rate: default_max_reject_rate(),
             parallel_tables: default_parallel_tables(),
             fault_timeout_seconds: default_fault_timeout_seconds(),
+            load_mode: LoadMode::default(),
         }
     }
 }
@@ -189,6 +208,11 @@ pub struct RawTable {
     /// counterpart are quarantined (`host retry` migrates them), extra target rows reported.
     #[serde(default)]
     pub adopt: Option<RawAdopt>,
+    /// `"bulk"` or `"checked"` (default: `[defaults] load_mode`, itself `"bulk"`). Written
+    /// here as `"bulk"`, it also allows bulk loading into target tables that already hold
+    /// rows others wrote (otherwise refused).
+    #[serde(default)]
+    pub load_mode: Option<LoadMode>,
 }
 
 /// `adopt = true` or `adopt = { table = "...", legacy_id = "...", id = "..." }`.
@@ -275,6 +299,9 @@ pub struct TablePlan {
     pub money: Vec<MoneyCheck>,
     /// Set when an earlier migration already moved this table (see `RawTable::adopt`).
     pub adopt: Option<AdoptColumns>,
+    pub load_mode: LoadMode,
+    /// The table's own entry says `load_mode = "bulk"`: bulk even over rows others wrote.
+    pub bulk_over_existing_rows: bool,
 }
 
 /// URL overrides from the command line (already merged with the environment by clap).
@@ -425,6 +452,8 @@ impl RawPlan {
                 depends_on: t.depends_on,
                 key: t.key,
                 money: t.money,
+                load_mode: t.load_mode.unwrap_or(self.defaults.load_mode),
+                bulk_over_existing_rows: t.load_mode == Some(LoadMode::Bulk),
                 adopt: match t.adopt {
                     None | Some(RawAdopt::Flag(false)) => None,
                     Some(RawAdopt::Flag(true)) => Some(AdoptColumns {
@@ -529,6 +558,34 @@ plugin = "plugins/offices.wasm"
         assert!(!err.contains("pw-4711"), "{err}");
         assert!(
             err.contains("[target] schema_files: /lab/nope.sql does not exist"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn load_mode_defaults_to_bulk_and_a_table_may_say_otherwise() {
+        let text = MINIMAL.replace(
+            "[[table]]",
+            "[defaults]\nload_mode = \"checked\"\n[[table]]",
+        )
+            + "\n[[table]]\nname = \"doctors\"\nplugin = \"d.wasm\"\nload_mode = \"bulk\"\n";
+        let plan = Plan::parse(Path::new("plan.toml"), &text, &Overrides::default()).unwrap();
+        assert_eq!(plan.tables[0].load_mode, LoadMode::Checked);
+        assert!(!plan.tables[0].bulk_over_existing_rows);
+        assert_eq!(plan.tables[1].load_mode, LoadMode::Bulk);
+        assert!(plan.tables[1].bulk_over_existing_rows);
+        let plan = Plan::parse(Path::new("plan.toml"), MINIMAL, &Overrides::default()).unwrap();
+        assert_eq!(plan.tables[0].load_mode, LoadMode::Bulk);
+        assert!(!plan.tables[0].bulk_over_existing_rows);
+        let bad = MINIMAL.replace(
+            "name = \"offices\"",
+            "name = \"offices\"\nload_mode = \"fast\"",
+        );
+        let err = Plan::parse(Path::new("plan.toml"), &bad, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown variant `fast`, expected `bulk` or `checked`"),
             "{err}"
         );
     }

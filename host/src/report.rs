@@ -36,6 +36,7 @@ pub async fn run(args: &ReportArgs) -> anyhow::Result<()> {
     let target = pg::connect(&plan.target_url, pg::Side::Target)
         .await
         .map_err(|e| Exit::new(EXIT_CONNECT, format!("{e:#}")))?;
+    crate::deferred::warn_if_set_aside(&target, &plan.path).await?;
     if !status::has_state(&target).await? {
         // As `host validate` says it: there is no migration to vouch for.
         return Err(Exit::new(

@@ -1090,7 +1090,7 @@ impl<'a> TargetTables<'a> {
             };
             let sql = format!(
                 "SELECT v FROM unnest($1::text[]) v WHERE NOT EXISTS (SELECT 1 FROM {} p WHERE p.{} = v::{}) LIMIT 1",
-                qualified(schema, &fk.ref_table),
+                qualified(fk.ref_schema.as_deref().unwrap_or(schema), &fk.ref_table),
                 ident(&fk.ref_column),
                 fk.type_name
             );

@@ -113,6 +113,10 @@ CREATE TABLE IF NOT EXISTS migration.deferred_constraints (
     PRIMARY KEY (table_name, name)
 );
 
+-- The schema of each set-aside key's parent table (a state schema from before lacked it: NULL
+-- there means unknown, and such a key is put back before the next run loads).
+ALTER TABLE migration.deferred_constraints ADD COLUMN IF NOT EXISTS ref_schema text;
+
 -- Rows deliberately left behind (soft-deleted...), with the reason.
 CREATE TABLE IF NOT EXISTS migration.skipped (
     table_name text NOT NULL,

@@ -61,6 +61,8 @@ pub async fn run(args: &PlanArgs) -> anyhow::Result<()> {
     let target = pg::connect(&plan.target_url, pg::Side::Target)
         .await
         .map_err(|e| Exit::new(EXIT_CONNECT, format!("{e:#}")))?;
+    let set_aside = crate::deferred::warn_if_set_aside(&target, &plan.path).await?;
+    let holder = crate::lock::holder(&target).await?;
     let tables = tables(&plan, &target).await?;
     let total: i64 = tables.iter().filter_map(|t| t.source_rows).sum();
     let read: i64 = tables.iter().map(|t| t.rows_read).sum();
@@ -82,9 +84,14 @@ pub async fn run(args: &PlanArgs) -> anyhow::Result<()> {
             "rows_read": read,
             "rows_known_total": total,
             "run_eta_seconds_at_least": run_eta,
+            "lock_holder": holder,
+            "set_aside": set_aside,
         });
         println!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(());
+    }
+    if let Some(h) = &holder {
+        println!("in progress: {h} holds this target (the run lock)");
     }
     println!(
         "{:<12} {:<22} {:<8} {:>19} {:>9} {:>9} {:>9} {:>10} {:>8}",
@@ -122,14 +129,24 @@ pub async fn run(args: &PlanArgs) -> anyhow::Result<()> {
             }
         }
     }
+    // Tables done is not the end while keys are set aside: say so on the same line.
+    let aside = set_aside
+        .as_ref()
+        .map(|w| {
+            format!(
+                "; {} foreign key(s) and {} index(es) still set aside (see the warning above)",
+                w.foreign_keys, w.indexes
+            )
+        })
+        .unwrap_or_default();
     match run_eta {
         Some(eta) => println!(
-            "{done}/{} tables done, {read} of at least {total} rows read, ETA at least {} ({} tables not started)",
+            "{done}/{} tables done, {read} of at least {total} rows read, ETA at least {} ({} tables not started){aside}",
             tables.len(),
             format_duration(eta),
             tables.iter().filter(|t| t.source_rows.is_none()).count()
         ),
-        None => println!("{done}/{} tables done, {read} rows read", tables.len()),
+        None => println!("{done}/{} tables done, {read} rows read{aside}", tables.len()),
     }
     Ok(())
 }

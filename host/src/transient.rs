@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
 
+use crate::lock::RunLock;
 use crate::pg::{self, Side};
 
 /// The first pause after a fault; each further attempt doubles it up to [`MAX_PAUSE`].
@@ -93,13 +94,15 @@ pub async fn reconnect(url: &str, side: Side, backoff: &mut Backoff) -> anyhow::
 }
 
 /// Runs `work` on `client`, riding out transient faults: on one it pauses, puts a new
-/// connection in `client`'s place and runs `work` again, until the fault has lasted `limit`.
+/// connection in `client`'s place (taking the run lock again on it when `client` held it: the
+/// old session's end gave it up) and runs `work` again, until the fault has lasted `limit`.
 /// `work` must be safe to repeat (each step of it commits on its own or not at all).
 pub async fn with_reconnect<T>(
     client: &mut Client,
     url: &str,
     side: Side,
     limit: Duration,
+    lock: Option<&RunLock>,
     mut work: impl AsyncFnMut(&mut Client) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     let mut backoff = Backoff::new(limit);
@@ -114,6 +117,14 @@ pub async fn with_reconnect<T>(
         tracing::warn!(%side, attempt = backoff.attempts(), "transient fault, trying again in {:.1} s: {}", pause.as_secs_f64(), pg::explain(&fault).lines().next().unwrap_or_default());
         tokio::time::sleep(pause).await;
         *client = reconnect(url, side, &mut backoff).await?;
+        if let Some(lock) = lock {
+            if let Err(held) = lock.reacquire(client).await? {
+                let command = lock.command().to_string();
+                return Err(anyhow::Error::new(held.into_exit(&command)).context(
+                    "the run lock was lost with the connection and another command took the target",
+                ));
+            }
+        }
     }
 }
 

@@ -595,7 +595,8 @@ pub(crate) const CASES: &[Case] = &[
         name: "unique_violation_in_the_target",
         source: THREE_OFFICES,
         target: Some("INSERT INTO offices (id, legacy_id, name) VALUES ('00000000-0000-0000-0000-000000000002', 2, 'already here');"),
-        plan: OFFICES_PLAN,
+        // A target table holding rows this migration did not write is loaded checked.
+        plan: concat!(head!(), table!("offices", "@PLUGINS@/offices.wasm"), "load_mode = \"checked\"\n"),
         command: RUN,
         exit: 0,
         expect: &[

@@ -14,5 +14,6 @@ mod report;
 mod run;
 mod sandbox;
 mod secrets;
+mod shared_target;
 mod swap;
 mod tls;
