@@ -13,4 +13,5 @@ mod poison;
 mod report;
 mod run;
 mod sandbox;
+mod scales;
 mod swap;
