@@ -13,6 +13,7 @@ mod poison;
 mod report;
 mod run;
 mod sandbox;
+mod scales;
 mod secrets;
 mod shared_target;
 mod swap;

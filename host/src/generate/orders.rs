@@ -47,15 +47,16 @@ pub fn orders(w: &mut World, o: &mut Out<'_, '_>) -> Res {
     let n_doc = w.count("doctors");
     let mut r = w.rng("orders");
     let created = created_series(&mut r, n, 0.0, at(2015, 2, 1), END - 2 * DAY);
-    let mut orphan = w.plant("orders", "orphan_patient", n, ORPHAN_ORDER_PATIENT);
+    let mut budget = QuarantineBudget::new(n);
+    let mut orphan = budget.plant(w, "orders", "orphan_patient", n, ORPHAN_ORDER_PATIENT);
     let mut bad_json = w.plant(
         "orders",
         "malformed_status_history",
         n,
         MALFORMED_STATUS_HISTORY,
     );
-    let mut excess = w.plant("orders", "excess_scale_total", n, EXCESS_SCALE_AMOUNT);
-    let mut negative = w.plant("orders", "negative_total", n, NEGATIVE_AMOUNT);
+    let mut excess = budget.plant(w, "orders", "excess_scale_total", n, EXCESS_SCALE_AMOUNT);
+    let mut negative = budget.plant(w, "orders", "negative_total", n, NEGATIVE_AMOUNT);
     let mut deleted = w.plant("orders", "is_deleted", n, DELETED_ORDERS);
     let mut js = String::with_capacity(256);
     w.order_done.reserve(n);
@@ -72,7 +73,7 @@ pub fn orders(w: &mut World, o: &mut Out<'_, '_>) -> Res {
                 Some(w.doctor_office[d]),
             )
         } else {
-            let p = pick_before(&mut r, &w.patient_created, c, 3);
+            let p = budget.pick_before(&mut r, &w.patient_created, &w.patient_doomed, c, 3);
             let d = w.patient_doctor[p];
             let office = w.patient_office[p].or_else(|| {
                 if (1..=n_doc as i64).contains(&d) {

@@ -13,14 +13,17 @@ type Res = anyhow::Result<()>;
 pub fn offices(w: &mut World, o: &mut Out<'_, '_>) -> Res {
     let n = w.count("offices");
     let mut r = w.rng("offices");
-    let mut null_name = w.plant("offices", "null_name", n, NULL_OFFICE_NAME);
+    let mut budget = QuarantineBudget::new(n);
+    let mut null_name = budget.plant(w, "offices", "null_name", n, NULL_OFFICE_NAME);
     let mut deleted = w.plant("offices", "is_deleted", n, DELETED_OFFICES);
     let created = created_series(&mut r, n, 0.30, IMPORT_END, END - 60 * DAY);
+    let mut doomed = Vec::with_capacity(n);
     for (i, &c) in created.iter().enumerate() {
         let (city, st, st_name, area, zip3) = *r.pick(CITIES);
         let last = *r.pick(LAST_NAMES);
         o.id(i + 1);
-        if null_name.next() {
+        let no_name = null_name.next();
+        if no_name {
             o.null();
         } else {
             match r.below(6) {
@@ -89,12 +92,16 @@ pub fn offices(w: &mut World, o: &mut Out<'_, '_>) -> Res {
             let box_name = *r.pick(&["info", "frontdesk", "office", "admin", "scheduling"]);
             o.fmt(format_args!("{box_name}@{}ortho.com", slug(last)));
         }
-        o.bool(deleted.next());
+        let is_deleted = deleted.next();
+        o.bool(is_deleted);
         o.ts(c);
         o.ts(if r.chance(0.6) { later(&mut r, c) } else { c });
         o.end_row()?;
+        // A deleted office is skipped, not quarantined (and its doctors with it).
+        doomed.push(no_name && !is_deleted);
     }
     w.office_created = created;
+    w.office_doomed = doomed;
     Ok(())
 }
 
@@ -532,7 +539,8 @@ pub fn doctors(w: &mut World, o: &mut Out<'_, '_>) -> Res {
     let n = w.count("doctors");
     let n_off = w.count("offices");
     let mut r = w.rng("doctors");
-    let mut orphan = w.plant("doctors", "orphan_office", n, ORPHAN_DOCTOR_OFFICE);
+    let mut budget = QuarantineBudget::new(n);
+    let mut orphan = budget.plant(w, "doctors", "orphan_office", n, ORPHAN_DOCTOR_OFFICE);
     let mut no_profile = w.plant("doctors", "null_profile", n, NULL_DOCTOR_PROFILE);
     let mut deleted = w.plant("doctors", "deleted_at", n, DELETED_DOCTORS);
     let mut created: Vec<Secs> = (0..n)
@@ -553,18 +561,19 @@ pub fn doctors(w: &mut World, o: &mut Out<'_, '_>) -> Res {
     let mut offices = Vec::with_capacity(n);
     let mut profiles = Vec::with_capacity(n);
     let mut office_doctors: Vec<Vec<u32>> = vec![Vec::new(); n_off];
+    let mut doomed = Vec::with_capacity(n);
     for (i, &c) in created.iter().enumerate() {
         let profile = if no_profile.next() {
             None
         } else {
             w.doctor_profile_pool.get(i).copied()
         };
-        let office = if orphan.next() {
-            orphan_id(&mut r, n_off)
+        let (office, fails) = if orphan.next() {
+            (orphan_id(&mut r, n_off), true)
         } else {
-            let k = pick_before(&mut r, &w.office_created, c, 1);
+            let k = budget.pick_before(&mut r, &w.office_created, &w.office_doomed, c, 1);
             office_doctors[k].push(i as u32 + 1);
-            k as i64 + 1
+            (k as i64 + 1, w.office_doomed[k])
         };
         o.id(i + 1);
         o.opt_int(profile.map(i64::from));
@@ -584,7 +593,8 @@ pub fn doctors(w: &mut World, o: &mut Out<'_, '_>) -> Res {
         o.opt_text(r.weighted(DOCTOR_STATUSES));
         o.ts(c);
         o.ts(if r.chance(0.7) { later(&mut r, c) } else { c });
-        o.opt_ts(if deleted.next() {
+        let is_deleted = deleted.next();
+        o.opt_ts(if is_deleted {
             Some(later(&mut r, c + DAY))
         } else {
             None
@@ -592,11 +602,13 @@ pub fn doctors(w: &mut World, o: &mut Out<'_, '_>) -> Res {
         o.end_row()?;
         offices.push(office);
         profiles.push(profile);
+        doomed.push(fails && !is_deleted);
     }
     w.doctor_created = created;
     w.doctor_office = offices;
     w.doctor_profile = profiles;
     w.office_doctors = office_doctors;
+    w.doctor_doomed = doomed;
     Ok(())
 }
 
@@ -655,8 +667,9 @@ pub fn patients(w: &mut World, o: &mut Out<'_, '_>) -> Res {
     let n_off = w.count("offices");
     let mut r = w.rng("patients");
     let created = created_series(&mut r, n, 0.10, IMPORT_END, END - 5 * DAY);
-    let mut orphan = w.plant("patients", "orphan_doctor", n, ORPHAN_PATIENT_DOCTOR);
-    let mut null_last = w.plant("patients", "null_last_name", n, NULL_PATIENT_LAST_NAME);
+    let mut budget = QuarantineBudget::new(n);
+    let mut orphan = budget.plant(w, "patients", "orphan_doctor", n, ORPHAN_PATIENT_DOCTOR);
+    let mut null_last = budget.plant(w, "patients", "null_last_name", n, NULL_PATIENT_LAST_NAME);
     let mut bad_dob = w.plant(
         "patients",
         "malformed_date_of_birth",
@@ -681,11 +694,13 @@ pub fn patients(w: &mut World, o: &mut Out<'_, '_>) -> Res {
     let mut doctors = Vec::with_capacity(n);
     let mut offices = Vec::with_capacity(n);
     let mut lasts = Vec::with_capacity(n);
+    let mut doomed = Vec::with_capacity(n);
     for (i, &c) in created.iter().enumerate() {
-        let doctor = if orphan.next() {
-            orphan_id(&mut r, n_doc)
+        let (doctor, mut fails) = if orphan.next() {
+            (orphan_id(&mut r, n_doc), true)
         } else {
-            pick_before(&mut r, &w.doctor_created, c, 1) as i64 + 1
+            let d = budget.pick_before(&mut r, &w.doctor_created, &w.doctor_doomed, c, 1);
+            (d as i64 + 1, w.doctor_doomed[d])
         };
         let office = if doctor as usize > n_doc {
             Some(r.range(1, n_off as i64))
@@ -711,6 +726,7 @@ pub fn patients(w: &mut World, o: &mut Out<'_, '_>) -> Res {
         o.text(first);
         if null_last.next() {
             o.null();
+            fails = true;
         } else {
             o.text(last);
         }
@@ -775,10 +791,12 @@ pub fn patients(w: &mut World, o: &mut Out<'_, '_>) -> Res {
         doctors.push(doctor);
         offices.push(office);
         lasts.push(li as u16);
+        doomed.push(fails);
     }
     w.patient_created = created;
     w.patient_doctor = doctors;
     w.patient_office = offices;
     w.patient_last = lasts;
+    w.patient_doomed = doomed;
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use super::out::{at, Out, Secs};
 use super::rng::{planted_count, Planter, Rng};
-use super::spec::TABLES;
+use super::spec::{CORE_QUARANTINE_SHARE, TABLES};
 use super::words::CITIES;
 
 pub const MINUTE: Secs = 60;
@@ -24,6 +24,8 @@ pub struct World {
     pub office_created: Vec<Secs>,
     /// Doctors (ids) per office index, for offices that exist.
     pub office_doctors: Vec<Vec<u32>>,
+    /// Per office: the lab's migration quarantines it (see `QuarantineBudget`).
+    pub office_doomed: Vec<bool>,
 
     pub profile_created: Vec<Secs>,
     /// Type-1 profile ids handed to doctors, ascending (one per doctor while they last).
@@ -38,11 +40,13 @@ pub struct World {
     pub doctor_created: Vec<Secs>,
     pub doctor_office: Vec<i64>,
     pub doctor_profile: Vec<Option<u32>>,
+    pub doctor_doomed: Vec<bool>,
 
     pub patient_created: Vec<Secs>,
     pub patient_doctor: Vec<i64>,
     pub patient_office: Vec<Option<i64>>,
     pub patient_last: Vec<u16>,
+    pub patient_doomed: Vec<bool>,
 
     pub order_created: Vec<Secs>,
     /// Time of the last status_history entry.
@@ -77,6 +81,7 @@ impl World {
             counts: TABLES.iter().map(|t| t.rows_at(scale)).collect(),
             office_created: Vec::new(),
             office_doctors: Vec::new(),
+            office_doomed: Vec::new(),
             profile_created: Vec::new(),
             doctor_profile_pool: Vec::new(),
             tech_profile_pool: Vec::new(),
@@ -85,10 +90,12 @@ impl World {
             doctor_created: Vec::new(),
             doctor_office: Vec::new(),
             doctor_profile: Vec::new(),
+            doctor_doomed: Vec::new(),
             patient_created: Vec::new(),
             patient_doctor: Vec::new(),
             patient_office: Vec::new(),
             patient_last: Vec::new(),
+            patient_doomed: Vec::new(),
             order_created: Vec::new(),
             order_done: Vec::new(),
             order_patient: Vec::new(),
@@ -131,11 +138,12 @@ impl World {
 
     /// Chooses the rows of `table` (of `n`) that get the planted anomaly `what` at `rate`.
     pub fn plant(&self, table: &str, what: &str, n: usize, rate: f64) -> Planter {
-        Planter::new(
-            self.sub_rng(table, &format!("plant:{what}")),
-            n,
-            planted_count(n, rate),
-        )
+        self.plant_exactly(table, what, n, planted_count(n, rate))
+    }
+
+    /// Chooses `k` rows of `table` (of `n`) for the planted anomaly `what`.
+    pub fn plant_exactly(&self, table: &str, what: &str, n: usize, k: usize) -> Planter {
+        Planter::new(self.sub_rng(table, &format!("plant:{what}")), n, k)
     }
 
     /// A profile id for authors: admins and staff (profile 1 at scales too small to have any).
@@ -215,6 +223,70 @@ pub fn pick_before(r: &mut Rng, created: &[Secs], t: Secs, recent: u32) -> usize
     }
     let back = ((m as f64) * p) as usize;
     m - 1 - back.min(m - 1)
+}
+
+/// How many rows of one core table (offices, doctors, patients, orders) the lab's migration
+/// may quarantine: `CORE_QUARANTINE_SHARE` of its rows, rounded down. The planted dirt that
+/// makes a row fail takes its share first (each kind its usual count while the budget lasts),
+/// then the children of parents that fail (an orphan's children are orphans too) take the
+/// rest; once it is spent, a child that drew a failing parent draws again.
+///
+/// At scale 1 the budget is never reached (the dirt is about half of it), so it changes
+/// nothing there; at small scales it keeps one rounded-up anomaly, or one dirty parent with
+/// many children, from being a far larger share of the table than the rates say.
+pub struct QuarantineBudget {
+    left: usize,
+}
+
+/// Draws of another parent before falling back to the nearest healthy one.
+const REDRAWS: usize = 16;
+
+impl QuarantineBudget {
+    pub fn new(rows: usize) -> QuarantineBudget {
+        QuarantineBudget {
+            left: (rows as f64 * CORE_QUARANTINE_SHARE) as usize,
+        }
+    }
+
+    /// Like `World::plant` for dirt that makes the migration quarantine the row: the usual
+    /// count, but no more than the budget has left.
+    pub fn plant(&mut self, w: &World, table: &str, what: &str, n: usize, rate: f64) -> Planter {
+        let k = planted_count(n, rate).min(self.left);
+        self.left -= k;
+        w.plant_exactly(table, what, n, k)
+    }
+
+    /// `pick_before`, for a child that fails when its parent does (`doomed[parent]`): a
+    /// failing parent is kept while the budget lasts; after that the child draws again, and
+    /// after `REDRAWS` draws takes the nearest earlier healthy parent (or the first later one).
+    pub fn pick_before(
+        &mut self,
+        r: &mut Rng,
+        created: &[Secs],
+        doomed: &[bool],
+        t: Secs,
+        recent: u32,
+    ) -> usize {
+        let mut p = pick_before(r, created, t, recent);
+        if !doomed[p] {
+            return p;
+        }
+        if self.left > 0 {
+            self.left -= 1;
+            return p;
+        }
+        for _ in 0..REDRAWS {
+            p = pick_before(r, created, t, recent);
+            if !doomed[p] {
+                return p;
+            }
+        }
+        (0..p)
+            .rev()
+            .chain(p + 1..doomed.len())
+            .find(|&i| !doomed[i])
+            .unwrap_or(p)
+    }
 }
 
 /// An id just past the parent table's last id: a reference to a row that does not exist.

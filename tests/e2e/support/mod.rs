@@ -317,13 +317,18 @@ pub fn spawn_host(args: &[&str]) -> Child {
 
 /// A legacy database filled by `host generate` at `scale`.
 pub fn legacy_db(cluster: &Cluster, scale: &str) -> String {
+    legacy_db_seeded(cluster, scale, "7")
+}
+
+/// A fresh database filled by `host generate` at `scale` with `seed`.
+pub fn legacy_db_seeded(cluster: &Cluster, scale: &str, seed: &str) -> String {
     let db = cluster.fresh_db("legacy");
     host_ok(&[
         "generate",
         "--scale",
         scale,
         "--seed",
-        "7",
+        seed,
         "--url",
         &cluster.url(&db),
     ]);
@@ -441,9 +446,21 @@ pub fn assert_same_digests(a: &[(String, String)], b: &[(String, String)]) {
 }
 
 /// The repository's plan.toml for the whole lab, pointed at these databases, with absolute
-/// paths, `batch_size`, and limits loosened for a tiny dataset (at scale 1 the plan's own
-/// limits hold; see docs/measurements.md).
+/// paths, `batch_size`, and limits loosened (`real_lab_plan` keeps the plan's own; they hold at
+/// every scale, tests/e2e/scales.rs).
 pub fn lab_plan(dir: &Path, source: &str, target: &str, batch_size: usize) -> PathBuf {
+    rewrite_lab_plan(dir, source, target, Some(batch_size))
+}
+
+/// The repository's plan.toml with its own batch size and limits (max_reject_rate, validate's
+/// success rates, sample size): only the URLs and the plugin and schema paths change.
+pub fn real_lab_plan(dir: &Path, source: &str, target: &str) -> PathBuf {
+    rewrite_lab_plan(dir, source, target, None)
+}
+
+/// plan.toml pointed at `source` / `target` with absolute paths; `loosen` (a batch size) also
+/// lifts its limits, for tests about other things than the dataset's dirt.
+fn rewrite_lab_plan(dir: &Path, source: &str, target: &str, loosen: Option<usize>) -> PathBuf {
     let root = repo_root();
     let mut text = std::fs::read_to_string(root.join("plan.toml")).unwrap();
     let mut lines: Vec<String> = Vec::new();
@@ -452,14 +469,19 @@ pub fn lab_plan(dir: &Path, source: &str, target: &str, batch_size: usize) -> Pa
         if line.starts_with('[') {
             section = line.to_string();
         }
-        let line = match (section.as_str(), line.split(" = ").next().unwrap_or("")) {
-            ("[source]", "url") => format!("url = \"{source}\""),
-            ("[target]", "url") => format!("url = \"{target}\""),
-            ("[defaults]", "batch_size") => format!("batch_size = {batch_size}"),
-            ("[defaults]", "max_reject_rate") => "max_reject_rate = 1.0".to_string(),
-            ("[validate]", "min_success_rate") => "min_success_rate = 0.5".to_string(),
-            ("[validate]", "min_core_success_rate") => "min_core_success_rate = 0.5".to_string(),
-            ("[validate]", "sample_rows") => "sample_rows = 30".to_string(),
+        let key = line.split(" = ").next().unwrap_or("");
+        let line = match (section.as_str(), key, loosen) {
+            ("[source]", "url", _) => format!("url = \"{source}\""),
+            ("[target]", "url", _) => format!("url = \"{target}\""),
+            ("[defaults]", "batch_size", Some(batch_size)) => {
+                format!("batch_size = {batch_size}")
+            }
+            ("[defaults]", "max_reject_rate", Some(_)) => "max_reject_rate = 1.0".to_string(),
+            ("[validate]", "min_success_rate", Some(_)) => "min_success_rate = 0.5".to_string(),
+            ("[validate]", "min_core_success_rate", Some(_)) => {
+                "min_core_success_rate = 0.5".to_string()
+            }
+            ("[validate]", "sample_rows", Some(_)) => "sample_rows = 30".to_string(),
             _ => line
                 .replace(
                     "\"plugins/dist/",
