@@ -388,7 +388,6 @@ impl Instance {
         let limits = output.limits();
         let mut bytes = 0u64;
         for outcome in &mut outcomes {
-            bytes += outcome_bytes(outcome);
             if let Outcome::Write(out) = outcome {
                 if out.len() > limits.max_rows_per_input {
                     let produced = out.len();
@@ -400,6 +399,8 @@ impl Instance {
                     ));
                 }
             }
+            // Counted after: a row over the row cap is already settled without a bisection.
+            bytes += outcome_bytes(outcome);
         }
         if bytes > limits.max_output_bytes_per_call {
             return Err(PluginError::OverLimit {
