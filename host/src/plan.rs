@@ -628,8 +628,14 @@ plugin = "plugins/offices.wasm"
         );
         let plan = Plan::parse(Path::new("plan.toml"), &text, &Overrides::default()).unwrap();
         let limits = plan.tables[0].limits;
-        assert_eq!((limits.log_lines_per_batch, limits.max_rows_per_input), (5, 3));
-        assert_eq!(limits.log_line_max_bytes, PluginLimits::DEFAULT.log_line_max_bytes);
+        assert_eq!(
+            (limits.log_lines_per_batch, limits.max_rows_per_input),
+            (5, 3)
+        );
+        assert_eq!(
+            limits.log_line_max_bytes,
+            PluginLimits::DEFAULT.log_line_max_bytes
+        );
     }
 
     #[test]

@@ -642,7 +642,10 @@ async fn swap_unstarted(
         Some(TablePhase::Done)
     ) {
         // A finished table is not run again: `host swap` says the next run or retry uses it.
-        tables.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+        tables
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
         return Ok(());
     }
     let outcome = match candidate {
@@ -716,8 +719,8 @@ impl PluginWatcher {
             return None;
         }
         info!(file = %self.path.display(), "plugin file changed before the table started: compiling the new component");
-        let result = crate::wasm::outside_async(|| runtime.load(&self.path))
-            .map_err(|e| e.to_string());
+        let result =
+            crate::wasm::outside_async(|| runtime.load(&self.path)).map_err(|e| e.to_string());
         if let Ok(p) = &result {
             self.current_sha = p.sha256.clone();
         }

@@ -10,8 +10,9 @@ use crate::support::*;
 
 /// 100 offices; `names` renames some of them (key, name).
 fn offices_legacy(cluster: &Cluster, names: &[(i64, &str)]) -> String {
-    let mut sql = "INSERT INTO offices (name) SELECT 'Office ' || i FROM generate_series(1, 100) i;"
-        .to_string();
+    let mut sql =
+        "INSERT INTO offices (name) SELECT 'Office ' || i FROM generate_series(1, 100) i;"
+            .to_string();
     for (key, name) in names {
         sql += &format!("UPDATE offices SET name = '{name}' WHERE id = {key};");
     }
@@ -19,7 +20,13 @@ fn offices_legacy(cluster: &Cluster, names: &[(i64, &str)]) -> String {
 }
 
 /// A plan migrating offices with `guest_name`, plus `table_keys` in its [[table]].
-fn offices_plan(dir: &Path, legacy: &str, target: &str, guest_name: &str, table_keys: &str) -> PathBuf {
+fn offices_plan(
+    dir: &Path,
+    legacy: &str,
+    target: &str,
+    guest_name: &str,
+    table_keys: &str,
+) -> PathBuf {
     let cluster = Cluster::shared();
     let plan = write_plan_with(
         dir,
@@ -68,7 +75,10 @@ fn a_plugin_printing_without_end_gets_a_bounded_log_and_only_its_panics_quaranti
         "{}",
         &stderr[stderr.len().saturating_sub(4000)..]
     );
-    assert!(stderr.contains("… [truncated 61,"), "64 KiB lines are cut with a marker");
+    assert!(
+        stderr.contains("… [truncated 61,"),
+        "64 KiB lines are cut with a marker"
+    );
     // stdout past 16 KiB is no trap: only the rows that panic are quarantined, with their panic.
     let mut db = cluster.connect(&target);
     let q = quarantined(&mut db);
@@ -107,7 +117,11 @@ fn too_many_rows_or_bytes_for_one_input_row_quarantine_that_row_only() {
     host_ok(&["run", plan.to_str().unwrap()]);
     let mut db = cluster.connect(&target);
     let q = quarantined(&mut db);
-    assert_eq!(q.iter().map(|r| r.0).collect::<Vec<_>>(), vec![10, 20], "{q:?}");
+    assert_eq!(
+        q.iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![10, 20],
+        "{q:?}"
+    );
     assert!(
         q[0].1.starts_with("plugin output over the limit: 50,000 target rows for this one input row (max_rows_per_input = 10,000)"),
         "{}",
@@ -130,7 +144,13 @@ fn too_many_rows_or_bytes_for_one_input_row_quarantine_that_row_only() {
 #[test]
 fn plugin_limits_are_checked_in_the_plan() {
     let dir = temp_dir("limits-plan");
-    let plan = offices_plan(&dir, "legacy", "target", "flood", "log_line_max_bytes = 10\nmax_rows_per_input = 0\n");
+    let plan = offices_plan(
+        &dir,
+        "legacy",
+        "target",
+        "flood",
+        "log_line_max_bytes = 10\nmax_rows_per_input = 0\n",
+    );
     let out = host(&["check", plan.to_str().unwrap()]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -244,7 +244,10 @@ fn a_swap_of_a_table_not_started_yet_is_applied_before_its_first_batch() {
         &cluster.url(&legacy),
         &cluster.url(&target),
         2,
-        &[("categories", plugin("categories")), ("offices", live.clone())],
+        &[
+            ("categories", plugin("categories")),
+            ("offices", live.clone()),
+        ],
     );
     // offices (the last [[table]]) waits for categories: 20 paced batches of 2 rows.
     let text = std::fs::read_to_string(&plan).unwrap() + "depends_on = [\"categories\"]\n";

@@ -78,8 +78,7 @@ impl PluginOutput {
     /// A line from the `log` import. `message` is the host's only copy: it is cut before it
     /// is formatted, so a 100 MB message costs no second 100 MB.
     pub fn log(&self, level: tracing::Level, message: &str) {
-        self.lock()
-            .line(Source::Log(level), message.as_bytes(), 0);
+        self.lock().line(Source::Log(level), message.as_bytes(), 0);
     }
 
     /// A call starts: its stderr is collected afresh for a possible trap message.
@@ -346,10 +345,15 @@ mod tests {
         drop(b);
         let summary = out.end_batch().unwrap();
         assert!(
-            summary.starts_with("plugin offices: 7 more log lines (7.0 kB) suppressed in this batch"),
+            summary
+                .starts_with("plugin offices: 7 more log lines (7.0 kB) suppressed in this batch"),
             "{summary}"
         );
-        assert_eq!(out.end_batch(), None, "a new batch starts with a fresh budget");
+        assert_eq!(
+            out.end_batch(),
+            None,
+            "a new batch starts with a fresh budget"
+        );
     }
 
     #[test]
