@@ -508,6 +508,9 @@ async fn run_tables(
     let priority = critical_path(source, &plan.source_schema, analysis, order).await?;
     waiting.sort_by_key(|s| std::cmp::Reverse(priority.get(&s.table).copied().unwrap_or(0)));
     let workers = plan.parallel_tables.min(waiting.len()).max(1);
+    // Hot swaps of the tables not started yet are applied from now on.
+    let names: Vec<&str> = waiting.iter().map(|s| s.table.as_str()).collect();
+    let swaps = run::UnstartedSwaps::watch(plan, analysis, &names, run_id);
     let mut idle = Vec::with_capacity(workers);
     for _ in 0..workers {
         idle.push((
@@ -535,10 +538,12 @@ async fn run_tables(
                 blocked.push((step.table.clone(), dep));
                 continue;
             }
-            let prepared = analysis
-                .prepared(&step.table)
-                .expect("ordered tables were prepared")
-                .clone();
+            let prepared = swaps.start(&step.table).unwrap_or_else(|| {
+                analysis
+                    .prepared(&step.table)
+                    .expect("ordered tables were prepared")
+                    .clone()
+            });
             let (mut src, mut tgt) = idle.pop().expect("a connection pair is idle");
             running_names.push(step.table.clone());
             // A task of its own per table: each plugin call blocks its worker thread, so

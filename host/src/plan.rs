@@ -142,6 +142,23 @@ pub struct Defaults {
     /// How tables load (see `LoadMode`); a table's own `load_mode` wins.
     #[serde(default)]
     pub load_mode: LoadMode,
+    /// Log lines (from the `log` import, stdout and stderr) a plugin may print per batch,
+    /// the re-runs of a bisected batch included; the rest are counted and summarised in one line.
+    #[serde(default = "default_log_lines_per_batch")]
+    pub log_lines_per_batch: u64,
+    /// Bytes of log a plugin may print per batch (same budget, counted after truncation).
+    #[serde(default = "default_log_bytes_per_batch")]
+    pub log_bytes_per_batch: u64,
+    /// Longest log line printed; a longer one is cut with a `… [truncated N bytes]` marker.
+    #[serde(default = "default_log_line_max_bytes")]
+    pub log_line_max_bytes: usize,
+    /// Target rows one input row may produce; a row producing more is quarantined.
+    #[serde(default = "default_max_rows_per_input")]
+    pub max_rows_per_input: usize,
+    /// Bytes of values one plugin call may return; a larger result fails the call, which is
+    /// bisected like a trap until the row responsible is quarantined.
+    #[serde(default = "default_max_output_bytes_per_call")]
+    pub max_output_bytes_per_call: u64,
 }
 
 /// How a table's rows are written to its target tables.
@@ -167,7 +184,56 @@ impl Default for Defaults {
             parallel_tables: default_parallel_tables(),
             fault_timeout_seconds: default_fault_timeout_seconds(),
             load_mode: LoadMode::default(),
+            log_lines_per_batch: default_log_lines_per_batch(),
+            log_bytes_per_batch: default_log_bytes_per_batch(),
+            log_line_max_bytes: default_log_line_max_bytes(),
+            max_rows_per_input: default_max_rows_per_input(),
+            max_output_bytes_per_call: default_max_output_bytes_per_call(),
         }
+    }
+}
+
+fn default_log_lines_per_batch() -> u64 {
+    PluginLimits::DEFAULT.log_lines_per_batch
+}
+fn default_log_bytes_per_batch() -> u64 {
+    PluginLimits::DEFAULT.log_bytes_per_batch
+}
+fn default_log_line_max_bytes() -> usize {
+    PluginLimits::DEFAULT.log_line_max_bytes
+}
+fn default_max_rows_per_input() -> usize {
+    PluginLimits::DEFAULT.max_rows_per_input
+}
+fn default_max_output_bytes_per_call() -> u64 {
+    PluginLimits::DEFAULT.max_output_bytes_per_call
+}
+
+/// What one table's plugin may print and return, enforced by the host so that a plugin that
+/// logs in a loop or returns millions of rows cannot exhaust the host (`[defaults]`, or per
+/// table; see `Defaults` for each key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PluginLimits {
+    pub log_lines_per_batch: u64,
+    pub log_bytes_per_batch: u64,
+    pub log_line_max_bytes: usize,
+    pub max_rows_per_input: usize,
+    pub max_output_bytes_per_call: u64,
+}
+
+impl PluginLimits {
+    pub const DEFAULT: PluginLimits = PluginLimits {
+        log_lines_per_batch: 200,
+        log_bytes_per_batch: 256 << 10,
+        log_line_max_bytes: 4 << 10,
+        max_rows_per_input: 10_000,
+        max_output_bytes_per_call: 64 << 20,
+    };
+}
+
+impl Default for PluginLimits {
+    fn default() -> Self {
+        PluginLimits::DEFAULT
     }
 }
 
@@ -199,6 +265,16 @@ pub struct RawTable {
     pub batch_size: Option<usize>,
     #[serde(default)]
     pub max_reject_rate: Option<f64>,
+    #[serde(default)]
+    pub log_lines_per_batch: Option<u64>,
+    #[serde(default)]
+    pub log_bytes_per_batch: Option<u64>,
+    #[serde(default)]
+    pub log_line_max_bytes: Option<usize>,
+    #[serde(default)]
+    pub max_rows_per_input: Option<usize>,
+    #[serde(default)]
+    pub max_output_bytes_per_call: Option<u64>,
     /// Money columns `host validate` sums in source and target.
     #[serde(default)]
     pub money: Vec<MoneyCheck>,
@@ -296,6 +372,8 @@ pub struct TablePlan {
     pub key: String,
     pub batch_size: usize,
     pub max_reject_rate: f64,
+    /// What its plugin may print and return.
+    pub limits: PluginLimits,
     pub money: Vec<MoneyCheck>,
     /// Set when an earlier migration already moved this table (see `RawTable::adopt`).
     pub adopt: Option<AdoptColumns>,
@@ -392,6 +470,18 @@ impl RawPlan {
         if !(1..=16).contains(&self.defaults.parallel_tables) {
             problems.push("[defaults] parallel_tables must be between 1 and 16".into());
         }
+        let d = &self.defaults;
+        check_limits(
+            &mut problems,
+            "[defaults]",
+            &PluginLimits {
+                log_lines_per_batch: d.log_lines_per_batch,
+                log_bytes_per_batch: d.log_bytes_per_batch,
+                log_line_max_bytes: d.log_line_max_bytes,
+                max_rows_per_input: d.max_rows_per_input,
+                max_output_bytes_per_call: d.max_output_bytes_per_call,
+            },
+        );
 
         let mut seen = BTreeSet::new();
         for t in &self.tables {
@@ -412,6 +502,11 @@ impl RawPlan {
                     ));
                 }
             }
+            check_limits(
+                &mut problems,
+                &format!("table `{}`:", t.name),
+                &t.limits(&self.defaults),
+            );
             if let Some(rate) = t.max_reject_rate {
                 check_rate(
                     &mut problems,
@@ -444,6 +539,7 @@ impl RawPlan {
             .tables
             .into_iter()
             .map(|t| TablePlan {
+                limits: t.limits(&self.defaults),
                 plugin: base.join(&t.plugin),
                 phase: t.phase.unwrap_or_else(|| "default".into()),
                 batch_size: t.batch_size.unwrap_or(self.defaults.batch_size),
@@ -482,6 +578,42 @@ impl RawPlan {
             parallel_tables: self.defaults.parallel_tables,
             fault_timeout: std::time::Duration::from_secs(self.defaults.fault_timeout_seconds),
         })
+    }
+}
+
+impl RawTable {
+    /// This table's plugin limits: its own keys over `[defaults]`.
+    fn limits(&self, d: &Defaults) -> PluginLimits {
+        PluginLimits {
+            log_lines_per_batch: self.log_lines_per_batch.unwrap_or(d.log_lines_per_batch),
+            log_bytes_per_batch: self.log_bytes_per_batch.unwrap_or(d.log_bytes_per_batch),
+            log_line_max_bytes: self.log_line_max_bytes.unwrap_or(d.log_line_max_bytes),
+            max_rows_per_input: self.max_rows_per_input.unwrap_or(d.max_rows_per_input),
+            max_output_bytes_per_call: self
+                .max_output_bytes_per_call
+                .unwrap_or(d.max_output_bytes_per_call),
+        }
+    }
+}
+
+/// Limits that would make the host's bounds meaningless or every row fail.
+fn check_limits(problems: &mut Vec<String>, what: &str, l: &PluginLimits) {
+    if l.log_line_max_bytes < 80 {
+        problems.push(format!(
+            "{what} log_line_max_bytes = {} is too small: at least 80 (a line cut shorter says nothing)",
+            l.log_line_max_bytes
+        ));
+    }
+    if l.max_rows_per_input == 0 {
+        problems.push(format!(
+            "{what} max_rows_per_input must be at least 1 (a written row produces at least one target row)"
+        ));
+    }
+    if l.max_output_bytes_per_call < 1024 {
+        problems.push(format!(
+            "{what} max_output_bytes_per_call = {} is too small: at least 1024",
+            l.max_output_bytes_per_call
+        ));
     }
 }
 
@@ -527,6 +659,27 @@ plugin = "plugins/offices.wasm"
         assert_eq!(plan.validate.min_success_rate, None);
         assert_eq!(plan.validate.min_core_success_rate, None);
         assert_eq!(plan.validate.core_phase, None);
+    }
+
+    #[test]
+    fn plugin_limits_default_and_a_table_overrides_them() {
+        let plan =
+            Plan::parse(Path::new("/lab/plan.toml"), MINIMAL, &Overrides::default()).unwrap();
+        assert_eq!(plan.tables[0].limits, PluginLimits::DEFAULT);
+        let text = MINIMAL.replace(
+            "[[table]]",
+            "[defaults]\nlog_lines_per_batch = 5\n[[table]]\nmax_rows_per_input = 3",
+        );
+        let plan = Plan::parse(Path::new("plan.toml"), &text, &Overrides::default()).unwrap();
+        let limits = plan.tables[0].limits;
+        assert_eq!(
+            (limits.log_lines_per_batch, limits.max_rows_per_input),
+            (5, 3)
+        );
+        assert_eq!(
+            limits.log_line_max_bytes,
+            PluginLimits::DEFAULT.log_line_max_bytes
+        );
     }
 
     #[test]

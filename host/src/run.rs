@@ -24,7 +24,7 @@ use crate::pg::{self, error_text, ident, qualified};
 use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::state::{self, TableCounts, TablePhase};
-use crate::wasm::{Instance, Outcome, PluginError, Value};
+use crate::wasm::{Instance, Outcome, PluginError, PluginOutput, Value};
 
 /// One source row: its key and values in the plugin's `reads` order.
 #[derive(Debug, Clone)]
@@ -146,6 +146,11 @@ impl Runner<'_> {
         let mut writer = TableWriter::new(target, *run_id, plan, t.clone(), counts).await?;
         writer.source_info = Some(source_info);
         let mut watcher = PluginWatcher::new(&t.plan.plugin, &t.plugin.sha256);
+        // A file replaced after the plan was loaded and not yet applied: the table runs on it
+        // from its first batch.
+        if let Some(candidate) = watcher.changed_before_start(&writer.runtime) {
+            writer.swap(candidate).await?;
+        }
         // The next page is read while the current one is transformed and committed.
         let mut prefetched: Option<Vec<SourceRow>> = None;
         loop {
@@ -305,6 +310,8 @@ pub(crate) struct TableWriter<'a> {
     pub(crate) t: Prepared,
     ids: Arc<IdMaps>,
     instance: Instance,
+    /// What the plugin prints, bounded per batch across the instances a trap replaces.
+    output: PluginOutput,
     pub(crate) counts: TableCounts,
     pub(crate) timing: Timing,
     pub(crate) runtime: crate::wasm::Runtime,
@@ -325,7 +332,8 @@ impl<'a> TableWriter<'a> {
         counts: TableCounts,
     ) -> anyhow::Result<Self> {
         let ids = Arc::new(IdMaps::load(&*target, &t.description.resolves).await?);
-        let instance = t.plugin.instantiate(ids.clone(), &t.plan.name)?;
+        let output = PluginOutput::new(&t.plan.name, t.plan.limits);
+        let instance = t.plugin.instantiate_with(ids.clone(), &output)?;
         let runtime = t.plugin.runtime();
         let adopt = t.adopt_target();
         let deferred_fks = crate::deferred::deferred_fks(&*target).await?;
@@ -338,6 +346,7 @@ impl<'a> TableWriter<'a> {
             t,
             ids,
             instance,
+            output,
             counts,
             timing: Timing::default(),
             runtime,
@@ -348,6 +357,17 @@ impl<'a> TableWriter<'a> {
     /// Processes rows: one plugin call, one commit; a run that traps or that the target refuses
     /// is halved until the offending row is alone, and that row is quarantined.
     pub(crate) async fn process(
+        &mut self,
+        rows: Vec<SourceRow>,
+        mode: &mut Mode<'_>,
+    ) -> anyhow::Result<()> {
+        let result = self.process_batch(rows, mode).await;
+        // One line for what the plugin printed beyond its budget in this batch.
+        self.output.end_batch();
+        result
+    }
+
+    async fn process_batch(
         &mut self,
         rows: Vec<SourceRow>,
         mode: &mut Mode<'_>,
@@ -383,7 +403,7 @@ impl<'a> TableWriter<'a> {
                     self.instance = self
                         .t
                         .plugin
-                        .instantiate(self.ids.clone(), &self.t.plan.name)?;
+                        .instantiate_with(self.ids.clone(), &self.output)?;
                     if rows.len() > 1 {
                         split_into(&mut pending, rows);
                         continue;
@@ -468,16 +488,21 @@ impl<'a> TableWriter<'a> {
     ) -> anyhow::Result<()> {
         let name = self.t.plan.name.clone();
         let old = self.t.plugin.sha256.clone();
-        let outcome = match candidate {
-            Err(message) => Err(message),
-            Ok(plugin) => self.prepare_swap(plugin).await,
+        let outcome = match (candidate, &self.source_info) {
+            (Err(message), _) => Err(message),
+            (Ok(_), None) => Err("the source table's columns are unknown".to_string()),
+            (Ok(plugin), Some(source_info)) => {
+                check_swap(plugin, &self.t, self.plan, source_info, &*self.target).await
+            }
         };
         let (new_sha, applied, message) = match outcome {
             Ok(prepared) => {
                 let new = prepared.plugin.sha256.clone();
                 self.ids =
                     Arc::new(IdMaps::load(&*self.target, &prepared.description.resolves).await?);
-                self.instance = prepared.plugin.instantiate(self.ids.clone(), &name)?;
+                self.instance = prepared
+                    .plugin
+                    .instantiate_with(self.ids.clone(), &self.output)?;
                 self.t = prepared;
                 info!(old = %&old[..12], new = %&new[..12], "hot swap: the next batch runs on the new component");
                 (new, true, String::new())
@@ -491,45 +516,230 @@ impl<'a> TableWriter<'a> {
                 )
             }
         };
-        self.target
-            .execute(
-                "INSERT INTO migration.swaps (table_name, old_sha256, new_sha256, applied, message, run_id) VALUES ($1, $2, $3, $4, $5, $6)",
-                &[&name, &old, &new_sha, &applied, &message, &self.run_id],
-            )
-            .await?;
-        Ok(())
-    }
-
-    /// Checks a new component against this table and both schemas, as `host check` would.
-    async fn prepare_swap(&mut self, plugin: crate::wasm::Plugin) -> Result<Prepared, String> {
-        let description = plugin
-            .instantiate(Default::default(), &self.t.plan.name)
-            .and_then(|mut i| i.describe())
-            .map_err(|e| format!("describe() failed: {e}"))?;
-        let mut prepared = Prepared {
-            plan: self.t.plan.clone(),
-            plugin,
-            description,
-            source_columns: Vec::new(),
-            target_columns: Vec::new(),
-        };
-        let source_info = self
-            .source_info
-            .as_ref()
-            .ok_or("the source table's columns are unknown")?;
-        let problems = crate::check::recheck(
-            &mut prepared,
-            self.plan,
-            &self.t,
-            source_info,
+        record_swap(
             &*self.target,
+            self.run_id,
+            &name,
+            &old,
+            &new_sha,
+            applied,
+            &message,
         )
         .await
+    }
+}
+
+/// Checks a new component for the table `current` and both schemas, as `host check` would.
+async fn check_swap(
+    plugin: crate::wasm::Plugin,
+    current: &Prepared,
+    plan: &Plan,
+    source_info: &pg::TableInfo,
+    target: &Client,
+) -> Result<Prepared, String> {
+    let description = plugin
+        .instantiate(Default::default(), &current.plan.name)
+        .and_then(|mut i| i.describe())
+        .map_err(|e| format!("describe() failed: {e}"))?;
+    let mut prepared = Prepared {
+        plan: current.plan.clone(),
+        plugin,
+        description,
+        source_columns: Vec::new(),
+        target_columns: Vec::new(),
+    };
+    let problems = crate::check::recheck(&mut prepared, plan, current, source_info, target)
+        .await
         .map_err(|e| format!("{e:#}"))?;
-        if problems.is_empty() {
-            Ok(prepared)
-        } else {
-            Err(problems.join("; "))
+    if problems.is_empty() {
+        Ok(prepared)
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// Records a swap's outcome in `migration.swaps`, where `host swap` and `status` read it.
+async fn record_swap(
+    target: &Client,
+    run_id: i64,
+    table: &str,
+    old_sha: &str,
+    new_sha: &str,
+    applied: bool,
+    message: &str,
+) -> anyhow::Result<()> {
+    target
+        .execute(
+            "INSERT INTO migration.swaps (table_name, old_sha256, new_sha256, applied, message, run_id) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&table, &old_sha, &new_sha, &applied, &message, &run_id],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Hot swaps for the tables of a run that have not started yet, watched from the start of the
+/// run: a plugin file replaced (`host swap`, or a new file renamed over it) is compiled,
+/// checked and recorded in `migration.swaps` at once, and the table later starts on it. Once
+/// a table starts, its own [`PluginWatcher`] takes over.
+pub struct UnstartedSwaps {
+    tables: Arc<std::sync::Mutex<HashMap<String, Unstarted>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct Unstarted {
+    prepared: Prepared,
+    seen: Option<(std::time::SystemTime, u64)>,
+}
+
+/// How often the plugin files of tables not started yet are looked at (one stat each).
+const UNSTARTED_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+impl UnstartedSwaps {
+    /// Watches the plugin files of `tables` (prepared in `analysis`) until each starts.
+    pub fn watch(
+        plan: &Plan,
+        analysis: &crate::check::Analysis,
+        tables: &[&str],
+        run_id: i64,
+    ) -> Self {
+        let watched: HashMap<String, Unstarted> = tables
+            .iter()
+            .filter_map(|name| analysis.prepared(name))
+            .map(|t| {
+                let unstarted = Unstarted {
+                    seen: file_stamp(&t.plan.plugin),
+                    prepared: t.clone(),
+                };
+                (t.plan.name.clone(), unstarted)
+            })
+            .collect();
+        let tables = Arc::new(std::sync::Mutex::new(watched));
+        let task = tokio::spawn(watch_unstarted(plan.clone(), tables.clone(), run_id));
+        UnstartedSwaps { tables, task }
+    }
+
+    /// The table starts: its component as of now (swapped or not), and it is no longer
+    /// watched here.
+    pub fn start(&self, table: &str) -> Option<Prepared> {
+        let mut tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+        tables.remove(table).map(|u| u.prepared)
+    }
+}
+
+impl Drop for UnstartedSwaps {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn watch_unstarted(
+    plan: Plan,
+    tables: Arc<std::sync::Mutex<HashMap<String, Unstarted>>>,
+    run_id: i64,
+) {
+    // Connected on the first swap only: most runs never see one.
+    let mut clients: Option<(Client, Client)> = None;
+    loop {
+        tokio::time::sleep(UNSTARTED_POLL).await;
+        let changed: Vec<Prepared> = {
+            let mut tables = tables.lock().unwrap_or_else(|e| e.into_inner());
+            if tables.is_empty() {
+                return;
+            }
+            tables
+                .values_mut()
+                .filter_map(|u| {
+                    let stamp = file_stamp(&u.prepared.plan.plugin);
+                    (stamp.is_some() && stamp != u.seen).then(|| {
+                        u.seen = stamp;
+                        u.prepared.clone()
+                    })
+                })
+                .collect()
+        };
+        for current in changed {
+            let name = current.plan.name.clone();
+            let span = info_span!("table", table = %name);
+            let result = swap_unstarted(&plan, &current, &tables, &mut clients, run_id)
+                .instrument(span)
+                .await;
+            if let Err(e) = result {
+                // The table's own watcher checks the file again when it starts.
+                warn!(table = %name, "a swap of a table not started yet could not be checked now ({e:#}); it is checked when the table starts");
+                clients = None;
+            }
+        }
+    }
+}
+
+/// Compiles, checks and records the new component of a table that has not started.
+async fn swap_unstarted(
+    plan: &Plan,
+    current: &Prepared,
+    tables: &std::sync::Mutex<HashMap<String, Unstarted>>,
+    clients: &mut Option<(Client, Client)>,
+    run_id: i64,
+) -> anyhow::Result<()> {
+    let name = &current.plan.name;
+    let path = current.plan.plugin.clone();
+    let Some(new_sha) = watcher_sha(&path) else {
+        return Ok(());
+    };
+    if new_sha == current.plugin.sha256 {
+        return Ok(());
+    }
+    info!(file = %path.display(), "plugin file of a table not started yet changed: compiling the new component");
+    let runtime = current.plugin.runtime();
+    let candidate = tokio::task::spawn_blocking(move || runtime.load(&path))
+        .await?
+        .map_err(|e| e.to_string());
+    if clients.is_none() {
+        let target = pg::connect(&plan.target_url, pg::Side::Target).await?;
+        let source = pg::connect(&plan.source_url, pg::Side::Source).await?;
+        *clients = Some((source, target));
+    }
+    let (source, target) = clients.as_ref().expect("connected above");
+    if matches!(
+        state::table_state(target, name).await?.map(|s| s.phase),
+        Some(TablePhase::Done)
+    ) {
+        // A finished table is not run again: `host swap` says the next run or retry uses it.
+        tables
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+        return Ok(());
+    }
+    let outcome = match candidate {
+        Err(message) => Err(message),
+        Ok(plugin) => {
+            let source_table = &current.description.source_table;
+            let source_info = pg::tables(source, &plan.source_schema)
+                .await?
+                .remove(source_table)
+                .with_context(|| format!("source table {source_table} disappeared"))?;
+            check_swap(plugin, current, plan, &source_info, target).await
+        }
+    };
+    let old = &current.plugin.sha256;
+    {
+        let mut tables = tables.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(entry) = tables.get_mut(name) else {
+            // It started meanwhile: its own watcher applies the file from its first batch.
+            return Ok(());
+        };
+        if let Ok(prepared) = &outcome {
+            entry.prepared = prepared.clone();
+        }
+    }
+    match &outcome {
+        Ok(p) => {
+            info!(old = %&old[..12], new = %&p.plugin.sha256[..12], "hot swap applied before the table started: it runs on the new component from its first batch");
+            record_swap(target, run_id, name, old, &p.plugin.sha256, true, "").await
+        }
+        Err(message) => {
+            warn!(old = %&old[..12], "hot swap refused, the table will run on the old component: {message}");
+            record_swap(target, run_id, name, old, &new_sha, false, message).await
         }
     }
 }
@@ -558,6 +768,25 @@ impl PluginWatcher {
             current_sha: sha.to_string(),
             compiling: None,
         }
+    }
+
+    /// The file's component, compiled now, if it is not the one the table was prepared with
+    /// (replaced between the plan's loading and the table's start).
+    pub(crate) fn changed_before_start(
+        &mut self,
+        runtime: &crate::wasm::Runtime,
+    ) -> Option<Result<crate::wasm::Plugin, String>> {
+        let sha = watcher_sha(&self.path)?;
+        if sha == self.current_sha {
+            return None;
+        }
+        info!(file = %self.path.display(), "plugin file changed before the table started: compiling the new component");
+        let result =
+            crate::wasm::outside_async(|| runtime.load(&self.path)).map_err(|e| e.to_string());
+        if let Ok(p) = &result {
+            self.current_sha = p.sha256.clone();
+        }
+        Some(result)
     }
 
     /// A finished candidate, if the file changed and its compile is done (one stat per call).
@@ -873,6 +1102,7 @@ fn split_into(pending: &mut Vec<Vec<SourceRow>>, mut rows: Vec<SourceRow>) {
 fn trap_reason(trap: &PluginError) -> String {
     match trap {
         PluginError::Trap { message, .. } => format!("plugin trapped: {message}"),
+        PluginError::OverLimit { message, .. } => message.clone(),
         other => other.to_string(),
     }
 }

@@ -4,6 +4,8 @@
 //! ([`Plugin`]); a fresh [`Instance`] (store + instance) is cheap and is made again after
 //! any trap, since a trapped instance cannot be entered again.
 
+mod output;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,10 +13,11 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::idmap::IdMaps;
+pub use output::PluginOutput;
+use output::Source;
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -44,7 +47,7 @@ fn call_deadline_ticks() -> u64 {
 
 /// Runs a plugin call where it may block: wasmtime-wasi's synchronous WASI (a plugin's panic
 /// message flushed to stderr, say) enters the tokio runtime, which panics on an async worker.
-fn outside_async<T>(call: impl FnOnce() -> T) -> T {
+pub(crate) fn outside_async<T>(call: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(call)
@@ -55,8 +58,14 @@ fn outside_async<T>(call: impl FnOnce() -> T) -> T {
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Linear memory one plugin instance may grow to.
 const MEMORY_LIMIT_BYTES: usize = 256 << 20;
-/// What a plugin may print (its panic message, mostly) before the rest is dropped.
-const STDERR_CAPTURE_BYTES: usize = 16 << 10;
+/// Elements of one table (function references, mostly) an instance may grow to: the largest
+/// real plugin (a Python interpreter) needs well under this.
+const TABLE_ELEMENTS_LIMIT: usize = 1 << 20;
+/// Core instances, tables and memories one plugin instance may create: a component is a
+/// handful of core modules (its code, the WASI adapter, glue), an interpreter a few dozen.
+const INSTANCES_LIMIT: usize = 100;
+const TABLES_LIMIT: usize = 100;
+const MEMORIES_LIMIT: usize = 10;
 
 /// Why a plugin could not be used; the message says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +83,9 @@ pub enum PluginError {
     WrongWorld { path: PathBuf, reason: String },
     #[error("plugin {path} trapped: {message}")]
     Trap { path: PathBuf, message: String },
+    /// The call returned more than the plan allows (`max_output_bytes_per_call`).
+    #[error("plugin {path}: {message}")]
+    OverLimit { path: PathBuf, message: String },
     #[error("{path} was built against {found}, but this host implements {host}: {why}\n  hint: rebuild it against this host's wit/ ({host}), or run it with a host built for {found}")]
     IncompatibleContract {
         path: PathBuf,
@@ -243,11 +255,21 @@ impl Plugin {
         &self.sha256[..12]
     }
 
+    /// An instance with the default limits on its output (see [`PluginOutput`]).
     pub fn instantiate(&self, ids: Arc<IdMaps>, table: &str) -> Result<Instance, PluginError> {
-        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
+        self.instantiate_with(ids, &PluginOutput::new(table, Default::default()))
+    }
+
+    /// An instance printing through `output`, whose budget and limits it shares with the
+    /// instances before and after it (one per trap) in the same batch.
+    pub fn instantiate_with(
+        &self,
+        ids: Arc<IdMaps>,
+        output: &PluginOutput,
+    ) -> Result<Instance, PluginError> {
         let wasi = WasiCtx::builder()
-            .stderr(stderr.clone())
-            .stdout(MemoryOutputPipe::new(STDERR_CAPTURE_BYTES))
+            .stderr(output.stream(Source::Stderr))
+            .stdout(output.stream(Source::Stdout))
             .wall_clock(FrozenClock)
             .monotonic_clock(FrozenClock)
             .secure_random(wasmtime_wasi::Deterministic::new(vec![0x5a; 32]))
@@ -262,11 +284,14 @@ impl Plugin {
             resources: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(MEMORY_LIMIT_BYTES)
+                .table_elements(TABLE_ELEMENTS_LIMIT)
+                .instances(INSTANCES_LIMIT)
+                .tables(TABLES_LIMIT)
+                .memories(MEMORIES_LIMIT)
                 .trap_on_grow_failure(true)
                 .build(),
             ids,
-            stderr,
-            table: table.to_string(),
+            output: output.clone(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -298,11 +323,14 @@ fn trap_error(path: &Path, store: &Store<PluginState>, e: wasmtime::Error) -> Pl
             "ran out of memory: it tried to grow past the limit of {} MiB per plugin instance",
             MEMORY_LIMIT_BYTES >> 20
         ),
+        _ if e.root_cause().to_string().starts_with("forcing trap when growing table") => format!(
+            "tried to grow a table past the limit of {TABLE_ELEMENTS_LIMIT} elements per plugin instance"
+        ),
         // The cause alone: the wasm backtrace (code offsets) helps nobody reading the quarantine.
         Some(trap) => trap.to_string(),
         None => e.root_cause().to_string(),
     };
-    let printed = store.data().stderr.contents();
+    let printed = store.data().output.trap_stderr();
     let printed = String::from_utf8_lossy(&printed);
     // A Rust panic prints "thread '<unnamed>' (1) panicked at src/lib.rs:9:5:\n<message>\nnote:
     // run with `RUST_BACKTRACE=1`...": keep where and what.
@@ -337,15 +365,54 @@ pub struct Instance {
 impl Instance {
     pub fn describe(&mut self) -> Result<Description, PluginError> {
         self.store.set_epoch_deadline(call_deadline_ticks());
-        outside_async(|| self.bindings.call_describe(&mut self.store))
-            .map_err(|e| trap_error(&self.path, &self.store, e))
+        let output = self.store.data().output.clone();
+        output.begin_call();
+        let result = outside_async(|| self.bindings.call_describe(&mut self.store))
+            .map_err(|e| trap_error(&self.path, &self.store, e));
+        output.end_call();
+        result
     }
 
-    /// One call for the whole batch; a trap leaves this instance unusable (drop it).
+    /// One call for the whole batch; a trap leaves this instance unusable (drop it). A row
+    /// producing more than `max_rows_per_input` target rows becomes a reject with the reason;
+    /// a result over `max_output_bytes_per_call` fails the call like a trap (the caller
+    /// bisects until the row responsible is alone).
     pub fn transform(&mut self, rows: &[Vec<Value>]) -> Result<Vec<Outcome>, PluginError> {
         self.store.set_epoch_deadline(call_deadline_ticks());
-        let outcomes = outside_async(|| self.bindings.call_transform(&mut self.store, rows))
-            .map_err(|e| trap_error(&self.path, &self.store, e))?;
+        let output = self.store.data().output.clone();
+        output.begin_call();
+        let result = outside_async(|| self.bindings.call_transform(&mut self.store, rows))
+            .map_err(|e| trap_error(&self.path, &self.store, e));
+        output.end_call();
+        let mut outcomes = result?;
+        let limits = output.limits();
+        let mut bytes = 0u64;
+        for outcome in &mut outcomes {
+            if let Outcome::Write(out) = outcome {
+                if out.len() > limits.max_rows_per_input {
+                    let produced = out.len();
+                    // Its rows are dropped now, not carried to the commit.
+                    *outcome = Outcome::Reject(format!(
+                        "plugin output over the limit: {} target rows for this one input row (max_rows_per_input = {}); raise the limit in the plan if that many is right",
+                        crate::generate::thousands(produced as u64),
+                        crate::generate::thousands(limits.max_rows_per_input as u64),
+                    ));
+                }
+            }
+            // Counted after: a row over the row cap is already settled without a bisection.
+            bytes += outcome_bytes(outcome);
+        }
+        if bytes > limits.max_output_bytes_per_call {
+            return Err(PluginError::OverLimit {
+                path: self.path.clone(),
+                message: format!(
+                    "plugin output over the limit: it returned {} for {} input row(s) in one call (max_output_bytes_per_call = {}); raise the limit in the plan if that much is right",
+                    output::human_bytes(bytes),
+                    rows.len(),
+                    output::human_bytes(limits.max_output_bytes_per_call),
+                ),
+            });
+        }
         if outcomes.len() != rows.len() {
             return Err(PluginError::Trap {
                 path: self.path.clone(),
@@ -360,14 +427,38 @@ impl Instance {
     }
 }
 
+/// What one outcome weighs: the bytes of its values and reasons (as COPY text, roughly).
+fn outcome_bytes(outcome: &Outcome) -> u64 {
+    let value = |v: &Value| -> u64 {
+        match v {
+            Value::Null | Value::Boolean(_) => 1,
+            Value::Int(_) | Value::Float(_) => 8,
+            Value::Bytes(b) => b.len() as u64,
+            Value::Numeric(s)
+            | Value::Text(s)
+            | Value::Uuid(s)
+            | Value::Date(s)
+            | Value::Timestamp(s)
+            | Value::Timestamptz(s)
+            | Value::Json(s) => s.len() as u64,
+        }
+    };
+    match outcome {
+        Outcome::Write(out) => out
+            .iter()
+            .map(|r| r.table.len() as u64 + r.values.iter().map(value).sum::<u64>())
+            .sum(),
+        Outcome::Skip(reason) | Outcome::Reject(reason) => reason.len() as u64,
+    }
+}
+
 /// Per-instance host state.
 pub struct PluginState {
     wasi: WasiCtx,
     resources: ResourceTable,
     limits: StoreLimits,
     ids: Arc<IdMaps>,
-    stderr: MemoryOutputPipe,
-    table: String,
+    output: PluginOutput,
 }
 
 impl WasiView for PluginState {
@@ -403,13 +494,13 @@ impl lab::migrate::ids::Host for PluginState {
 impl lab::migrate::log::Host for PluginState {
     fn log(&mut self, level: lab::migrate::log::Level, message: String) -> wasmtime::Result<()> {
         use lab::migrate::log::Level;
-        let table = &self.table;
-        match level {
-            Level::Debug => tracing::debug!(target: "plugin", %table, "{message}"),
-            Level::Info => tracing::info!(target: "plugin", %table, "{message}"),
-            Level::Warn => tracing::warn!(target: "plugin", %table, "{message}"),
-            Level::Error => tracing::error!(target: "plugin", %table, "{message}"),
-        }
+        let level = match level {
+            Level::Debug => tracing::Level::DEBUG,
+            Level::Info => tracing::Level::INFO,
+            Level::Warn => tracing::Level::WARN,
+            Level::Error => tracing::Level::ERROR,
+        };
+        self.output.log(level, &message);
         Ok(())
     }
 }

@@ -4,6 +4,7 @@
 mod support;
 
 mod adopt;
+mod bounds;
 mod catalogue;
 mod check;
 mod faults;

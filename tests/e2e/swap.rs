@@ -221,3 +221,101 @@ fn swap_command_checks_the_candidate_first() {
         std::fs::read(test_guest("buggy_offices")).unwrap()
     );
 }
+
+fn file_sha256(path: &Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+#[test]
+fn a_swap_of_a_table_not_started_yet_is_applied_before_its_first_batch() {
+    let cluster = Cluster::shared();
+    let legacy = crate::catalogue::hand_made_legacy(
+        cluster,
+        "INSERT INTO categories (name) SELECT 'Category ' || i FROM generate_series(1, 40) i;
+         INSERT INTO offices (name) SELECT 'Office ' || i FROM generate_series(1, 20) i;",
+    );
+    let dir = temp_dir("swap-unstarted");
+    let live = dir.join("offices.wasm");
+    std::fs::copy(test_guest("buggy_offices"), &live).unwrap();
+    let target = cluster.fresh_db("swap_unstarted");
+    let plan = write_plan_with(
+        &dir,
+        &cluster.url(&legacy),
+        &cluster.url(&target),
+        2,
+        &[
+            ("categories", plugin("categories")),
+            ("offices", live.clone()),
+        ],
+    );
+    // offices (the last [[table]]) waits for categories: 20 paced batches of 2 rows.
+    let text = std::fs::read_to_string(&plan).unwrap() + "depends_on = [\"categories\"]\n";
+    std::fs::write(&plan, text).unwrap();
+    let plan = plan.to_str().unwrap();
+    let mut db = cluster.connect(&target);
+    let child = spawn_paced_run(plan, 250);
+    wait_for_batches(&mut db, Some("categories"), 1);
+    let fixed = test_guest("fixed_offices");
+    let out = host_ok(&[
+        "swap",
+        plan,
+        "--table",
+        "offices",
+        "--plugin",
+        fixed.to_str().unwrap(),
+        "--wait",
+        "30",
+    ]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    let new_sha = file_sha256(&fixed);
+    assert!(
+        said.contains(&format!(
+            "applied: the running migration of offices now uses component {}",
+            &new_sha[..12]
+        )),
+        "{said}"
+    );
+    assert_eq!(
+        committed_batches(&mut db, Some("offices")),
+        0,
+        "offices had not started when the swap was applied"
+    );
+    let run = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("hot swap applied before the table started"),
+        "{stderr}"
+    );
+    // Every batch of offices ran on the new component; the swap is recorded once, applied.
+    let shas: Vec<String> = db
+        .query(
+            "SELECT DISTINCT component_sha256 FROM migration.batches WHERE table_name = 'offices'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(shas, vec![new_sha.clone()]);
+    let swaps: Vec<(bool, String, String)> = db
+        .query(
+            "SELECT applied, old_sha256, new_sha256 FROM migration.swaps WHERE table_name = 'offices'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        swaps,
+        vec![(true, file_sha256(&test_guest("buggy_offices")), new_sha)]
+    );
+    // The fixed component rejects nothing (the buggy one rejects even keys).
+    let rejected: i64 = db
+        .query_one("SELECT count(*) FROM migration.quarantine", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(rejected, 0);
+}
