@@ -367,7 +367,6 @@ async fn cmd_run(args: &RunArgs) -> anyhow::Result<()> {
     let tables = run_tables(
         &plan,
         &analysis,
-        &order,
         &args.tables,
         &mut source,
         &mut target,
@@ -493,7 +492,6 @@ fn with_note(err: anyhow::Error, note: &str) -> anyhow::Error {
 async fn run_tables(
     plan: &plan::Plan,
     analysis: &check::Analysis,
-    order: &[order::Step],
     only: &[String],
     source: &mut tokio_postgres::Client,
     target: &mut tokio_postgres::Client,
@@ -501,6 +499,7 @@ async fn run_tables(
     run_id: i64,
 ) -> anyhow::Result<(Vec<run::TableReport>, Vec<(String, String)>)> {
     use futures_util::stream::{FuturesUnordered, StreamExt};
+    let order = analysis.order.as_deref().unwrap_or_default();
     let mut waiting: Vec<&order::Step> = order
         .iter()
         .filter(|s| only.is_empty() || only.contains(&s.table))
