@@ -142,6 +142,8 @@ impl Cluster {
             stop = cluster.stop_command_line(),
             dir = cluster.dir.display()
         );
+        // Never waited for: it must outlive this process to clean up after it.
+        #[allow(clippy::zombie_processes)]
         Command::new("sh")
             .arg("-c")
             .arg(script)
