@@ -163,13 +163,21 @@ pub fn to_json(value: &Value) -> serde_json::Value {
             serde_json::Number::from_f64(*f).map_or_else(|| J::String(f.to_string()), J::Number)
         }
         Value::Bytes(b) => J::String(format!("\\x{}", hex::encode(b))),
+        other => J::String(carried_text(other).unwrap_or_default().to_string()),
+    }
+}
+
+/// The text a value carries as text (exact numbers, dates, uuids, JSON included).
+pub fn carried_text(value: &Value) -> Option<&str> {
+    match value {
         Value::Numeric(s)
         | Value::Text(s)
         | Value::Uuid(s)
         | Value::Date(s)
         | Value::Timestamp(s)
         | Value::Timestamptz(s)
-        | Value::Json(s) => J::String(s.clone()),
+        | Value::Json(s) => Some(s),
+        Value::Null | Value::Boolean(_) | Value::Int(_) | Value::Float(_) | Value::Bytes(_) => None,
     }
 }
 

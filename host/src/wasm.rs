@@ -434,13 +434,7 @@ fn outcome_bytes(outcome: &Outcome) -> u64 {
             Value::Null | Value::Boolean(_) => 1,
             Value::Int(_) | Value::Float(_) => 8,
             Value::Bytes(b) => b.len() as u64,
-            Value::Numeric(s)
-            | Value::Text(s)
-            | Value::Uuid(s)
-            | Value::Date(s)
-            | Value::Timestamp(s)
-            | Value::Timestamptz(s)
-            | Value::Json(s) => s.len() as u64,
+            other => crate::codec::carried_text(other).map_or(0, |s| s.len() as u64),
         }
     };
     match outcome {
