@@ -12,7 +12,7 @@ bench_log() { printf '== %s\n' "$*" >&2; }
 bench_build() {
   bench_log "building plugins and the host release binary"
   scripts/build-plugins.sh >/dev/null
-  cargo build --release --quiet -p host
+  cargo build --release --quiet --workspace
   host=$PWD/target/release/host
 }
 
@@ -56,7 +56,7 @@ fresh_db() {
 # The `adopt = true` lines go too: every method here starts from an empty target and moves
 # every table, so host run migrates the foundation tables itself instead of adopting them.
 # Quarantined rows are reported. Then fills the compiled-component cache (~/.cache/
-# lab-migrate-host or HOST_CACHE_DIR), untimed, so every timed run loads the 30 components
+# migrate-host or HOST_CACHE_DIR), untimed, so every timed run loads the 30 components
 # from it (`host check` compiles and caches them even when its other checks fail).
 bench_plan() {
   sed -e 's|^\( *plugin = "\)\([^/"][^"]*"\)|\1../\2|' -e 's|^\( *"\)\(schema/[^"]*"\)|\1../\2|' \

@@ -85,7 +85,7 @@ for line in open(f"{out}/by-dso.txt"):
         continue
     pct, dso = float(m.group(1)), dso_name(m.group(2))
     rows.append((pct, dso))
-    if dso.endswith(".cwasm") or "lab-migrate-host" in dso or dso in ("[unknown]", "[JIT]") or dso.startswith("//anon") or "jitted" in dso or re.fullmatch(r"[0-9a-f]{16,}.*", dso):
+    if dso.endswith(".cwasm") or "migrate-host" in dso or dso in ("[unknown]", "[JIT]") or dso.startswith("//anon") or "jitted" in dso or re.fullmatch(r"[0-9a-f]{16,}.*", dso):
         g = "wasm: plugins' compiled code"
     elif dso == "host":
         g = "host binary (runner, wasmtime runtime, postgres client)"

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scale=${SCALE:-1}
 scripts/build-plugins.sh
-cargo build --release --quiet -p host
+cargo build --release --quiet --workspace
 host=target/release/host
 
 if [ -z "${MIGRATE_SOURCE_URL:-}" ] || [ -z "${MIGRATE_TARGET_URL:-}" ]; then

@@ -24,5 +24,7 @@ if ! command -v chromium >/dev/null; then
 fi
 echo "== plugin unit tests (native)"
 (cd plugins && cargo test --quiet)
-echo "== host unit tests and end-to-end tests"
-cargo test --release -p host -- --test-threads=2 "$@"
+echo "== engine, report and generator unit tests, then the end-to-end tests"
+# The whole workspace: the e2e tests run `host generate`, which is the lab generator's binary.
+cargo build --release --workspace --quiet
+cargo test --release --workspace -- --test-threads=2 "$@"

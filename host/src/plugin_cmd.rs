@@ -16,9 +16,9 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde::Deserialize;
 
-use crate::idmap::{self, IdMaps};
-use crate::wasm::{Description, Outcome, PluginError, Runtime, TargetRow, Value};
-use crate::{Exit, EXIT_CHECK, EXIT_PLAN};
+use engine::idmap::{self, IdMaps};
+use engine::wasm::{Description, Outcome, PluginError, Runtime, TargetRow, Value};
+use engine::Error;
 
 #[derive(Subcommand)]
 pub enum PluginCommand {
@@ -176,41 +176,33 @@ const TEMPLATE_LIB: &str = include_str!("../templates/plugin/lib.rs.tmpl");
 const TEMPLATE_FIXTURES: &str = include_str!("../templates/plugin/fixtures.toml.tmpl");
 
 fn new_plugin(args: &NewArgs) -> anyhow::Result<()> {
-    let names = TableNames::parse(&args.table).map_err(|e| Exit::new(EXIT_PLAN, e))?;
+    let names = TableNames::parse(&args.table).map_err(|e| Error::plan(e))?;
     let in_workspace = args.dir.join("Cargo.toml").exists() && args.dir.join("sdk").exists();
     let sdk = if in_workspace {
         None
     } else {
         let sdk = args.sdk.clone().or_else(default_sdk).ok_or_else(|| {
-            Exit::new(
-                EXIT_PLAN,
-                format!(
+            Error::plan(format!(
                     "{} is not a plugins workspace and no SDK was found: pass --sdk PATH (the `plugins/sdk` folder of a checkout of this project)",
                     args.dir.display()
                 ),
             )
         })?;
         if !sdk.join("Cargo.toml").exists() {
-            return Err(Exit::new(
-                EXIT_PLAN,
-                format!(
-                    "--sdk {}: no Cargo.toml there (give the `plugins/sdk` folder)",
-                    sdk.display()
-                ),
-            )
+            return Err(Error::plan(format!(
+                "--sdk {}: no Cargo.toml there (give the `plugins/sdk` folder)",
+                sdk.display()
+            ))
             .into());
         }
         Some(std::path::absolute(&sdk).unwrap_or(sdk))
     };
     let crate_dir = args.dir.join(&names.folder);
     if crate_dir.exists() {
-        return Err(Exit::new(
-            EXIT_PLAN,
-            format!(
-                "{} already exists: refusing to overwrite it (pick another table or remove it)",
-                crate_dir.display()
-            ),
-        )
+        return Err(Error::plan(format!(
+            "{} already exists: refusing to overwrite it (pick another table or remove it)",
+            crate_dir.display()
+        ))
         .into());
     }
     let crate_name = &names.crate_name;
@@ -582,35 +574,32 @@ impl CaseResult {
 
 fn test_plugin(args: &TestArgs) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.fixtures).map_err(|e| {
-        Exit::new(
-            EXIT_PLAN,
-            format!("cannot read fixtures {}: {e}", args.fixtures.display()),
-        )
+        Error::plan(format!(
+            "cannot read fixtures {}: {e}",
+            args.fixtures.display()
+        ))
     })?;
     let file: FixtureFile = toml::from_str(&text).map_err(|e| {
-        Exit::new(
-            EXIT_PLAN,
-            format!("{} is not a fixture file: {e}", args.fixtures.display()),
-        )
+        Error::plan(format!(
+            "{} is not a fixture file: {e}",
+            args.fixtures.display()
+        ))
     })?;
     if file.cases.is_empty() {
-        return Err(Exit::new(
-            EXIT_PLAN,
-            format!(
-                "{} has no [[case]]: nothing to test",
-                args.fixtures.display()
-            ),
-        )
+        return Err(Error::plan(format!(
+            "{} has no [[case]]: nothing to test",
+            args.fixtures.display()
+        ))
         .into());
     }
     let runtime = Runtime::new()?;
     let plugin = runtime
         .load(&args.plugin)
-        .map_err(|e| Exit::new(EXIT_CHECK, e.to_string()))?;
+        .map_err(|e| Error::check(e.to_string()))?;
     let description = plugin
         .instantiate(Default::default(), "fixtures")
         .and_then(|mut i| i.describe())
-        .map_err(|e| Exit::new(EXIT_CHECK, format!("describe() failed: {e}")))?;
+        .map_err(|e| Error::check(format!("describe() failed: {e}")))?;
     let mut results = Vec::new();
     for case in &file.cases {
         let mut result = CaseResult {
@@ -645,14 +634,11 @@ fn test_plugin(args: &TestArgs) -> anyhow::Result<()> {
     if failed == 0 {
         Ok(())
     } else {
-        Err(Exit::new(
-            EXIT_CHECK,
-            format!(
-                "{failed} of {} fixture case(s) failed in {}",
-                results.len(),
-                args.fixtures.display()
-            ),
-        )
+        Err(Error::check(format!(
+            "{failed} of {} fixture case(s) failed in {}",
+            results.len(),
+            args.fixtures.display()
+        ))
         .into())
     }
 }
@@ -752,7 +738,7 @@ fn prepare(
 }
 
 fn run_case(
-    plugin: &crate::wasm::Plugin,
+    plugin: &engine::wasm::Plugin,
     description: &Description,
     maps: Arc<IdMaps>,
     row: Vec<Value>,
@@ -958,7 +944,7 @@ fn actual_as_fixture(actual: &Actual, description: &Description, names: &Names) 
 
 fn print_text(
     args: &TestArgs,
-    plugin: &crate::wasm::Plugin,
+    plugin: &engine::wasm::Plugin,
     description: &Description,
     results: &[CaseResult],
 ) {
@@ -995,7 +981,7 @@ fn print_text(
 
 fn print_json(
     args: &TestArgs,
-    plugin: &crate::wasm::Plugin,
+    plugin: &engine::wasm::Plugin,
     description: &Description,
     results: &[CaseResult],
 ) -> anyhow::Result<()> {

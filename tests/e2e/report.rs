@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 
-/// The colours `host/src/report.rs` draws the timeline bars and the cumulative line in.
+/// The colours `crates/report/src/lib.rs` draws the timeline bars and the cumulative line in.
 const BAR: [u8; 3] = [0xd9, 0x48, 0x0f];
 const LINE: [u8; 3] = [0x18, 0x64, 0xab];
 

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::support::*;
 
-/// The namespace the host mints ids in (host/src/idmap.rs): the test fills `auth.users` with
+/// The namespace the host mints ids in (crates/engine/src/idmap.rs): the test fills `auth.users` with
 /// the ids the migration will give the profiles, as a real auth system would hold them.
 const ID_NAMESPACE: Uuid = Uuid::from_u128(0x6c61_622d_6d69_6772_6174_652d_7631_0001);
 

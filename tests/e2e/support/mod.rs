@@ -18,8 +18,20 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The `host` binary under test. `host generate` runs the lab's generator, `host-generate`,
+/// from beside it: cargo builds that (another package) only for a workspace build.
 pub fn host_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_host")
+    static CHECKED: std::sync::Once = std::sync::Once::new();
+    let host = env!("CARGO_BIN_EXE_host");
+    CHECKED.call_once(|| {
+        let generator = Path::new(host).with_file_name("host-generate");
+        assert!(
+            generator.is_file(),
+            "{} is missing: build the whole workspace first (`cargo build --release --workspace`; scripts/test.sh does)",
+            generator.display()
+        );
+    });
+    host
 }
 
 /// The built plugins; `scripts/build-plugins.sh` (run by scripts/test.sh) makes them.

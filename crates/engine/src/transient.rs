@@ -120,7 +120,7 @@ pub async fn with_reconnect<T>(
         if let Some(lock) = lock {
             if let Err(held) = lock.reacquire(client).await? {
                 let command = lock.command().to_string();
-                return Err(anyhow::Error::new(held.into_exit(&command)).context(
+                return Err(anyhow::Error::new(held.into_error(&command)).context(
                     "the run lock was lost with the connection and another command took the target",
                 ));
             }

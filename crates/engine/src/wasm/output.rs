@@ -111,9 +111,9 @@ impl PluginOutput {
             format!(
                 "plugin {}: {} more log lines ({}) suppressed in this batch (at most {} lines and {} per batch: log_lines_per_batch, log_bytes_per_batch)",
                 b.table,
-                crate::generate::thousands(b.suppressed_lines),
+                crate::progress::thousands(b.suppressed_lines),
                 human_bytes(b.suppressed_bytes),
-                crate::generate::thousands(b.limits.log_lines_per_batch),
+                crate::progress::thousands(b.limits.log_lines_per_batch),
                 human_bytes(b.limits.log_bytes_per_batch),
             )
         });
@@ -192,7 +192,7 @@ impl Budget {
         let message = if cut_off > 0 {
             format!(
                 "{head}… [truncated {} bytes]",
-                crate::generate::thousands(cut_off)
+                crate::progress::thousands(cut_off)
             )
         } else {
             head.into_owned()

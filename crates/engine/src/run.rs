@@ -294,7 +294,7 @@ pub async fn run_table_riding_faults(
 }
 
 /// How a processed run of rows moves the table's state.
-pub(crate) enum Mode<'k> {
+pub enum Mode<'k> {
     /// New rows: the checkpoint advances to the last key, from the value it must still have.
     Advance { last_key: &'k mut Option<i64> },
     /// Quarantined rows replayed (`host retry`): they leave the quarantine, the checkpoint stays.
@@ -302,21 +302,21 @@ pub(crate) enum Mode<'k> {
 }
 
 /// Transforms and commits the rows of one table, holding its plugin instance across batches.
-pub(crate) struct TableWriter<'a> {
-    pub(crate) target: &'a mut Client,
+pub struct TableWriter<'a> {
+    pub target: &'a mut Client,
     run_id: i64,
     plan: &'a Plan,
     /// The table as currently prepared: replaced whole by a hot swap.
-    pub(crate) t: Prepared,
+    pub t: Prepared,
     ids: Arc<IdMaps>,
     instance: Instance,
     /// What the plugin prints, bounded per batch across the instances a trap replaces.
     output: PluginOutput,
-    pub(crate) counts: TableCounts,
-    pub(crate) timing: Timing,
-    pub(crate) runtime: crate::wasm::Runtime,
+    pub counts: TableCounts,
+    pub timing: Timing,
+    pub runtime: crate::wasm::Runtime,
     /// The source table's columns, to check a swapped-in component's reads.
-    pub(crate) source_info: Option<pg::TableInfo>,
+    pub source_info: Option<pg::TableInfo>,
     /// Set when an earlier migration already wrote this table's rows: they are adopted.
     adopt: Option<AdoptTarget>,
     /// Foreign keys set aside for the load, which each batch checks itself.
@@ -324,7 +324,7 @@ pub(crate) struct TableWriter<'a> {
 }
 
 impl<'a> TableWriter<'a> {
-    pub(crate) async fn new(
+    pub async fn new(
         target: &'a mut Client,
         run_id: i64,
         plan: &'a Plan,
@@ -356,7 +356,7 @@ impl<'a> TableWriter<'a> {
 
     /// Processes rows: one plugin call, one commit; a run that traps or that the target refuses
     /// is halved until the offending row is alone, and that row is quarantined.
-    pub(crate) async fn process(
+    pub async fn process(
         &mut self,
         rows: Vec<SourceRow>,
         mode: &mut Mode<'_>,
@@ -482,7 +482,7 @@ impl<'a> TableWriter<'a> {
 
     /// Swaps in a new component at a batch boundary if it fits the schemas; otherwise keeps
     /// the old one. Either way the outcome is logged and recorded in `migration.swaps`.
-    pub(crate) async fn swap(
+    pub async fn swap(
         &mut self,
         candidate: Result<crate::wasm::Plugin, String>,
     ) -> anyhow::Result<()> {
@@ -753,7 +753,7 @@ fn watcher_sha(path: &std::path::Path) -> Option<String> {
 
 /// Notices a changed plugin file between batches and compiles it on another thread, so the
 /// running batches never wait for a compile.
-pub(crate) struct PluginWatcher {
+pub struct PluginWatcher {
     path: std::path::PathBuf,
     seen: Option<(std::time::SystemTime, u64)>,
     current_sha: String,
@@ -761,7 +761,7 @@ pub(crate) struct PluginWatcher {
 }
 
 impl PluginWatcher {
-    pub(crate) fn new(path: &std::path::Path, sha: &str) -> Self {
+    pub fn new(path: &std::path::Path, sha: &str) -> Self {
         PluginWatcher {
             path: path.to_path_buf(),
             seen: file_stamp(path),
@@ -772,7 +772,7 @@ impl PluginWatcher {
 
     /// The file's component, compiled now, if it is not the one the table was prepared with
     /// (replaced between the plan's loading and the table's start).
-    pub(crate) fn changed_before_start(
+    pub fn changed_before_start(
         &mut self,
         runtime: &crate::wasm::Runtime,
     ) -> Option<Result<crate::wasm::Plugin, String>> {
@@ -790,7 +790,7 @@ impl PluginWatcher {
     }
 
     /// A finished candidate, if the file changed and its compile is done (one stat per call).
-    pub(crate) fn poll(
+    pub fn poll(
         &mut self,
         runtime: &crate::wasm::Runtime,
     ) -> Option<Result<crate::wasm::Plugin, String>> {
@@ -832,7 +832,7 @@ fn file_stamp(path: &std::path::Path) -> Option<(std::time::SystemTime, u64)> {
 
 /// Time spent per stage of one table, for the operator and for tuning.
 #[derive(Debug, Default)]
-pub(crate) struct Timing {
+pub struct Timing {
     read: std::time::Duration,
     transform: std::time::Duration,
     write: std::time::Duration,
@@ -987,7 +987,7 @@ async fn commit(
 /// What becomes of the rows of an adopted table: a row the earlier migration wrote keeps its
 /// UUID (whatever the plugin makes of it: children may already point at it); a row it missed
 /// is quarantined for `host retry`; a row it rightly left out keeps the plugin's fate.
-pub(crate) fn adopt_fates(
+pub fn adopt_fates(
     rows: &[SourceRow],
     fates: &mut [Fate],
     existing: &HashMap<i64, uuid::Uuid>,
@@ -1008,7 +1008,7 @@ pub(crate) fn adopt_fates(
 }
 
 /// The UUIDs an earlier migration gave these rows, by legacy id.
-pub(crate) async fn adopted_ids(
+pub async fn adopted_ids(
     target: &Client,
     plan: &Plan,
     a: &AdoptTarget,
@@ -1030,7 +1030,7 @@ pub(crate) async fn adopted_ids(
 
 /// The rows of an adopted table that no source row accounts for, as
 /// `(table_name, target_table, id, legacy_id, reason)`; parameters $1 = plan table, $2 = target table.
-pub(crate) fn adopt_extras_select(plan: &Plan, a: &AdoptTarget) -> String {
+pub fn adopt_extras_select(plan: &Plan, a: &AdoptTarget) -> String {
     format!(
         "SELECT $1::text, $2::text, t.{id}::text, t.{legacy}::int8,
                 CASE WHEN t.{legacy} IS NULL THEN 'its legacy id is NULL'
@@ -1114,7 +1114,7 @@ const MIN_REJECTS_TO_STOP: i64 = 10;
 /// Stops the table when its quarantined share is over `max_reject_rate`. Part-way it stops
 /// only once the limit can no longer be met whatever the remaining rows do (so a dirty stretch
 /// early in the table does not stop it); at the end, when the final share is over.
-pub(crate) fn check_reject_rate(
+pub fn check_reject_rate(
     t: &Prepared,
     counts: &TableCounts,
     source_rows: i64,
@@ -1155,7 +1155,7 @@ fn source_json(t: &Prepared, row: &SourceRow) -> String {
 
 /// One plugin call over `rows`: their values are lent to the call and put back (not copied:
 /// a batch's values are most of what the runner allocates).
-pub(crate) fn transform_rows(
+pub fn transform_rows(
     instance: &mut Instance,
     rows: &mut [SourceRow],
 ) -> Result<Vec<Outcome>, PluginError> {
@@ -1268,8 +1268,8 @@ impl CommitError {
 }
 
 /// The COPY statements for the tables a plugin writes, and their columns.
-pub(crate) struct TargetTables<'a> {
-    pub(crate) copy_statements: Vec<String>,
+pub struct TargetTables<'a> {
+    pub copy_statements: Vec<String>,
     prepared: &'a Prepared,
     /// Foreign keys of these tables set aside for the load, checked per batch.
     fk_checks: Vec<FkCheck>,
@@ -1285,7 +1285,7 @@ struct FkCheck {
 }
 
 impl<'a> TargetTables<'a> {
-    pub(crate) fn new(t: &'a Prepared, schema: &str) -> Self {
+    pub fn new(t: &'a Prepared, schema: &str) -> Self {
         let copy_statements = t
             .target_columns
             .iter()
@@ -1306,7 +1306,7 @@ impl<'a> TargetTables<'a> {
     }
 
     /// Adds a check for each of `deferred` on a table the plugin writes.
-    pub(crate) fn with_fk_checks(mut self, deferred: &[DeferredFk], schema: &str) -> Self {
+    pub fn with_fk_checks(mut self, deferred: &[DeferredFk], schema: &str) -> Self {
         for fk in deferred {
             let Some(table) = self.index(&fk.table) else {
                 continue;
@@ -1344,28 +1344,24 @@ impl<'a> TargetTables<'a> {
 
 /// What became of one source row in a batch.
 #[derive(Debug, Clone)]
-pub(crate) enum Fate {
+pub enum Fate {
     Written(uuid::Uuid),
     Skipped(String),
     Quarantined(String),
 }
 
 /// A transformed batch, encoded for COPY.
-pub(crate) struct Batch {
-    pub(crate) fates: Vec<Fate>,
+pub struct Batch {
+    pub fates: Vec<Fate>,
     /// COPY text per target table (indexed like `Prepared::target_columns`).
-    pub(crate) target_copy: Vec<Vec<u8>>,
-    pub(crate) target_rows: i64,
+    pub target_copy: Vec<Vec<u8>>,
+    pub target_rows: i64,
     /// The distinct values of each set-aside foreign key (indexed like `TargetTables::fk_checks`).
     fk_values: Vec<BTreeSet<String>>,
 }
 
 impl Batch {
-    pub(crate) fn new(
-        rows: &[SourceRow],
-        outcomes: Vec<Outcome>,
-        targets: &TargetTables<'_>,
-    ) -> Batch {
+    pub fn new(rows: &[SourceRow], outcomes: Vec<Outcome>, targets: &TargetTables<'_>) -> Batch {
         let t = targets.prepared;
         let mut target_copy = vec![Vec::new(); t.target_columns.len()];
         let mut fk_values = vec![BTreeSet::new(); targets.fk_checks.len()];
@@ -1524,9 +1520,7 @@ pub async fn ensure_target_schema(plan: &Plan, target: &Client) -> anyhow::Resul
         .collect::<Vec<_>>()
         .join(", ");
     target.batch_execute(&sql).await.map_err(|e| {
-        crate::Exit::new(
-            crate::EXIT_PLAN,
-            format!(
+        crate::Error::plan(format!(
                 "applying {names} to the target failed: {}\n  hint: fix the schema file, or create the target schema yourself and remove `schema_files` from the plan",
                 error_text(&e)
             ),

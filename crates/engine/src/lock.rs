@@ -9,7 +9,7 @@
 use anyhow::Context;
 use tokio_postgres::Client;
 
-use crate::{Exit, EXIT_CONNECT};
+use crate::Error;
 
 /// The advisory lock key, in the target database: "host-run" in ASCII. Fixed forever, so
 /// every version of the tool excludes every other.
@@ -51,10 +51,8 @@ pub struct Held(pub Holder);
 
 impl Held {
     /// The refusal, exit code 4 (the target cannot be used now, like an unreachable one).
-    pub fn into_exit(self, command: &str) -> Exit {
-        Exit::new(
-            EXIT_CONNECT,
-            format!(
+    pub fn into_error(self, command: &str) -> Error {
+        Error::connect(format!(
                 "another host command holds this target: {}; `host {command}` waits for nothing and changed nothing: wait for it to finish or stop it, then try again (`host status` shows the holder)",
                 self.0
             ),
@@ -235,6 +233,6 @@ fn hostname() -> String {
 pub async fn acquire_or_refuse(client: &Client, command: &str) -> anyhow::Result<RunLock> {
     match RunLock::acquire(client, command).await? {
         Ok(lock) => Ok(lock),
-        Err(held) => Err(held.into_exit(command).into()),
+        Err(held) => Err(held.into_error(command).into()),
     }
 }

@@ -9,9 +9,9 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 
-use crate::pg::{self, ident, qualified};
-use crate::plan::{Overrides, Plan};
-use crate::{check, run, state, wasm};
+use engine::pg::{self, ident, qualified};
+use engine::plan::{Overrides, Plan};
+use engine::{check, run, state, wasm};
 
 pub async fn prepare(plan_path: &Path, source_url: &str, target_url: &str) -> anyhow::Result<()> {
     let overrides = Overrides {
@@ -35,7 +35,7 @@ pub async fn prepare(plan_path: &Path, source_url: &str, target_url: &str) -> an
     if !pg::tables(&target, &plan.target_schema).await?.is_empty() {
         bail!(
             "--seed-target {} already has tables in schema {}: give it an empty database",
-            crate::conninfo::mask(target_url),
+            engine::conninfo::mask(target_url),
             plan.target_schema
         );
     }

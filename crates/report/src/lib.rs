@@ -12,13 +12,13 @@ use std::path::Path;
 use anyhow::Context;
 use tokio_postgres::Client;
 
-use crate::conninfo::{mask, mask_text};
-use crate::pg;
-use crate::plan::Plan;
-use crate::progress::format_duration;
-use crate::status::{self, TableStatus};
-use crate::validate::{self, CheckResult, Report};
-use crate::{state, Exit, ReportArgs, EXIT_CONNECT};
+use engine::conninfo::{mask, mask_text};
+use engine::pg;
+use engine::plan::Plan;
+use engine::progress::format_duration;
+use engine::status::{self, TableStatus};
+use engine::validate::{self, CheckResult, Report};
+use engine::{state, Error};
 
 /// The colour of the timeline bars (the e2e test counts its pixels in a screenshot: keep it
 /// unique on the page).
@@ -31,17 +31,21 @@ const MAX_REASONS: i64 = 12;
 /// Points of the cumulative chart; more batches than that are thinned out evenly.
 const MAX_POINTS: usize = 4000;
 
-pub async fn run(args: &ReportArgs) -> anyhow::Result<()> {
-    let plan = args.plan.load()?;
+/// Writes the report of `plan`'s migration to `output` (atomically), validating first unless
+/// `no_validate`; prints where it went (as JSON with `json`).
+pub async fn write(
+    plan: &Plan,
+    output: &Path,
+    no_validate: bool,
+    json: bool,
+) -> anyhow::Result<()> {
     let target = pg::connect(&plan.target_url, pg::Side::Target)
         .await
-        .map_err(|e| Exit::new(EXIT_CONNECT, format!("{e:#}")))?;
-    crate::deferred::warn_if_set_aside(&target, &plan.path).await?;
+        .map_err(|e| Error::connect(format!("{e:#}")))?;
+    engine::deferred::warn_if_set_aside(&target, &plan.path).await?;
     if !status::has_state(&target).await? {
         // As `host validate` says it: there is no migration to vouch for.
-        return Err(Exit::new(
-            crate::EXIT_VALIDATE,
-            format!(
+        return Err(Error::validate(format!(
                 "the target {} has no migration state (schema `migration`): nothing to report; run `host run {}` first",
                 mask(&plan.target_url),
                 plan.path.display()
@@ -49,12 +53,12 @@ pub async fn run(args: &ReportArgs) -> anyhow::Result<()> {
         )
         .into());
     }
-    let data = gather(&plan, &target).await?;
-    let validation = if args.no_validate {
+    let data = gather(plan, &target).await?;
+    let validation = if no_validate {
         Validation::Skipped
     } else {
         tracing::info!("validating (--no-validate leaves it out)");
-        match run_validation(&plan).await {
+        match run_validation(plan).await {
             Ok(report) => Validation::Ran(report),
             Err(e) => {
                 let why = pg::explain(&e);
@@ -67,7 +71,7 @@ pub async fn run(args: &ReportArgs) -> anyhow::Result<()> {
         .map(|t| mask_text(&t))
         .unwrap_or_else(|e| format!("(cannot read {}: {e})", plan.path.display()));
     let html = render(&Page {
-        plan: &plan,
+        plan,
         plan_path: std::fs::canonicalize(&plan.path)
             .unwrap_or_else(|_| plan.path.clone())
             .display()
@@ -77,12 +81,11 @@ pub async fn run(args: &ReportArgs) -> anyhow::Result<()> {
         data: &data,
         validation: &validation,
     });
-    write_atomically(&args.output, &html).map_err(|e| {
-        Exit::new(
-            1,
+    write_atomically(output, &html).map_err(|e| {
+        anyhow::anyhow!(
             format!(
                 "cannot write the report to {}: {e:#}\n  hint: pass -o with a path in a writable directory",
-                args.output.display()
+                output.display()
             ),
         )
     })?;
@@ -92,9 +95,9 @@ pub async fn run(args: &ReportArgs) -> anyhow::Result<()> {
         Validation::CouldNot(_) => ("could_not_run", 0),
         Validation::Skipped => ("left_out", 0),
     };
-    if args.plan.json {
+    if json {
         let json = serde_json::json!({
-            "output": args.output.display().to_string(),
+            "output": output.display().to_string(),
             "tables": data.tables.len(),
             "runs": data.runs.len(),
             "validation": validation_state,
@@ -111,7 +114,7 @@ pub async fn run(args: &ReportArgs) -> anyhow::Result<()> {
     };
     println!(
         "wrote {} ({} tables, {} run(s), {verdict}); open it in any browser, it needs no network",
-        args.output.display(),
+        output.display(),
         data.tables.len(),
         data.runs.len()
     );
@@ -120,7 +123,7 @@ pub async fn run(args: &ReportArgs) -> anyhow::Result<()> {
 
 /// Validation as `host validate` does it, with every failure to get that far as an error.
 async fn run_validation(plan: &Plan) -> anyhow::Result<Report> {
-    let (source, target, analysis) = crate::open(plan).await?;
+    let (source, target, analysis) = engine::session::open(plan).await?;
     validate::validate(plan, &analysis, &source, &target).await
 }
 

@@ -24,12 +24,21 @@ use std::pin::Pin;
 use std::time::Instant;
 use tokio_postgres::{Client, CopyInSink};
 
+use engine::progress::thousands;
+use engine::Error;
 use out::Msg;
 
 /// The legacy schema the generator creates.
-const LEGACY_SQL: &str = include_str!("../../schema/legacy.sql");
+const LEGACY_SQL: &str = include_str!("../../../schema/legacy.sql");
 
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "host generate",
+    bin_name = "host generate",
+    version,
+    about = "The lab example's legacy database: created and filled with deterministic, realistically dirty data; or a target seeded as the lab's old scripts left it",
+    after_help = "Exit codes: 0 success; 2 bad arguments; 4 a database could not be reached; 1 anything else."
+)]
 pub struct GenerateArgs {
     /// Scale factor: 1.0 gives the lab's real row counts (about 1.4M rows).
     #[arg(long, default_value_t = 1.0)]
@@ -76,20 +85,17 @@ pub async fn run(args: &GenerateArgs) -> anyhow::Result<()> {
 
 async fn generate(args: &GenerateArgs) -> anyhow::Result<()> {
     if !(args.scale.is_finite() && args.scale > 0.0 && args.scale <= MAX_SCALE) {
-        return Err(crate::Exit::new(
-            crate::EXIT_PLAN,
-            format!(
-                "--scale must be a number above 0 and at most {MAX_SCALE}, got {}",
-                args.scale
-            ),
-        )
+        return Err(Error::plan(format!(
+            "--scale must be a number above 0 and at most {MAX_SCALE}, got {}",
+            args.scale
+        ))
         .into());
     }
     let started = Instant::now();
     // The plain connection (no session settings): the data must not depend on them.
-    let client = crate::pg::open(&args.url, crate::pg::Side::Source)
+    let client = engine::pg::open(&args.url, engine::pg::Side::Source)
         .await
-        .map_err(|e| crate::Exit::new(crate::EXIT_CONNECT, format!("--url: {e:#}")))?;
+        .map_err(|e| Error::connect(format!("--url: {e:#}")))?;
 
     let tables: Vec<String> = schema_tables(LEGACY_SQL)
         .into_iter()
@@ -380,19 +386,6 @@ fn schema_tables(sql: &str) -> Vec<(String, Vec<String>)> {
         }
         out.push((name, cols));
         pos = start + close;
-    }
-    out
-}
-
-/// 1234567 -> "1,234,567".
-pub(crate) fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
     }
     out
 }

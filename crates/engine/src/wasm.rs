@@ -20,7 +20,7 @@ pub use output::PluginOutput;
 use output::Source;
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../../wit",
     world: "transform",
     imports: { default: trappable },
     additional_derives: [PartialEq],
@@ -47,7 +47,7 @@ fn call_deadline_ticks() -> u64 {
 
 /// Runs a plugin call where it may block: wasmtime-wasi's synchronous WASI (a plugin's panic
 /// message flushed to stderr, say) enters the tokio runtime, which panics on an async worker.
-pub(crate) fn outside_async<T>(call: impl FnOnce() -> T) -> T {
+pub fn outside_async<T>(call: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(call)
@@ -224,7 +224,7 @@ fn cache_dir() -> Option<PathBuf> {
             let base = std::env::var_os("XDG_CACHE_HOME")
                 .map(PathBuf::from)
                 .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-            Some(base.join("lab-migrate-host").join("components"))
+            Some(base.join("migrate-host").join("components"))
         }
     }
 }
@@ -394,8 +394,8 @@ impl Instance {
                     // Its rows are dropped now, not carried to the commit.
                     *outcome = Outcome::Reject(format!(
                         "plugin output over the limit: {} target rows for this one input row (max_rows_per_input = {}); raise the limit in the plan if that many is right",
-                        crate::generate::thousands(produced as u64),
-                        crate::generate::thousands(limits.max_rows_per_input as u64),
+                        crate::progress::thousands(produced as u64),
+                        crate::progress::thousands(limits.max_rows_per_input as u64),
                     ));
                 }
             }
@@ -521,7 +521,7 @@ impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
 }
 
 /// The WIT package this host implements, as written in `wit/migrate.wit` (`lab:migrate@0.1.0`).
-pub const CONTRACT: &str = contract_package(include_str!("../../wit/migrate.wit"));
+pub const CONTRACT: &str = contract_package(include_str!("../../../wit/migrate.wit"));
 
 const fn contract_package(wit: &'static str) -> &'static str {
     // `package lab:migrate@X.Y.Z;` is the first declaration of the file.

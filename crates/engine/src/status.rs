@@ -4,14 +4,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::pg;
-use crate::progress::format_duration;
 use crate::run::TableReport;
-use crate::{Exit, PlanArgs, EXIT_CONNECT};
 
 /// One table as `status` (and `report`) reports it.
 #[derive(Debug, serde::Serialize)]
-pub(crate) struct TableStatus {
+pub struct TableStatus {
     pub table: String,
     /// The plan's reporting group.
     pub group: String,
@@ -33,7 +30,7 @@ pub(crate) struct TableStatus {
 
 /// The rows one component version produced for one table.
 #[derive(Debug, serde::Serialize)]
-pub(crate) struct ComponentRows {
+pub struct ComponentRows {
     pub sha256: String,
     pub batches: i64,
     pub rows_in: i64,
@@ -45,7 +42,7 @@ pub(crate) struct ComponentRows {
 }
 
 /// Whether the target holds migration state at all (a `host run` started there).
-pub(crate) async fn has_state(target: &tokio_postgres::Client) -> anyhow::Result<bool> {
+pub async fn has_state(target: &tokio_postgres::Client) -> anyhow::Result<bool> {
     Ok(target
         .query_one(
             "SELECT to_regclass('migration.table_state') IS NOT NULL",
@@ -56,104 +53,9 @@ pub(crate) async fn has_state(target: &tokio_postgres::Client) -> anyhow::Result
         .get(0))
 }
 
-pub async fn run(args: &PlanArgs) -> anyhow::Result<()> {
-    let plan = args.load()?;
-    let target = pg::connect(&plan.target_url, pg::Side::Target)
-        .await
-        .map_err(|e| Exit::new(EXIT_CONNECT, format!("{e:#}")))?;
-    let set_aside = crate::deferred::warn_if_set_aside(&target, &plan.path).await?;
-    let holder = crate::lock::holder(&target).await?;
-    let tables = tables(&plan, &target).await?;
-    let total: i64 = tables.iter().filter_map(|t| t.source_rows).sum();
-    let read: i64 = tables.iter().map(|t| t.rows_read).sum();
-    let done = tables.iter().filter(|t| t.phase == "done").count();
-    // The whole run: the rows known still to read (tables started so far) at the rate of
-    // everything read so far; tables not started yet are not counted, so it is a lower bound.
-    let seconds: f64 = tables
-        .iter()
-        .filter(|t| t.rows_per_second.is_some())
-        .map(|t| t.rows_read as f64 / t.rows_per_second.unwrap_or(1.0))
-        .sum();
-    let run_eta = (seconds > 0.0 && done < tables.len())
-        .then(|| (total - read).max(0) as f64 / (read as f64 / seconds));
-    if args.json {
-        let json = serde_json::json!({
-            "tables": tables,
-            "tables_done": done,
-            "tables_total": tables.len(),
-            "rows_read": read,
-            "rows_known_total": total,
-            "run_eta_seconds_at_least": run_eta,
-            "lock_holder": holder,
-            "set_aside": set_aside,
-        });
-        println!("{}", serde_json::to_string_pretty(&json)?);
-        return Ok(());
-    }
-    if let Some(h) = &holder {
-        println!("in progress: {h} holds this target (the run lock)");
-    }
-    println!(
-        "{:<12} {:<22} {:<8} {:>19} {:>9} {:>9} {:>9} {:>10} {:>8}",
-        "group", "table", "phase", "read/total", "written", "skipped", "rejected", "rows/s", "ETA"
-    );
-    for t in &tables {
-        let total = t.source_rows.map_or("?".to_string(), |n| n.to_string());
-        println!(
-            "{:<12} {:<22} {:<8} {:>19} {:>9} {:>9} {:>9} {:>10} {:>8}",
-            t.group,
-            t.table,
-            t.phase,
-            format!("{}/{total}", t.rows_read),
-            t.rows_written,
-            t.rows_skipped,
-            t.rows_rejected,
-            t.rows_per_second.map_or("-".into(), |r| format!("{r:.0}")),
-            t.eta_seconds.map_or("-".into(), format_duration)
-        );
-        if let Some(e) = &t.error {
-            println!("    error: {e}");
-        }
-        if t.components.len() > 1 {
-            for c in &t.components {
-                println!(
-                    "    component {}: {} batches from batch {}, {} rows in, {} written, {} skipped, {} quarantined",
-                    &c.sha256[..12.min(c.sha256.len())],
-                    c.batches,
-                    c.first_batch,
-                    c.rows_in,
-                    c.written,
-                    c.skipped,
-                    c.quarantined
-                );
-            }
-        }
-    }
-    // Tables done is not the end while keys are set aside: say so on the same line.
-    let aside = set_aside
-        .as_ref()
-        .map(|w| {
-            format!(
-                "; {} foreign key(s) and {} index(es) still set aside (see the warning above)",
-                w.foreign_keys, w.indexes
-            )
-        })
-        .unwrap_or_default();
-    match run_eta {
-        Some(eta) => println!(
-            "{done}/{} tables done, {read} of at least {total} rows read, ETA at least {} ({} tables not started){aside}",
-            tables.len(),
-            format_duration(eta),
-            tables.iter().filter(|t| t.source_rows.is_none()).count()
-        ),
-        None => println!("{done}/{} tables done, {read} rows read{aside}", tables.len()),
-    }
-    Ok(())
-}
-
 /// Every table of the plan with its phase, counts, rate and lineage, from the state tables
 /// (all pending when the target has no state yet).
-pub(crate) async fn tables(
+pub async fn tables(
     plan: &crate::plan::Plan,
     target: &tokio_postgres::Client,
 ) -> anyhow::Result<Vec<TableStatus>> {

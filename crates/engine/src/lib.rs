@@ -1,0 +1,43 @@
+//! The migration engine: moves a legacy PostgreSQL database into a new schema, one table at a
+//! time, through sandboxed WebAssembly transforms. A library: it prints progress and reports
+//! but never parses a command line or exits; its [`Error`] carries the kind a front end turns
+//! into an exit code.
+//!
+//! Where things happen:
+//! - [`plan`]: the plan file, parsed then resolved; [`check`]: the plan against the databases
+//!   and the plugins; [`order`]: dependency order.
+//! - [`session`]: connecting both sides and opening a checked migration.
+//! - [`scheduler`]: which table runs when; [`run`]: one table, batch by batch (read a page,
+//!   call the plugin, commit the batch with its checkpoint in one target transaction).
+//! - [`wasm`]: the plugin runtime (where a plugin is called); [`codec`]: values between
+//!   PostgreSQL and the plugin contract; [`idmap`]: legacy ids to UUIDs.
+//! - [`state`]: the `migration` schema in the target (checkpoints, quarantine, audit trail);
+//!   [`lock`]: one writer per target; [`deferred`]: keys and indexes set aside for the load.
+//! - [`validate`], [`dryrun`], [`retry`], [`rollback`], [`status`].
+//! - [`pg`], [`conninfo`], [`tls`], [`transient`]: connections, TLS and riding out faults.
+
+pub mod check;
+pub mod codec;
+pub mod conninfo;
+pub mod deferred;
+pub mod dryrun;
+pub mod error;
+pub mod idmap;
+pub mod lock;
+pub mod order;
+pub mod pg;
+pub mod plan;
+pub mod progress;
+pub mod retry;
+pub mod rollback;
+pub mod run;
+pub mod scheduler;
+pub mod session;
+pub mod state;
+pub mod status;
+pub mod tls;
+pub mod transient;
+pub mod validate;
+pub mod wasm;
+
+pub use error::{Error, ErrorKind};

@@ -1,0 +1,642 @@
+//! One function per command: load the plan, call the engine, print, and return the engine's
+//! typed error (main turns its kind into the exit code).
+
+use std::ffi::OsString;
+
+use anyhow::Context;
+use engine::session::{analyze_rehearsed, connect, open, open_locked, require_plan_tables, Opened};
+use engine::{
+    check, deferred, dryrun, lock, pg, rollback, scheduler, state, transient, wasm, Error,
+};
+
+use crate::{PlanArgs, ReportArgs, RetryArgs, RollbackArgs, RunArgs, SwapArgs};
+
+pub async fn check(args: &PlanArgs) -> anyhow::Result<()> {
+    let plan = args.load()?;
+    let runtime = wasm::Runtime::new()?;
+    let mut problems = Vec::new();
+    let source = check::connect_or_report(&plan.source_url, pg::Side::Source, &mut problems).await;
+    let target = check::connect_or_report(&plan.target_url, pg::Side::Target, &mut problems).await;
+    let set_aside = match &target {
+        Some(target) => deferred::warn_if_set_aside(target, &plan.path).await?,
+        None => None,
+    };
+    let (analysis, rehearsed) =
+        analyze_rehearsed(&plan, &runtime, source.as_ref(), target.as_ref()).await?;
+    if let (Some(target), true) = (&target, analysis.problems.is_empty()) {
+        let loading = deferred::loading(&analysis, target, &[]).await?;
+        problems.extend(deferred::bulk_refusals(&plan, &analysis, target, &loading).await?);
+    }
+    if rehearsed && !args.json {
+        println!(
+            "The target schema is empty: checked against the schema files `host run` will apply."
+        );
+    }
+    problems.extend(analysis.problems.iter().cloned());
+    if args.json {
+        let order = analysis
+            .order
+            .as_ref()
+            .map(|o| o.iter().map(|s| &s.table).collect::<Vec<_>>());
+        let json = serde_json::json!({ "ok": problems.is_empty(), "order": order, "problems": problems, "set_aside": set_aside });
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        check::print_report(&plan, &analysis, &problems);
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        let kind = if source.is_none() || target.is_none() {
+            engine::ErrorKind::Connect
+        } else {
+            engine::ErrorKind::Check
+        };
+        Err(Error::new(
+            kind,
+            format!(
+                "{} problem(s); fix them and run `host check` again",
+                problems.len()
+            ),
+        )
+        .into())
+    }
+}
+
+pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
+    if args.dry_run {
+        return dry_run(args).await;
+    }
+    let plan = args.plan.load()?;
+    let mut target = connect(&plan.target_url, pg::Side::Target).await?;
+    deferred::warn_if_set_aside(&target, &plan.path).await?;
+    // One command at a time writes a target (see lock.rs); refused at once otherwise.
+    let run_lock = lock::acquire_or_refuse(&target, "run").await?;
+    state::ensure_schema(&target).await?;
+    let mut source = connect(&plan.source_url, pg::Side::Source).await?;
+    if engine::run::ensure_target_schema(&plan, &target).await? {
+        tracing::info!("the target schema was empty: created it from the plan's schema_files");
+    }
+
+    let runtime = wasm::Runtime::new()?;
+    let analysis = check::analyze(&plan, &runtime, Some(&source), Some(&target)).await?;
+    let loading = deferred::loading(&analysis, &target, &args.tables).await?;
+    let mut problems = analysis.problems.clone();
+    if problems.is_empty() {
+        problems.extend(deferred::bulk_refusals(&plan, &analysis, &target, &loading).await?);
+    }
+    if !problems.is_empty() {
+        let list = problems
+            .iter()
+            .map(|p| format!("- {p}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        return Err(Error::check(format!(
+            "the plan does not check out, nothing was migrated:\n{list}"
+        ))
+        .into());
+    }
+    let order = analysis.order.clone().unwrap_or_default();
+    require_plan_tables(&plan, &args.tables)?;
+
+    let run_id = state::start_run(&target, &plan.path, None).await?;
+    tracing::info!(run_id, tables = order.len(), "run started");
+    // Bulk-load mode for the tables this run writes (see deferred.rs).
+    let (set_aside, put_back) = deferred::defer(&mut target, &plan.target_schema, &loading).await?;
+    if put_back.restored > 0 || !put_back.failed.is_empty() {
+        tracing::info!(
+            put_back = put_back.restored,
+            "keys and indexes an earlier run set aside, which this run does not set aside, put back"
+        );
+    }
+    if set_aside > 0 {
+        tracing::info!(
+            set_aside,
+            "foreign keys and plain indexes set aside for the load: each batch checks its own keys, and all are put back (validated) at the end"
+        );
+    }
+    let started = std::time::Instant::now();
+    let tables = scheduler::run_tables(
+        &plan,
+        &analysis,
+        &args.tables,
+        &mut source,
+        &mut target,
+        &run_lock,
+        run_id,
+    )
+    .await;
+    // Whatever the tables came to, what was set aside goes back now while the target answers.
+    let clock = std::time::Instant::now();
+    let restored = transient::with_reconnect(
+        &mut target,
+        &plan.target_url,
+        pg::Side::Target,
+        plan.fault_timeout,
+        Some(&run_lock),
+        async |t| deferred::restore(t, &plan.target_schema).await,
+    )
+    .await;
+    let mut unrestored = put_back.failed;
+    let restore_note = match &restored {
+        Ok(r) if r.failed.is_empty() => {
+            if r.restored > 0 {
+                tracing::info!(
+                    put_back = r.restored,
+                    seconds = format!("{:.1}", clock.elapsed().as_secs_f64()),
+                    "indexes rebuilt and foreign keys validated"
+                );
+            }
+            format!(
+                "the {} foreign key(s) and index(es) set aside were put back",
+                r.restored
+            )
+        }
+        Ok(r) => {
+            tracing::warn!(
+                put_back = r.restored,
+                not_put_back = r.failed.len(),
+                "{} of the foreign keys and indexes set aside could not be put back: {}",
+                r.failed.len(),
+                r.failed.join("; ")
+            );
+            unrestored.extend(r.failed.iter().cloned());
+            format!(
+                "{} foreign key(s) and index(es) set aside could not be put back (`host validate` lists the rows that point nowhere; the next `host run` tries again): {}",
+                r.failed.len(),
+                r.failed.join("; ")
+            )
+        }
+        Err(e) => {
+            let why = pg::explain(e);
+            tracing::warn!("the foreign keys and indexes set aside could not be put back: {why}");
+            format!("the foreign keys and indexes set aside could not be put back ({why}); they stay recorded in migration.deferred_constraints and the next `host run` (or `host rollback`) puts them back")
+        }
+    };
+    let (reports, blocked) = match tables {
+        Ok(r) => r,
+        Err(e) => return Err(with_note(e, &restore_note)),
+    };
+    if let Err(e) = restored {
+        return Err(with_note(e, &restore_note));
+    }
+    let failed: Vec<&engine::run::TableReport> =
+        reports.iter().filter(|r| r.phase != "done").collect();
+    let outcome = if failed.is_empty() && blocked.is_empty() && unrestored.is_empty() {
+        "done"
+    } else {
+        "failed"
+    };
+    transient::with_reconnect(
+        &mut target,
+        &plan.target_url,
+        pg::Side::Target,
+        plan.fault_timeout,
+        Some(&run_lock),
+        async |t| {
+            t.execute("UPDATE migration.runs SET finished_at = clock_timestamp(), outcome = $2 WHERE run_id = $1", &[&run_id, &outcome])
+                .await
+                .map_err(anyhow::Error::from)
+        },
+    )
+    .await?;
+    engine::status::print_summary(&reports, &blocked, started.elapsed(), args.plan.json);
+    if !args.plan.json {
+        engine::status::print_reject_reasons(&target, &reports).await;
+    }
+    run_lock.release(&target).await?;
+    if outcome == "done" {
+        Ok(())
+    } else {
+        let mut lines: Vec<String> = failed
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}: {}",
+                    r.table,
+                    r.error.as_deref().unwrap_or("did not finish")
+                )
+            })
+            .collect();
+        lines.extend(unrestored.iter().map(|u| {
+            format!("not put back: {u} (`host validate` lists the rows that point nowhere; the next `host run` tries again)")
+        }));
+        lines.extend(
+            blocked
+                .iter()
+                .map(|(t, dep)| format!("{t}: not started, it waits for {dep}, which is not done (run {dep} first: `host run` without --table, or with --table {dep})")),
+        );
+        Err(Error::table_failed(format!("the run did not finish:\n  {}\nfix the cause and run again: committed batches stay and the run resumes after them", lines.join("\n  "))).into())
+    }
+}
+
+/// `err` with `note` (what became of the keys set aside) added, its exit code kept.
+fn with_note(err: anyhow::Error, note: &str) -> anyhow::Error {
+    match err.downcast_ref::<Error>() {
+        Some(e) => Error::new(e.kind, format!("{}\n  {note}", e.message)).into(),
+        None => anyhow::anyhow!("{}\n  {note}", pg::explain(&err)),
+    }
+}
+
+pub async fn validate(args: &PlanArgs) -> anyhow::Result<()> {
+    let plan = args.load()?;
+    let Opened {
+        source,
+        target,
+        analysis,
+        set_aside,
+        ..
+    } = open_locked(&plan, None).await?;
+    let has_state: bool = target
+        .query_one(
+            "SELECT to_regclass('migration.table_state') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0);
+    if !has_state {
+        return Err(
+            Error::validate("the target has no migration state: run `host run` first").into(),
+        );
+    }
+    let report = engine::validate::validate(&plan, &analysis, &source, &target).await?;
+    if args.json {
+        let mut json = serde_json::to_value(&report)?;
+        json["set_aside"] = serde_json::to_value(&set_aside)?;
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        engine::validate::print_report(&report);
+    }
+    if report.ok {
+        Ok(())
+    } else {
+        let failed = report.checks.iter().filter(|c| !c.ok).count();
+        Err(Error::validate(format!("{failed} check(s) failed")).into())
+    }
+}
+
+pub async fn dry_run(args: &RunArgs) -> anyhow::Result<()> {
+    let plan = args.plan.load()?;
+    // A fresh target is only rehearsed (in a rolled-back transaction): nothing is written.
+    let (mut source, target, analysis) = open(&plan).await?;
+    let tables = dryrun::dry_run(&plan, &analysis, &mut source, &target).await?;
+    if args.plan.json {
+        println!("{}", serde_json::to_string_pretty(&tables)?);
+    } else {
+        dryrun::print(&tables);
+    }
+    let stopping = dryrun::would_stop(&analysis, &tables);
+    if stopping.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::table_failed(format!(
+            "a real run would stop {} table(s):\n  {}",
+            stopping.len(),
+            stopping.join("\n  ")
+        ))
+        .into())
+    }
+}
+
+pub async fn swap(args: &SwapArgs) -> anyhow::Result<()> {
+    let plan = args.plan.load()?;
+    let Some(table) = plan.table(&args.table).cloned() else {
+        return Err(Error::plan(format!("--table {}: not a table of the plan", args.table)).into());
+    };
+    // Check the candidate exactly as `host check` would, in the plan's place.
+    let mut trial = plan.clone();
+    trial.tables.retain(|t| t.name == table.name);
+    trial.tables[0].plugin = args.plugin.clone();
+    let runtime = wasm::Runtime::new()?;
+    let mut problems = Vec::new();
+    let source = check::connect_or_report(&plan.source_url, pg::Side::Source, &mut problems).await;
+    let target = check::connect_or_report(&plan.target_url, pg::Side::Target, &mut problems).await;
+    let (Some(source), Some(target)) = (source, target) else {
+        return Err(Error::connect(
+            problems
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+        .into());
+    };
+    // A swap hands a component to a running `host run`: it goes ahead while a run holds the
+    // target. Otherwise it holds the lock itself while it checks and places the file (not
+    // while it waits), so it is refused while a retry, rollback or another swap holds it.
+    let swap_lock = match lock::RunLock::acquire(&target, "swap").await? {
+        Ok(held_here) => Some(held_here),
+        Err(held) if held.0.command.as_deref() == Some("run") => None,
+        Err(held) => return Err(held.into_error("swap").into()),
+    };
+    let analysis = check::analyze(&trial, &runtime, Some(&source), Some(&target)).await?;
+    if !analysis.problems.is_empty() {
+        let list = analysis
+            .problems
+            .iter()
+            .map(|p| format!("- {p}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        return Err(Error::check(format!(
+            "refused: {} does not fit {}; the current component stays:\n{list}",
+            args.plugin.display(),
+            table.name
+        ))
+        .into());
+    }
+    let sha = analysis.tables[0].plugin.sha256.clone();
+    // Into place atomically: a runner never sees half a file.
+    let staging = table.plugin.with_extension("wasm.swap-tmp");
+    std::fs::copy(&args.plugin, &staging).with_context(|| {
+        format!(
+            "copying {} next to {}",
+            args.plugin.display(),
+            table.plugin.display()
+        )
+    })?;
+    std::fs::rename(&staging, &table.plugin)
+        .with_context(|| format!("replacing {}", table.plugin.display()))?;
+    if let Some(swap_lock) = swap_lock {
+        swap_lock.release(&target).await?;
+    }
+    println!(
+        "{} is now {} (component {}); waiting up to {} s for a running `host run` to pick it up",
+        table.plugin.display(),
+        args.plugin.display(),
+        &sha[..12],
+        args.wait
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(args.wait);
+    let has_swaps: bool = target
+        .query_one("SELECT to_regclass('migration.swaps') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    while has_swaps && std::time::Instant::now() < deadline {
+        let row = target
+            .query_opt(
+                "SELECT applied, message FROM migration.swaps WHERE table_name = $1 AND new_sha256 = $2 AND at > clock_timestamp() - interval '1 hour' ORDER BY at DESC LIMIT 1",
+                &[&table.name, &sha],
+            )
+            .await?;
+        if let Some(row) = row {
+            let (applied, message): (bool, String) = (row.get(0), row.get(1));
+            if applied {
+                println!(
+                    "applied: the running migration of {} now uses component {}",
+                    table.name,
+                    &sha[..12]
+                );
+                return Ok(());
+            }
+            return Err(Error::check(format!("the runner refused it: {message}")).into());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    println!("no running `host run` picked it up (is {} done, or no run going?); the next `host run` or `host retry` uses it", table.name);
+    Ok(())
+}
+
+pub async fn retry(args: &RetryArgs) -> anyhow::Result<()> {
+    let plan = args.plan.load()?;
+    let Opened {
+        source,
+        mut target,
+        analysis,
+        run_lock: _run_lock,
+        ..
+    } = open_locked(&plan, Some("retry")).await?;
+    state::ensure_schema(&target).await?;
+    require_plan_tables(&plan, &args.tables)?;
+    let run_id = state::start_run(&target, &plan.path, Some("retry")).await?;
+    let reports =
+        engine::retry::retry(&plan, &analysis, &source, &mut target, &args.tables, run_id).await?;
+    target
+        .execute(
+            "UPDATE migration.runs SET finished_at = clock_timestamp() WHERE run_id = $1",
+            &[&run_id],
+        )
+        .await?;
+    if args.plan.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else if reports.is_empty() {
+        println!("nothing to retry: no quarantined rows");
+    } else {
+        println!(
+            "{:<22} {:>11} {:>9} {:>9} {:>17} {:>10}",
+            "table", "quarantined", "written", "skipped", "still quarantined", "gone"
+        );
+        for r in &reports {
+            println!(
+                "{:<22} {:>11} {:>9} {:>9} {:>17} {:>10}",
+                r.table,
+                r.quarantined_before,
+                r.written,
+                r.skipped,
+                r.still_quarantined,
+                r.gone_from_source
+            );
+        }
+    }
+    Ok(())
+}
+
+pub async fn rollback(args: &RollbackArgs) -> anyhow::Result<()> {
+    let plan = args.plan.load()?;
+    let Opened {
+        mut target,
+        analysis,
+        run_lock: _run_lock,
+        ..
+    } = open_locked(&plan, Some("rollback")).await?;
+    state::ensure_schema(&target).await?;
+    let requested: Vec<String> = if args.all {
+        plan.tables.iter().map(|t| t.name.clone()).collect()
+    } else {
+        args.tables.clone()
+    };
+    require_plan_tables(&plan, &requested)?;
+    let rb = rollback::plan_rollback(&analysis, &requested);
+    let added_with_rows = rollback::with_rows(&target, &rb.added).await?;
+    if !added_with_rows.is_empty() && !args.cascade {
+        return Err(Error::plan(format!(
+                "refusing: these tables depend on {} (or share its target tables) and still hold rows: {}\n  hint: add --cascade to roll them back too",
+                requested.join(", "),
+                added_with_rows.join(", ")
+            ),
+        )
+        .into());
+    }
+    let summary = format!(
+        "rolling back {} (target tables emptied: {})",
+        rb.tables.join(", "),
+        rb.target_tables.join(", ")
+    );
+    if !args.yes {
+        if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            return Err(Error::plan(format!(
+                "{summary}\n  this deletes data: pass --yes to confirm"
+            ))
+            .into());
+        }
+        eprintln!("{summary}\nType `yes` to go on:");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if answer.trim() != "yes" {
+            return Err(Error::plan("not confirmed: nothing was changed").into());
+        }
+    }
+    rollback::execute(&plan, &mut target, &rb).await?;
+    // Keys and indexes an interrupted run set aside go back now (the emptied tables can't
+    // block that; another table's orphans can, and are named).
+    for line in deferred::restore(&mut target, &plan.target_schema)
+        .await?
+        .failed
+    {
+        eprintln!("warning: not put back: {line}\n  hint: `host validate` lists the rows that point nowhere");
+    }
+    if args.plan.json {
+        println!("{}", serde_json::to_string_pretty(&rb)?);
+    } else {
+        println!("{summary}: done. `host run` migrates them again.");
+    }
+    Ok(())
+}
+
+pub async fn status(args: &PlanArgs) -> anyhow::Result<()> {
+    let plan = args.load()?;
+    let target = pg::connect(&plan.target_url, pg::Side::Target)
+        .await
+        .map_err(|e| Error::connect(format!("{e:#}")))?;
+    let set_aside = deferred::warn_if_set_aside(&target, &plan.path).await?;
+    let holder = lock::holder(&target).await?;
+    let tables = engine::status::tables(&plan, &target).await?;
+    let total: i64 = tables.iter().filter_map(|t| t.source_rows).sum();
+    let read: i64 = tables.iter().map(|t| t.rows_read).sum();
+    let done = tables.iter().filter(|t| t.phase == "done").count();
+    // The whole run: the rows known still to read (tables started so far) at the rate of
+    // everything read so far; tables not started yet are not counted, so it is a lower bound.
+    let seconds: f64 = tables
+        .iter()
+        .filter(|t| t.rows_per_second.is_some())
+        .map(|t| t.rows_read as f64 / t.rows_per_second.unwrap_or(1.0))
+        .sum();
+    let run_eta = (seconds > 0.0 && done < tables.len())
+        .then(|| (total - read).max(0) as f64 / (read as f64 / seconds));
+    if args.json {
+        let json = serde_json::json!({
+            "tables": tables,
+            "tables_done": done,
+            "tables_total": tables.len(),
+            "rows_read": read,
+            "rows_known_total": total,
+            "run_eta_seconds_at_least": run_eta,
+            "lock_holder": holder,
+            "set_aside": set_aside,
+        });
+        println!("{}", serde_json::to_string_pretty(&json)?);
+        return Ok(());
+    }
+    if let Some(h) = &holder {
+        println!("in progress: {h} holds this target (the run lock)");
+    }
+    println!(
+        "{:<12} {:<22} {:<8} {:>19} {:>9} {:>9} {:>9} {:>10} {:>8}",
+        "group", "table", "phase", "read/total", "written", "skipped", "rejected", "rows/s", "ETA"
+    );
+    for t in &tables {
+        let total = t.source_rows.map_or("?".to_string(), |n| n.to_string());
+        println!(
+            "{:<12} {:<22} {:<8} {:>19} {:>9} {:>9} {:>9} {:>10} {:>8}",
+            t.group,
+            t.table,
+            t.phase,
+            format!("{}/{total}", t.rows_read),
+            t.rows_written,
+            t.rows_skipped,
+            t.rows_rejected,
+            t.rows_per_second.map_or("-".into(), |r| format!("{r:.0}")),
+            t.eta_seconds
+                .map_or("-".into(), engine::progress::format_duration)
+        );
+        if let Some(e) = &t.error {
+            println!("    error: {e}");
+        }
+        if t.components.len() > 1 {
+            for c in &t.components {
+                println!(
+                    "    component {}: {} batches from batch {}, {} rows in, {} written, {} skipped, {} quarantined",
+                    &c.sha256[..12.min(c.sha256.len())],
+                    c.batches,
+                    c.first_batch,
+                    c.rows_in,
+                    c.written,
+                    c.skipped,
+                    c.quarantined
+                );
+            }
+        }
+    }
+    // Tables done is not the end while keys are set aside: say so on the same line.
+    let aside = set_aside
+        .as_ref()
+        .map(|w| {
+            format!(
+                "; {} foreign key(s) and {} index(es) still set aside (see the warning above)",
+                w.foreign_keys, w.indexes
+            )
+        })
+        .unwrap_or_default();
+    match run_eta {
+        Some(eta) => println!(
+            "{done}/{} tables done, {read} of at least {total} rows read, ETA at least {} ({} tables not started){aside}",
+            tables.len(),
+            engine::progress::format_duration(eta),
+            tables.iter().filter(|t| t.source_rows.is_none()).count()
+        ),
+        None => println!("{done}/{} tables done, {read} rows read{aside}", tables.len()),
+    }
+    Ok(())
+}
+
+pub async fn report(args: &ReportArgs) -> anyhow::Result<()> {
+    let plan = args.plan.load()?;
+    report::write(&plan, &args.output, args.no_validate, args.plan.json).await
+}
+
+/// A child command failed with this exit code; it has said why on its own stderr.
+#[derive(Debug, thiserror::Error)]
+#[error("the command exited with code {0}")]
+pub struct ChildFailed(pub u8);
+
+/// `host NAME ARGS...`: runs `host-NAME` from beside this binary, else from PATH, with the
+/// same standard streams, and passes its exit code on.
+pub fn external(name: &str, args: &[OsString]) -> anyhow::Result<()> {
+    let program = format!("host-{name}{}", std::env::consts::EXE_SUFFIX);
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(&program)))
+        .filter(|p| p.is_file());
+    let path = beside.unwrap_or_else(|| program.clone().into());
+    let status = match std::process::Command::new(&path).args(args).status() {
+        Ok(status) => status,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::plan(format!(
+                "`host {name}` is not a command of host, and no `{program}` was found beside host or on PATH\n  hint: `host --help` lists the commands{}",
+                if name == "generate" {
+                    "; the lab's generator is built with `cargo build --release -p lab-generator` (scripts/lab.sh does it)"
+                } else {
+                    ""
+                }
+            ))
+            .into())
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("running {}", path.display()))),
+    };
+    match status.code() {
+        Some(0) => Ok(()),
+        Some(code) => Err(ChildFailed(u8::try_from(code).unwrap_or(1)).into()),
+        None => Err(anyhow::anyhow!(
+            "{} was stopped by a signal",
+            path.display()
+        )),
+    }
+}
