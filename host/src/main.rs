@@ -2,6 +2,7 @@
 //! WebAssembly transforms, one per table. See README.md.
 
 mod commands;
+mod plugin_build;
 mod plugin_cmd;
 
 use std::ffi::OsString;

@@ -28,6 +28,11 @@ pub enum PluginCommand {
     /// Run a plugin component over the cases of a fixture file, with no database; prints
     /// ok/FAIL per case (exit 3 if any case fails).
     Test(TestArgs),
+    /// Build a plugin's folder into a component, whatever its language: a Rust crate (cargo,
+    /// wasm32-wasip2), a Python plugin (componentize-py) or a JavaScript one
+    /// (componentize-js), anywhere on disk; installs the toolchain on first use, then loads
+    /// the component and prints what it reads and writes.
+    Build(crate::plugin_build::BuildArgs),
 }
 
 #[derive(Args)]
@@ -164,6 +169,7 @@ pub fn run(command: &PluginCommand) -> anyhow::Result<()> {
     match command {
         PluginCommand::New(args) => new_plugin(args),
         PluginCommand::Test(args) => test_plugin(args),
+        PluginCommand::Build(args) => crate::plugin_build::build(args),
     }
 }
 
@@ -255,8 +261,9 @@ fn new_plugin(args: &NewArgs) -> anyhow::Result<()> {
   1. edit {dir}/src/lib.rs: the columns you read (the key first), the target table and columns
      you write, the entities you resolve; keep the unit test and fixtures.toml in step
   2. unit-test natively:   (cd {ws} && cargo test -p {crate_name})
-  3. build the component:  (cd {ws} && cargo build --release --target wasm32-wasip2 -p {crate_name})
-     or with cargo-component: (cd {ws} && cargo component build --release -p {crate_name})
+  3. build the component:  host plugin build {dir} -o {ws}/target/wasm32-wasip2/release/{wasm_name}.wasm
+     (the same as (cd {ws} && cargo build --release --target wasm32-wasip2 -p {crate_name}),
+     or with cargo-component: (cd {ws} && cargo component build --release -p {crate_name}))
   4. run the fixtures, no database needed:
      host plugin test {ws}/target/wasm32-wasip2/release/{wasm_name}.wasm {dir}/fixtures.toml
   5. add it to your plan:

@@ -518,3 +518,84 @@ fn foreign_plugins_match_the_rust_plugin() {
         );
     }
 }
+
+/// `host plugin build` turns a plugin folder of each language into a component from outside
+/// the repository (no wit/, no plugins-py/ or plugins-js/ beside it), names it after the
+/// folder, loads it, and the components pass the same fixtures.
+#[test]
+fn host_plugin_build_builds_every_language_anywhere() {
+    let dir = temp_dir("plugin-build");
+    let repo = repo_root();
+    std::fs::create_dir_all(dir.join("py_links")).unwrap();
+    std::fs::copy(
+        repo.join("plugins-py/doctor_offices/app.py"),
+        dir.join("py_links/app.py"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("js_links")).unwrap();
+    std::fs::copy(
+        repo.join("plugins-js/doctor_offices/doctor_offices.js"),
+        dir.join("js_links/index.js"),
+    )
+    .unwrap();
+    host_ok(&[
+        "plugin",
+        "new",
+        "links",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--sdk",
+        repo.join("plugins/sdk").to_str().unwrap(),
+    ]);
+    let build = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["plugin", "build"];
+        all.extend_from_slice(args);
+        all.push("--json");
+        let out = run_ok(
+            host(&all)
+                .current_dir(&dir)
+                .env("CARGO_TARGET_DIR", guest_target_dir()),
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {:?}", text(&out)))
+    };
+    let py = build(&["py_links"]);
+    assert_eq!(py["language"], "Python", "{py:#}");
+    assert_eq!(
+        py["output"], "py_links.wasm",
+        "named after its folder: {py:#}"
+    );
+    let js = build(&["js_links", "-o", "out/links.wasm"]);
+    assert_eq!(js["language"], "JavaScript", "{js:#}");
+    assert_eq!(js["source_table"], "doctor_offices", "{js:#}");
+    let rust = build(&["links", "-o", "links.wasm"]);
+    assert_eq!(rust["language"], "Rust", "{rust:#}");
+
+    let fixtures = repo.join("plugins/doctor_offices/fixtures.toml");
+    for (wasm, fixtures) in [
+        (dir.join("py_links.wasm"), fixtures.clone()),
+        (dir.join("out/links.wasm"), fixtures),
+        (dir.join("links.wasm"), dir.join("links/fixtures.toml")),
+    ] {
+        let out = run_ok(&mut host(&[
+            "plugin",
+            "test",
+            wasm.to_str().unwrap(),
+            fixtures.to_str().unwrap(),
+        ]));
+        assert!(
+            text(&out).0.contains("case(s) ok"),
+            "{}: {:?}",
+            wasm.display(),
+            text(&out)
+        );
+    }
+    // A folder with no plugin in it says what a plugin folder holds; exit 2.
+    std::fs::create_dir_all(dir.join("notes")).unwrap();
+    std::fs::write(dir.join("notes/README.md"), "notes").unwrap();
+    let out = host(&["plugin", "build", "notes"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    assert!(text(&out).1.contains("holds no plugin"), "{:?}", text(&out));
+}

@@ -521,7 +521,9 @@ impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
 }
 
 /// The WIT package this host implements, as written in `wit/migrate.wit` (`lab:migrate@0.1.0`).
-pub const CONTRACT: &str = contract_package(include_str!("../../../wit/migrate.wit"));
+/// The contract's WIT source (wit/migrate.wit), for toolchains that bind it themselves.
+pub const CONTRACT_WIT: &str = include_str!("../../../wit/migrate.wit");
+pub const CONTRACT: &str = contract_package(CONTRACT_WIT);
 
 const fn contract_package(wit: &'static str) -> &'static str {
     // `package lab:migrate@X.Y.Z;` is the first declaration of the file.
