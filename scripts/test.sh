@@ -15,7 +15,6 @@ fi
 if cargo component --version >/dev/null 2>&1 && ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
   rustup target add wasm32-wasip1 || echo "NOTICE: no wasm32-wasip1 target: cargo component build will fail"
 fi
-scripts/build-foreign-plugins.sh
 # `host report` (tests/e2e/report.rs) is rendered by headless Chromium, from Debian's packages.
 if ! command -v chromium >/dev/null; then
   echo "== installing chromium (for the host report test)"
@@ -27,4 +26,6 @@ echo "== plugin unit tests (native)"
 echo "== engine, report and generator unit tests, then the end-to-end tests"
 # The whole workspace: the e2e tests run `host generate`, which is the lab generator's binary.
 cargo build --release --workspace --quiet
+# Python and JavaScript plugins, built by `host plugin build` (so after the host).
+scripts/build-foreign-plugins.sh
 cargo test --release --workspace -- --test-threads=2 "$@"
