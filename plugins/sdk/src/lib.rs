@@ -47,6 +47,23 @@
 //! migrate_sdk::plugin!(Offices);
 //! ```
 //!
+//! A misspelt column does not compile: the row below names `nmae`, which `OfficeRow` has
+//! not (without the typo, the same code builds):
+//!
+//! ```compile_fail
+//! migrate_sdk::target! {
+//!     pub struct OfficeRow into "offices" { id: migrate_sdk::Uuid, legacy_id: i64, name: String }
+//! }
+//! let _ = OfficeRow { id: migrate_sdk::Uuid("u".into()), legacy_id: 1, nmae: "x".into() };
+//! ```
+//!
+//! ```
+//! migrate_sdk::target! {
+//!     pub struct OfficeRow into "offices" { id: migrate_sdk::Uuid, legacy_id: i64, name: String }
+//! }
+//! let _ = OfficeRow { id: migrate_sdk::Uuid("u".into()), legacy_id: 1, name: "x".into() };
+//! ```
+//!
 //! The struct fields are the column names: a misspelt column is a compile error in the
 //! plugin, or a `host check` problem when the name is not in the real table, and the values
 //! of a row are set by name, so two columns cannot trade places. `describe` is derived from
