@@ -8,9 +8,9 @@
 //! with digits below 0.01 degree or too large, a negative unit cost. A NULL `is_active` is
 //! written as "not discontinued" and recorded as {"is_active": null}.
 
+use lab_conventions::opt_timestamptz;
 use migrate_sdk::json::Json;
 use migrate_sdk::money::{cents_to_decimal, fits, to_cents};
-use lab_conventions::opt_timestamptz;
 use migrate_sdk::read::Text;
 use migrate_sdk::{mint, v, Fate, Table, TargetRow, Transform, Value};
 

@@ -9,8 +9,8 @@
 //! `category` code or a negative `file_size` is written as NULL and kept in
 //! `legacy_metadata`. The uploader is NULL when that profile was soft-deleted.
 
-use migrate_sdk::json::Json;
 use lab_conventions::{opt_timestamptz, skip_if_flagged_deleted};
+use migrate_sdk::json::Json;
 use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
 /// The seeded `storage_buckets` row 'case-files' (schema/target-cases.sql).
@@ -145,11 +145,11 @@ impl Transform for CaseFiles {
                 legacy_id: v::int(key),
                 case_id: v::uuid(case),
                 storage_object_id: v::uuid(object),
-                category: category,
+                category,
                 file_name: v::text(file_name),
                 uploaded_by_profile_id: uploaded_by,
                 legacy_metadata: metadata,
-                created_at: created_at,
+                created_at,
             }
             .into(),
         ])

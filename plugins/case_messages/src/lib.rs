@@ -8,8 +8,8 @@
 //! read or has a `read_at`; a `read_at` on a row marked unread keeps {"is_read": false} in
 //! `legacy_metadata`. The sender is NULL for system messages and soft-deleted senders.
 
-use migrate_sdk::json::Json;
 use lab_conventions::{opt_timestamptz, read_state, skip_if_deleted_at};
+use migrate_sdk::json::Json;
 use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
 migrate_sdk::source! {

@@ -6,8 +6,8 @@
 //! and kept in `legacy_metadata` as {"previous_state": code}. `changed_by` is NULL when that
 //! profile was soft-deleted (skipped); a dangling `changed_by` rejects (orphan).
 
-use migrate_sdk::json::Json;
 use lab_conventions::{case_status, opt_timestamptz};
+use migrate_sdk::json::Json;
 use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
 migrate_sdk::source! {

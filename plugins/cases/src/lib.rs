@@ -7,8 +7,8 @@
 //! `angle_class` enum; a non-blank text that is not a known class is written as NULL and
 //! kept raw in `legacy_metadata` as {"angle_class": "<raw>"}.
 
-use migrate_sdk::json::Json;
 use lab_conventions::{case_status, opt_timestamptz, skip_if_flagged_deleted};
+use migrate_sdk::json::Json;
 use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
 migrate_sdk::source! {

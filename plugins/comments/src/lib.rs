@@ -25,8 +25,8 @@
 
 use std::collections::HashSet;
 
-use migrate_sdk::json::Json;
 use lab_conventions::{opt_timestamptz, skip_if_deleted_at};
+use migrate_sdk::json::Json;
 use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
 migrate_sdk::source! {
@@ -128,7 +128,15 @@ impl Comments {
 impl Transform for Comments {
     type Source = LegacyComments;
     const WRITES: &'static [Table] = &[CommentsRow::TABLE, UnlinkedCommentsRow::TABLE];
-    const RESOLVES: &'static [&'static str] = &["orders", "cases", "projects", "treatment_plans", "patients", "profiles", "comments"];
+    const RESOLVES: &'static [&'static str] = &[
+        "orders",
+        "cases",
+        "projects",
+        "treatment_plans",
+        "patients",
+        "profiles",
+        "comments",
+    ];
 
     fn begin_batch(&mut self) {
         self.written.clear();
@@ -148,7 +156,8 @@ impl Transform for Comments {
             Err(Fate::Reject(_)) => None,
         };
         let body = input
-            .body.get()
+            .body
+            .get()
             .filter(|s| !s.trim().is_empty())
             .ok_or_else(|| Fate::reject("required column body is NULL or blank"))?;
         let author = resolve_optional(
@@ -163,16 +172,16 @@ impl Transform for Comments {
 
         let Some(target) = target else {
             return Ok(vec![UnlinkedCommentsRow {
-                id: id,
+                id,
                 legacy_id: v::int(key),
                 commentable_kind: v::text(kind_label),
                 commentable_legacy_id: v::int(legacy_target),
                 parent_legacy_id: v::opt_int(input.parent_id.get()),
                 author_profile_id: author,
                 body: v::text(body),
-                is_internal: is_internal,
-                created_at: created_at,
-                updated_at: updated_at,
+                is_internal,
+                created_at,
+                updated_at,
             }
             .into()]);
         };

@@ -7,8 +7,8 @@
 //! in `legacy_metadata` (e.g. {"channel": "pigeon"}). The legacy `created_at` (when the
 //! contact was typed in) is `recorded_at`.
 
-use migrate_sdk::json::Json;
 use lab_conventions::opt_timestamptz;
+use migrate_sdk::json::Json;
 use migrate_sdk::read::Text;
 use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
@@ -115,8 +115,8 @@ impl Transform for Communications {
             office_id: v::uuid(office),
             doctor_id: doctor,
             author_profile_id: author,
-            channel: channel,
-            direction: direction,
+            channel,
+            direction,
             subject: v::opt_text(input.subject.get().filter(|s| !s.trim().is_empty())),
             body: v::opt_text(input.body.get().filter(|s| !s.trim().is_empty())),
             follow_up_at: opt_timestamptz(input.follow_up_at.get()),

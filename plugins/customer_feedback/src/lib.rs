@@ -9,8 +9,8 @@
 //! The legacy `doctor_id` (a copy of the order's doctor) is not read. A NULL `is_resolved`
 //! is written as "resolved_at is set".
 
-use migrate_sdk::json::Json;
 use lab_conventions::opt_timestamptz;
+use migrate_sdk::json::Json;
 use migrate_sdk::{mint, resolve, v, Fate, Table, TargetRow, Transform, Value};
 
 migrate_sdk::source! {
@@ -116,7 +116,8 @@ impl Transform for CustomerFeedback {
         });
         let resolved_at = opt_timestamptz(input.resolved_at.get());
         let is_resolved = input
-            .is_resolved.get()
+            .is_resolved
+            .get()
             .unwrap_or(resolved_at != Value::Null);
 
         let id = mint("customer_feedback", key);
@@ -127,20 +128,22 @@ impl Transform for CustomerFeedback {
             category_id: v::opt(category.map(v::uuid)),
             comment: v::opt_text(input.comment.get().filter(|s| !s.trim().is_empty())),
             is_resolved: v::boolean(is_resolved),
-            resolved_at: resolved_at,
+            resolved_at,
             legacy_metadata: migrate_sdk::json::metadata(kept),
             created_at: opt_timestamptz(input.created_at.get()),
         }
         .into()];
         for (n, kind, score) in [(1, "satisfaction", satisfaction), (2, "nps", nps)] {
             if let Some(score) = score {
-                rows.push(FeedbackRatingsRow {
-                    id: v::uuid(mint(&format!("feedback_ratings:{n}"), key)),
-                    feedback_id: v::uuid(id.clone()),
-                    kind: v::text(kind),
-                    score: v::int(score),
-                }
-                .into());
+                rows.push(
+                    FeedbackRatingsRow {
+                        id: v::uuid(mint(&format!("feedback_ratings:{n}"), key)),
+                        feedback_id: v::uuid(id.clone()),
+                        kind: v::text(kind),
+                        score: v::int(score),
+                    }
+                    .into(),
+                );
             }
         }
         Ok(rows)

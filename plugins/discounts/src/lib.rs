@@ -9,9 +9,9 @@
 //! offer becomes NULL. A negative `max_uses` or `times_used` is written as NULL and kept raw
 //! in `legacy_metadata`, e.g. {"max_uses":-1}.
 
+use lab_conventions::{opt_timestamptz, skip_if_flagged_deleted};
 use migrate_sdk::json::Json;
 use migrate_sdk::money::{cents_to_decimal, fits, is_negative, to_cents};
-use lab_conventions::{opt_timestamptz, skip_if_flagged_deleted};
 use migrate_sdk::read::Int;
 use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 

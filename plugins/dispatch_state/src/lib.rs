@@ -13,8 +13,8 @@
 //! kept raw in `legacy_metadata` as {"state_json": "<raw>"} and gives no state rows.
 //! `lock_owner` ('host:pid') becomes one `dispatch_queue_locks` row, stale or not.
 
-use migrate_sdk::json::{self, Json};
 use lab_conventions::opt_timestamptz;
+use migrate_sdk::json::{self, Json};
 use migrate_sdk::{mint, resolve, v, Fate, Table, TargetRow, Transform, Value};
 
 migrate_sdk::source! {
@@ -151,7 +151,11 @@ pub struct DispatchState;
 
 impl Transform for DispatchState {
     type Source = LegacyDispatchState;
-    const WRITES: &'static [Table] = &[DispatchQueuesRow::TABLE, DispatchQueueStateRow::TABLE, DispatchQueueLocksRow::TABLE];
+    const WRITES: &'static [Table] = &[
+        DispatchQueuesRow::TABLE,
+        DispatchQueueStateRow::TABLE,
+        DispatchQueueLocksRow::TABLE,
+    ];
     const RESOLVES: &'static [&'static str] = &["messages"];
 
     fn transform_row(&mut self, input: LegacyDispatchState) -> Result<Vec<TargetRow>, Fate> {
@@ -201,10 +205,10 @@ impl Transform for DispatchState {
             id: v::uuid(id.clone()),
             legacy_id: v::int(key),
             queue_name: v::text(queue_name),
-            status: status,
+            status,
             last_message_id: last_message,
             last_run_at: opt_timestamptz(input.last_run_at.get()),
-            error_count: error_count,
+            error_count,
             last_error: v::opt_text(input.last_error.get().filter(|s| !s.trim().is_empty())),
             legacy_metadata: metadata,
             updated_at: opt_timestamptz(input.updated_at.get()),
@@ -230,14 +234,16 @@ impl Transform for DispatchState {
         }
         if let Some(owner) = input.lock_owner.trimmed() {
             let parsed = lock_owner(owner);
-            rows.push(DispatchQueueLocksRow {
-                id: v::uuid(mint("dispatch_queue_locks", key)),
-                queue_id: v::uuid(id),
-                owner: v::text(owner),
-                host: v::opt_text(parsed.map(|(host, _)| host)),
-                pid: v::opt_int(parsed.map(|(_, pid)| pid)),
-            }
-            .into());
+            rows.push(
+                DispatchQueueLocksRow {
+                    id: v::uuid(mint("dispatch_queue_locks", key)),
+                    queue_id: v::uuid(id),
+                    owner: v::text(owner),
+                    host: v::opt_text(parsed.map(|(host, _)| host)),
+                    pid: v::opt_int(parsed.map(|(_, pid)| pid)),
+                }
+                .into(),
+            );
         }
         Ok(rows)
     }

@@ -7,8 +7,8 @@
 //! FDI numbers or names a tooth twice, and an `arch_form` or `bonding` the enums do not
 //! know, are written as NULL / no rows and kept raw in `legacy_metadata`.
 
-use migrate_sdk::json::Json;
 use lab_conventions::{is_fdi, opt_timestamptz};
+use migrate_sdk::json::Json;
 use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
 migrate_sdk::source! {
@@ -157,28 +157,32 @@ impl Transform for Jaws {
 
         let id = mint("jaws", key);
         let mut rows = Vec::with_capacity(1 + teeth.len());
-        rows.push(JawsRow {
-            id: v::uuid(id.clone()),
-            legacy_id: v::int(key),
-            order_id: v::uuid(order),
-            jaw_type: v::text(jaw_type),
-            bracket_id: bracket,
-            arch_form: v::opt_text(arch),
-            bonding: v::opt_text(side),
-            legacy_metadata: metadata,
-            created_at: opt_timestamptz(input.created_at.get()),
-            updated_at: opt_timestamptz(input.updated_at.get()),
-        }
-        .into());
+        rows.push(
+            JawsRow {
+                id: v::uuid(id.clone()),
+                legacy_id: v::int(key),
+                order_id: v::uuid(order),
+                jaw_type: v::text(jaw_type),
+                bracket_id: bracket,
+                arch_form: v::opt_text(arch),
+                bonding: v::opt_text(side),
+                legacy_metadata: metadata,
+                created_at: opt_timestamptz(input.created_at.get()),
+                updated_at: opt_timestamptz(input.updated_at.get()),
+            }
+            .into(),
+        );
         for (i, tooth) in teeth.into_iter().enumerate() {
             let position = i as i64 + 1;
-            rows.push(JawTeethRow {
-                id: v::uuid(mint(&format!("jaw_teeth:{position}"), key)),
-                jaw_id: v::uuid(id.clone()),
-                position: v::int(position),
-                tooth_fdi: v::int(tooth),
-            }
-            .into());
+            rows.push(
+                JawTeethRow {
+                    id: v::uuid(mint(&format!("jaw_teeth:{position}"), key)),
+                    jaw_id: v::uuid(id.clone()),
+                    position: v::int(position),
+                    tooth_fdi: v::int(tooth),
+                }
+                .into(),
+            );
         }
         Ok(rows)
     }

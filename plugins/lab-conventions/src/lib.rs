@@ -108,11 +108,20 @@ mod tests {
             skip_if_flagged_deleted(&flag(Value::Boolean(true)), "office"),
             Err(Fate::skip("soft-deleted office (is_deleted)"))
         );
-        assert_eq!(skip_if_flagged_deleted(&flag(Value::Boolean(false)), "office"), Ok(()));
-        assert_eq!(skip_if_flagged_deleted(&flag(Value::Null), "office"), Ok(()));
+        assert_eq!(
+            skip_if_flagged_deleted(&flag(Value::Boolean(false)), "office"),
+            Ok(())
+        );
+        assert_eq!(
+            skip_if_flagged_deleted(&flag(Value::Null), "office"),
+            Ok(())
+        );
         let at = |v: Value| Text::decode("deleted_at", v);
         assert_eq!(
-            skip_if_deleted_at(&at(Value::Timestamp("2020-01-01 00:00:00".into())), "doctor"),
+            skip_if_deleted_at(
+                &at(Value::Timestamp("2020-01-01 00:00:00".into())),
+                "doctor"
+            ),
             Err(Fate::skip("soft-deleted doctor (deleted_at is set)"))
         );
         assert_eq!(skip_if_deleted_at(&at(Value::Null), "doctor"), Ok(()));

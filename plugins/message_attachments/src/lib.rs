@@ -122,7 +122,7 @@ impl Transform for MessageAttachments {
                 message_id: v::uuid(message),
                 storage_object_id: v::uuid(object),
                 file_name: v::text(file_name),
-                created_at: created_at,
+                created_at,
             }
             .into(),
         ])

@@ -16,8 +16,8 @@
 //! service_level 'ground'); an unknown carrier text is kept raw in that row's
 //! `legacy_metadata` with carrier_id NULL.
 
-use migrate_sdk::json::Json;
 use lab_conventions::{opt_timestamptz, read_state, skip_if_deleted_at};
+use migrate_sdk::json::Json;
 use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
 migrate_sdk::source! {
@@ -129,7 +129,11 @@ pub struct Messages;
 
 impl Transform for Messages {
     type Source = LegacyMessages;
-    const WRITES: &'static [Table] = &[DispatchMessagesRow::TABLE, DispatchRecipientsRow::TABLE, ShipmentTrackingsRow::TABLE];
+    const WRITES: &'static [Table] = &[
+        DispatchMessagesRow::TABLE,
+        DispatchRecipientsRow::TABLE,
+        ShipmentTrackingsRow::TABLE,
+    ];
     const RESOLVES: &'static [&'static str] = &["orders", "profiles"];
 
     fn transform_row(&mut self, input: LegacyMessages) -> Result<Vec<TargetRow>, Fate> {
@@ -155,19 +159,21 @@ impl Transform for Messages {
         match recipient {
             Value::Uuid(profile) => {
                 let (is_read, kept) = read_state(legacy_is_read, read_at.is_some());
-                recipient_row = Some(DispatchRecipientsRow {
-                    id: v::uuid(mint("dispatch_recipients", key)),
-                    message_id: v::uuid(id.clone()),
-                    recipient_profile_id: v::uuid(profile),
-                    is_read: v::boolean(is_read),
-                    read_at: opt_timestamptz(read_at),
-                    legacy_metadata: json_or_null(
+                recipient_row = Some(
+                    DispatchRecipientsRow {
+                        id: v::uuid(mint("dispatch_recipients", key)),
+                        message_id: v::uuid(id.clone()),
+                        recipient_profile_id: v::uuid(profile),
+                        is_read: v::boolean(is_read),
+                        read_at: opt_timestamptz(read_at),
+                        legacy_metadata: json_or_null(
                             kept.map(|flag| ("is_read", Json::Bool(flag)))
                                 .into_iter()
                                 .collect(),
                         ),
-                }
-                .into());
+                    }
+                    .into(),
+                );
             }
             _ => {
                 if let Some(legacy) = recipient_legacy {

@@ -8,8 +8,8 @@
 //! offer then reads "every product": none is skipped today, products have no soft delete).
 //! A NULL `is_active` is written as false.
 
-use migrate_sdk::money::{fits, is_negative, to_cents};
 use lab_conventions::opt_timestamptz;
+use migrate_sdk::money::{fits, is_negative, to_cents};
 use migrate_sdk::{mint, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
 migrate_sdk::source! {
@@ -116,11 +116,7 @@ impl Transform for Offers {
         let code = input.discount_type.require()?;
         let kind = discount_type(code)
             .ok_or_else(|| Fate::reject(format!("unknown discount_type code {code}")))?;
-        let value = discount_value(
-            input.discount_value.require()?,
-            "discount_value",
-            kind,
-        )?;
+        let value = discount_value(input.discount_value.require()?, "discount_value", kind)?;
         let min_order = match input.min_order_amount.get() {
             None => None,
             Some(text) => Some(min_order_amount(text)?),

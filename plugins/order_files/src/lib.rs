@@ -11,8 +11,8 @@
 //! (`\\fs01\scans\2016\L001234\Upper Jaw.stl`) gets `orders/<order>/legacy-<file>/<name>`
 //! (share paths are not unique). The legacy path is kept as written in `legacy_location`.
 
-use migrate_sdk::json::Json;
 use lab_conventions::{opt_timestamptz, skip_if_flagged_deleted};
+use migrate_sdk::json::Json;
 use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
 migrate_sdk::source! {
@@ -202,7 +202,7 @@ impl Transform for OrderFiles {
                 file_name: v::text(file_name),
                 uploaded_by_profile_id: uploader,
                 legacy_metadata: metadata,
-                created_at: created_at,
+                created_at,
             }
             .into(),
         ])

@@ -9,10 +9,10 @@
 //! the expected shape the order still migrates, with no history rows and the raw text kept
 //! in `legacy_metadata` as {"status_history": "<raw>"}.
 
+use lab_conventions::{currency, local_to_timestamptz, opt_timestamptz, skip_if_flagged_deleted};
 use migrate_sdk::json::{self, Json};
 use migrate_sdk::money::{cents_to_decimal, fits, is_negative, to_cents};
 use migrate_sdk::time::parse_local_timestamp;
-use lab_conventions::{currency, local_to_timestamptz, opt_timestamptz, skip_if_flagged_deleted};
 use migrate_sdk::{mint, resolve, resolve_or_unlink, v, Fate, Table, TargetRow, Transform, Value};
 
 migrate_sdk::source! {
@@ -154,7 +154,8 @@ impl Transform for Orders {
         let total = total_amount(input.total_amount.require()?)?;
         // NULL paid cents means "not recorded", which is not "paid nothing": it stays NULL.
         let paid = input
-            .amount_paid_cents.get()
+            .amount_paid_cents
+            .get()
             .map(|cents| v::numeric(cents_to_decimal(cents)));
         let currency = currency(input.currency.get()).map_err(|raw| {
             Fate::reject(format!(
@@ -208,14 +209,16 @@ impl Transform for Orders {
         .into()];
         for (i, entry) in history.into_iter().enumerate() {
             let position = i as i64 + 1;
-            rows.push(OrderStatusHistoryRow {
-                id: v::uuid(mint(&format!("order_status_history:{position}"), key)),
-                order_id: v::uuid(id.clone()),
-                position: v::int(position),
-                status: v::text(entry.status),
-                changed_at: Value::Timestamptz(local_to_timestamptz(&entry.at)),
-            }
-            .into());
+            rows.push(
+                OrderStatusHistoryRow {
+                    id: v::uuid(mint(&format!("order_status_history:{position}"), key)),
+                    order_id: v::uuid(id.clone()),
+                    position: v::int(position),
+                    status: v::text(entry.status),
+                    changed_at: Value::Timestamptz(local_to_timestamptz(&entry.at)),
+                }
+                .into(),
+            );
         }
         Ok(rows)
     }

@@ -7,8 +7,8 @@
 //! non-blank value that cannot be parsed is written as NULL and kept raw in
 //! `legacy_metadata`, e.g. {"date_of_birth":"N/A"}.
 
-use migrate_sdk::json::Json;
 use lab_conventions::opt_timestamptz;
+use migrate_sdk::json::Json;
 use migrate_sdk::time::parse_loose_date;
 use migrate_sdk::{mint, resolve, resolve_or_unlink, v, Fate, Table, TargetRow, Transform, Value};
 

@@ -5,8 +5,8 @@
 //! numeric(12,2). Nothing is skipped (no soft delete; a NULL `is_active` takes the legacy
 //! column default, true). A NULL price stays NULL (not recorded is not free).
 
-use migrate_sdk::money::{fits, is_negative, to_cents};
 use lab_conventions::opt_timestamptz;
+use migrate_sdk::money::{fits, is_negative, to_cents};
 use migrate_sdk::{mint, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
 migrate_sdk::source! {

@@ -7,8 +7,8 @@
 //! account nobody marked active is not activated by the migration. `password_hash` is not
 //! read: authentication is not part of the public schema.
 
-use migrate_sdk::json::{self, Json};
 use lab_conventions::{opt_timestamptz, skip_if_deleted_at};
+use migrate_sdk::json::{self, Json};
 use migrate_sdk::{mint, v, Fate, Table, TargetRow, Transform, Value};
 
 migrate_sdk::source! {

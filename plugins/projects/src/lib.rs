@@ -5,8 +5,8 @@
 //! (orphan), or whose `project_type` or `status` is NULL or an unknown code. A `version`
 //! below 1 is written as NULL and kept raw in `legacy_metadata`.
 
-use migrate_sdk::json::Json;
 use lab_conventions::{opt_timestamptz, skip_if_flagged_deleted};
+use migrate_sdk::json::Json;
 use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
 migrate_sdk::source! {
@@ -108,7 +108,7 @@ impl Transform for Projects {
             technician_id: technician,
             name: v::opt_text(input.name.trimmed()),
             status: v::text(status),
-            version: version,
+            version,
             legacy_metadata: metadata,
             created_at: opt_timestamptz(input.created_at.get()),
             updated_at: opt_timestamptz(input.updated_at.get()),

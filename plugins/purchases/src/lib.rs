@@ -15,9 +15,9 @@
 //! know gives a NULL method and {"method":"..."}, and a currency that is not three letters a
 //! NULL currency and {"currency":"..."}.
 
+use lab_conventions::{currency, opt_timestamptz};
 use migrate_sdk::json::Json;
 use migrate_sdk::money::{cents_to_decimal, fits, is_negative, to_cents};
-use lab_conventions::{currency, opt_timestamptz};
 use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
 migrate_sdk::source! {
@@ -160,7 +160,12 @@ pub struct Purchases;
 
 impl Transform for Purchases {
     type Source = LegacyPurchases;
-    const WRITES: &'static [Table] = &[PaymentsRow::TABLE, PaymentAllocationsRow::TABLE, PaymentRefundsRow::TABLE, DiscountRedemptionsRow::TABLE];
+    const WRITES: &'static [Table] = &[
+        PaymentsRow::TABLE,
+        PaymentAllocationsRow::TABLE,
+        PaymentRefundsRow::TABLE,
+        DiscountRedemptionsRow::TABLE,
+    ];
     const RESOLVES: &'static [&'static str] = &["orders", "doctors", "discounts"];
 
     fn transform_row(&mut self, input: LegacyPurchases) -> Result<Vec<TargetRow>, Fate> {
@@ -224,31 +229,37 @@ impl Transform for Purchases {
         }
         .into()];
         if let Some(order) = order {
-            rows.push(PaymentAllocationsRow {
-                id: v::uuid(mint("payment_allocations", key)),
-                payment_id: v::uuid(id.clone()),
-                order_id: v::uuid(order),
-                amount: v::numeric(amount),
-            }
-            .into());
+            rows.push(
+                PaymentAllocationsRow {
+                    id: v::uuid(mint("payment_allocations", key)),
+                    payment_id: v::uuid(id.clone()),
+                    order_id: v::uuid(order),
+                    amount: v::numeric(amount),
+                }
+                .into(),
+            );
         }
         if let Some((refunded, kind)) = refund {
-            rows.push(PaymentRefundsRow {
-                id: v::uuid(mint("payment_refunds", key)),
-                payment_id: v::uuid(id.clone()),
-                kind: v::text(kind),
-                amount: v::numeric(refunded),
-            }
-            .into());
+            rows.push(
+                PaymentRefundsRow {
+                    id: v::uuid(mint("payment_refunds", key)),
+                    payment_id: v::uuid(id.clone()),
+                    kind: v::text(kind),
+                    amount: v::numeric(refunded),
+                }
+                .into(),
+            );
         }
         if let Some(discount) = discount {
-            rows.push(DiscountRedemptionsRow {
-                id: v::uuid(mint("discount_redemptions", key)),
-                discount_id: v::uuid(discount),
-                payment_id: v::uuid(id),
-                redeemed_at: created_at,
-            }
-            .into());
+            rows.push(
+                DiscountRedemptionsRow {
+                    id: v::uuid(mint("discount_redemptions", key)),
+                    discount_id: v::uuid(discount),
+                    payment_id: v::uuid(id),
+                    redeemed_at: created_at,
+                }
+                .into(),
+            );
         }
         Ok(rows)
     }

@@ -70,9 +70,8 @@ impl Int {
     }
     /// A value the target requires: rejects the row when it is NULL.
     pub fn require(&self) -> Result<i64, Fate> {
-        self.value.ok_or_else(|| {
-            Fate::reject(format!("required column {} is NULL", self.column))
-        })
+        self.value
+            .ok_or_else(|| Fate::reject(format!("required column {} is NULL", self.column)))
     }
 }
 

@@ -89,7 +89,15 @@ fn describe_comes_from_the_declarations() {
     assert_eq!(d.writes[0].table, "public.referrals");
     assert_eq!(
         d.writes[0].columns,
-        ["id", "legacy_id", "note", "fee", "urgent", "type", "seen_before"]
+        [
+            "id",
+            "legacy_id",
+            "note",
+            "fee",
+            "urgent",
+            "type",
+            "seen_before"
+        ]
     );
     assert_eq!(d.writes[1].table, "audit");
     assert_eq!(d.writes[1].columns, ["referral_id", "raw"]);

@@ -14,8 +14,8 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use migrate_sdk::json::Json;
 use lab_conventions::opt_timestamptz;
+use migrate_sdk::json::Json;
 use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
 migrate_sdk::source! {
@@ -190,7 +190,7 @@ impl Transform for Tasks {
             order_id: v::uuid(order),
             task_type_id: v::uuid(task_type),
             status: v::text(status),
-            priority: priority,
+            priority,
             started_at: opt_timestamptz(input.started_at.get()),
             completed_at: opt_timestamptz(input.completed_at.get()),
             duration_seconds: duration,

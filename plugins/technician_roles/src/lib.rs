@@ -8,8 +8,8 @@
 //! per distinct name; text that is not a JSON array of strings gives no rows and is kept raw
 //! as {"permissions": "<raw>"}.
 
-use migrate_sdk::json::{self, Json};
 use lab_conventions::opt_timestamptz;
+use migrate_sdk::json::{self, Json};
 use migrate_sdk::{mint, v, Fate, Table, TargetRow, Transform, Value};
 
 migrate_sdk::source! {
@@ -86,7 +86,10 @@ pub struct TechnicianRoles;
 
 impl Transform for TechnicianRoles {
     type Source = LegacyTechnicianRoles;
-    const WRITES: &'static [Table] = &[TechnicianRolesRow::TABLE, TechnicianRolePermissionsRow::TABLE];
+    const WRITES: &'static [Table] = &[
+        TechnicianRolesRow::TABLE,
+        TechnicianRolePermissionsRow::TABLE,
+    ];
 
     fn transform_row(&mut self, input: LegacyTechnicianRoles) -> Result<Vec<TargetRow>, Fate> {
         let key = input.id;
@@ -118,25 +121,29 @@ impl Transform for TechnicianRoles {
 
         let id = mint("technician_roles", key);
         let mut rows = Vec::with_capacity(1 + permissions.len());
-        rows.push(TechnicianRolesRow {
-            id: v::uuid(id.clone()),
-            legacy_id: v::int(key),
-            code: v::opt_text(input.code.trimmed()),
-            name: v::text(name),
-            description: v::opt_text(input.description.trimmed()),
-            level: v::opt_text(level),
-            is_active: v::boolean(is_active),
-            legacy_metadata: metadata,
-            created_at: opt_timestamptz(input.created_at.get()),
-        }
-        .into());
-        for (i, permission) in permissions.into_iter().enumerate() {
-            rows.push(TechnicianRolePermissionsRow {
-                id: v::uuid(mint(&format!("technician_role_permissions:{}", i + 1), key)),
-                role_id: v::uuid(id.clone()),
-                permission: v::text(permission),
+        rows.push(
+            TechnicianRolesRow {
+                id: v::uuid(id.clone()),
+                legacy_id: v::int(key),
+                code: v::opt_text(input.code.trimmed()),
+                name: v::text(name),
+                description: v::opt_text(input.description.trimmed()),
+                level: v::opt_text(level),
+                is_active: v::boolean(is_active),
+                legacy_metadata: metadata,
+                created_at: opt_timestamptz(input.created_at.get()),
             }
-            .into());
+            .into(),
+        );
+        for (i, permission) in permissions.into_iter().enumerate() {
+            rows.push(
+                TechnicianRolePermissionsRow {
+                    id: v::uuid(mint(&format!("technician_role_permissions:{}", i + 1), key)),
+                    role_id: v::uuid(id.clone()),
+                    permission: v::text(permission),
+                }
+                .into(),
+            );
         }
         Ok(rows)
     }

@@ -7,9 +7,9 @@
 //! raw). An unknown `shift` code is written as NULL and kept raw in `legacy_metadata`; a NULL
 //! `is_active` is written as "not terminated" and recorded as {"is_active": null}.
 
+use lab_conventions::opt_timestamptz;
 use migrate_sdk::json::Json;
 use migrate_sdk::money::cents_to_decimal;
-use lab_conventions::opt_timestamptz;
 use migrate_sdk::{mint, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
 migrate_sdk::source! {

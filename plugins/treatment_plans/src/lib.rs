@@ -12,9 +12,9 @@
 //! attachment row per entry; plan_data of any other shape gives none of these and is kept
 //! raw as {"plan_data": "<raw>"}.
 
+use lab_conventions::{is_fdi, opt_timestamptz};
 use migrate_sdk::json::{self, Json};
 use migrate_sdk::money::{fits, to_cents};
-use lab_conventions::{is_fdi, opt_timestamptz};
 use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
 migrate_sdk::source! {
@@ -181,7 +181,11 @@ pub struct TreatmentPlans;
 
 impl Transform for TreatmentPlans {
     type Source = LegacyTreatmentPlans;
-    const WRITES: &'static [Table] = &[TreatmentPlansRow::TABLE, TreatmentPlanIprsRow::TABLE, TreatmentPlanAttachmentsRow::TABLE];
+    const WRITES: &'static [Table] = &[
+        TreatmentPlansRow::TABLE,
+        TreatmentPlanIprsRow::TABLE,
+        TreatmentPlanAttachmentsRow::TABLE,
+    ];
     const RESOLVES: &'static [&'static str] = &["projects", "doctors"];
 
     fn transform_row(&mut self, input: LegacyTreatmentPlans) -> Result<Vec<TargetRow>, Fate> {
@@ -223,44 +227,50 @@ impl Transform for TreatmentPlans {
 
         let id = mint("treatment_plans", key);
         let mut rows = Vec::with_capacity(1 + plan.ipr.len() + plan.attachments.len());
-        rows.push(TreatmentPlansRow {
-            id: v::uuid(id.clone()),
-            legacy_id: v::int(key),
-            project_id: v::uuid(project),
-            revision: v::opt_int(revision),
-            is_approved: v::boolean(is_approved),
-            approved_by: approver,
-            approved_at: opt_timestamptz(input.approved_at.get()),
-            step_count: v::opt_int(step_count),
-            upper_steps: v::opt_int(plan.upper_steps),
-            lower_steps: v::opt_int(plan.lower_steps),
-            notes: v::opt_text(input.notes.get().filter(|s| !s.trim().is_empty())),
-            legacy_metadata: metadata,
-            created_at: opt_timestamptz(input.created_at.get()),
-            updated_at: opt_timestamptz(input.updated_at.get()),
-        }
-        .into());
+        rows.push(
+            TreatmentPlansRow {
+                id: v::uuid(id.clone()),
+                legacy_id: v::int(key),
+                project_id: v::uuid(project),
+                revision: v::opt_int(revision),
+                is_approved: v::boolean(is_approved),
+                approved_by: approver,
+                approved_at: opt_timestamptz(input.approved_at.get()),
+                step_count: v::opt_int(step_count),
+                upper_steps: v::opt_int(plan.upper_steps),
+                lower_steps: v::opt_int(plan.lower_steps),
+                notes: v::opt_text(input.notes.get().filter(|s| !s.trim().is_empty())),
+                legacy_metadata: metadata,
+                created_at: opt_timestamptz(input.created_at.get()),
+                updated_at: opt_timestamptz(input.updated_at.get()),
+            }
+            .into(),
+        );
         for (i, ipr) in plan.ipr.into_iter().enumerate() {
             let position = i as i64 + 1;
-            rows.push(TreatmentPlanIprsRow {
-                id: v::uuid(mint(&format!("treatment_plan_iprs:{position}"), key)),
-                treatment_plan_id: v::uuid(id.clone()),
-                position: v::int(position),
-                tooth_fdi: v::int(ipr.tooth),
-                adjacent_tooth_fdi: v::int(ipr.adjacent),
-                amount_mm: v::numeric(ipr.mm),
-            }
-            .into());
+            rows.push(
+                TreatmentPlanIprsRow {
+                    id: v::uuid(mint(&format!("treatment_plan_iprs:{position}"), key)),
+                    treatment_plan_id: v::uuid(id.clone()),
+                    position: v::int(position),
+                    tooth_fdi: v::int(ipr.tooth),
+                    adjacent_tooth_fdi: v::int(ipr.adjacent),
+                    amount_mm: v::numeric(ipr.mm),
+                }
+                .into(),
+            );
         }
         for (i, tooth) in plan.attachments.into_iter().enumerate() {
             let position = i as i64 + 1;
-            rows.push(TreatmentPlanAttachmentsRow {
-                id: v::uuid(mint(&format!("treatment_plan_attachments:{position}"), key)),
-                treatment_plan_id: v::uuid(id.clone()),
-                position: v::int(position),
-                tooth_fdi: v::int(tooth),
-            }
-            .into());
+            rows.push(
+                TreatmentPlanAttachmentsRow {
+                    id: v::uuid(mint(&format!("treatment_plan_attachments:{position}"), key)),
+                    treatment_plan_id: v::uuid(id.clone()),
+                    position: v::int(position),
+                    tooth_fdi: v::int(tooth),
+                }
+                .into(),
+            );
         }
         Ok(rows)
     }
