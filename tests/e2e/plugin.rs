@@ -406,7 +406,10 @@ fn a_plugin_for_any_table_name_scaffolds_outside_the_repository() {
     );
     let crate_dir = dir.join("order_items");
     let lib = std::fs::read_to_string(crate_dir.join("src/lib.rs")).unwrap();
-    assert!(lib.contains("describe(\"OrderItems\""), "{lib}");
+    assert!(
+        lib.contains("pub struct LegacyOrderItems from \"OrderItems\""),
+        "{lib}"
+    );
     cargo(&crate_dir, &["test", "--quiet"]);
     cargo(
         &crate_dir,

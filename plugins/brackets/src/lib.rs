@@ -8,41 +8,49 @@
 //! with digits below 0.01 degree or too large, a negative unit cost. A NULL `is_active` is
 //! written as "not discontinued" and recorded as {"is_active": null}.
 
+use lab_conventions::opt_timestamptz;
 use migrate_sdk::json::Json;
 use migrate_sdk::money::{cents_to_decimal, fits, to_cents};
-use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{describe, mint, row, v, Description, Fate, Input, TargetRow, Transform};
+use migrate_sdk::read::Text;
+use migrate_sdk::{mint, v, Fate, Table, TargetRow, Transform, Value};
 
-const READS: &[&str] = &[
-    "id",
-    "manufacturer",
-    "product_line",
-    "model_no",
-    "slot_size",
-    "tooth_fdi",
-    "torque",
-    "angulation",
-    "unit_cost_cents",
-    "is_active",
-    "created_at",
-    "discontinued_at",
-];
-const BRACKETS: &[&str] = &[
-    "id",
-    "legacy_id",
-    "bracket_system_id",
-    "model_no",
-    "slot_size",
-    "slot_depth",
-    "tooth_fdi",
-    "torque",
-    "angulation",
-    "unit_cost",
-    "is_active",
-    "legacy_metadata",
-    "created_at",
-    "discontinued_at",
-];
+migrate_sdk::source! {
+    /// The columns read from legacy `brackets`, in the order rows carry them (the key first).
+    pub struct LegacyBrackets from "brackets" {
+        id: Key,
+        manufacturer: Text,
+        product_line: Text,
+        model_no: Text,
+        slot_size: Text,
+        tooth_fdi: Int,
+        torque: Text,
+        angulation: Text,
+        unit_cost_cents: Int,
+        is_active: Bool,
+        created_at: Text,
+        discontinued_at: Text,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `brackets`.
+    pub struct BracketsRow into "brackets" {
+        id: Value,
+        legacy_id: Value,
+        bracket_system_id: Value,
+        model_no: Value,
+        slot_size: Value,
+        slot_depth: Value,
+        tooth_fdi: Value,
+        torque: Value,
+        angulation: Value,
+        unit_cost: Value,
+        is_active: Value,
+        legacy_metadata: Value,
+        created_at: Value,
+        discontinued_at: Value,
+    }
+}
 
 /// The seeded `bracket_systems` rows (schema/target-production.sql): (id, manufacturer, line).
 const BRACKET_SYSTEMS: &[(&str, &str, &str)] = &[
@@ -218,29 +226,29 @@ pub fn degrees(text: &str) -> Option<String> {
     to_cents(text, "degrees").ok().filter(|d| fits(d, 5, 2))
 }
 
+#[derive(Default)]
 pub struct Brackets;
 
 impl Transform for Brackets {
-    fn describe() -> Description {
-        describe("brackets", READS, &[("brackets", BRACKETS)], &[])
-    }
+    type Source = LegacyBrackets;
+    const WRITES: &'static [Table] = &[BracketsRow::TABLE];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
+    fn transform_row(&mut self, input: LegacyBrackets) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
         let mut kept: Vec<(&str, Json)> = Vec::new();
-        let raw = |column: &str| input.text(column).map_or(Json::Null, Json::string);
+        let raw = |column: &Text| column.get().map_or(Json::Null, Json::string);
 
-        let manufacturer = input.trimmed("manufacturer");
-        let line = input.trimmed("product_line");
+        let manufacturer = input.manufacturer.trimmed();
+        let line = input.product_line.trimmed();
         let system = match (manufacturer, line) {
             (Some(m), Some(l)) => bracket_system(m, l),
             _ => None,
         };
         if system.is_none() && (manufacturer.is_some() || line.is_some()) {
-            kept.push(("manufacturer", raw("manufacturer")));
-            kept.push(("product_line", raw("product_line")));
+            kept.push(("manufacturer", raw(&input.manufacturer)));
+            kept.push(("product_line", raw(&input.product_line)));
         }
-        let (slot, depth) = match slot_size(input.text("slot_size")) {
+        let (slot, depth) = match slot_size(input.slot_size.get()) {
             Ok(Some((slot, depth))) => (Some(slot), depth),
             Ok(None) => (None, None),
             Err(text) => {
@@ -248,25 +256,25 @@ impl Transform for Brackets {
                 (None, None)
             }
         };
-        let tooth = input.int("tooth_fdi").filter(|&n| {
+        let tooth = input.tooth_fdi.get().filter(|&n| {
             let ok = is_permanent_fdi(n);
             if !ok {
                 kept.push(("tooth_fdi", Json::Number(n.to_string())));
             }
             ok
         });
-        let mut angle = |column: &'static str| {
-            input.text(column).and_then(|text| {
+        let mut angle = |column: &Text| {
+            column.get().and_then(|text| {
                 let d = degrees(text);
                 if d.is_none() {
-                    kept.push((column, Json::string(text)));
+                    kept.push((column.column(), Json::string(text)));
                 }
                 d
             })
         };
-        let torque = angle("torque");
-        let angulation = angle("angulation");
-        let cost = input.int("unit_cost_cents").and_then(|cents| {
+        let torque = angle(&input.torque);
+        let angulation = angle(&input.angulation);
+        let cost = input.unit_cost_cents.get().and_then(|cents| {
             if cents < 0 {
                 kept.push(("unit_cost_cents", Json::Number(cents.to_string())));
                 None
@@ -274,31 +282,29 @@ impl Transform for Brackets {
                 Some(cents_to_decimal(cents))
             }
         });
-        let is_active = input.boolean("is_active").unwrap_or_else(|| {
+        let is_active = input.is_active.get().unwrap_or_else(|| {
             kept.push(("is_active", Json::Null));
-            input.is_null("discontinued_at")
+            input.discontinued_at.is_null()
         });
         let metadata = migrate_sdk::json::metadata(kept);
 
-        Ok(vec![row(
-            "brackets",
-            vec![
-                v::uuid(mint("brackets", key)),
-                v::int(key),
-                v::opt(system.map(v::uuid)),
-                v::opt_text(input.trimmed("model_no")),
-                v::opt(slot.map(v::numeric)),
-                v::opt(depth.map(v::numeric)),
-                v::opt_int(tooth),
-                v::opt(torque.map(v::numeric)),
-                v::opt(angulation.map(v::numeric)),
-                v::opt(cost.map(v::numeric)),
-                v::boolean(is_active),
-                metadata,
-                opt_timestamptz(input.text("created_at")),
-                opt_timestamptz(input.text("discontinued_at")),
-            ],
-        )])
+        Ok(vec![BracketsRow {
+            id: v::uuid(mint("brackets", key)),
+            legacy_id: v::int(key),
+            bracket_system_id: v::opt(system.map(v::uuid)),
+            model_no: v::opt_text(input.model_no.trimmed()),
+            slot_size: v::opt(slot.map(v::numeric)),
+            slot_depth: v::opt(depth.map(v::numeric)),
+            tooth_fdi: v::opt_int(tooth),
+            torque: v::opt(torque.map(v::numeric)),
+            angulation: v::opt(angulation.map(v::numeric)),
+            unit_cost: v::opt(cost.map(v::numeric)),
+            is_active: v::boolean(is_active),
+            legacy_metadata: metadata,
+            created_at: opt_timestamptz(input.created_at.get()),
+            discontinued_at: opt_timestamptz(input.discontinued_at.get()),
+        }
+        .into()])
     }
 }
 

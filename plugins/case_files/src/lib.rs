@@ -9,50 +9,56 @@
 //! `category` code or a negative `file_size` is written as NULL and kept in
 //! `legacy_metadata`. The uploader is NULL when that profile was soft-deleted.
 
+use lab_conventions::{opt_timestamptz, skip_if_flagged_deleted};
 use migrate_sdk::json::Json;
-use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{
-    describe, mint, resolve, resolve_optional, row, v, Description, Fate, Input, TargetRow,
-    Transform, Value,
-};
+use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
 /// The seeded `storage_buckets` row 'case-files' (schema/target-cases.sql).
 pub const CASE_FILES_BUCKET: &str = "b0c4e700-0000-4000-8000-000000000001";
-/// The partition of `storage_objects` that holds the bucket's objects.
-const OBJECTS: &str = "storage_objects_case_files";
 
-const READS: &[&str] = &[
-    "id",
-    "case_id",
-    "category",
-    "file_name",
-    "storage_key",
-    "mime_type",
-    "file_size",
-    "uploaded_by",
-    "is_deleted",
-    "created_at",
-];
-const STORAGE_OBJECTS: &[&str] = &[
-    "id",
-    "bucket_id",
-    "path",
-    "mime_type",
-    "size_bytes",
-    "legacy_location",
-    "created_at",
-];
-const CASE_FILES: &[&str] = &[
-    "id",
-    "legacy_id",
-    "case_id",
-    "storage_object_id",
-    "category",
-    "file_name",
-    "uploaded_by_profile_id",
-    "legacy_metadata",
-    "created_at",
-];
+migrate_sdk::source! {
+    /// The columns read from legacy `case_files`, in the order rows carry them (the key first).
+    pub struct LegacyCaseFiles from "case_files" {
+        id: Key,
+        case_id: Int,
+        category: Int,
+        file_name: Text,
+        storage_key: Text,
+        mime_type: Text,
+        file_size: Int,
+        uploaded_by: Int,
+        is_deleted: Bool,
+        created_at: Text,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `storage_objects_case_files`, the partition of `storage_objects` that holds the bucket's objects.
+    pub struct StorageObjectsRow into "storage_objects_case_files" {
+        id: Value,
+        bucket_id: Value,
+        path: Value,
+        mime_type: Value,
+        size_bytes: Value,
+        legacy_location: Value,
+        created_at: Value,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `case_files`.
+    pub struct CaseFilesRow into "case_files" {
+        id: Value,
+        legacy_id: Value,
+        case_id: Value,
+        storage_object_id: Value,
+        category: Value,
+        file_name: Value,
+        uploaded_by_profile_id: Value,
+        legacy_metadata: Value,
+        created_at: Value,
+    }
+}
 
 /// Legacy category code -> `case_file_category` label.
 pub fn category(code: i64) -> Option<&'static str> {
@@ -78,37 +84,31 @@ pub fn last_segment(path: &str) -> Option<&str> {
         .filter(|s| !s.is_empty())
 }
 
+#[derive(Default)]
 pub struct CaseFiles;
 
 impl Transform for CaseFiles {
-    fn describe() -> Description {
-        describe(
-            "case_files",
-            READS,
-            &[(OBJECTS, STORAGE_OBJECTS), ("case_files", CASE_FILES)],
-            &["cases", "profiles"],
-        )
-    }
+    type Source = LegacyCaseFiles;
+    const WRITES: &'static [Table] = &[StorageObjectsRow::TABLE, CaseFilesRow::TABLE];
+    const RESOLVES: &'static [&'static str] = &["cases", "profiles"];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
-        if input.boolean("is_deleted") == Some(true) {
-            return Err(Fate::skip("soft-deleted case file (is_deleted)"));
-        }
-        let case = resolve("cases", input.require_int("case_id")?, "case_id")?;
-        let storage_key = input.require_text("storage_key")?;
-        let file_name = match input.trimmed("file_name") {
-            Some(_) => input.text("file_name").unwrap_or_default(),
+    fn transform_row(&mut self, input: LegacyCaseFiles) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
+        skip_if_flagged_deleted(&input.is_deleted, "case file")?;
+        let case = resolve("cases", input.case_id.require()?, "case_id")?;
+        let storage_key = input.storage_key.require()?;
+        let file_name = match input.file_name.trimmed() {
+            Some(_) => input.file_name.get().unwrap_or_default(),
             None => last_segment(storage_key).ok_or_else(|| {
                 Fate::reject(format!(
                     "no file_name, and storage_key {storage_key:?} has no file name"
                 ))
             })?,
         };
-        let uploaded_by = resolve_optional("profiles", input.int("uploaded_by"), "uploaded_by")?;
+        let uploaded_by = resolve_optional("profiles", input.uploaded_by.get(), "uploaded_by")?;
 
         let mut metadata = Vec::new();
-        let category = match input.int("category") {
+        let category = match input.category.get() {
             None => Value::Null,
             Some(code) => match category(code) {
                 Some(label) => v::text(label),
@@ -118,7 +118,7 @@ impl Transform for CaseFiles {
                 }
             },
         };
-        let size = match input.int("file_size") {
+        let size = match input.file_size.get() {
             Some(bytes) if bytes < 0 => {
                 metadata.push(("file_size", Json::Number(bytes.to_string())));
                 Value::Null
@@ -126,36 +126,32 @@ impl Transform for CaseFiles {
             other => v::opt_int(other),
         };
         let metadata = migrate_sdk::json::metadata(metadata);
-        let created_at = opt_timestamptz(input.text("created_at"));
+        let created_at = opt_timestamptz(input.created_at.get());
 
         let object = mint("storage_objects:case_files", key);
         Ok(vec![
-            row(
-                OBJECTS,
-                vec![
-                    v::uuid(object.clone()),
-                    v::uuid(CASE_FILES_BUCKET),
-                    v::text(storage_key),
-                    v::opt_text(input.trimmed("mime_type")),
-                    size,
-                    v::text(storage_key),
-                    created_at.clone(),
-                ],
-            ),
-            row(
-                "case_files",
-                vec![
-                    v::uuid(mint("case_files", key)),
-                    v::int(key),
-                    v::uuid(case),
-                    v::uuid(object),
-                    category,
-                    v::text(file_name),
-                    uploaded_by,
-                    metadata,
-                    created_at,
-                ],
-            ),
+            StorageObjectsRow {
+                id: v::uuid(object.clone()),
+                bucket_id: v::uuid(CASE_FILES_BUCKET),
+                path: v::text(storage_key),
+                mime_type: v::opt_text(input.mime_type.trimmed()),
+                size_bytes: size,
+                legacy_location: v::text(storage_key),
+                created_at: created_at.clone(),
+            }
+            .into(),
+            CaseFilesRow {
+                id: v::uuid(mint("case_files", key)),
+                legacy_id: v::int(key),
+                case_id: v::uuid(case),
+                storage_object_id: v::uuid(object),
+                category,
+                file_name: v::text(file_name),
+                uploaded_by_profile_id: uploaded_by,
+                legacy_metadata: metadata,
+                created_at,
+            }
+            .into(),
         ])
     }
 }

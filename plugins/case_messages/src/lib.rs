@@ -8,36 +8,40 @@
 //! read or has a `read_at`; a `read_at` on a row marked unread keeps {"is_read": false} in
 //! `legacy_metadata`. The sender is NULL for system messages and soft-deleted senders.
 
+use lab_conventions::{opt_timestamptz, read_state, skip_if_deleted_at};
 use migrate_sdk::json::Json;
-use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{
-    describe, mint, resolve, resolve_optional, row, v, Description, Fate, Input, TargetRow,
-    Transform, Value,
-};
+use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
-const READS: &[&str] = &[
-    "id",
-    "case_id",
-    "sender_profile_id",
-    "sender_role",
-    "body",
-    "is_read",
-    "read_at",
-    "created_at",
-    "deleted_at",
-];
-const CASE_MESSAGES: &[&str] = &[
-    "id",
-    "legacy_id",
-    "case_id",
-    "sender_profile_id",
-    "sender_role",
-    "body",
-    "is_read",
-    "read_at",
-    "legacy_metadata",
-    "created_at",
-];
+migrate_sdk::source! {
+    /// The columns read from legacy `case_messages`, in the order rows carry them (the key first).
+    pub struct LegacyCaseMessages from "case_messages" {
+        id: Key,
+        case_id: Int,
+        sender_profile_id: Int,
+        sender_role: Text,
+        body: Text,
+        is_read: Bool,
+        read_at: Text,
+        created_at: Text,
+        deleted_at: Text,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `case_messages`.
+    pub struct CaseMessagesRow into "case_messages" {
+        id: Value,
+        legacy_id: Value,
+        case_id: Value,
+        sender_profile_id: Value,
+        sender_role: Value,
+        body: Value,
+        is_read: Value,
+        read_at: Value,
+        legacy_metadata: Value,
+        created_at: Value,
+    }
+}
 
 /// Free-text sender role -> `message_sender_role` label, None when not known.
 pub fn sender_role(text: &str) -> Option<&'static str> {
@@ -50,43 +54,28 @@ pub fn sender_role(text: &str) -> Option<&'static str> {
     })
 }
 
-/// The read state of a message from the two legacy columns that disagree on some rows:
-/// read when marked read or when a read time exists. Returns the flag and, when the legacy
-/// flag said unread next to a read time, the raw flag to keep.
-pub fn read_state(is_read: Option<bool>, has_read_at: bool) -> (bool, Option<bool>) {
-    let read = is_read == Some(true) || has_read_at;
-    let kept = (is_read == Some(false) && has_read_at).then_some(false);
-    (read, kept)
-}
-
+#[derive(Default)]
 pub struct CaseMessages;
 
 impl Transform for CaseMessages {
-    fn describe() -> Description {
-        describe(
-            "case_messages",
-            READS,
-            &[("case_messages", CASE_MESSAGES)],
-            &["cases", "profiles"],
-        )
-    }
+    type Source = LegacyCaseMessages;
+    const WRITES: &'static [Table] = &[CaseMessagesRow::TABLE];
+    const RESOLVES: &'static [&'static str] = &["cases", "profiles"];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
-        if !input.is_null("deleted_at") {
-            return Err(Fate::skip("soft-deleted case message (deleted_at set)"));
-        }
-        let case = resolve("cases", input.require_int("case_id")?, "case_id")?;
-        input.require_text("body")?;
-        let body = input.text("body").unwrap_or_default();
+    fn transform_row(&mut self, input: LegacyCaseMessages) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
+        skip_if_deleted_at(&input.deleted_at, "case message")?;
+        let case = resolve("cases", input.case_id.require()?, "case_id")?;
+        input.body.require()?;
+        let body = input.body.get().unwrap_or_default();
         let sender = resolve_optional(
             "profiles",
-            input.int("sender_profile_id"),
+            input.sender_profile_id.get(),
             "sender_profile_id",
         )?;
 
         let mut metadata = Vec::new();
-        let role = match input.trimmed("sender_role") {
+        let role = match input.sender_role.trimmed() {
             None => Value::Null,
             Some(text) => match sender_role(text) {
                 Some(label) => v::text(label),
@@ -96,28 +85,26 @@ impl Transform for CaseMessages {
                 }
             },
         };
-        let read_at = input.text("read_at");
-        let (is_read, kept) = read_state(input.boolean("is_read"), read_at.is_some());
+        let read_at = input.read_at.get();
+        let (is_read, kept) = read_state(input.is_read.get(), read_at.is_some());
         if let Some(flag) = kept {
             metadata.push(("is_read", Json::Bool(flag)));
         }
         let metadata = migrate_sdk::json::metadata(metadata);
 
-        Ok(vec![row(
-            "case_messages",
-            vec![
-                v::uuid(mint("case_messages", key)),
-                v::int(key),
-                v::uuid(case),
-                sender,
-                role,
-                v::text(body),
-                v::boolean(is_read),
-                opt_timestamptz(read_at),
-                metadata,
-                opt_timestamptz(input.text("created_at")),
-            ],
-        )])
+        Ok(vec![CaseMessagesRow {
+            id: v::uuid(mint("case_messages", key)),
+            legacy_id: v::int(key),
+            case_id: v::uuid(case),
+            sender_profile_id: sender,
+            sender_role: role,
+            body: v::text(body),
+            is_read: v::boolean(is_read),
+            read_at: opt_timestamptz(read_at),
+            legacy_metadata: metadata,
+            created_at: opt_timestamptz(input.created_at.get()),
+        }
+        .into()])
     }
 }
 

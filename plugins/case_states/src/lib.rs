@@ -6,71 +6,56 @@
 //! and kept in `legacy_metadata` as {"previous_state": code}. `changed_by` is NULL when that
 //! profile was soft-deleted (skipped); a dangling `changed_by` rejects (orphan).
 
+use lab_conventions::{case_status, opt_timestamptz};
 use migrate_sdk::json::Json;
-use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{
-    describe, mint, resolve, resolve_optional, row, v, Description, Fate, Input, TargetRow,
-    Transform, Value,
-};
+use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
-const READS: &[&str] = &[
-    "id",
-    "case_id",
-    "state",
-    "previous_state",
-    "changed_by",
-    "reason",
-    "created_at",
-];
-const CASE_STATE_TRANSITIONS: &[&str] = &[
-    "id",
-    "legacy_id",
-    "case_id",
-    "from_status",
-    "to_status",
-    "changed_by_profile_id",
-    "reason",
-    "legacy_metadata",
-    "changed_at",
-];
-
-/// Legacy case state code -> `case_status` label (as in legacy cases.current_state).
-pub fn case_status(code: i64) -> Option<&'static str> {
-    Some(match code {
-        1 => "intake",
-        2 => "records",
-        3 => "diagnosis",
-        4 => "planning",
-        5 => "active_treatment",
-        6 => "retention",
-        7 => "closed",
-        8 => "transferred_out",
-        _ => return None,
-    })
+migrate_sdk::source! {
+    /// The columns read from legacy `case_states`, in the order rows carry them (the key first).
+    pub struct LegacyCaseStates from "case_states" {
+        id: Key,
+        case_id: Int,
+        state: Int,
+        previous_state: Int,
+        changed_by: Int,
+        reason: Text,
+        created_at: Text,
+    }
 }
 
+migrate_sdk::target! {
+    /// A row of `case_state_transitions`.
+    pub struct CaseStateTransitionsRow into "case_state_transitions" {
+        id: Value,
+        legacy_id: Value,
+        case_id: Value,
+        from_status: Value,
+        to_status: Value,
+        changed_by_profile_id: Value,
+        reason: Value,
+        legacy_metadata: Value,
+        changed_at: Value,
+    }
+}
+
+#[derive(Default)]
 pub struct CaseStates;
 
 impl Transform for CaseStates {
-    fn describe() -> Description {
-        describe(
-            "case_states",
-            READS,
-            &[("case_state_transitions", CASE_STATE_TRANSITIONS)],
-            &["cases", "profiles"],
-        )
-    }
+    type Source = LegacyCaseStates;
+    const WRITES: &'static [Table] = &[CaseStateTransitionsRow::TABLE];
+    const RESOLVES: &'static [&'static str] = &["cases", "profiles"];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
-        let code = input.require_int("state")?;
+    fn transform_row(&mut self, input: LegacyCaseStates) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
+        let code = input.state.require()?;
         let to = case_status(code)
             .ok_or_else(|| Fate::reject(format!("unknown case state code {code}")))?;
-        let case = resolve("cases", input.require_int("case_id")?, "case_id")?;
-        let changed_by = resolve_optional("profiles", input.int("changed_by"), "changed_by")?;
+        let case = resolve("cases", input.case_id.require()?, "case_id")?;
+        let changed_by = resolve_optional("profiles", input.changed_by.get(), "changed_by")?;
 
         let mut metadata = Vec::new();
-        let from = match input.int("previous_state") {
+        let from = match input.previous_state.get() {
             None => Value::Null,
             Some(code) => match case_status(code) {
                 Some(label) => v::text(label),
@@ -82,20 +67,18 @@ impl Transform for CaseStates {
         };
         let metadata = migrate_sdk::json::metadata(metadata);
 
-        Ok(vec![row(
-            "case_state_transitions",
-            vec![
-                v::uuid(mint("case_states", key)),
-                v::int(key),
-                v::uuid(case),
-                from,
-                v::text(to),
-                changed_by,
-                v::opt_text(input.text("reason").filter(|s| !s.trim().is_empty())),
-                metadata,
-                opt_timestamptz(input.text("created_at")),
-            ],
-        )])
+        Ok(vec![CaseStateTransitionsRow {
+            id: v::uuid(mint("case_states", key)),
+            legacy_id: v::int(key),
+            case_id: v::uuid(case),
+            from_status: from,
+            to_status: v::text(to),
+            changed_by_profile_id: changed_by,
+            reason: v::opt_text(input.reason.get().filter(|s| !s.trim().is_empty())),
+            legacy_metadata: metadata,
+            changed_at: opt_timestamptz(input.created_at.get()),
+        }
+        .into()])
     }
 }
 

@@ -7,56 +7,45 @@
 //! `angle_class` enum; a non-blank text that is not a known class is written as NULL and
 //! kept raw in `legacy_metadata` as {"angle_class": "<raw>"}.
 
+use lab_conventions::{case_status, opt_timestamptz, skip_if_flagged_deleted};
 use migrate_sdk::json::Json;
-use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{
-    describe, mint, resolve, resolve_optional, row, v, Description, Fate, Input, TargetRow,
-    Transform, Value,
-};
+use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
-const READS: &[&str] = &[
-    "id",
-    "patient_id",
-    "doctor_id",
-    "case_number",
-    "current_state",
-    "angle_class",
-    "chief_complaint",
-    "diagnosis",
-    "is_deleted",
-    "created_at",
-    "updated_at",
-    "closed_at",
-];
-const CASES: &[&str] = &[
-    "id",
-    "legacy_id",
-    "patient_id",
-    "doctor_id",
-    "case_number",
-    "status",
-    "angle_class",
-    "chief_complaint",
-    "diagnosis",
-    "legacy_metadata",
-    "created_at",
-    "updated_at",
-    "closed_at",
-];
+migrate_sdk::source! {
+    /// The columns read from legacy `cases`, in the order rows carry them (the key first).
+    pub struct LegacyCases from "cases" {
+        id: Key,
+        patient_id: Int,
+        doctor_id: Int,
+        case_number: Text,
+        current_state: Int,
+        angle_class: Text,
+        chief_complaint: Text,
+        diagnosis: Text,
+        is_deleted: Bool,
+        created_at: Text,
+        updated_at: Text,
+        closed_at: Text,
+    }
+}
 
-/// Legacy case state code -> `case_status` label (also used by case_states).
-pub fn case_status(code: i64) -> Option<&'static str> {
-    Some(match code {
-        1 => "intake",
-        2 => "records",
-        3 => "diagnosis",
-        4 => "planning",
-        5 => "active_treatment",
-        6 => "retention",
-        7 => "closed",
-        8 => "transferred_out",
-        _ => return None,
-    })
+migrate_sdk::target! {
+    /// A row of `cases`.
+    pub struct CasesRow into "cases" {
+        id: Value,
+        legacy_id: Value,
+        patient_id: Value,
+        doctor_id: Value,
+        case_number: Value,
+        status: Value,
+        angle_class: Value,
+        chief_complaint: Value,
+        diagnosis: Value,
+        legacy_metadata: Value,
+        created_at: Value,
+        updated_at: Value,
+        closed_at: Value,
+    }
 }
 
 /// Free-text Angle classification -> `angle_class` label, None when it is not a known class.
@@ -88,32 +77,26 @@ fn opt_nonblank(text: Option<&str>) -> Value {
     v::opt_text(text.filter(|s| !s.trim().is_empty()))
 }
 
+#[derive(Default)]
 pub struct Cases;
 
 impl Transform for Cases {
-    fn describe() -> Description {
-        describe(
-            "cases",
-            READS,
-            &[("cases", CASES)],
-            &["patients", "doctors"],
-        )
-    }
+    type Source = LegacyCases;
+    const WRITES: &'static [Table] = &[CasesRow::TABLE];
+    const RESOLVES: &'static [&'static str] = &["patients", "doctors"];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
-        if input.boolean("is_deleted") == Some(true) {
-            return Err(Fate::skip("soft-deleted case (is_deleted)"));
-        }
-        let case_number = input.require_text("case_number")?;
-        let code = input.require_int("current_state")?;
+    fn transform_row(&mut self, input: LegacyCases) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
+        skip_if_flagged_deleted(&input.is_deleted, "case")?;
+        let case_number = input.case_number.require()?;
+        let code = input.current_state.require()?;
         let status = case_status(code)
             .ok_or_else(|| Fate::reject(format!("unknown case state code {code}")))?;
-        let patient = resolve("patients", input.require_int("patient_id")?, "patient_id")?;
-        let doctor = resolve_optional("doctors", input.int("doctor_id"), "doctor_id")?;
+        let patient = resolve("patients", input.patient_id.require()?, "patient_id")?;
+        let doctor = resolve_optional("doctors", input.doctor_id.get(), "doctor_id")?;
 
         let mut metadata = Vec::new();
-        let angle = match input.trimmed("angle_class") {
+        let angle = match input.angle_class.trimmed() {
             None => Value::Null,
             Some(text) => match angle_class(text) {
                 Some(label) => v::text(label),
@@ -125,24 +108,22 @@ impl Transform for Cases {
         };
         let metadata = migrate_sdk::json::metadata(metadata);
 
-        Ok(vec![row(
-            "cases",
-            vec![
-                v::uuid(mint("cases", key)),
-                v::int(key),
-                v::uuid(patient),
-                doctor,
-                v::text(case_number),
-                v::text(status),
-                angle,
-                opt_nonblank(input.text("chief_complaint")),
-                opt_nonblank(input.text("diagnosis")),
-                metadata,
-                opt_timestamptz(input.text("created_at")),
-                opt_timestamptz(input.text("updated_at")),
-                opt_timestamptz(input.text("closed_at")),
-            ],
-        )])
+        Ok(vec![CasesRow {
+            id: v::uuid(mint("cases", key)),
+            legacy_id: v::int(key),
+            patient_id: v::uuid(patient),
+            doctor_id: doctor,
+            case_number: v::text(case_number),
+            status: v::text(status),
+            angle_class: angle,
+            chief_complaint: opt_nonblank(input.chief_complaint.get()),
+            diagnosis: opt_nonblank(input.diagnosis.get()),
+            legacy_metadata: metadata,
+            created_at: opt_timestamptz(input.created_at.get()),
+            updated_at: opt_timestamptz(input.updated_at.get()),
+            closed_at: opt_timestamptz(input.closed_at.get()),
+        }
+        .into()])
     }
 }
 

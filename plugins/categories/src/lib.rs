@@ -4,49 +4,54 @@
 //! categories migrate with `is_active = false`; a NULL `is_active` takes the legacy
 //! column's default, true.
 
-use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{describe, mint, row, v, Description, Fate, Input, TargetRow, Transform};
+use lab_conventions::opt_timestamptz;
+use migrate_sdk::{mint, v, Fate, Table, TargetRow, Transform, Value};
 
-const READS: &[&str] = &[
-    "id",
-    "name",
-    "description",
-    "sort_order",
-    "is_active",
-    "created_at",
-];
-const CATEGORIES: &[&str] = &[
-    "id",
-    "legacy_id",
-    "name",
-    "description",
-    "sort_order",
-    "is_active",
-    "created_at",
-];
+migrate_sdk::source! {
+    /// The columns read from legacy `categories`, in the order rows carry them (the key first).
+    pub struct LegacyCategories from "categories" {
+        id: Key,
+        name: Text,
+        description: Text,
+        sort_order: Int,
+        is_active: Bool,
+        created_at: Text,
+    }
+}
 
+migrate_sdk::target! {
+    /// A row of `categories`.
+    pub struct CategoriesRow into "categories" {
+        id: Value,
+        legacy_id: Value,
+        name: Value,
+        description: Value,
+        sort_order: Value,
+        is_active: Value,
+        created_at: Value,
+    }
+}
+
+#[derive(Default)]
 pub struct Categories;
 
 impl Transform for Categories {
-    fn describe() -> Description {
-        describe("categories", READS, &[("categories", CATEGORIES)], &[])
-    }
+    type Source = LegacyCategories;
+    const WRITES: &'static [Table] = &[CategoriesRow::TABLE];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
-        let name = input.require_text("name")?;
-        Ok(vec![row(
-            "categories",
-            vec![
-                v::uuid(mint("categories", key)),
-                v::int(key),
-                v::text(name),
-                v::opt_text(input.trimmed("description")),
-                v::opt_int(input.int("sort_order")),
-                v::boolean(input.boolean("is_active").unwrap_or(true)),
-                opt_timestamptz(input.text("created_at")),
-            ],
-        )])
+    fn transform_row(&mut self, input: LegacyCategories) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
+        let name = input.name.require()?;
+        Ok(vec![CategoriesRow {
+            id: v::uuid(mint("categories", key)),
+            legacy_id: v::int(key),
+            name: v::text(name),
+            description: v::opt_text(input.description.trimmed()),
+            sort_order: v::opt_int(input.sort_order.get()),
+            is_active: v::boolean(input.is_active.get().unwrap_or(true)),
+            created_at: opt_timestamptz(input.created_at.get()),
+        }
+        .into()])
     }
 }
 

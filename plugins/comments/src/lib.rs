@@ -23,56 +23,63 @@
 //! reply to an unlinked parent of an earlier batch links to it and is refused by the foreign
 //! key (quarantined by the runner).
 
-use std::cell::RefCell;
 use std::collections::HashSet;
 
+use lab_conventions::{opt_timestamptz, skip_if_deleted_at};
 use migrate_sdk::json::Json;
-use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{
-    describe, mint, resolve, resolve_optional, row, v, Description, Fate, Input, TargetRow,
-    Transform, Value,
-};
+use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
-const READS: &[&str] = &[
-    "id",
-    "commentable_type",
-    "commentable_id",
-    "parent_id",
-    "author_profile_id",
-    "body",
-    "is_internal",
-    "created_at",
-    "updated_at",
-    "deleted_at",
-];
-const UNLINKED_COMMENTS: &[&str] = &[
-    "id",
-    "legacy_id",
-    "commentable_kind",
-    "commentable_legacy_id",
-    "parent_legacy_id",
-    "author_profile_id",
-    "body",
-    "is_internal",
-    "created_at",
-    "updated_at",
-];
-const COMMENTS: &[&str] = &[
-    "id",
-    "legacy_id",
-    "order_id",
-    "case_id",
-    "project_id",
-    "treatment_plan_id",
-    "patient_id",
-    "parent_id",
-    "author_profile_id",
-    "body",
-    "is_internal",
-    "legacy_metadata",
-    "created_at",
-    "updated_at",
-];
+migrate_sdk::source! {
+    /// The columns read from legacy `comments`, in the order rows carry them (the key first).
+    pub struct LegacyComments from "comments" {
+        id: Key,
+        commentable_type: Text,
+        commentable_id: Int,
+        parent_id: Int,
+        author_profile_id: Int,
+        body: Text,
+        is_internal: Bool,
+        created_at: Text,
+        updated_at: Text,
+        deleted_at: Text,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `comments`.
+    pub struct CommentsRow into "comments" {
+        id: Value,
+        legacy_id: Value,
+        order_id: Value,
+        case_id: Value,
+        project_id: Value,
+        treatment_plan_id: Value,
+        patient_id: Value,
+        parent_id: Value,
+        author_profile_id: Value,
+        body: Value,
+        is_internal: Value,
+        legacy_metadata: Value,
+        created_at: Value,
+        updated_at: Value,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `unlinked_comments`.
+    pub struct UnlinkedCommentsRow into "unlinked_comments" {
+        id: Value,
+        legacy_id: Value,
+        commentable_kind: Value,
+        commentable_legacy_id: Value,
+        parent_legacy_id: Value,
+        author_profile_id: Value,
+        body: Value,
+        is_internal: Value,
+        created_at: Value,
+        updated_at: Value,
+    }
+}
 
 /// The kinds of commentable rows, in the order of their target columns: the entity, its
 /// column in `comments` and its `commentable_kind` label.
@@ -102,96 +109,86 @@ pub fn commentable(type_name: &str) -> Option<usize> {
     })
 }
 
-thread_local! {
+#[derive(Default)]
+pub struct Comments {
     /// Legacy ids of the comments written to `comments` earlier in the current batch.
-    static WRITTEN: RefCell<HashSet<i64>> = RefCell::new(HashSet::new());
+    written: HashSet<i64>,
 }
 
-/// The id of a migrated parent comment: written earlier in this run, or in the id map.
-fn parent_comment(legacy_id: i64) -> Option<String> {
-    if WRITTEN.with(|w| w.borrow().contains(&legacy_id)) {
-        return Some(mint("comments", legacy_id));
+impl Comments {
+    /// The id of a migrated parent comment: written earlier in this run, or in the id map.
+    fn parent_comment(&self, legacy_id: i64) -> Option<String> {
+        if self.written.contains(&legacy_id) {
+            return Some(mint("comments", legacy_id));
+        }
+        resolve("comments", legacy_id, "parent_id").ok()
     }
-    resolve("comments", legacy_id, "parent_id").ok()
 }
-
-pub struct Comments;
 
 impl Transform for Comments {
-    fn begin_batch() {
-        WRITTEN.with(|w| w.borrow_mut().clear());
+    type Source = LegacyComments;
+    const WRITES: &'static [Table] = &[CommentsRow::TABLE, UnlinkedCommentsRow::TABLE];
+    const RESOLVES: &'static [&'static str] = &[
+        "orders",
+        "cases",
+        "projects",
+        "treatment_plans",
+        "patients",
+        "profiles",
+        "comments",
+    ];
+
+    fn begin_batch(&mut self) {
+        self.written.clear();
     }
 
-    fn describe() -> Description {
-        describe(
-            "comments",
-            READS,
-            &[
-                ("comments", COMMENTS),
-                ("unlinked_comments", UNLINKED_COMMENTS),
-            ],
-            &[
-                "orders",
-                "cases",
-                "projects",
-                "treatment_plans",
-                "patients",
-                "profiles",
-                "comments",
-            ],
-        )
-    }
-
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
-        if input.text("deleted_at").is_some() {
-            return Err(Fate::skip("soft-deleted comment (deleted_at is set)"));
-        }
-        let type_name = input.require_text("commentable_type")?;
+    fn transform_row(&mut self, input: LegacyComments) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
+        skip_if_deleted_at(&input.deleted_at, "comment")?;
+        let type_name = input.commentable_type.require()?;
         let kind = commentable(type_name)
             .ok_or_else(|| Fate::reject(format!("unknown commentable_type {type_name:?}")))?;
         let (entity, _, kind_label) = TARGETS[kind];
-        let legacy_target = input.require_int("commentable_id")?;
+        let legacy_target = input.commentable_id.require()?;
         let target = match resolve(entity, legacy_target, "commentable_id") {
             Ok(id) => Some(id),
             Err(Fate::Skip(reason)) => return Err(Fate::Skip(reason)),
             Err(Fate::Reject(_)) => None,
         };
         let body = input
-            .text("body")
+            .body
+            .get()
             .filter(|s| !s.trim().is_empty())
             .ok_or_else(|| Fate::reject("required column body is NULL or blank"))?;
         let author = resolve_optional(
             "profiles",
-            input.int("author_profile_id"),
+            input.author_profile_id.get(),
             "author_profile_id",
         )?;
-        let is_internal = v::boolean(input.boolean("is_internal").unwrap_or(true));
-        let created_at = opt_timestamptz(input.text("created_at"));
-        let updated_at = opt_timestamptz(input.text("updated_at"));
+        let is_internal = v::boolean(input.is_internal.get().unwrap_or(true));
+        let created_at = opt_timestamptz(input.created_at.get());
+        let updated_at = opt_timestamptz(input.updated_at.get());
         let id = v::uuid(mint("comments", key));
 
         let Some(target) = target else {
-            return Ok(vec![row(
-                "unlinked_comments",
-                vec![
-                    id,
-                    v::int(key),
-                    v::text(kind_label),
-                    v::int(legacy_target),
-                    v::opt_int(input.int("parent_id")),
-                    author,
-                    v::text(body),
-                    is_internal,
-                    created_at,
-                    updated_at,
-                ],
-            )]);
+            return Ok(vec![UnlinkedCommentsRow {
+                id,
+                legacy_id: v::int(key),
+                commentable_kind: v::text(kind_label),
+                commentable_legacy_id: v::int(legacy_target),
+                parent_legacy_id: v::opt_int(input.parent_id.get()),
+                author_profile_id: author,
+                body: v::text(body),
+                is_internal,
+                created_at,
+                updated_at,
+            }
+            .into()]);
         };
         let mut kept: Vec<(&str, Json)> = Vec::new();
-        let parent = match input.int("parent_id") {
+        let parent = match input.parent_id.get() {
             None => Value::Null,
-            Some(p) => match parent_comment(p) {
+            Some(p) => match self.parent_comment(p) {
                 Some(id) if p != key => v::uuid(id),
                 _ => {
                     kept.push(("parent_id", Json::Number(p.to_string())));
@@ -200,25 +197,32 @@ impl Transform for Comments {
             },
         };
 
-        let mut values = vec![id, v::int(key)];
-        values.extend((0..TARGETS.len()).map(|i| {
+        // Exactly one target column is set: the one of this comment's kind (TARGETS order).
+        let link = |i: usize| {
             if i == kind {
                 v::uuid(target.clone())
             } else {
                 Value::Null
             }
-        }));
-        values.extend([
-            parent,
-            author,
-            v::text(body),
+        };
+        let comment = CommentsRow {
+            id,
+            legacy_id: v::int(key),
+            order_id: link(0),
+            case_id: link(1),
+            project_id: link(2),
+            treatment_plan_id: link(3),
+            patient_id: link(4),
+            parent_id: parent,
+            author_profile_id: author,
+            body: v::text(body),
             is_internal,
-            migrate_sdk::json::metadata(kept),
+            legacy_metadata: migrate_sdk::json::metadata(kept),
             created_at,
             updated_at,
-        ]);
-        WRITTEN.with(|w| w.borrow_mut().insert(key));
-        Ok(vec![row("comments", values)])
+        };
+        self.written.insert(key);
+        Ok(vec![comment.into()])
     }
 }
 

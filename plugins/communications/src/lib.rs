@@ -7,41 +7,46 @@
 //! in `legacy_metadata` (e.g. {"channel": "pigeon"}). The legacy `created_at` (when the
 //! contact was typed in) is `recorded_at`.
 
+use lab_conventions::opt_timestamptz;
 use migrate_sdk::json::Json;
-use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{
-    describe, mint, resolve, resolve_optional, row, v, Description, Fate, Input, TargetRow,
-    Transform, Value,
-};
+use migrate_sdk::read::Text;
+use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
-const READS: &[&str] = &[
-    "id",
-    "office_id",
-    "doctor_id",
-    "author_profile_id",
-    "channel",
-    "direction",
-    "subject",
-    "body",
-    "follow_up_at",
-    "occurred_at",
-    "created_at",
-];
-const COMMUNICATIONS: &[&str] = &[
-    "id",
-    "legacy_id",
-    "office_id",
-    "doctor_id",
-    "author_profile_id",
-    "channel",
-    "direction",
-    "subject",
-    "body",
-    "follow_up_at",
-    "occurred_at",
-    "legacy_metadata",
-    "recorded_at",
-];
+migrate_sdk::source! {
+    /// The columns read from legacy `communications`, in the order rows carry them (the key first).
+    pub struct LegacyCommunications from "communications" {
+        id: Key,
+        office_id: Int,
+        doctor_id: Int,
+        author_profile_id: Int,
+        channel: Text,
+        direction: Text,
+        subject: Text,
+        body: Text,
+        follow_up_at: Text,
+        occurred_at: Text,
+        created_at: Text,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `communications`.
+    pub struct CommunicationsRow into "communications" {
+        id: Value,
+        legacy_id: Value,
+        office_id: Value,
+        doctor_id: Value,
+        author_profile_id: Value,
+        channel: Value,
+        direction: Value,
+        subject: Value,
+        body: Value,
+        follow_up_at: Value,
+        occurred_at: Value,
+        legacy_metadata: Value,
+        recorded_at: Value,
+    }
+}
 
 /// Free-text channel -> `communication_channel` label (case, blanks, '-' and '_' do not
 /// matter: 'E-mail', 'in person', 'In-Person'), None when not known.
@@ -70,63 +75,56 @@ pub fn direction(text: &str) -> Option<&'static str> {
     })
 }
 
+#[derive(Default)]
 pub struct Communications;
 
 impl Transform for Communications {
-    fn describe() -> Description {
-        describe(
-            "communications",
-            READS,
-            &[("communications", COMMUNICATIONS)],
-            &["offices", "doctors", "profiles"],
-        )
-    }
+    type Source = LegacyCommunications;
+    const WRITES: &'static [Table] = &[CommunicationsRow::TABLE];
+    const RESOLVES: &'static [&'static str] = &["offices", "doctors", "profiles"];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
-        let office = resolve("offices", input.require_int("office_id")?, "office_id")?;
-        let doctor = resolve_optional("doctors", input.int("doctor_id"), "doctor_id")?;
+    fn transform_row(&mut self, input: LegacyCommunications) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
+        let office = resolve("offices", input.office_id.require()?, "office_id")?;
+        let doctor = resolve_optional("doctors", input.doctor_id.get(), "doctor_id")?;
         let author = resolve_optional(
             "profiles",
-            input.int("author_profile_id"),
+            input.author_profile_id.get(),
             "author_profile_id",
         )?;
 
         let mut metadata = Vec::new();
-        let mut code = |column: &'static str, map: fn(&str) -> Option<&'static str>| match input
-            .trimmed(column)
+        let mut code = |column: &Text, map: fn(&str) -> Option<&'static str>| match column.trimmed()
         {
             None => Value::Null,
             Some(text) => match map(text) {
                 Some(label) => v::text(label),
                 None => {
-                    metadata.push((column, Json::string(text)));
+                    metadata.push((column.column(), Json::string(text)));
                     Value::Null
                 }
             },
         };
-        let channel = code("channel", channel);
-        let direction = code("direction", direction);
+        let channel = code(&input.channel, channel);
+        let direction = code(&input.direction, direction);
         let metadata = migrate_sdk::json::metadata(metadata);
 
-        Ok(vec![row(
-            "communications",
-            vec![
-                v::uuid(mint("communications", key)),
-                v::int(key),
-                v::uuid(office),
-                doctor,
-                author,
-                channel,
-                direction,
-                v::opt_text(input.text("subject").filter(|s| !s.trim().is_empty())),
-                v::opt_text(input.text("body").filter(|s| !s.trim().is_empty())),
-                opt_timestamptz(input.text("follow_up_at")),
-                opt_timestamptz(input.text("occurred_at")),
-                metadata,
-                opt_timestamptz(input.text("created_at")),
-            ],
-        )])
+        Ok(vec![CommunicationsRow {
+            id: v::uuid(mint("communications", key)),
+            legacy_id: v::int(key),
+            office_id: v::uuid(office),
+            doctor_id: doctor,
+            author_profile_id: author,
+            channel,
+            direction,
+            subject: v::opt_text(input.subject.get().filter(|s| !s.trim().is_empty())),
+            body: v::opt_text(input.body.get().filter(|s| !s.trim().is_empty())),
+            follow_up_at: opt_timestamptz(input.follow_up_at.get()),
+            occurred_at: opt_timestamptz(input.occurred_at.get()),
+            legacy_metadata: metadata,
+            recorded_at: opt_timestamptz(input.created_at.get()),
+        }
+        .into()])
     }
 }
 

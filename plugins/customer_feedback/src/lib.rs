@@ -9,35 +9,49 @@
 //! The legacy `doctor_id` (a copy of the order's doctor) is not read. A NULL `is_resolved`
 //! is written as "resolved_at is set".
 
+use lab_conventions::opt_timestamptz;
 use migrate_sdk::json::Json;
-use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{
-    describe, mint, resolve, row, v, Description, Fate, Input, TargetRow, Transform, Value,
-};
+use migrate_sdk::{mint, resolve, v, Fate, Table, TargetRow, Transform, Value};
 
-const READS: &[&str] = &[
-    "id",
-    "order_id",
-    "rating",
-    "nps",
-    "category",
-    "comment",
-    "is_resolved",
-    "resolved_at",
-    "created_at",
-];
-const CUSTOMER_FEEDBACK: &[&str] = &[
-    "id",
-    "legacy_id",
-    "order_id",
-    "category_id",
-    "comment",
-    "is_resolved",
-    "resolved_at",
-    "legacy_metadata",
-    "created_at",
-];
-const FEEDBACK_RATINGS: &[&str] = &["id", "feedback_id", "kind", "score"];
+migrate_sdk::source! {
+    /// The columns read from legacy `customer_feedback`, in the order rows carry them (the key first).
+    pub struct LegacyCustomerFeedback from "customer_feedback" {
+        id: Key,
+        order_id: Int,
+        rating: Int,
+        nps: Int,
+        category: Text,
+        comment: Text,
+        is_resolved: Bool,
+        resolved_at: Text,
+        created_at: Text,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `customer_feedback`.
+    pub struct CustomerFeedbackRow into "customer_feedback" {
+        id: Value,
+        legacy_id: Value,
+        order_id: Value,
+        category_id: Value,
+        comment: Value,
+        is_resolved: Value,
+        resolved_at: Value,
+        legacy_metadata: Value,
+        created_at: Value,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `feedback_ratings`.
+    pub struct FeedbackRatingsRow into "feedback_ratings" {
+        id: Value,
+        feedback_id: Value,
+        kind: Value,
+        score: Value,
+    }
+}
 
 /// Legacy free-text category -> the id of the seeded `feedback_categories` row
 /// (schema/target-financial.sql); case and surrounding blanks do not matter.
@@ -72,72 +86,64 @@ pub fn nps(raw: Option<i64>) -> Result<Option<i64>, i64> {
     }
 }
 
+#[derive(Default)]
 pub struct CustomerFeedback;
 
 impl Transform for CustomerFeedback {
-    fn describe() -> Description {
-        describe(
-            "customer_feedback",
-            READS,
-            &[
-                ("customer_feedback", CUSTOMER_FEEDBACK),
-                ("feedback_ratings", FEEDBACK_RATINGS),
-            ],
-            &["orders"],
-        )
-    }
+    type Source = LegacyCustomerFeedback;
+    const WRITES: &'static [Table] = &[CustomerFeedbackRow::TABLE, FeedbackRatingsRow::TABLE];
+    const RESOLVES: &'static [&'static str] = &["orders"];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
-        let order = resolve("orders", input.require_int("order_id")?, "order_id")?;
+    fn transform_row(&mut self, input: LegacyCustomerFeedback) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
+        let order = resolve("orders", input.order_id.require()?, "order_id")?;
 
         let mut kept: Vec<(&str, Json)> = Vec::new();
-        let satisfaction = rating(input.int("rating")).unwrap_or_else(|raw| {
+        let satisfaction = rating(input.rating.get()).unwrap_or_else(|raw| {
             kept.push(("rating", Json::Number(raw.to_string())));
             None
         });
-        let nps = nps(input.int("nps")).unwrap_or_else(|raw| {
+        let nps = nps(input.nps.get()).unwrap_or_else(|raw| {
             kept.push(("nps", Json::Number(raw.to_string())));
             None
         });
-        let category = input.trimmed("category").and_then(|text| {
+        let category = input.category.trimmed().and_then(|text| {
             let id = category_id(text);
             if id.is_none() {
                 kept.push(("category", Json::string(text)));
             }
             id
         });
-        let resolved_at = opt_timestamptz(input.text("resolved_at"));
+        let resolved_at = opt_timestamptz(input.resolved_at.get());
         let is_resolved = input
-            .boolean("is_resolved")
+            .is_resolved
+            .get()
             .unwrap_or(resolved_at != Value::Null);
 
         let id = mint("customer_feedback", key);
-        let mut rows = vec![row(
-            "customer_feedback",
-            vec![
-                v::uuid(id.clone()),
-                v::int(key),
-                v::uuid(order),
-                v::opt(category.map(v::uuid)),
-                v::opt_text(input.text("comment").filter(|s| !s.trim().is_empty())),
-                v::boolean(is_resolved),
-                resolved_at,
-                migrate_sdk::json::metadata(kept),
-                opt_timestamptz(input.text("created_at")),
-            ],
-        )];
+        let mut rows = vec![CustomerFeedbackRow {
+            id: v::uuid(id.clone()),
+            legacy_id: v::int(key),
+            order_id: v::uuid(order),
+            category_id: v::opt(category.map(v::uuid)),
+            comment: v::opt_text(input.comment.get().filter(|s| !s.trim().is_empty())),
+            is_resolved: v::boolean(is_resolved),
+            resolved_at,
+            legacy_metadata: migrate_sdk::json::metadata(kept),
+            created_at: opt_timestamptz(input.created_at.get()),
+        }
+        .into()];
         for (n, kind, score) in [(1, "satisfaction", satisfaction), (2, "nps", nps)] {
             if let Some(score) = score {
-                rows.push(row(
-                    "feedback_ratings",
-                    vec![
-                        v::uuid(mint(&format!("feedback_ratings:{n}"), key)),
-                        v::uuid(id.clone()),
-                        v::text(kind),
-                        v::int(score),
-                    ],
-                ));
+                rows.push(
+                    FeedbackRatingsRow {
+                        id: v::uuid(mint(&format!("feedback_ratings:{n}"), key)),
+                        feedback_id: v::uuid(id.clone()),
+                        kind: v::text(kind),
+                        score: v::int(score),
+                    }
+                    .into(),
+                );
             }
         }
         Ok(rows)

@@ -9,42 +9,47 @@
 //! offer becomes NULL. A negative `max_uses` or `times_used` is written as NULL and kept raw
 //! in `legacy_metadata`, e.g. {"max_uses":-1}.
 
+use lab_conventions::{opt_timestamptz, skip_if_flagged_deleted};
 use migrate_sdk::json::Json;
 use migrate_sdk::money::{cents_to_decimal, fits, is_negative, to_cents};
-use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{
-    describe, mint, resolve, resolve_optional, row, v, Description, Fate, Input, TargetRow,
-    Transform, Value,
-};
+use migrate_sdk::read::Int;
+use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
-const READS: &[&str] = &[
-    "id",
-    "offer_id",
-    "doctor_id",
-    "code",
-    "amount_cents",
-    "percent_off",
-    "max_uses",
-    "times_used",
-    "expires_at",
-    "is_deleted",
-    "created_at",
-];
-const DISCOUNTS: &[&str] = &[
-    "id",
-    "legacy_id",
-    "offer_id",
-    "doctor_id",
-    "code",
-    "discount_type",
-    "amount_off",
-    "percent_off",
-    "max_uses",
-    "times_used",
-    "expires_at",
-    "legacy_metadata",
-    "created_at",
-];
+migrate_sdk::source! {
+    /// The columns read from legacy `discounts`, in the order rows carry them (the key first).
+    pub struct LegacyDiscounts from "discounts" {
+        id: Key,
+        offer_id: Int,
+        doctor_id: Int,
+        code: Text,
+        amount_cents: Int,
+        percent_off: Text,
+        max_uses: Int,
+        times_used: Int,
+        expires_at: Text,
+        is_deleted: Bool,
+        created_at: Text,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `discounts`.
+    pub struct DiscountsRow into "discounts" {
+        id: Value,
+        legacy_id: Value,
+        offer_id: Value,
+        doctor_id: Value,
+        code: Value,
+        discount_type: Value,
+        amount_off: Value,
+        percent_off: Value,
+        max_uses: Value,
+        times_used: Value,
+        expires_at: Value,
+        legacy_metadata: Value,
+        created_at: Value,
+    }
+}
 
 /// What a code takes off: a fixed amount (canonical dollars) or a percentage.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,63 +102,55 @@ pub fn counter(n: Option<i64>) -> Result<Option<i64>, i64> {
     }
 }
 
+#[derive(Default)]
 pub struct Discounts;
 
 impl Transform for Discounts {
-    fn describe() -> Description {
-        describe(
-            "discounts",
-            READS,
-            &[("discounts", DISCOUNTS)],
-            &["offers", "doctors"],
-        )
-    }
+    type Source = LegacyDiscounts;
+    const WRITES: &'static [Table] = &[DiscountsRow::TABLE];
+    const RESOLVES: &'static [&'static str] = &["offers", "doctors"];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
-        if input.boolean("is_deleted") == Some(true) {
-            return Err(Fate::skip("soft-deleted discount code (is_deleted)"));
-        }
-        let code = input.require_text("code")?;
-        let amount = amount(input.int("amount_cents"), input.text("percent_off"))?;
-        let offer = resolve_optional("offers", input.int("offer_id"), "offer_id")?;
+    fn transform_row(&mut self, input: LegacyDiscounts) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
+        skip_if_flagged_deleted(&input.is_deleted, "discount code")?;
+        let code = input.code.require()?;
+        let amount = amount(input.amount_cents.get(), input.percent_off.get())?;
+        let offer = resolve_optional("offers", input.offer_id.get(), "offer_id")?;
         // A private code of a soft-deleted doctor is not made public: it goes with the doctor.
-        let doctor = match input.int("doctor_id") {
+        let doctor = match input.doctor_id.get() {
             None => Value::Null,
             Some(id) => v::uuid(resolve("doctors", id, "doctor_id")?),
         };
 
         let mut kept: Vec<(&str, Json)> = Vec::new();
-        let mut count = |column: &'static str| {
-            counter(input.int(column)).unwrap_or_else(|raw| {
-                kept.push((column, Json::Number(raw.to_string())));
+        let mut count = |column: &Int| {
+            counter(column.get()).unwrap_or_else(|raw| {
+                kept.push((column.column(), Json::Number(raw.to_string())));
                 None
             })
         };
-        let max_uses = count("max_uses");
-        let times_used = count("times_used");
+        let max_uses = count(&input.max_uses);
+        let times_used = count(&input.times_used);
         let (kind, amount_off, percent_off) = match amount {
             Amount::Fixed(d) => ("fixed_amount", Some(d), None),
             Amount::Percent(p) => ("percent", None, Some(p)),
         };
-        Ok(vec![row(
-            "discounts",
-            vec![
-                v::uuid(mint("discounts", key)),
-                v::int(key),
-                offer,
-                doctor,
-                v::text(code),
-                v::text(kind),
-                v::opt(amount_off.map(v::numeric)),
-                v::opt(percent_off.map(v::numeric)),
-                v::opt_int(max_uses),
-                v::opt_int(times_used),
-                opt_timestamptz(input.text("expires_at")),
-                migrate_sdk::json::metadata(kept),
-                opt_timestamptz(input.text("created_at")),
-            ],
-        )])
+        Ok(vec![DiscountsRow {
+            id: v::uuid(mint("discounts", key)),
+            legacy_id: v::int(key),
+            offer_id: offer,
+            doctor_id: doctor,
+            code: v::text(code),
+            discount_type: v::text(kind),
+            amount_off: v::opt(amount_off.map(v::numeric)),
+            percent_off: v::opt(percent_off.map(v::numeric)),
+            max_uses: v::opt_int(max_uses),
+            times_used: v::opt_int(times_used),
+            expires_at: opt_timestamptz(input.expires_at.get()),
+            legacy_metadata: migrate_sdk::json::metadata(kept),
+            created_at: opt_timestamptz(input.created_at.get()),
+        }
+        .into()])
     }
 }
 

@@ -13,48 +13,67 @@
 //! kept raw in `legacy_metadata` as {"state_json": "<raw>"} and gives no state rows.
 //! `lock_owner` ('host:pid') becomes one `dispatch_queue_locks` row, stale or not.
 
+use lab_conventions::opt_timestamptz;
 use migrate_sdk::json::{self, Json};
-use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{
-    describe, mint, resolve, row, v, Description, Fate, Input, TargetRow, Transform, Value,
-};
+use migrate_sdk::{mint, resolve, v, Fate, Table, TargetRow, Transform, Value};
 
-const READS: &[&str] = &[
-    "id",
-    "queue_name",
-    "status",
-    "last_message_id",
-    "last_run_at",
-    "error_count",
-    "last_error",
-    "lock_owner",
-    "state_json",
-    "updated_at",
-];
-const DISPATCH_QUEUES: &[&str] = &[
-    "id",
-    "legacy_id",
-    "queue_name",
-    "status",
-    "last_message_id",
-    "last_run_at",
-    "error_count",
-    "last_error",
-    "legacy_metadata",
-    "updated_at",
-];
-const DISPATCH_QUEUE_STATE: &[&str] = &[
-    "id",
-    "queue_id",
-    "position",
-    "key",
-    "value_int",
-    "value_numeric",
-    "value_text",
-    "value_bool",
-    "value_json",
-];
-const DISPATCH_QUEUE_LOCKS: &[&str] = &["id", "queue_id", "owner", "host", "pid"];
+migrate_sdk::source! {
+    /// The columns read from legacy `dispatch_state`, in the order rows carry them (the key first).
+    pub struct LegacyDispatchState from "dispatch_state" {
+        id: Key,
+        queue_name: Text,
+        status: Text,
+        last_message_id: Int,
+        last_run_at: Text,
+        error_count: Int,
+        last_error: Text,
+        lock_owner: Text,
+        state_json: Text,
+        updated_at: Text,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `dispatch_queues`.
+    pub struct DispatchQueuesRow into "dispatch_queues" {
+        id: Value,
+        legacy_id: Value,
+        queue_name: Value,
+        status: Value,
+        last_message_id: Value,
+        last_run_at: Value,
+        error_count: Value,
+        last_error: Value,
+        legacy_metadata: Value,
+        updated_at: Value,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `dispatch_queue_state`.
+    pub struct DispatchQueueStateRow into "dispatch_queue_state" {
+        id: Value,
+        queue_id: Value,
+        position: Value,
+        key: Value,
+        value_int: Value,
+        value_numeric: Value,
+        value_text: Value,
+        value_bool: Value,
+        value_json: Value,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `dispatch_queue_locks`.
+    pub struct DispatchQueueLocksRow into "dispatch_queue_locks" {
+        id: Value,
+        queue_id: Value,
+        owner: Value,
+        host: Value,
+        pid: Value,
+    }
+}
 
 /// Free-text queue status -> `dispatch_queue_status` label, None when not known.
 pub fn queue_status(text: &str) -> Option<&'static str> {
@@ -127,28 +146,24 @@ pub fn lock_owner(text: &str) -> Option<(&str, i64)> {
         .then_some((host, pid))
 }
 
+#[derive(Default)]
 pub struct DispatchState;
 
 impl Transform for DispatchState {
-    fn describe() -> Description {
-        describe(
-            "dispatch_state",
-            READS,
-            &[
-                ("dispatch_queues", DISPATCH_QUEUES),
-                ("dispatch_queue_state", DISPATCH_QUEUE_STATE),
-                ("dispatch_queue_locks", DISPATCH_QUEUE_LOCKS),
-            ],
-            &["messages"],
-        )
-    }
+    type Source = LegacyDispatchState;
+    const WRITES: &'static [Table] = &[
+        DispatchQueuesRow::TABLE,
+        DispatchQueueStateRow::TABLE,
+        DispatchQueueLocksRow::TABLE,
+    ];
+    const RESOLVES: &'static [&'static str] = &["messages"];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
-        let queue_name = input.require_text("queue_name")?;
+    fn transform_row(&mut self, input: LegacyDispatchState) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
+        let queue_name = input.queue_name.require()?;
         let mut metadata = Vec::new();
 
-        let status = match input.trimmed("status") {
+        let status = match input.status.trimmed() {
             None => Value::Null,
             Some(text) => match queue_status(text) {
                 Some(label) => v::text(label),
@@ -158,7 +173,7 @@ impl Transform for DispatchState {
                 }
             },
         };
-        let last_message = match input.int("last_message_id") {
+        let last_message = match input.last_message_id.get() {
             None => Value::Null,
             Some(legacy) => match resolve("messages", legacy, "last_message_id") {
                 Ok(id) => v::uuid(id),
@@ -168,14 +183,14 @@ impl Transform for DispatchState {
                 }
             },
         };
-        let error_count = match input.int("error_count") {
+        let error_count = match input.error_count.get() {
             Some(n) if n < 0 => {
                 metadata.push(("error_count", Json::Number(n.to_string())));
                 Value::Null
             }
             other => v::opt_int(other),
         };
-        let state = match input.text("state_json") {
+        let state = match input.state_json.get() {
             None => Vec::new(),
             Some(text) if text.trim().is_empty() => Vec::new(),
             Some(text) => parse_state(text).unwrap_or_else(|_| {
@@ -186,44 +201,49 @@ impl Transform for DispatchState {
         let metadata = migrate_sdk::json::metadata(metadata);
 
         let id = mint("dispatch_state", key);
-        let mut rows = vec![row(
-            "dispatch_queues",
-            vec![
-                v::uuid(id.clone()),
-                v::int(key),
-                v::text(queue_name),
-                status,
-                last_message,
-                opt_timestamptz(input.text("last_run_at")),
-                error_count,
-                v::opt_text(input.text("last_error").filter(|s| !s.trim().is_empty())),
-                metadata,
-                opt_timestamptz(input.text("updated_at")),
-            ],
-        )];
+        let mut rows = vec![DispatchQueuesRow {
+            id: v::uuid(id.clone()),
+            legacy_id: v::int(key),
+            queue_name: v::text(queue_name),
+            status,
+            last_message_id: last_message,
+            last_run_at: opt_timestamptz(input.last_run_at.get()),
+            error_count,
+            last_error: v::opt_text(input.last_error.get().filter(|s| !s.trim().is_empty())),
+            legacy_metadata: metadata,
+            updated_at: opt_timestamptz(input.updated_at.get()),
+        }
+        .into()];
         for (i, entry) in state.into_iter().enumerate() {
             let position = i as i64 + 1;
-            let mut values = vec![
-                v::uuid(mint(&format!("dispatch_queue_state:{position}"), key)),
-                v::uuid(id.clone()),
-                v::int(position),
-                v::text(entry.key),
-            ];
-            values.extend(entry.values);
-            rows.push(row("dispatch_queue_state", values));
+            let [value_int, value_numeric, value_text, value_bool, value_json] = entry.values;
+            rows.push(
+                DispatchQueueStateRow {
+                    id: v::uuid(mint(&format!("dispatch_queue_state:{position}"), key)),
+                    queue_id: v::uuid(id.clone()),
+                    position: v::int(position),
+                    key: v::text(entry.key),
+                    value_int,
+                    value_numeric,
+                    value_text,
+                    value_bool,
+                    value_json,
+                }
+                .into(),
+            );
         }
-        if let Some(owner) = input.trimmed("lock_owner") {
+        if let Some(owner) = input.lock_owner.trimmed() {
             let parsed = lock_owner(owner);
-            rows.push(row(
-                "dispatch_queue_locks",
-                vec![
-                    v::uuid(mint("dispatch_queue_locks", key)),
-                    v::uuid(id),
-                    v::text(owner),
-                    v::opt_text(parsed.map(|(host, _)| host)),
-                    v::opt_int(parsed.map(|(_, pid)| pid)),
-                ],
-            ));
+            rows.push(
+                DispatchQueueLocksRow {
+                    id: v::uuid(mint("dispatch_queue_locks", key)),
+                    queue_id: v::uuid(id),
+                    owner: v::text(owner),
+                    host: v::opt_text(parsed.map(|(host, _)| host)),
+                    pid: v::opt_int(parsed.map(|(_, pid)| pid)),
+                }
+                .into(),
+            );
         }
         Ok(rows)
     }

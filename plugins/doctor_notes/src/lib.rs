@@ -5,70 +5,66 @@
 //! migrated (orphan). A soft-deleted author (skipped) becomes NULL. A NULL `is_pinned` is
 //! written as false.
 
-use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{
-    describe, mint, resolve, resolve_optional, row, v, Description, Fate, Input, TargetRow,
-    Transform,
-};
+use lab_conventions::{opt_timestamptz, skip_if_deleted_at};
+use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
-const READS: &[&str] = &[
-    "id",
-    "doctor_id",
-    "author_profile_id",
-    "note",
-    "is_pinned",
-    "created_at",
-    "updated_at",
-    "deleted_at",
-];
-const DOCTOR_NOTES: &[&str] = &[
-    "id",
-    "legacy_id",
-    "doctor_id",
-    "author_profile_id",
-    "note",
-    "is_pinned",
-    "created_at",
-    "updated_at",
-];
+migrate_sdk::source! {
+    /// The columns read from legacy `doctor_notes`, in the order rows carry them (the key first).
+    pub struct LegacyDoctorNotes from "doctor_notes" {
+        id: Key,
+        doctor_id: Int,
+        author_profile_id: Int,
+        note: Text,
+        is_pinned: Bool,
+        created_at: Text,
+        updated_at: Text,
+        deleted_at: Text,
+    }
+}
 
+migrate_sdk::target! {
+    /// A row of `doctor_notes`.
+    pub struct DoctorNotesRow into "doctor_notes" {
+        id: Value,
+        legacy_id: Value,
+        doctor_id: Value,
+        author_profile_id: Value,
+        note: Value,
+        is_pinned: Value,
+        created_at: Value,
+        updated_at: Value,
+    }
+}
+
+#[derive(Default)]
 pub struct DoctorNotes;
 
 impl Transform for DoctorNotes {
-    fn describe() -> Description {
-        describe(
-            "doctor_notes",
-            READS,
-            &[("doctor_notes", DOCTOR_NOTES)],
-            &["doctors", "profiles"],
-        )
-    }
+    type Source = LegacyDoctorNotes;
+    const WRITES: &'static [Table] = &[DoctorNotesRow::TABLE];
+    const RESOLVES: &'static [&'static str] = &["doctors", "profiles"];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
-        if !input.is_null("deleted_at") {
-            return Err(Fate::skip("soft-deleted doctor note (deleted_at set)"));
-        }
-        let doctor = resolve("doctors", input.require_int("doctor_id")?, "doctor_id")?;
-        input.require_text("note")?;
+    fn transform_row(&mut self, input: LegacyDoctorNotes) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
+        skip_if_deleted_at(&input.deleted_at, "doctor note")?;
+        let doctor = resolve("doctors", input.doctor_id.require()?, "doctor_id")?;
+        input.note.require()?;
         let author = resolve_optional(
             "profiles",
-            input.int("author_profile_id"),
+            input.author_profile_id.get(),
             "author_profile_id",
         )?;
-        Ok(vec![row(
-            "doctor_notes",
-            vec![
-                v::uuid(mint("doctor_notes", key)),
-                v::int(key),
-                v::uuid(doctor),
-                author,
-                v::text(input.text("note").unwrap_or_default()),
-                v::boolean(input.boolean("is_pinned").unwrap_or(false)),
-                opt_timestamptz(input.text("created_at")),
-                opt_timestamptz(input.text("updated_at")),
-            ],
-        )])
+        Ok(vec![DoctorNotesRow {
+            id: v::uuid(mint("doctor_notes", key)),
+            legacy_id: v::int(key),
+            doctor_id: v::uuid(doctor),
+            author_profile_id: author,
+            note: v::text(input.note.get().unwrap_or_default()),
+            is_pinned: v::boolean(input.is_pinned.get().unwrap_or(false)),
+            created_at: opt_timestamptz(input.created_at.get()),
+            updated_at: opt_timestamptz(input.updated_at.get()),
+        }
+        .into()])
     }
 }
 

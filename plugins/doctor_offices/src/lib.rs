@@ -4,48 +4,53 @@
 //! (orphan; this includes links to soft-deleted doctors and offices, which were skipped).
 //! A NULL `is_primary` is written as false.
 
-use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{
-    describe, mint, resolve, row, v, Description, Fate, Input, TargetRow, Transform,
-};
+use lab_conventions::opt_timestamptz;
+use migrate_sdk::{mint, resolve, v, Fate, Table, TargetRow, Transform, Value};
 
-const READS: &[&str] = &["id", "doctor_id", "office_id", "is_primary", "created_at"];
-const DOCTOR_OFFICES: &[&str] = &[
-    "id",
-    "legacy_id",
-    "doctor_id",
-    "office_id",
-    "is_primary",
-    "created_at",
-];
+migrate_sdk::source! {
+    /// The columns read from legacy `doctor_offices`, in the order rows carry them (the key first).
+    pub struct LegacyDoctorOffices from "doctor_offices" {
+        id: Key,
+        doctor_id: Int,
+        office_id: Int,
+        is_primary: Bool,
+        created_at: Text,
+    }
+}
 
+migrate_sdk::target! {
+    /// A row of `doctor_offices`.
+    pub struct DoctorOfficesRow into "doctor_offices" {
+        id: Value,
+        legacy_id: Value,
+        doctor_id: Value,
+        office_id: Value,
+        is_primary: Value,
+        created_at: Value,
+    }
+}
+
+#[derive(Default)]
 pub struct DoctorOffices;
 
 impl Transform for DoctorOffices {
-    fn describe() -> Description {
-        describe(
-            "doctor_offices",
-            READS,
-            &[("doctor_offices", DOCTOR_OFFICES)],
-            &["doctors", "offices"],
-        )
-    }
+    type Source = LegacyDoctorOffices;
+    const WRITES: &'static [Table] = &[DoctorOfficesRow::TABLE];
+    const RESOLVES: &'static [&'static str] = &["doctors", "offices"];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
-        let doctor = resolve("doctors", input.require_int("doctor_id")?, "doctor_id")?;
-        let office = resolve("offices", input.require_int("office_id")?, "office_id")?;
-        Ok(vec![row(
-            "doctor_offices",
-            vec![
-                v::uuid(mint("doctor_offices", key)),
-                v::int(key),
-                v::uuid(doctor),
-                v::uuid(office),
-                v::boolean(input.boolean("is_primary").unwrap_or(false)),
-                opt_timestamptz(input.text("created_at")),
-            ],
-        )])
+    fn transform_row(&mut self, input: LegacyDoctorOffices) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
+        let doctor = resolve("doctors", input.doctor_id.require()?, "doctor_id")?;
+        let office = resolve("offices", input.office_id.require()?, "office_id")?;
+        Ok(vec![DoctorOfficesRow {
+            id: v::uuid(mint("doctor_offices", key)),
+            legacy_id: v::int(key),
+            doctor_id: v::uuid(doctor),
+            office_id: v::uuid(office),
+            is_primary: v::boolean(input.is_primary.get().unwrap_or(false)),
+            created_at: opt_timestamptz(input.created_at.get()),
+        }
+        .into()])
     }
 }
 

@@ -4,34 +4,38 @@
 //! office or profile was not migrated (orphan), or whose status is not a known word (the
 //! status is in the reason). A blank or NULL status is written as NULL.
 
-use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{
-    describe, mint, resolve, resolve_optional, row, v, Description, Fate, Input, TargetRow,
-    Transform,
-};
+use lab_conventions::{opt_timestamptz, skip_if_deleted_at};
+use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
-const READS: &[&str] = &[
-    "id",
-    "profile_id",
-    "office_id",
-    "license_no",
-    "specialty",
-    "status",
-    "created_at",
-    "updated_at",
-    "deleted_at",
-];
-const DOCTORS: &[&str] = &[
-    "id",
-    "legacy_id",
-    "profile_id",
-    "office_id",
-    "license_no",
-    "specialty",
-    "status",
-    "created_at",
-    "updated_at",
-];
+migrate_sdk::source! {
+    /// The columns read from legacy `doctors`, in the order rows carry them (the key first).
+    pub struct LegacyDoctors from "doctors" {
+        id: Key,
+        profile_id: Int,
+        office_id: Int,
+        license_no: Text,
+        specialty: Text,
+        status: Text,
+        created_at: Text,
+        updated_at: Text,
+        deleted_at: Text,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `doctors`.
+    pub struct DoctorsRow into "doctors" {
+        id: Value,
+        legacy_id: Value,
+        profile_id: Value,
+        office_id: Value,
+        license_no: Value,
+        specialty: Value,
+        status: Value,
+        created_at: Value,
+        updated_at: Value,
+    }
+}
 
 /// Legacy free-text status -> `doctor_status` label; Ok(None) for blank or NULL.
 pub fn doctor_status(raw: Option<&str>) -> Result<Option<&'static str>, Fate> {
@@ -51,40 +55,32 @@ pub fn doctor_status(raw: Option<&str>) -> Result<Option<&'static str>, Fate> {
     }
 }
 
+#[derive(Default)]
 pub struct Doctors;
 
 impl Transform for Doctors {
-    fn describe() -> Description {
-        describe(
-            "doctors",
-            READS,
-            &[("doctors", DOCTORS)],
-            &["profiles", "offices"],
-        )
-    }
+    type Source = LegacyDoctors;
+    const WRITES: &'static [Table] = &[DoctorsRow::TABLE];
+    const RESOLVES: &'static [&'static str] = &["profiles", "offices"];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
-        if !input.is_null("deleted_at") {
-            return Err(Fate::skip("soft-deleted doctor (deleted_at is set)"));
+    fn transform_row(&mut self, input: LegacyDoctors) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
+        skip_if_deleted_at(&input.deleted_at, "doctor")?;
+        let office = resolve("offices", input.office_id.require()?, "office_id")?;
+        let profile = resolve_optional("profiles", input.profile_id.get(), "profile_id")?;
+        let status = doctor_status(input.status.get())?;
+        Ok(vec![DoctorsRow {
+            id: v::uuid(mint("doctors", key)),
+            legacy_id: v::int(key),
+            profile_id: profile,
+            office_id: v::uuid(office),
+            license_no: v::opt_text(input.license_no.trimmed()),
+            specialty: v::opt_text(input.specialty.trimmed()),
+            status: v::opt_text(status),
+            created_at: opt_timestamptz(input.created_at.get()),
+            updated_at: opt_timestamptz(input.updated_at.get()),
         }
-        let office = resolve("offices", input.require_int("office_id")?, "office_id")?;
-        let profile = resolve_optional("profiles", input.int("profile_id"), "profile_id")?;
-        let status = doctor_status(input.text("status"))?;
-        Ok(vec![row(
-            "doctors",
-            vec![
-                v::uuid(mint("doctors", key)),
-                v::int(key),
-                profile,
-                v::uuid(office),
-                v::opt_text(input.trimmed("license_no")),
-                v::opt_text(input.trimmed("specialty")),
-                v::opt_text(status),
-                opt_timestamptz(input.text("created_at")),
-                opt_timestamptz(input.text("updated_at")),
-            ],
-        )])
+        .into()])
     }
 }
 

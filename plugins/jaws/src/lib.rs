@@ -7,37 +7,50 @@
 //! FDI numbers or names a tooth twice, and an `arch_form` or `bonding` the enums do not
 //! know, are written as NULL / no rows and kept raw in `legacy_metadata`.
 
+use lab_conventions::{is_fdi, opt_timestamptz};
 use migrate_sdk::json::Json;
-use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{
-    describe, mint, resolve, resolve_optional, row, v, Description, Fate, Input, TargetRow,
-    Transform,
-};
+use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
-const READS: &[&str] = &[
-    "id",
-    "order_id",
-    "jaw_type",
-    "bracket_id",
-    "teeth",
-    "arch_form",
-    "bonding",
-    "created_at",
-    "updated_at",
-];
-const JAWS: &[&str] = &[
-    "id",
-    "legacy_id",
-    "order_id",
-    "jaw_type",
-    "bracket_id",
-    "arch_form",
-    "bonding",
-    "legacy_metadata",
-    "created_at",
-    "updated_at",
-];
-const JAW_TEETH: &[&str] = &["id", "jaw_id", "position", "tooth_fdi"];
+migrate_sdk::source! {
+    /// The columns read from legacy `jaws`, in the order rows carry them (the key first).
+    pub struct LegacyJaws from "jaws" {
+        id: Key,
+        order_id: Int,
+        jaw_type: Int,
+        bracket_id: Int,
+        teeth: Text,
+        arch_form: Text,
+        bonding: Text,
+        created_at: Text,
+        updated_at: Text,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `jaws`.
+    pub struct JawsRow into "jaws" {
+        id: Value,
+        legacy_id: Value,
+        order_id: Value,
+        jaw_type: Value,
+        bracket_id: Value,
+        arch_form: Value,
+        bonding: Value,
+        legacy_metadata: Value,
+        created_at: Value,
+        updated_at: Value,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `jaw_teeth`.
+    pub struct JawTeethRow into "jaw_teeth" {
+        id: Value,
+        jaw_id: Value,
+        position: Value,
+        tooth_fdi: Value,
+    }
+}
 
 /// Legacy jaw_type code -> `jaw_type` label.
 pub fn jaw_type(code: i64) -> Option<&'static str> {
@@ -76,14 +89,6 @@ pub fn bonding(raw: Option<&str>) -> Result<Option<&'static str>, String> {
     Err(raw.unwrap_or_default().to_string())
 }
 
-/// Whether `n` is an FDI tooth number: permanent (quadrants 1-4, teeth 1-8) or primary
-/// (quadrants 5-8, teeth 1-5).
-pub fn is_fdi(n: i64) -> bool {
-    let (quadrant, tooth) = (n / 10, n % 10);
-    ((1..=4).contains(&quadrant) && (1..=8).contains(&tooth))
-        || ((5..=8).contains(&quadrant) && (1..=5).contains(&tooth))
-}
-
 /// Parses legacy `teeth`: '13,12,11' or '[13,12,11]' (blanks around numbers allowed), in
 /// the order written. Blank text is no teeth. Anything else, a number that is not an FDI
 /// tooth, or a tooth named twice is an error.
@@ -116,39 +121,35 @@ pub fn parse_teeth(text: &str) -> Result<Vec<i64>, String> {
     Ok(teeth)
 }
 
+#[derive(Default)]
 pub struct Jaws;
 
 impl Transform for Jaws {
-    fn describe() -> Description {
-        describe(
-            "jaws",
-            READS,
-            &[("jaws", JAWS), ("jaw_teeth", JAW_TEETH)],
-            &["orders", "brackets"],
-        )
-    }
+    type Source = LegacyJaws;
+    const WRITES: &'static [Table] = &[JawsRow::TABLE, JawTeethRow::TABLE];
+    const RESOLVES: &'static [&'static str] = &["orders", "brackets"];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
-        let order = resolve("orders", input.require_int("order_id")?, "order_id")?;
-        let code = input.require_int("jaw_type")?;
+    fn transform_row(&mut self, input: LegacyJaws) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
+        let order = resolve("orders", input.order_id.require()?, "order_id")?;
+        let code = input.jaw_type.require()?;
         let jaw_type =
             jaw_type(code).ok_or_else(|| Fate::reject(format!("unknown jaw_type code {code}")))?;
-        let bracket = resolve_optional("brackets", input.int("bracket_id"), "bracket_id")?;
+        let bracket = resolve_optional("brackets", input.bracket_id.get(), "bracket_id")?;
 
         let mut kept: Vec<(&str, Json)> = Vec::new();
-        let teeth = match input.text("teeth") {
+        let teeth = match input.teeth.get() {
             None => Vec::new(),
             Some(text) => parse_teeth(text).unwrap_or_else(|_| {
                 kept.push(("teeth", Json::string(text)));
                 Vec::new()
             }),
         };
-        let arch = arch_form(input.text("arch_form")).unwrap_or_else(|raw| {
+        let arch = arch_form(input.arch_form.get()).unwrap_or_else(|raw| {
             kept.push(("arch_form", Json::String(raw)));
             None
         });
-        let side = bonding(input.text("bonding")).unwrap_or_else(|raw| {
+        let side = bonding(input.bonding.get()).unwrap_or_else(|raw| {
             kept.push(("bonding", Json::String(raw)));
             None
         });
@@ -156,32 +157,32 @@ impl Transform for Jaws {
 
         let id = mint("jaws", key);
         let mut rows = Vec::with_capacity(1 + teeth.len());
-        rows.push(row(
-            "jaws",
-            vec![
-                v::uuid(id.clone()),
-                v::int(key),
-                v::uuid(order),
-                v::text(jaw_type),
-                bracket,
-                v::opt_text(arch),
-                v::opt_text(side),
-                metadata,
-                opt_timestamptz(input.text("created_at")),
-                opt_timestamptz(input.text("updated_at")),
-            ],
-        ));
+        rows.push(
+            JawsRow {
+                id: v::uuid(id.clone()),
+                legacy_id: v::int(key),
+                order_id: v::uuid(order),
+                jaw_type: v::text(jaw_type),
+                bracket_id: bracket,
+                arch_form: v::opt_text(arch),
+                bonding: v::opt_text(side),
+                legacy_metadata: metadata,
+                created_at: opt_timestamptz(input.created_at.get()),
+                updated_at: opt_timestamptz(input.updated_at.get()),
+            }
+            .into(),
+        );
         for (i, tooth) in teeth.into_iter().enumerate() {
             let position = i as i64 + 1;
-            rows.push(row(
-                "jaw_teeth",
-                vec![
-                    v::uuid(mint(&format!("jaw_teeth:{position}"), key)),
-                    v::uuid(id.clone()),
-                    v::int(position),
-                    v::int(tooth),
-                ],
-            ));
+            rows.push(
+                JawTeethRow {
+                    id: v::uuid(mint(&format!("jaw_teeth:{position}"), key)),
+                    jaw_id: v::uuid(id.clone()),
+                    position: v::int(position),
+                    tooth_fdi: v::int(tooth),
+                }
+                .into(),
+            );
         }
         Ok(rows)
     }

@@ -12,42 +12,49 @@
 //! the URL's file name; a negative `size_bytes` is written as NULL (mime type and size stay
 //! NULL where the legacy system recorded none).
 
-use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{
-    describe, mint, resolve, row, v, Description, Fate, Input, TargetRow, Transform,
-};
+use lab_conventions::opt_timestamptz;
+use migrate_sdk::{mint, resolve, v, Fate, Table, TargetRow, Transform, Value};
 
 /// The seeded `storage_buckets` row 'message-attachments' (schema/target-cases.sql).
 pub const ATTACHMENTS_BUCKET: &str = "b0c4e700-0000-4000-8000-000000000002";
-/// The partition of `storage_objects` that holds the bucket's objects.
-const OBJECTS: &str = "storage_objects_message_attachments";
 
-const READS: &[&str] = &[
-    "id",
-    "message_id",
-    "file_name",
-    "file_url",
-    "mime_type",
-    "size_bytes",
-    "created_at",
-];
-const STORAGE_OBJECTS: &[&str] = &[
-    "id",
-    "bucket_id",
-    "path",
-    "mime_type",
-    "size_bytes",
-    "legacy_location",
-    "created_at",
-];
-const MESSAGE_ATTACHMENTS: &[&str] = &[
-    "id",
-    "legacy_id",
-    "message_id",
-    "storage_object_id",
-    "file_name",
-    "created_at",
-];
+migrate_sdk::source! {
+    /// The columns read from legacy `message_attachments`, in the order rows carry them (the key first).
+    pub struct LegacyMessageAttachments from "message_attachments" {
+        id: Key,
+        message_id: Int,
+        file_name: Text,
+        file_url: Text,
+        mime_type: Text,
+        size_bytes: Int,
+        created_at: Text,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `storage_objects_message_attachments`, the partition of `storage_objects` that holds the bucket's objects.
+    pub struct StorageObjectsRow into "storage_objects_message_attachments" {
+        id: Value,
+        bucket_id: Value,
+        path: Value,
+        mime_type: Value,
+        size_bytes: Value,
+        legacy_location: Value,
+        created_at: Value,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `message_attachments`.
+    pub struct MessageAttachmentsRow into "message_attachments" {
+        id: Value,
+        legacy_id: Value,
+        message_id: Value,
+        storage_object_id: Value,
+        file_name: Value,
+        created_at: Value,
+    }
+}
 
 /// The file name at the end of a URL (query and fragment dropped), None when the URL ends
 /// in `/` or has no path.
@@ -73,62 +80,51 @@ pub fn object_path(message: i64, attachment: i64, name: Option<&str>) -> String 
     }
 }
 
+#[derive(Default)]
 pub struct MessageAttachments;
 
 impl Transform for MessageAttachments {
-    fn describe() -> Description {
-        describe(
-            "message_attachments",
-            READS,
-            &[
-                (OBJECTS, STORAGE_OBJECTS),
-                ("message_attachments", MESSAGE_ATTACHMENTS),
-            ],
-            &["messages"],
-        )
-    }
+    type Source = LegacyMessageAttachments;
+    const WRITES: &'static [Table] = &[StorageObjectsRow::TABLE, MessageAttachmentsRow::TABLE];
+    const RESOLVES: &'static [&'static str] = &["messages"];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
-        let message_legacy = input.require_int("message_id")?;
+    fn transform_row(&mut self, input: LegacyMessageAttachments) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
+        let message_legacy = input.message_id.require()?;
         let message = resolve("messages", message_legacy, "message_id")?;
-        let url = input.require_text("file_url")?;
+        let url = input.file_url.require()?;
         let url_name = url_file_name(url);
-        let file_name = match input.trimmed("file_name") {
-            Some(_) => input.text("file_name").unwrap_or_default(),
+        let file_name = match input.file_name.trimmed() {
+            Some(_) => input.file_name.get().unwrap_or_default(),
             None => url_name.ok_or_else(|| {
                 Fate::reject(format!("no file_name, and file_url {url:?} names no file"))
             })?,
         };
-        let path = object_path(message_legacy, key, url_name.or(input.trimmed("file_name")));
-        let size = input.int("size_bytes").filter(|bytes| *bytes >= 0);
-        let created_at = opt_timestamptz(input.text("created_at"));
+        let path = object_path(message_legacy, key, url_name.or(input.file_name.trimmed()));
+        let size = input.size_bytes.get().filter(|bytes| *bytes >= 0);
+        let created_at = opt_timestamptz(input.created_at.get());
 
         let object = mint("storage_objects:message_attachments", key);
         Ok(vec![
-            row(
-                OBJECTS,
-                vec![
-                    v::uuid(object.clone()),
-                    v::uuid(ATTACHMENTS_BUCKET),
-                    v::text(path),
-                    v::opt_text(input.trimmed("mime_type")),
-                    v::opt_int(size),
-                    v::text(url),
-                    created_at.clone(),
-                ],
-            ),
-            row(
-                "message_attachments",
-                vec![
-                    v::uuid(mint("message_attachments", key)),
-                    v::int(key),
-                    v::uuid(message),
-                    v::uuid(object),
-                    v::text(file_name),
-                    created_at,
-                ],
-            ),
+            StorageObjectsRow {
+                id: v::uuid(object.clone()),
+                bucket_id: v::uuid(ATTACHMENTS_BUCKET),
+                path: v::text(path),
+                mime_type: v::opt_text(input.mime_type.trimmed()),
+                size_bytes: v::opt_int(size),
+                legacy_location: v::text(url),
+                created_at: created_at.clone(),
+            }
+            .into(),
+            MessageAttachmentsRow {
+                id: v::uuid(mint("message_attachments", key)),
+                legacy_id: v::int(key),
+                message_id: v::uuid(message),
+                storage_object_id: v::uuid(object),
+                file_name: v::text(file_name),
+                created_at,
+            }
+            .into(),
         ])
     }
 }

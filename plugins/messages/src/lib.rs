@@ -16,55 +16,67 @@
 //! service_level 'ground'); an unknown carrier text is kept raw in that row's
 //! `legacy_metadata` with carrier_id NULL.
 
+use lab_conventions::{opt_timestamptz, read_state, skip_if_deleted_at};
 use migrate_sdk::json::Json;
-use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{
-    describe, mint, resolve, resolve_optional, row, v, Description, Fate, Input, TargetRow,
-    Transform, Value,
-};
+use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
-const READS: &[&str] = &[
-    "id",
-    "order_id",
-    "sender_profile_id",
-    "recipient_profile_id",
-    "message_type",
-    "subject",
-    "body",
-    "carrier",
-    "tracking_no",
-    "is_read",
-    "sent_at",
-    "read_at",
-    "deleted_at",
-];
-const DISPATCH_MESSAGES: &[&str] = &[
-    "id",
-    "legacy_id",
-    "order_id",
-    "sender_profile_id",
-    "message_type",
-    "subject",
-    "body",
-    "legacy_metadata",
-    "sent_at",
-];
-const DISPATCH_RECIPIENTS: &[&str] = &[
-    "id",
-    "message_id",
-    "recipient_profile_id",
-    "is_read",
-    "read_at",
-    "legacy_metadata",
-];
-const SHIPMENT_TRACKINGS: &[&str] = &[
-    "id",
-    "message_id",
-    "carrier_id",
-    "service_level",
-    "tracking_number",
-    "legacy_metadata",
-];
+migrate_sdk::source! {
+    /// The columns read from legacy `messages`, in the order rows carry them (the key first).
+    pub struct LegacyMessages from "messages" {
+        id: Key,
+        order_id: Int,
+        sender_profile_id: Int,
+        recipient_profile_id: Int,
+        message_type: Int,
+        subject: Text,
+        body: Text,
+        carrier: Text,
+        tracking_no: Text,
+        is_read: Bool,
+        sent_at: Text,
+        read_at: Text,
+        deleted_at: Text,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `dispatch_messages`.
+    pub struct DispatchMessagesRow into "dispatch_messages" {
+        id: Value,
+        legacy_id: Value,
+        order_id: Value,
+        sender_profile_id: Value,
+        message_type: Value,
+        subject: Value,
+        body: Value,
+        legacy_metadata: Value,
+        sent_at: Value,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `dispatch_recipients`.
+    pub struct DispatchRecipientsRow into "dispatch_recipients" {
+        id: Value,
+        message_id: Value,
+        recipient_profile_id: Value,
+        is_read: Value,
+        read_at: Value,
+        legacy_metadata: Value,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `shipment_trackings`.
+    pub struct ShipmentTrackingsRow into "shipment_trackings" {
+        id: Value,
+        message_id: Value,
+        carrier_id: Value,
+        service_level: Value,
+        tracking_number: Value,
+        legacy_metadata: Value,
+    }
+}
 
 /// Legacy message_type code -> `dispatch_message_type` label.
 pub fn message_type(code: i64) -> Option<&'static str> {
@@ -108,75 +120,60 @@ pub fn carrier(text: &str) -> Option<Carrier> {
     Some(Carrier { id, service_level })
 }
 
-/// Read state from the two legacy columns that disagree on some rows: read when marked read
-/// or when a read time exists; also returns the legacy flag to keep when it said unread
-/// next to a read time.
-pub fn read_state(is_read: Option<bool>, has_read_at: bool) -> (bool, Option<bool>) {
-    let read = is_read == Some(true) || has_read_at;
-    let kept = (is_read == Some(false) && has_read_at).then_some(false);
-    (read, kept)
-}
-
 fn json_or_null(pairs: Vec<(&str, Json)>) -> Value {
     migrate_sdk::json::metadata(pairs)
 }
 
+#[derive(Default)]
 pub struct Messages;
 
 impl Transform for Messages {
-    fn describe() -> Description {
-        describe(
-            "messages",
-            READS,
-            &[
-                ("dispatch_messages", DISPATCH_MESSAGES),
-                ("dispatch_recipients", DISPATCH_RECIPIENTS),
-                ("shipment_trackings", SHIPMENT_TRACKINGS),
-            ],
-            &["orders", "profiles"],
-        )
-    }
+    type Source = LegacyMessages;
+    const WRITES: &'static [Table] = &[
+        DispatchMessagesRow::TABLE,
+        DispatchRecipientsRow::TABLE,
+        ShipmentTrackingsRow::TABLE,
+    ];
+    const RESOLVES: &'static [&'static str] = &["orders", "profiles"];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
-        if !input.is_null("deleted_at") {
-            return Err(Fate::skip("soft-deleted message (deleted_at set)"));
-        }
-        let order = resolve("orders", input.require_int("order_id")?, "order_id")?;
-        let code = input.require_int("message_type")?;
+    fn transform_row(&mut self, input: LegacyMessages) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
+        skip_if_deleted_at(&input.deleted_at, "message")?;
+        let order = resolve("orders", input.order_id.require()?, "order_id")?;
+        let code = input.message_type.require()?;
         let kind = message_type(code)
             .ok_or_else(|| Fate::reject(format!("unknown message_type code {code}")))?;
         let sender = resolve_optional(
             "profiles",
-            input.int("sender_profile_id"),
+            input.sender_profile_id.get(),
             "sender_profile_id",
         )?;
-        let recipient_legacy = input.int("recipient_profile_id");
+        let recipient_legacy = input.recipient_profile_id.get();
         let recipient = resolve_optional("profiles", recipient_legacy, "recipient_profile_id")?;
 
         let id = mint("messages", key);
-        let read_at = input.text("read_at");
-        let legacy_is_read = input.boolean("is_read");
+        let read_at = input.read_at.get();
+        let legacy_is_read = input.is_read.get();
         let mut message_metadata = Vec::new();
         let mut recipient_row = None;
         match recipient {
             Value::Uuid(profile) => {
                 let (is_read, kept) = read_state(legacy_is_read, read_at.is_some());
-                recipient_row = Some(row(
-                    "dispatch_recipients",
-                    vec![
-                        v::uuid(mint("dispatch_recipients", key)),
-                        v::uuid(id.clone()),
-                        v::uuid(profile),
-                        v::boolean(is_read),
-                        opt_timestamptz(read_at),
-                        json_or_null(
+                recipient_row = Some(
+                    DispatchRecipientsRow {
+                        id: v::uuid(mint("dispatch_recipients", key)),
+                        message_id: v::uuid(id.clone()),
+                        recipient_profile_id: v::uuid(profile),
+                        is_read: v::boolean(is_read),
+                        read_at: opt_timestamptz(read_at),
+                        legacy_metadata: json_or_null(
                             kept.map(|flag| ("is_read", Json::Bool(flag)))
                                 .into_iter()
                                 .collect(),
                         ),
-                    ],
-                ));
+                    }
+                    .into(),
+                );
             }
             _ => {
                 if let Some(legacy) = recipient_legacy {
@@ -192,41 +189,37 @@ impl Transform for Messages {
             }
         }
 
-        let carrier_text = input.trimmed("carrier");
-        let tracking_no = input.trimmed("tracking_no");
+        let carrier_text = input.carrier.trimmed();
+        let tracking_no = input.tracking_no.trimmed();
         let tracking_row = (carrier_text.is_some() || tracking_no.is_some()).then(|| {
             let known = carrier_text.and_then(carrier);
             let raw = match (carrier_text, &known) {
                 (Some(text), None) => vec![("carrier", Json::string(text))],
                 _ => Vec::new(),
             };
-            row(
-                "shipment_trackings",
-                vec![
-                    v::uuid(mint("shipment_trackings", key)),
-                    v::uuid(id.clone()),
-                    v::opt(known.as_ref().map(|c| v::uuid(c.id))),
-                    v::opt_text(known.as_ref().and_then(|c| c.service_level)),
-                    v::opt_text(tracking_no),
-                    json_or_null(raw),
-                ],
-            )
+            ShipmentTrackingsRow {
+                id: v::uuid(mint("shipment_trackings", key)),
+                message_id: v::uuid(id.clone()),
+                carrier_id: v::opt(known.as_ref().map(|c| v::uuid(c.id))),
+                service_level: v::opt_text(known.as_ref().and_then(|c| c.service_level)),
+                tracking_number: v::opt_text(tracking_no),
+                legacy_metadata: json_or_null(raw),
+            }
+            .into()
         });
 
-        let mut rows = vec![row(
-            "dispatch_messages",
-            vec![
-                v::uuid(id.clone()),
-                v::int(key),
-                v::uuid(order),
-                sender,
-                v::text(kind),
-                v::opt_text(input.text("subject").filter(|s| !s.trim().is_empty())),
-                v::opt_text(input.text("body").filter(|s| !s.trim().is_empty())),
-                json_or_null(message_metadata),
-                opt_timestamptz(input.text("sent_at")),
-            ],
-        )];
+        let mut rows = vec![DispatchMessagesRow {
+            id: v::uuid(id.clone()),
+            legacy_id: v::int(key),
+            order_id: v::uuid(order),
+            sender_profile_id: sender,
+            message_type: v::text(kind),
+            subject: v::opt_text(input.subject.get().filter(|s| !s.trim().is_empty())),
+            body: v::opt_text(input.body.get().filter(|s| !s.trim().is_empty())),
+            legacy_metadata: json_or_null(message_metadata),
+            sent_at: opt_timestamptz(input.sent_at.get()),
+        }
+        .into()];
         rows.extend(recipient_row);
         rows.extend(tracking_row);
         Ok(rows)

@@ -8,40 +8,45 @@
 //! offer then reads "every product": none is skipped today, products have no soft delete).
 //! A NULL `is_active` is written as false.
 
+use lab_conventions::opt_timestamptz;
 use migrate_sdk::money::{fits, is_negative, to_cents};
-use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{
-    describe, mint, resolve_optional, row, v, Description, Fate, Input, TargetRow, Transform,
-};
+use migrate_sdk::{mint, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
-const READS: &[&str] = &[
-    "id",
-    "product_id",
-    "name",
-    "description",
-    "discount_type",
-    "discount_value",
-    "min_order_amount",
-    "starts_at",
-    "ends_at",
-    "is_active",
-    "created_at",
-];
-const OFFERS: &[&str] = &[
-    "id",
-    "legacy_id",
-    "product_id",
-    "name",
-    "description",
-    "discount_type",
-    "percent_off",
-    "amount_off",
-    "min_order_amount",
-    "starts_at",
-    "ends_at",
-    "is_active",
-    "created_at",
-];
+migrate_sdk::source! {
+    /// The columns read from legacy `offers`, in the order rows carry them (the key first).
+    pub struct LegacyOffers from "offers" {
+        id: Key,
+        product_id: Int,
+        name: Text,
+        description: Text,
+        discount_type: Int,
+        discount_value: Text,
+        min_order_amount: Text,
+        starts_at: Text,
+        ends_at: Text,
+        is_active: Bool,
+        created_at: Text,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `offers`.
+    pub struct OffersRow into "offers" {
+        id: Value,
+        legacy_id: Value,
+        product_id: Value,
+        name: Value,
+        description: Value,
+        discount_type: Value,
+        percent_off: Value,
+        amount_off: Value,
+        min_order_amount: Value,
+        starts_at: Value,
+        ends_at: Value,
+        is_active: Value,
+        created_at: Value,
+    }
+}
 
 /// Legacy discount_type code -> `discount_type` label.
 pub fn discount_type(code: i64) -> Option<&'static str> {
@@ -97,52 +102,47 @@ pub fn min_order_amount(text: &str) -> Result<String, Fate> {
     Ok(value)
 }
 
+#[derive(Default)]
 pub struct Offers;
 
 impl Transform for Offers {
-    fn describe() -> Description {
-        describe("offers", READS, &[("offers", OFFERS)], &["products"])
-    }
+    type Source = LegacyOffers;
+    const WRITES: &'static [Table] = &[OffersRow::TABLE];
+    const RESOLVES: &'static [&'static str] = &["products"];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
-        let name = input.require_text("name")?;
-        let code = input.require_int("discount_type")?;
+    fn transform_row(&mut self, input: LegacyOffers) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
+        let name = input.name.require()?;
+        let code = input.discount_type.require()?;
         let kind = discount_type(code)
             .ok_or_else(|| Fate::reject(format!("unknown discount_type code {code}")))?;
-        let value = discount_value(
-            input.require_text("discount_value")?,
-            "discount_value",
-            kind,
-        )?;
-        let min_order = match input.text("min_order_amount") {
+        let value = discount_value(input.discount_value.require()?, "discount_value", kind)?;
+        let min_order = match input.min_order_amount.get() {
             None => None,
             Some(text) => Some(min_order_amount(text)?),
         };
-        let product = resolve_optional("products", input.int("product_id"), "product_id")?;
+        let product = resolve_optional("products", input.product_id.get(), "product_id")?;
         let (percent_off, amount_off) = if kind == "percent" {
             (Some(value), None)
         } else {
             (None, Some(value))
         };
-        Ok(vec![row(
-            "offers",
-            vec![
-                v::uuid(mint("offers", key)),
-                v::int(key),
-                product,
-                v::text(name.trim()),
-                v::opt_text(input.text("description").filter(|s| !s.trim().is_empty())),
-                v::text(kind),
-                v::opt(percent_off.map(v::numeric)),
-                v::opt(amount_off.map(v::numeric)),
-                v::opt(min_order.map(v::numeric)),
-                opt_timestamptz(input.text("starts_at")),
-                opt_timestamptz(input.text("ends_at")),
-                v::boolean(input.boolean("is_active").unwrap_or(false)),
-                opt_timestamptz(input.text("created_at")),
-            ],
-        )])
+        Ok(vec![OffersRow {
+            id: v::uuid(mint("offers", key)),
+            legacy_id: v::int(key),
+            product_id: product,
+            name: v::text(name.trim()),
+            description: v::opt_text(input.description.get().filter(|s| !s.trim().is_empty())),
+            discount_type: v::text(kind),
+            percent_off: v::opt(percent_off.map(v::numeric)),
+            amount_off: v::opt(amount_off.map(v::numeric)),
+            min_order_amount: v::opt(min_order.map(v::numeric)),
+            starts_at: opt_timestamptz(input.starts_at.get()),
+            ends_at: opt_timestamptz(input.ends_at.get()),
+            is_active: v::boolean(input.is_active.get().unwrap_or(false)),
+            created_at: opt_timestamptz(input.created_at.get()),
+        }
+        .into()])
     }
 }
 

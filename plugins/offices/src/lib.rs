@@ -2,65 +2,68 @@
 //!
 //! Skips soft-deleted offices (`is_deleted`); rejects an office without a name.
 
-use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{describe, mint, row, v, Description, Fate, Input, TargetRow, Transform};
+use lab_conventions::{opt_timestamptz, skip_if_flagged_deleted};
+use migrate_sdk::{mint, v, Fate, Table, TargetRow, Transform, Value};
 
-const READS: &[&str] = &[
-    "id",
-    "name",
-    "address",
-    "city",
-    "state",
-    "zip",
-    "phone",
-    "email",
-    "is_deleted",
-    "created_at",
-    "updated_at",
-];
-const OFFICES: &[&str] = &[
-    "id",
-    "legacy_id",
-    "name",
-    "address",
-    "city",
-    "state",
-    "zip",
-    "phone",
-    "email",
-    "created_at",
-    "updated_at",
-];
+migrate_sdk::source! {
+    /// The columns read from legacy `offices`, in the order rows carry them (the key first).
+    pub struct LegacyOffices from "offices" {
+        id: Key,
+        name: Text,
+        address: Text,
+        city: Text,
+        state: Text,
+        zip: Text,
+        phone: Text,
+        email: Text,
+        is_deleted: Bool,
+        created_at: Text,
+        updated_at: Text,
+    }
+}
 
+migrate_sdk::target! {
+    /// A row of `offices`.
+    pub struct OfficesRow into "offices" {
+        id: Value,
+        legacy_id: Value,
+        name: Value,
+        address: Value,
+        city: Value,
+        state: Value,
+        zip: Value,
+        phone: Value,
+        email: Value,
+        created_at: Value,
+        updated_at: Value,
+    }
+}
+
+#[derive(Default)]
 pub struct Offices;
 
 impl Transform for Offices {
-    fn describe() -> Description {
-        describe("offices", READS, &[("offices", OFFICES)], &[])
-    }
+    type Source = LegacyOffices;
+    const WRITES: &'static [Table] = &[OfficesRow::TABLE];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
-        if input.boolean("is_deleted") == Some(true) {
-            return Err(Fate::skip("soft-deleted office (is_deleted)"));
+    fn transform_row(&mut self, input: LegacyOffices) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
+        skip_if_flagged_deleted(&input.is_deleted, "office")?;
+        let name = input.name.require()?;
+        Ok(vec![OfficesRow {
+            id: v::uuid(mint("offices", key)),
+            legacy_id: v::int(key),
+            name: v::text(name),
+            address: v::opt_text(input.address.trimmed()),
+            city: v::opt_text(input.city.trimmed()),
+            state: v::opt_text(input.state.trimmed()),
+            zip: v::opt_text(input.zip.trimmed()),
+            phone: v::opt_text(input.phone.trimmed()),
+            email: v::opt_text(input.email.trimmed()),
+            created_at: opt_timestamptz(input.created_at.get()),
+            updated_at: opt_timestamptz(input.updated_at.get()),
         }
-        let name = input.require_text("name")?;
-        Ok(vec![row(
-            "offices",
-            vec![
-                v::uuid(mint("offices", key)),
-                v::int(key),
-                v::text(name),
-                v::opt_text(input.trimmed("address")),
-                v::opt_text(input.trimmed("city")),
-                v::opt_text(input.trimmed("state")),
-                v::opt_text(input.trimmed("zip")),
-                v::opt_text(input.trimmed("phone")),
-                v::opt_text(input.trimmed("email")),
-                opt_timestamptz(input.text("created_at")),
-                opt_timestamptz(input.text("updated_at")),
-            ],
-        )])
+        .into()])
     }
 }
 

@@ -11,47 +11,55 @@
 //! (`\\fs01\scans\2016\L001234\Upper Jaw.stl`) gets `orders/<order>/legacy-<file>/<name>`
 //! (share paths are not unique). The legacy path is kept as written in `legacy_location`.
 
+use lab_conventions::{opt_timestamptz, skip_if_flagged_deleted};
 use migrate_sdk::json::Json;
-use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{
-    describe, mint, resolve, resolve_optional, row, v, Description, Fate, Input, TargetRow,
-    Transform, Value,
-};
+use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
-const READS: &[&str] = &[
-    "id",
-    "order_id",
-    "file_type",
-    "file_name",
-    "file_path",
-    "mime_type",
-    "file_size",
-    "md5",
-    "uploaded_by",
-    "is_deleted",
-    "created_at",
-];
-const ORDER_FILE_OBJECTS: &[&str] = &[
-    "id",
-    "bucket",
-    "path",
-    "mime_type",
-    "size_bytes",
-    "md5",
-    "legacy_location",
-    "created_at",
-];
-const ORDER_FILES: &[&str] = &[
-    "id",
-    "legacy_id",
-    "order_id",
-    "storage_object_id",
-    "file_type_id",
-    "file_name",
-    "uploaded_by_profile_id",
-    "legacy_metadata",
-    "created_at",
-];
+migrate_sdk::source! {
+    /// The columns read from legacy `order_files`, in the order rows carry them (the key first).
+    pub struct LegacyOrderFiles from "order_files" {
+        id: Key,
+        order_id: Int,
+        file_type: Int,
+        file_name: Text,
+        file_path: Text,
+        mime_type: Text,
+        file_size: Int,
+        md5: Text,
+        uploaded_by: Int,
+        is_deleted: Bool,
+        created_at: Text,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `order_file_objects`.
+    pub struct OrderFileObjectsRow into "order_file_objects" {
+        id: Value,
+        bucket: Value,
+        path: Value,
+        mime_type: Value,
+        size_bytes: Value,
+        md5: Value,
+        legacy_location: Value,
+        created_at: Value,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `order_files`.
+    pub struct OrderFilesRow into "order_files" {
+        id: Value,
+        legacy_id: Value,
+        order_id: Value,
+        storage_object_id: Value,
+        file_type_id: Value,
+        file_name: Value,
+        uploaded_by_profile_id: Value,
+        legacy_metadata: Value,
+        created_at: Value,
+    }
+}
 
 /// The one storage bucket of order files.
 pub const BUCKET: &str = "order-files";
@@ -121,33 +129,24 @@ pub fn md5(raw: Option<&str>) -> Result<Option<String>, String> {
     }
 }
 
+#[derive(Default)]
 pub struct OrderFiles;
 
 impl Transform for OrderFiles {
-    fn describe() -> Description {
-        describe(
-            "order_files",
-            READS,
-            &[
-                ("order_file_objects", ORDER_FILE_OBJECTS),
-                ("order_files", ORDER_FILES),
-            ],
-            &["orders", "profiles"],
-        )
-    }
+    type Source = LegacyOrderFiles;
+    const WRITES: &'static [Table] = &[OrderFileObjectsRow::TABLE, OrderFilesRow::TABLE];
+    const RESOLVES: &'static [&'static str] = &["orders", "profiles"];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
-        if input.boolean("is_deleted") == Some(true) {
-            return Err(Fate::skip("soft-deleted file (is_deleted)"));
-        }
-        let legacy_order = input.require_int("order_id")?;
+    fn transform_row(&mut self, input: LegacyOrderFiles) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
+        skip_if_flagged_deleted(&input.is_deleted, "file")?;
+        let legacy_order = input.order_id.require()?;
         let order = resolve("orders", legacy_order, "order_id")?;
-        let legacy_path = input.require_text("file_path")?;
-        let uploader = resolve_optional("profiles", input.int("uploaded_by"), "uploaded_by")?;
+        let legacy_path = input.file_path.require()?;
+        let uploader = resolve_optional("profiles", input.uploaded_by.get(), "uploaded_by")?;
 
         let mut kept: Vec<(&str, Json)> = Vec::new();
-        let file_type = match input.int("file_type") {
+        let file_type = match input.file_type.get() {
             None => Value::Null,
             Some(code) => match file_type_id(code) {
                 Some(id) => v::uuid(id),
@@ -157,18 +156,18 @@ impl Transform for OrderFiles {
                 }
             },
         };
-        let md5 = md5(input.text("md5")).unwrap_or_else(|raw| {
+        let md5 = md5(input.md5.get()).unwrap_or_else(|raw| {
             kept.push(("md5", Json::String(raw)));
             None
         });
-        let size = match input.int("file_size") {
+        let size = match input.file_size.get() {
             Some(bytes) if bytes < 0 => {
                 kept.push(("file_size", Json::Number(bytes.to_string())));
                 None
             }
             other => other,
         };
-        let file_name = match input.trimmed("file_name") {
+        let file_name = match input.file_name.trimmed() {
             Some(name) => name,
             None => last_segment(legacy_path.trim()).trim(),
         };
@@ -179,37 +178,33 @@ impl Transform for OrderFiles {
         }
         let path = storage_path(legacy_path.trim(), legacy_order, key, file_name);
         let metadata = migrate_sdk::json::metadata(kept);
-        let created_at = opt_timestamptz(input.text("created_at"));
+        let created_at = opt_timestamptz(input.created_at.get());
 
         let object_id = mint("order_file_objects", key);
         Ok(vec![
-            row(
-                "order_file_objects",
-                vec![
-                    v::uuid(object_id.clone()),
-                    v::text(BUCKET),
-                    v::text(path),
-                    v::opt_text(input.trimmed("mime_type")),
-                    v::opt_int(size),
-                    v::opt(md5.map(v::text)),
-                    v::text(legacy_path),
-                    created_at.clone(),
-                ],
-            ),
-            row(
-                "order_files",
-                vec![
-                    v::uuid(mint("order_files", key)),
-                    v::int(key),
-                    v::uuid(order),
-                    v::uuid(object_id),
-                    file_type,
-                    v::text(file_name),
-                    uploader,
-                    metadata,
-                    created_at,
-                ],
-            ),
+            OrderFileObjectsRow {
+                id: v::uuid(object_id.clone()),
+                bucket: v::text(BUCKET),
+                path: v::text(path),
+                mime_type: v::opt_text(input.mime_type.trimmed()),
+                size_bytes: v::opt_int(size),
+                md5: v::opt(md5.map(v::text)),
+                legacy_location: v::text(legacy_path),
+                created_at: created_at.clone(),
+            }
+            .into(),
+            OrderFilesRow {
+                id: v::uuid(mint("order_files", key)),
+                legacy_id: v::int(key),
+                order_id: v::uuid(order),
+                storage_object_id: v::uuid(object_id),
+                file_type_id: file_type,
+                file_name: v::text(file_name),
+                uploaded_by_profile_id: uploader,
+                legacy_metadata: metadata,
+                created_at,
+            }
+            .into(),
         ])
     }
 }

@@ -9,51 +9,66 @@
 //! the expected shape the order still migrates, with no history rows and the raw text kept
 //! in `legacy_metadata` as {"status_history": "<raw>"}.
 
+use lab_conventions::{currency, local_to_timestamptz, opt_timestamptz, skip_if_flagged_deleted};
 use migrate_sdk::json::{self, Json};
 use migrate_sdk::money::{cents_to_decimal, fits, is_negative, to_cents};
-use migrate_sdk::time::{local_to_timestamptz, opt_timestamptz, parse_local_timestamp};
-use migrate_sdk::{
-    describe, mint, resolve, resolve_or_unlink, row, v, Description, Fate, Input, TargetRow,
-    Transform, Value,
-};
+use migrate_sdk::time::parse_local_timestamp;
+use migrate_sdk::{mint, resolve, resolve_or_unlink, v, Fate, Table, TargetRow, Transform, Value};
 
-const READS: &[&str] = &[
-    "id",
-    "patient_id",
-    "doctor_id",
-    "office_id",
-    "order_number",
-    "status",
-    "total_amount",
-    "amount_paid_cents",
-    "currency",
-    "status_history",
-    "notes",
-    "submitted_at",
-    "shipped_at",
-    "is_deleted",
-    "created_at",
-    "updated_at",
-];
-const ORDERS: &[&str] = &[
-    "id",
-    "legacy_id",
-    "patient_id",
-    "doctor_id",
-    "office_id",
-    "order_number",
-    "status",
-    "total_amount",
-    "amount_paid",
-    "currency",
-    "notes",
-    "legacy_metadata",
-    "submitted_at",
-    "shipped_at",
-    "created_at",
-    "updated_at",
-];
-const ORDER_STATUS_HISTORY: &[&str] = &["id", "order_id", "position", "status", "changed_at"];
+migrate_sdk::source! {
+    /// The columns read from legacy `orders`, in the order rows carry them (the key first).
+    pub struct LegacyOrders from "orders" {
+        id: Key,
+        patient_id: Int,
+        doctor_id: Int,
+        office_id: Int,
+        order_number: Text,
+        status: Int,
+        total_amount: Text,
+        amount_paid_cents: Int,
+        currency: Text,
+        status_history: Text,
+        notes: Text,
+        submitted_at: Text,
+        shipped_at: Text,
+        is_deleted: Bool,
+        created_at: Text,
+        updated_at: Text,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `orders`.
+    pub struct OrdersRow into "orders" {
+        id: Value,
+        legacy_id: Value,
+        patient_id: Value,
+        doctor_id: Value,
+        office_id: Value,
+        order_number: Value,
+        status: Value,
+        total_amount: Value,
+        amount_paid: Value,
+        currency: Value,
+        notes: Value,
+        legacy_metadata: Value,
+        submitted_at: Value,
+        shipped_at: Value,
+        created_at: Value,
+        updated_at: Value,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `order_status_history`.
+    pub struct OrderStatusHistoryRow into "order_status_history" {
+        id: Value,
+        order_id: Value,
+        position: Value,
+        status: Value,
+        changed_at: Value,
+    }
+}
 
 /// Legacy status code -> `order_status` label.
 pub fn order_status(code: i64) -> Option<&'static str> {
@@ -121,57 +136,40 @@ pub fn total_amount(text: &str) -> Result<String, Fate> {
     Ok(total)
 }
 
-/// A three-letter currency code, upper-cased; None for blank or NULL.
-pub fn currency(raw: Option<&str>) -> Result<Option<String>, Fate> {
-    let Some(text) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
-        return Ok(None);
-    };
-    if text.len() == 3 && text.bytes().all(|b| b.is_ascii_alphabetic()) {
-        Ok(Some(text.to_ascii_uppercase()))
-    } else {
-        Err(Fate::reject(format!(
-            "currency {text:?} is not a three-letter code"
-        )))
-    }
-}
-
+#[derive(Default)]
 pub struct Orders;
 
 impl Transform for Orders {
-    fn describe() -> Description {
-        describe(
-            "orders",
-            READS,
-            &[
-                ("orders", ORDERS),
-                ("order_status_history", ORDER_STATUS_HISTORY),
-            ],
-            &["patients", "doctors", "offices"],
-        )
-    }
+    type Source = LegacyOrders;
+    const WRITES: &'static [Table] = &[OrdersRow::TABLE, OrderStatusHistoryRow::TABLE];
+    const RESOLVES: &'static [&'static str] = &["patients", "doctors", "offices"];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
-        if input.boolean("is_deleted") == Some(true) {
-            return Err(Fate::skip("soft-deleted order (is_deleted)"));
-        }
-        let order_number = input.require_text("order_number")?;
-        let code = input.require_int("status")?;
+    fn transform_row(&mut self, input: LegacyOrders) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
+        skip_if_flagged_deleted(&input.is_deleted, "order")?;
+        let order_number = input.order_number.require()?;
+        let code = input.status.require()?;
         let status = order_status(code)
             .ok_or_else(|| Fate::reject(format!("unknown order status code {code}")))?;
-        let total = total_amount(input.require_text("total_amount")?)?;
+        let total = total_amount(input.total_amount.require()?)?;
         // NULL paid cents means "not recorded", which is not "paid nothing": it stays NULL.
         let paid = input
-            .int("amount_paid_cents")
+            .amount_paid_cents
+            .get()
             .map(|cents| v::numeric(cents_to_decimal(cents)));
-        let currency = currency(input.text("currency"))?;
-        let patient = resolve("patients", input.require_int("patient_id")?, "patient_id")?;
+        let currency = currency(input.currency.get()).map_err(|raw| {
+            Fate::reject(format!(
+                "currency {:?} is not a three-letter code",
+                raw.trim()
+            ))
+        })?;
+        let patient = resolve("patients", input.patient_id.require()?, "patient_id")?;
         // The order is kept when its doctor or office is gone; the old ids are kept too.
         let mut kept: Vec<(&str, Json)> = Vec::new();
         let (doctor, dangling_doctor) =
-            resolve_or_unlink("doctors", input.int("doctor_id"), "doctor_id");
+            resolve_or_unlink("doctors", input.doctor_id.get(), "doctor_id");
         let (office, dangling_office) =
-            resolve_or_unlink("offices", input.int("office_id"), "office_id");
+            resolve_or_unlink("offices", input.office_id.get(), "office_id");
         if let Some(id) = dangling_doctor {
             kept.push(("doctor_id", Json::string(id.to_string())));
         }
@@ -179,7 +177,7 @@ impl Transform for Orders {
             kept.push(("office_id", Json::string(id.to_string())));
         }
 
-        let history = match input.text("status_history") {
+        let history = match input.status_history.get() {
             None => Vec::new(),
             Some(text) if text.trim().is_empty() => Vec::new(),
             Some(text) => parse_history(text).unwrap_or_else(|_| {
@@ -190,39 +188,37 @@ impl Transform for Orders {
         let metadata = (!kept.is_empty()).then(|| Json::object(kept).to_string());
 
         let id = mint("orders", key);
-        let mut rows = vec![row(
-            "orders",
-            vec![
-                v::uuid(id.clone()),
-                v::int(key),
-                v::uuid(patient),
-                doctor,
-                office,
-                v::text(order_number),
-                v::text(status),
-                v::numeric(total),
-                v::opt(paid),
-                v::opt(currency.map(v::text)),
-                v::opt_text(input.text("notes").filter(|s| !s.trim().is_empty())),
-                metadata.map_or(Value::Null, Value::Json),
-                opt_timestamptz(input.text("submitted_at")),
-                opt_timestamptz(input.text("shipped_at")),
-                opt_timestamptz(input.text("created_at")),
-                opt_timestamptz(input.text("updated_at")),
-            ],
-        )];
+        let mut rows = vec![OrdersRow {
+            id: v::uuid(id.clone()),
+            legacy_id: v::int(key),
+            patient_id: v::uuid(patient),
+            doctor_id: doctor,
+            office_id: office,
+            order_number: v::text(order_number),
+            status: v::text(status),
+            total_amount: v::numeric(total),
+            amount_paid: v::opt(paid),
+            currency: v::opt(currency.map(v::text)),
+            notes: v::opt_text(input.notes.get().filter(|s| !s.trim().is_empty())),
+            legacy_metadata: metadata.map_or(Value::Null, Value::Json),
+            submitted_at: opt_timestamptz(input.submitted_at.get()),
+            shipped_at: opt_timestamptz(input.shipped_at.get()),
+            created_at: opt_timestamptz(input.created_at.get()),
+            updated_at: opt_timestamptz(input.updated_at.get()),
+        }
+        .into()];
         for (i, entry) in history.into_iter().enumerate() {
             let position = i as i64 + 1;
-            rows.push(row(
-                "order_status_history",
-                vec![
-                    v::uuid(mint(&format!("order_status_history:{position}"), key)),
-                    v::uuid(id.clone()),
-                    v::int(position),
-                    v::text(entry.status),
-                    Value::Timestamptz(local_to_timestamptz(&entry.at)),
-                ],
-            ));
+            rows.push(
+                OrderStatusHistoryRow {
+                    id: v::uuid(mint(&format!("order_status_history:{position}"), key)),
+                    order_id: v::uuid(id.clone()),
+                    position: v::int(position),
+                    status: v::text(entry.status),
+                    changed_at: Value::Timestamptz(local_to_timestamptz(&entry.at)),
+                }
+                .into(),
+            );
         }
         Ok(rows)
     }

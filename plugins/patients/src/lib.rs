@@ -7,47 +7,52 @@
 //! non-blank value that cannot be parsed is written as NULL and kept raw in
 //! `legacy_metadata`, e.g. {"date_of_birth":"N/A"}.
 
+use lab_conventions::opt_timestamptz;
 use migrate_sdk::json::Json;
-use migrate_sdk::time::{opt_timestamptz, parse_loose_date};
-use migrate_sdk::{
-    describe, mint, resolve, resolve_or_unlink, row, v, Description, Fate, Input, TargetRow,
-    Transform, Value,
-};
+use migrate_sdk::time::parse_loose_date;
+use migrate_sdk::{mint, resolve, resolve_or_unlink, v, Fate, Table, TargetRow, Transform, Value};
 
-const READS: &[&str] = &[
-    "id",
-    "doctor_id",
-    "office_id",
-    "profile_id",
-    "first_name",
-    "last_name",
-    "date_of_birth",
-    "gender",
-    "email",
-    "phone",
-    "notes",
-    "archived",
-    "created_at",
-    "updated_at",
-];
-const PATIENTS: &[&str] = &[
-    "id",
-    "legacy_id",
-    "doctor_id",
-    "office_id",
-    "profile_id",
-    "first_name",
-    "last_name",
-    "date_of_birth",
-    "gender",
-    "email",
-    "phone",
-    "notes",
-    "is_archived",
-    "legacy_metadata",
-    "created_at",
-    "updated_at",
-];
+migrate_sdk::source! {
+    /// The columns read from legacy `patients`, in the order rows carry them (the key first).
+    pub struct LegacyPatients from "patients" {
+        id: Key,
+        doctor_id: Int,
+        office_id: Int,
+        profile_id: Int,
+        first_name: Text,
+        last_name: Text,
+        date_of_birth: Text,
+        gender: Text,
+        email: Text,
+        phone: Text,
+        notes: Text,
+        archived: Bool,
+        created_at: Text,
+        updated_at: Text,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `patients`.
+    pub struct PatientsRow into "patients" {
+        id: Value,
+        legacy_id: Value,
+        doctor_id: Value,
+        office_id: Value,
+        profile_id: Value,
+        first_name: Value,
+        last_name: Value,
+        date_of_birth: Value,
+        gender: Value,
+        email: Value,
+        phone: Value,
+        notes: Value,
+        is_archived: Value,
+        legacy_metadata: Value,
+        created_at: Value,
+        updated_at: Value,
+    }
+}
 
 /// Legacy gender letter -> `gender` label: Ok(None) when blank or NULL, Err(raw) when unknown.
 pub fn gender(raw: Option<&str>) -> Result<Option<&'static str>, String> {
@@ -83,64 +88,58 @@ pub fn legacy_metadata(kept: Vec<(&str, String)>) -> Option<String> {
     }
 }
 
+#[derive(Default)]
 pub struct Patients;
 
 impl Transform for Patients {
-    fn describe() -> Description {
-        describe(
-            "patients",
-            READS,
-            &[("patients", PATIENTS)],
-            &["doctors", "offices", "profiles"],
-        )
-    }
+    type Source = LegacyPatients;
+    const WRITES: &'static [Table] = &[PatientsRow::TABLE];
+    const RESOLVES: &'static [&'static str] = &["doctors", "offices", "profiles"];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
-        let last_name = input.require_text("last_name")?;
-        let doctor = resolve("doctors", input.require_int("doctor_id")?, "doctor_id")?;
+    fn transform_row(&mut self, input: LegacyPatients) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
+        let last_name = input.last_name.require()?;
+        let doctor = resolve("doctors", input.doctor_id.require()?, "doctor_id")?;
         // A patient is kept even when its office or login is gone; the old id is kept too.
         let mut kept = Vec::new();
         let (office, dangling_office) =
-            resolve_or_unlink("offices", input.int("office_id"), "office_id");
+            resolve_or_unlink("offices", input.office_id.get(), "office_id");
         let (profile, dangling_profile) =
-            resolve_or_unlink("profiles", input.int("profile_id"), "profile_id");
+            resolve_or_unlink("profiles", input.profile_id.get(), "profile_id");
         if let Some(id) = dangling_office {
             kept.push(("office_id", id.to_string()));
         }
         if let Some(id) = dangling_profile {
             kept.push(("profile_id", id.to_string()));
         }
-        let dob = date_of_birth(input.text("date_of_birth")).unwrap_or_else(|raw| {
+        let dob = date_of_birth(input.date_of_birth.get()).unwrap_or_else(|raw| {
             kept.push(("date_of_birth", raw));
             None
         });
-        let gender = gender(input.text("gender")).unwrap_or_else(|raw| {
+        let gender = gender(input.gender.get()).unwrap_or_else(|raw| {
             kept.push(("gender", raw));
             None
         });
 
-        Ok(vec![row(
-            "patients",
-            vec![
-                v::uuid(mint("patients", key)),
-                v::int(key),
-                v::uuid(doctor),
-                office,
-                profile,
-                v::opt_text(input.trimmed("first_name")),
-                v::text(last_name),
-                dob.map_or(Value::Null, Value::Date),
-                v::opt_text(gender),
-                v::opt_text(input.trimmed("email")),
-                v::opt_text(input.trimmed("phone")),
-                v::opt_text(input.text("notes").filter(|s| !s.trim().is_empty())),
-                v::boolean(input.boolean("archived").unwrap_or(false)),
-                legacy_metadata(kept).map_or(Value::Null, Value::Json),
-                opt_timestamptz(input.text("created_at")),
-                opt_timestamptz(input.text("updated_at")),
-            ],
-        )])
+        Ok(vec![PatientsRow {
+            id: v::uuid(mint("patients", key)),
+            legacy_id: v::int(key),
+            doctor_id: v::uuid(doctor),
+            office_id: office,
+            profile_id: profile,
+            first_name: v::opt_text(input.first_name.trimmed()),
+            last_name: v::text(last_name),
+            date_of_birth: dob.map_or(Value::Null, Value::Date),
+            gender: v::opt_text(gender),
+            email: v::opt_text(input.email.trimmed()),
+            phone: v::opt_text(input.phone.trimmed()),
+            notes: v::opt_text(input.notes.get().filter(|s| !s.trim().is_empty())),
+            is_archived: v::boolean(input.archived.get().unwrap_or(false)),
+            legacy_metadata: legacy_metadata(kept).map_or(Value::Null, Value::Json),
+            created_at: opt_timestamptz(input.created_at.get()),
+            updated_at: opt_timestamptz(input.updated_at.get()),
+        }
+        .into()])
     }
 }
 

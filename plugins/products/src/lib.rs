@@ -5,35 +5,40 @@
 //! numeric(12,2). Nothing is skipped (no soft delete; a NULL `is_active` takes the legacy
 //! column default, true). A NULL price stays NULL (not recorded is not free).
 
+use lab_conventions::opt_timestamptz;
 use migrate_sdk::money::{fits, is_negative, to_cents};
-use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{
-    describe, mint, resolve_optional, row, v, Description, Fate, Input, TargetRow, Transform,
-};
+use migrate_sdk::{mint, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
-const READS: &[&str] = &[
-    "id",
-    "category_id",
-    "sku",
-    "name",
-    "description",
-    "unit_price",
-    "is_active",
-    "created_at",
-    "updated_at",
-];
-const PRODUCTS: &[&str] = &[
-    "id",
-    "legacy_id",
-    "category_id",
-    "sku",
-    "name",
-    "description",
-    "unit_price",
-    "is_active",
-    "created_at",
-    "updated_at",
-];
+migrate_sdk::source! {
+    /// The columns read from legacy `products`, in the order rows carry them (the key first).
+    pub struct LegacyProducts from "products" {
+        id: Key,
+        category_id: Int,
+        sku: Text,
+        name: Text,
+        description: Text,
+        unit_price: Text,
+        is_active: Bool,
+        created_at: Text,
+        updated_at: Text,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `products`.
+    pub struct ProductsRow into "products" {
+        id: Value,
+        legacy_id: Value,
+        category_id: Value,
+        sku: Value,
+        name: Value,
+        description: Value,
+        unit_price: Value,
+        is_active: Value,
+        created_at: Value,
+        updated_at: Value,
+    }
+}
 
 /// The unit price as canonical decimal text, or the reason it cannot be migrated.
 pub fn unit_price(text: &str) -> Result<String, Fate> {
@@ -49,38 +54,32 @@ pub fn unit_price(text: &str) -> Result<String, Fate> {
     Ok(price)
 }
 
+#[derive(Default)]
 pub struct Products;
 
 impl Transform for Products {
-    fn describe() -> Description {
-        describe(
-            "products",
-            READS,
-            &[("products", PRODUCTS)],
-            &["categories"],
-        )
-    }
+    type Source = LegacyProducts;
+    const WRITES: &'static [Table] = &[ProductsRow::TABLE];
+    const RESOLVES: &'static [&'static str] = &["categories"];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
-        let name = input.require_text("name")?;
-        let price = input.trimmed("unit_price").map(unit_price).transpose()?;
-        let category = resolve_optional("categories", input.int("category_id"), "category_id")?;
-        Ok(vec![row(
-            "products",
-            vec![
-                v::uuid(mint("products", key)),
-                v::int(key),
-                category,
-                v::opt_text(input.trimmed("sku")),
-                v::text(name),
-                v::opt_text(input.text("description").filter(|s| !s.trim().is_empty())),
-                v::opt(price.map(v::numeric)),
-                v::boolean(input.boolean("is_active").unwrap_or(true)),
-                opt_timestamptz(input.text("created_at")),
-                opt_timestamptz(input.text("updated_at")),
-            ],
-        )])
+    fn transform_row(&mut self, input: LegacyProducts) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
+        let name = input.name.require()?;
+        let price = input.unit_price.trimmed().map(unit_price).transpose()?;
+        let category = resolve_optional("categories", input.category_id.get(), "category_id")?;
+        Ok(vec![ProductsRow {
+            id: v::uuid(mint("products", key)),
+            legacy_id: v::int(key),
+            category_id: category,
+            sku: v::opt_text(input.sku.trimmed()),
+            name: v::text(name),
+            description: v::opt_text(input.description.get().filter(|s| !s.trim().is_empty())),
+            unit_price: v::opt(price.map(v::numeric)),
+            is_active: v::boolean(input.is_active.get().unwrap_or(true)),
+            created_at: opt_timestamptz(input.created_at.get()),
+            updated_at: opt_timestamptz(input.updated_at.get()),
+        }
+        .into()])
     }
 }
 

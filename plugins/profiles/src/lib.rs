@@ -7,37 +7,52 @@
 //! account nobody marked active is not activated by the migration. `password_hash` is not
 //! read: authentication is not part of the public schema.
 
+use lab_conventions::{opt_timestamptz, skip_if_deleted_at};
 use migrate_sdk::json::{self, Json};
-use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{describe, mint, row, v, Description, Fate, Input, TargetRow, Transform, Value};
+use migrate_sdk::{mint, v, Fate, Table, TargetRow, Transform, Value};
 
-const READS: &[&str] = &[
-    "id",
-    "email",
-    "first_name",
-    "last_name",
-    "phone",
-    "profile_type",
-    "is_active",
-    "settings",
-    "created_at",
-    "updated_at",
-    "deleted_at",
-];
-const PROFILES: &[&str] = &[
-    "id",
-    "legacy_id",
-    "email",
-    "first_name",
-    "last_name",
-    "phone",
-    "is_active",
-    "settings",
-    "legacy_metadata",
-    "created_at",
-    "updated_at",
-];
-const PROFILE_ROLES: &[&str] = &["id", "profile_id", "role"];
+migrate_sdk::source! {
+    /// The columns read from legacy `profiles`, in the order rows carry them (the key first).
+    pub struct LegacyProfiles from "profiles" {
+        id: Key,
+        email: Text,
+        first_name: Text,
+        last_name: Text,
+        phone: Text,
+        profile_type: Int,
+        is_active: Bool,
+        settings: Text,
+        created_at: Text,
+        updated_at: Text,
+        deleted_at: Text,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `profiles`.
+    pub struct ProfilesRow into "profiles" {
+        id: Value,
+        legacy_id: Value,
+        email: Value,
+        first_name: Value,
+        last_name: Value,
+        phone: Value,
+        is_active: Value,
+        settings: Value,
+        legacy_metadata: Value,
+        created_at: Value,
+        updated_at: Value,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `profile_roles`.
+    pub struct ProfileRolesRow into "profile_roles" {
+        id: Value,
+        profile_id: Value,
+        role: Value,
+    }
+}
 
 /// Legacy `profile_type` code -> `app_role` label.
 pub fn app_role(code: i64) -> Option<&'static str> {
@@ -62,55 +77,44 @@ pub fn settings(raw: Option<&str>) -> (Option<String>, Option<&str>) {
     }
 }
 
+#[derive(Default)]
 pub struct Profiles;
 
 impl Transform for Profiles {
-    fn describe() -> Description {
-        describe(
-            "profiles",
-            READS,
-            &[("profiles", PROFILES), ("profile_roles", PROFILE_ROLES)],
-            &[],
-        )
-    }
+    type Source = LegacyProfiles;
+    const WRITES: &'static [Table] = &[ProfilesRow::TABLE, ProfileRolesRow::TABLE];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
-        if !input.is_null("deleted_at") {
-            return Err(Fate::skip("soft-deleted profile (deleted_at is set)"));
-        }
-        let code = input.require_int("profile_type")?;
+    fn transform_row(&mut self, input: LegacyProfiles) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
+        skip_if_deleted_at(&input.deleted_at, "profile")?;
+        let code = input.profile_type.require()?;
         let role =
             app_role(code).ok_or_else(|| Fate::reject(format!("unknown profile_type {code}")))?;
-        let (settings, bad_settings) = settings(input.text("settings"));
+        let (settings, bad_settings) = settings(input.settings.get());
         let metadata =
             bad_settings.map(|raw| Json::object([("settings", Json::string(raw))]).to_string());
         let id = mint("profiles", key);
         Ok(vec![
-            row(
-                "profiles",
-                vec![
-                    v::uuid(id.clone()),
-                    v::int(key),
-                    v::opt_text(input.trimmed("email")),
-                    v::opt_text(input.trimmed("first_name")),
-                    v::opt_text(input.trimmed("last_name")),
-                    v::opt_text(input.trimmed("phone")),
-                    v::boolean(input.boolean("is_active").unwrap_or(false)),
-                    settings.map_or(Value::Null, Value::Json),
-                    metadata.map_or(Value::Null, Value::Json),
-                    opt_timestamptz(input.text("created_at")),
-                    opt_timestamptz(input.text("updated_at")),
-                ],
-            ),
-            row(
-                "profile_roles",
-                vec![
-                    v::uuid(mint("profile_roles", key)),
-                    v::uuid(id),
-                    v::text(role),
-                ],
-            ),
+            ProfilesRow {
+                id: v::uuid(id.clone()),
+                legacy_id: v::int(key),
+                email: v::opt_text(input.email.trimmed()),
+                first_name: v::opt_text(input.first_name.trimmed()),
+                last_name: v::opt_text(input.last_name.trimmed()),
+                phone: v::opt_text(input.phone.trimmed()),
+                is_active: v::boolean(input.is_active.get().unwrap_or(false)),
+                settings: settings.map_or(Value::Null, Value::Json),
+                legacy_metadata: metadata.map_or(Value::Null, Value::Json),
+                created_at: opt_timestamptz(input.created_at.get()),
+                updated_at: opt_timestamptz(input.updated_at.get()),
+            }
+            .into(),
+            ProfileRolesRow {
+                id: v::uuid(mint("profile_roles", key)),
+                profile_id: v::uuid(id),
+                role: v::text(role),
+            }
+            .into(),
         ])
     }
 }

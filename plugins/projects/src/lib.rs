@@ -5,40 +5,44 @@
 //! (orphan), or whose `project_type` or `status` is NULL or an unknown code. A `version`
 //! below 1 is written as NULL and kept raw in `legacy_metadata`.
 
+use lab_conventions::{opt_timestamptz, skip_if_flagged_deleted};
 use migrate_sdk::json::Json;
-use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{
-    describe, mint, resolve, resolve_optional, row, v, Description, Fate, Input, TargetRow,
-    Transform, Value,
-};
+use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
-const READS: &[&str] = &[
-    "id",
-    "order_id",
-    "technician_id",
-    "project_type",
-    "name",
-    "status",
-    "version",
-    "is_deleted",
-    "created_at",
-    "updated_at",
-    "completed_at",
-];
-const PROJECTS: &[&str] = &[
-    "id",
-    "legacy_id",
-    "order_id",
-    "project_type_id",
-    "technician_id",
-    "name",
-    "status",
-    "version",
-    "legacy_metadata",
-    "created_at",
-    "updated_at",
-    "completed_at",
-];
+migrate_sdk::source! {
+    /// The columns read from legacy `projects`, in the order rows carry them (the key first).
+    pub struct LegacyProjects from "projects" {
+        id: Key,
+        order_id: Int,
+        technician_id: Int,
+        project_type: Int,
+        name: Text,
+        status: Int,
+        version: Int,
+        is_deleted: Bool,
+        created_at: Text,
+        updated_at: Text,
+        completed_at: Text,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `projects`.
+    pub struct ProjectsRow into "projects" {
+        id: Value,
+        legacy_id: Value,
+        order_id: Value,
+        project_type_id: Value,
+        technician_id: Value,
+        name: Value,
+        status: Value,
+        version: Value,
+        legacy_metadata: Value,
+        created_at: Value,
+        updated_at: Value,
+        completed_at: Value,
+    }
+}
 
 /// Legacy project_type code -> the id of the seeded `project_types` row
 /// (schema/target-production.sql).
@@ -66,34 +70,28 @@ pub fn project_status(code: i64) -> Option<&'static str> {
     })
 }
 
+#[derive(Default)]
 pub struct Projects;
 
 impl Transform for Projects {
-    fn describe() -> Description {
-        describe(
-            "projects",
-            READS,
-            &[("projects", PROJECTS)],
-            &["orders", "technicians"],
-        )
-    }
+    type Source = LegacyProjects;
+    const WRITES: &'static [Table] = &[ProjectsRow::TABLE];
+    const RESOLVES: &'static [&'static str] = &["orders", "technicians"];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
-        if input.boolean("is_deleted") == Some(true) {
-            return Err(Fate::skip("soft-deleted project (is_deleted)"));
-        }
-        let order = resolve("orders", input.require_int("order_id")?, "order_id")?;
-        let code = input.require_int("project_type")?;
+    fn transform_row(&mut self, input: LegacyProjects) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
+        skip_if_flagged_deleted(&input.is_deleted, "project")?;
+        let order = resolve("orders", input.order_id.require()?, "order_id")?;
+        let code = input.project_type.require()?;
         let project_type = project_type_id(code)
             .ok_or_else(|| Fate::reject(format!("unknown project_type code {code}")))?;
-        let code = input.require_int("status")?;
+        let code = input.status.require()?;
         let status = project_status(code)
             .ok_or_else(|| Fate::reject(format!("unknown project status code {code}")))?;
         let technician =
-            resolve_optional("technicians", input.int("technician_id"), "technician_id")?;
+            resolve_optional("technicians", input.technician_id.get(), "technician_id")?;
 
-        let version = input.int("version");
+        let version = input.version.get();
         let (version, metadata) = match version {
             Some(n) if n < 1 => (
                 Value::Null,
@@ -102,23 +100,21 @@ impl Transform for Projects {
             other => (v::opt_int(other), Value::Null),
         };
 
-        Ok(vec![row(
-            "projects",
-            vec![
-                v::uuid(mint("projects", key)),
-                v::int(key),
-                v::uuid(order),
-                v::uuid(project_type),
-                technician,
-                v::opt_text(input.trimmed("name")),
-                v::text(status),
-                version,
-                metadata,
-                opt_timestamptz(input.text("created_at")),
-                opt_timestamptz(input.text("updated_at")),
-                opt_timestamptz(input.text("completed_at")),
-            ],
-        )])
+        Ok(vec![ProjectsRow {
+            id: v::uuid(mint("projects", key)),
+            legacy_id: v::int(key),
+            order_id: v::uuid(order),
+            project_type_id: v::uuid(project_type),
+            technician_id: technician,
+            name: v::opt_text(input.name.trimmed()),
+            status: v::text(status),
+            version,
+            legacy_metadata: metadata,
+            created_at: opt_timestamptz(input.created_at.get()),
+            updated_at: opt_timestamptz(input.updated_at.get()),
+            completed_at: opt_timestamptz(input.completed_at.get()),
+        }
+        .into()])
     }
 }
 

@@ -15,44 +15,75 @@
 //! know gives a NULL method and {"method":"..."}, and a currency that is not three letters a
 //! NULL currency and {"currency":"..."}.
 
+use lab_conventions::{currency, opt_timestamptz};
 use migrate_sdk::json::Json;
 use migrate_sdk::money::{cents_to_decimal, fits, is_negative, to_cents};
-use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{
-    describe, mint, resolve, resolve_optional, row, v, Description, Fate, Input, TargetRow,
-    Transform, Value,
-};
+use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
-const READS: &[&str] = &[
-    "id",
-    "order_id",
-    "doctor_id",
-    "discount_id",
-    "amount",
-    "currency",
-    "method",
-    "status",
-    "transaction_ref",
-    "refunded_cents",
-    "paid_at",
-    "created_at",
-];
-const PAYMENTS: &[&str] = &[
-    "id",
-    "legacy_id",
-    "doctor_id",
-    "method_id",
-    "status",
-    "amount",
-    "currency",
-    "transaction_ref",
-    "paid_at",
-    "legacy_metadata",
-    "created_at",
-];
-const PAYMENT_ALLOCATIONS: &[&str] = &["id", "payment_id", "order_id", "amount"];
-const PAYMENT_REFUNDS: &[&str] = &["id", "payment_id", "kind", "amount"];
-const DISCOUNT_REDEMPTIONS: &[&str] = &["id", "discount_id", "payment_id", "redeemed_at"];
+migrate_sdk::source! {
+    /// The columns read from legacy `purchases`, in the order rows carry them (the key first).
+    pub struct LegacyPurchases from "purchases" {
+        id: Key,
+        order_id: Int,
+        doctor_id: Int,
+        discount_id: Int,
+        amount: Text,
+        currency: Text,
+        method: Text,
+        status: Int,
+        transaction_ref: Text,
+        refunded_cents: Int,
+        paid_at: Text,
+        created_at: Text,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `payments`.
+    pub struct PaymentsRow into "payments" {
+        id: Value,
+        legacy_id: Value,
+        doctor_id: Value,
+        method_id: Value,
+        status: Value,
+        amount: Value,
+        currency: Value,
+        transaction_ref: Value,
+        paid_at: Value,
+        legacy_metadata: Value,
+        created_at: Value,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `payment_allocations`.
+    pub struct PaymentAllocationsRow into "payment_allocations" {
+        id: Value,
+        payment_id: Value,
+        order_id: Value,
+        amount: Value,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `payment_refunds`.
+    pub struct PaymentRefundsRow into "payment_refunds" {
+        id: Value,
+        payment_id: Value,
+        kind: Value,
+        amount: Value,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `discount_redemptions`.
+    pub struct DiscountRedemptionsRow into "discount_redemptions" {
+        id: Value,
+        discount_id: Value,
+        payment_id: Value,
+        redeemed_at: Value,
+    }
+}
 
 /// Legacy status code -> `payment_status` label.
 pub fn payment_status(code: i64) -> Option<&'static str> {
@@ -119,44 +150,28 @@ pub fn refund(
     }
 }
 
-/// A three-letter currency code, upper-cased: Ok(None) for blank or NULL, Err(raw) otherwise.
-pub fn currency(raw: Option<&str>) -> Result<Option<String>, String> {
-    let Some(text) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
-        return Ok(None);
-    };
-    if text.len() == 3 && text.bytes().all(|b| b.is_ascii_alphabetic()) {
-        Ok(Some(text.to_ascii_uppercase()))
-    } else {
-        Err(raw.unwrap_or_default().to_string())
-    }
-}
-
 /// The migrated row of an optional link, or None when it was not migrated (any reason).
 fn found(entity: &str, legacy_id: i64, column: &str) -> Option<String> {
     resolve(entity, legacy_id, column).ok()
 }
 
+#[derive(Default)]
 pub struct Purchases;
 
 impl Transform for Purchases {
-    fn describe() -> Description {
-        describe(
-            "purchases",
-            READS,
-            &[
-                ("payments", PAYMENTS),
-                ("payment_allocations", PAYMENT_ALLOCATIONS),
-                ("payment_refunds", PAYMENT_REFUNDS),
-                ("discount_redemptions", DISCOUNT_REDEMPTIONS),
-            ],
-            &["orders", "doctors", "discounts"],
-        )
-    }
+    type Source = LegacyPurchases;
+    const WRITES: &'static [Table] = &[
+        PaymentsRow::TABLE,
+        PaymentAllocationsRow::TABLE,
+        PaymentRefundsRow::TABLE,
+        DiscountRedemptionsRow::TABLE,
+    ];
+    const RESOLVES: &'static [&'static str] = &["orders", "doctors", "discounts"];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
+    fn transform_row(&mut self, input: LegacyPurchases) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
         let mut kept: Vec<(&str, Json)> = Vec::new();
-        let order = match input.int("order_id") {
+        let order = match input.order_id.get() {
             None => None,
             Some(legacy) => match resolve("orders", legacy, "order_id") {
                 Ok(id) => Some(id),
@@ -167,86 +182,84 @@ impl Transform for Purchases {
                 }
             },
         };
-        let (amount, amount_cents) = payment_amount(input.require_text("amount")?)?;
-        let code = input.require_int("status")?;
+        let (amount, amount_cents) = payment_amount(input.amount.require()?)?;
+        let code = input.status.require()?;
         let status = payment_status(code)
             .ok_or_else(|| Fate::reject(format!("unknown payment status code {code}")))?;
-        let refund = refund(input.int("refunded_cents"), amount_cents, status)?;
-        let doctor = resolve_optional("doctors", input.int("doctor_id"), "doctor_id")?;
+        let refund = refund(input.refunded_cents.get(), amount_cents, status)?;
+        let doctor = resolve_optional("doctors", input.doctor_id.get(), "doctor_id")?;
         if order.is_none() && doctor == Value::Null {
             return Err(Fate::reject(
                 "the payment belongs to no migrated order and no migrated doctor",
             ));
         }
-        let discount = input.int("discount_id").and_then(|legacy| {
+        let discount = input.discount_id.get().and_then(|legacy| {
             let id = found("discounts", legacy, "discount_id");
             if id.is_none() {
                 kept.push(("discount_id", Json::Number(legacy.to_string())));
             }
             id
         });
-        let method = input.trimmed("method").and_then(|text| {
+        let method = input.method.trimmed().and_then(|text| {
             let id = payment_method_id(text);
             if id.is_none() {
                 kept.push(("method", Json::string(text)));
             }
             id
         });
-        let currency = currency(input.text("currency")).unwrap_or_else(|raw| {
+        let currency = currency(input.currency.get()).unwrap_or_else(|raw| {
             kept.push(("currency", Json::String(raw)));
             None
         });
-        let created_at = opt_timestamptz(input.text("created_at"));
+        let created_at = opt_timestamptz(input.created_at.get());
 
         let id = mint("purchases", key);
-        let mut rows = vec![row(
-            "payments",
-            vec![
-                v::uuid(id.clone()),
-                v::int(key),
-                doctor,
-                v::opt(method.map(v::uuid)),
-                v::text(status),
-                v::numeric(amount.clone()),
-                v::opt(currency.map(v::text)),
-                v::opt_text(input.trimmed("transaction_ref")),
-                opt_timestamptz(input.text("paid_at")),
-                migrate_sdk::json::metadata(kept),
-                created_at.clone(),
-            ],
-        )];
+        let mut rows = vec![PaymentsRow {
+            id: v::uuid(id.clone()),
+            legacy_id: v::int(key),
+            doctor_id: doctor,
+            method_id: v::opt(method.map(v::uuid)),
+            status: v::text(status),
+            amount: v::numeric(amount.clone()),
+            currency: v::opt(currency.map(v::text)),
+            transaction_ref: v::opt_text(input.transaction_ref.trimmed()),
+            paid_at: opt_timestamptz(input.paid_at.get()),
+            legacy_metadata: migrate_sdk::json::metadata(kept),
+            created_at: created_at.clone(),
+        }
+        .into()];
         if let Some(order) = order {
-            rows.push(row(
-                "payment_allocations",
-                vec![
-                    v::uuid(mint("payment_allocations", key)),
-                    v::uuid(id.clone()),
-                    v::uuid(order),
-                    v::numeric(amount),
-                ],
-            ));
+            rows.push(
+                PaymentAllocationsRow {
+                    id: v::uuid(mint("payment_allocations", key)),
+                    payment_id: v::uuid(id.clone()),
+                    order_id: v::uuid(order),
+                    amount: v::numeric(amount),
+                }
+                .into(),
+            );
         }
         if let Some((refunded, kind)) = refund {
-            rows.push(row(
-                "payment_refunds",
-                vec![
-                    v::uuid(mint("payment_refunds", key)),
-                    v::uuid(id.clone()),
-                    v::text(kind),
-                    v::numeric(refunded),
-                ],
-            ));
+            rows.push(
+                PaymentRefundsRow {
+                    id: v::uuid(mint("payment_refunds", key)),
+                    payment_id: v::uuid(id.clone()),
+                    kind: v::text(kind),
+                    amount: v::numeric(refunded),
+                }
+                .into(),
+            );
         }
         if let Some(discount) = discount {
-            rows.push(row(
-                "discount_redemptions",
-                vec![
-                    v::uuid(mint("discount_redemptions", key)),
-                    v::uuid(discount),
-                    v::uuid(id),
-                    created_at,
-                ],
-            ));
+            rows.push(
+                DiscountRedemptionsRow {
+                    id: v::uuid(mint("discount_redemptions", key)),
+                    discount_id: v::uuid(discount),
+                    payment_id: v::uuid(id),
+                    redeemed_at: created_at,
+                }
+                .into(),
+            );
         }
         Ok(rows)
     }

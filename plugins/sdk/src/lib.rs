@@ -1,15 +1,73 @@
 //! Guest SDK for migration transforms.
 //!
-//! A plugin implements [`Transform`] for one legacy table and calls [`plugin!`]:
+//! A plugin names the columns it reads and writes once, in two macros, and implements
+//! [`Transform`] for one legacy table:
 //!
 //! ```ignore
-//! struct Offices;
-//! impl migrate_sdk::Transform for Offices {
-//!     fn describe() -> Description { ... }
-//!     fn transform_row(row: &Input) -> Result<Vec<TargetRow>, Fate> { ... }
+//! use migrate_sdk::{mint, Fate, Table, TargetRow, Transform, Uuid};
+//!
+//! migrate_sdk::source! {
+//!     /// What the plugin reads from legacy `offices`, the integer key first.
+//!     pub struct Office from "offices" {
+//!         id: Key,
+//!         name: Text,
+//!         is_deleted: Bool,
+//!     }
 //! }
+//!
+//! migrate_sdk::target! {
+//!     /// One row of `public.offices`.
+//!     pub struct OfficeRow into "offices" {
+//!         id: Uuid,
+//!         legacy_id: i64,
+//!         name: String,
+//!     }
+//! }
+//!
+//! #[derive(Default)]
+//! pub struct Offices;
+//!
+//! impl Transform for Offices {
+//!     type Source = Office;
+//!     const WRITES: &'static [Table] = &[OfficeRow::TABLE];
+//!
+//!     fn transform_row(&mut self, office: Office) -> Result<Vec<TargetRow>, Fate> {
+//!         if office.is_deleted.get() == Some(true) {
+//!             return Err(Fate::skip("soft-deleted office"));
+//!         }
+//!         Ok(vec![OfficeRow {
+//!             id: Uuid(mint("offices", office.id)),
+//!             legacy_id: office.id,
+//!             name: office.name.require()?.to_string(),
+//!         }
+//!         .into()])
+//!     }
+//! }
+//!
 //! migrate_sdk::plugin!(Offices);
 //! ```
+//!
+//! A misspelt column does not compile: the row below names `nmae`, which `OfficeRow` has
+//! not (without the typo, the same code builds):
+//!
+//! ```compile_fail
+//! migrate_sdk::target! {
+//!     pub struct OfficeRow into "offices" { id: migrate_sdk::Uuid, legacy_id: i64, name: String }
+//! }
+//! let _ = OfficeRow { id: migrate_sdk::Uuid("u".into()), legacy_id: 1, nmae: "x".into() };
+//! ```
+//!
+//! ```
+//! migrate_sdk::target! {
+//!     pub struct OfficeRow into "offices" { id: migrate_sdk::Uuid, legacy_id: i64, name: String }
+//! }
+//! let _ = OfficeRow { id: migrate_sdk::Uuid("u".into()), legacy_id: 1, name: "x".into() };
+//! ```
+//!
+//! The struct fields are the column names: a misspelt column is a compile error in the
+//! plugin, or a `host check` problem when the name is not in the real table, and the values
+//! of a row are set by name, so two columns cannot trade places. `describe` is derived from
+//! the two declarations.
 //!
 //! The contract itself is the WIT package in the repository's `wit/` directory; this crate
 //! only binds it once and adds helpers, so a plugin never calls `wit_bindgen::generate!`.
@@ -32,7 +90,11 @@ pub use bindings::lab::migrate::types::{Description, Outcome, TargetColumns, Tar
 
 pub mod json;
 pub mod money;
+pub mod read;
 pub mod time;
+
+mod write;
+pub use write::{Date, IntoValue, Numeric, Timestamptz, Uuid};
 
 /// Why a row is not written: the two non-write outcomes, usable with `?`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,160 +114,234 @@ impl Fate {
     }
 }
 
-/// One table's transform.
-pub trait Transform {
-    /// What the plugin reads and writes (checked by `host check` before any row moves).
-    fn describe() -> Description;
-    /// Transform one source row (values in `describe().reads` order).
-    fn transform_row(row: &Input<'_>) -> Result<Vec<TargetRow>, Fate>;
+/// The columns read from the source table, decoded by position. Implemented by [`source!`].
+pub trait Source: Sized {
+    /// The legacy table.
+    const TABLE: &'static str;
+    /// The columns read, in the order each input row carries them (the key first).
+    const COLUMNS: &'static [&'static str];
+    /// One input row, its values in [`Self::COLUMNS`] order.
+    fn decode(values: Vec<Value>) -> Self;
+}
+
+/// A target table and the columns a plugin fills in it. [`target!`] makes one per struct
+/// (`MyRow::TABLE`); [`Transform::WRITES`] lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Table {
+    pub name: &'static str,
+    pub columns: &'static [&'static str],
+}
+
+/// One table's transform. One instance lives as long as the component instance (the
+/// runner reuses it for every batch of a run), so `self` may remember things across rows.
+pub trait Transform: Default + 'static {
+    /// The source row, declared with [`source!`].
+    type Source: Source;
+    /// Every target table this transform writes, each declared with [`target!`].
+    const WRITES: &'static [Table];
+    /// Entities (id-map names) whose legacy ids this transform resolves: their tables must
+    /// be migrated first.
+    const RESOLVES: &'static [&'static str] = &[];
+
+    /// Transform one source row into the rows to write, or say why not.
+    fn transform_row(&mut self, row: Self::Source) -> Result<Vec<TargetRow>, Fate>;
 
     /// Called before each batch. A plugin that remembers rows of the batch (for a reference
     /// to an earlier row of its own table) clears that memory here: rows of earlier batches
     /// come from `resolve`, which sees every committed row, so a resumed run gets the same
     /// answers as an uninterrupted one.
-    fn begin_batch() {}
+    fn begin_batch(&mut self) {}
 }
 
-/// Runs a transform over a batch. Used by [`plugin!`]; public so plugin tests can call it.
-pub fn transform_batch<T: Transform>(rows: &[Vec<Value>]) -> Vec<Outcome> {
-    let columns = T::describe().reads;
-    T::begin_batch();
-    rows.iter()
-        .map(|values| {
-            let input = Input {
-                columns: &columns,
-                values,
-            };
-            match T::transform_row(&input) {
-                Ok(rows) => Outcome::Write(rows),
-                Err(Fate::Skip(reason)) => Outcome::Skip(reason),
-                Err(Fate::Reject(reason)) => Outcome::Reject(reason),
-            }
-        })
-        .collect()
+/// What `T` reads and writes, from its declarations (checked by `host check`).
+pub fn description<T: Transform>() -> Description {
+    let strings = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    Description {
+        source_table: <T::Source as Source>::TABLE.to_string(),
+        reads: strings(<T::Source as Source>::COLUMNS),
+        writes: T::WRITES
+            .iter()
+            .map(|table| TargetColumns {
+                table: table.name.to_string(),
+                columns: strings(table.columns),
+            })
+            .collect(),
+        resolves: strings(T::RESOLVES),
+    }
+}
+
+/// One transform and its description, computed once. [`plugin!`] keeps one per component
+/// instance (WebAssembly is single-threaded); tests may make their own.
+pub struct Instance<T: Transform> {
+    transform: T,
+    description: Description,
+}
+
+impl<T: Transform> Default for Instance<T> {
+    fn default() -> Self {
+        Self::new(T::default())
+    }
+}
+
+impl<T: Transform> Instance<T> {
+    pub fn new(transform: T) -> Self {
+        Instance {
+            transform,
+            description: description::<T>(),
+        }
+    }
+
+    pub fn description(&self) -> &Description {
+        &self.description
+    }
+
+    /// The transform itself, for a test that looks at what it remembers.
+    pub fn transform(&mut self) -> &mut T {
+        &mut self.transform
+    }
+
+    /// Runs the transform over a batch: one outcome per row, in order.
+    pub fn transform_batch(&mut self, rows: Vec<Vec<Value>>) -> Vec<Outcome> {
+        self.transform.begin_batch();
+        rows.into_iter()
+            .map(|values| {
+                match self
+                    .transform
+                    .transform_row(<T::Source as Source>::decode(values))
+                {
+                    Ok(rows) => Outcome::Write(rows),
+                    Err(Fate::Skip(reason)) => Outcome::Skip(reason),
+                    Err(Fate::Reject(reason)) => Outcome::Reject(reason),
+                }
+            })
+            .collect()
+    }
 }
 
 /// Exports a [`Transform`] as the component's `describe` and `transform`.
 #[macro_export]
 macro_rules! plugin {
     ($transform:ty) => {
+        ::std::thread_local! {
+            // The one instance of this component instance; made at the first call.
+            static __MIGRATE_INSTANCE: ::std::cell::RefCell<::std::option::Option<$crate::Instance<$transform>>> =
+                const { ::std::cell::RefCell::new(::std::option::Option::None) };
+        }
+        fn __migrate_with<R>(f: impl FnOnce(&mut $crate::Instance<$transform>) -> R) -> R {
+            __MIGRATE_INSTANCE.with(|cell| {
+                let mut slot = cell.borrow_mut();
+                f(slot.get_or_insert_with(::std::default::Default::default))
+            })
+        }
         struct __MigratePlugin;
         impl $crate::bindings::Guest for __MigratePlugin {
             fn describe() -> $crate::Description {
-                <$transform as $crate::Transform>::describe()
+                __migrate_with(|instance| instance.description().clone())
             }
             fn transform(rows: ::std::vec::Vec<::std::vec::Vec<$crate::Value>>) -> ::std::vec::Vec<$crate::Outcome> {
-                $crate::transform_batch::<$transform>(&rows)
+                __migrate_with(|instance| instance.transform_batch(rows))
             }
         }
         $crate::bindings::export_transform!(__MigratePlugin with_types_in $crate::bindings);
     };
 }
 
-/// Builds a [`Description`] from plain string slices.
-pub fn describe(
-    source_table: &str,
-    reads: &[&str],
-    writes: &[(&str, &[&str])],
-    resolves: &[&str],
-) -> Description {
-    let strings = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
-    Description {
-        source_table: source_table.to_string(),
-        reads: strings(reads),
-        writes: writes
-            .iter()
-            .map(|(table, columns)| TargetColumns {
-                table: table.to_string(),
-                columns: strings(columns),
-            })
-            .collect(),
-        resolves: strings(resolves),
-    }
+/// Declares the columns a plugin reads from its source table, as a struct with one field
+/// per column, in the order the rows carry them (the integer key first). Each field's kind
+/// is one of [`read`]'s: `Key` (the integer key, an `i64`), `Int`, `Bool`, `Text` (text,
+/// numbers, dates, times, json as their text) or `Any` (the value as it comes). A column
+/// whose name is not a Rust identifier takes `as "name"`: `kind: Text as "type"`.
+///
+/// ```ignore
+/// migrate_sdk::source! {
+///     pub struct Office from "offices" { id: Key, name: Text, is_deleted: Bool }
+/// }
+/// ```
+#[macro_export]
+macro_rules! source {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident from $table:literal {
+            $( $(#[$field_meta:meta])* $field:ident : $kind:ident $(as $column:literal)? ),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        $vis struct $name {
+            $( $(#[$field_meta])* pub $field: $crate::read::$kind, )+
+        }
+
+        impl $crate::Source for $name {
+            const TABLE: &'static str = $table;
+            const COLUMNS: &'static [&'static str] = &[ $( $crate::__column!($field $($column)?) ),+ ];
+            fn decode(values: ::std::vec::Vec<$crate::Value>) -> Self {
+                $crate::read::check_width(<Self as $crate::Source>::COLUMNS, &values);
+                let mut values = values.into_iter();
+                $name {
+                    $( $field: $crate::read::Decode::decode(
+                        $crate::__column!($field $($column)?),
+                        values.next().expect("checked width"),
+                    ), )+
+                }
+            }
+        }
+    };
 }
 
-/// One source row with typed, named access. Accessors take the column name as declared in
-/// `describe().reads`; a name that was not declared is a bug in the plugin and panics
-/// (the runner turns that into a failed batch with the message).
-pub struct Input<'a> {
-    columns: &'a [String],
-    values: &'a [Value],
+/// Declares one target table a plugin writes, as a struct with one field per column it
+/// fills. Field types are Rust types that become WIT values through [`IntoValue`]: `i64`,
+/// `bool`, `String`, `f64`, [`Uuid`], [`Numeric`], [`Date`], [`Timestamptz`], [`Value`]
+/// (any value, NULL included), and `Option<T>` of those for a nullable column (None is
+/// NULL). A column whose name is not a Rust identifier takes `as "name"`.
+///
+/// The struct gets `TABLE` (for [`Transform::WRITES`]) and `.into()` a [`TargetRow`].
+///
+/// ```ignore
+/// migrate_sdk::target! {
+///     pub struct OfficeRow into "offices" { id: Uuid, legacy_id: i64, name: Option<String> }
+/// }
+/// ```
+#[macro_export]
+macro_rules! target {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident into $table:literal {
+            $( $(#[$field_meta:meta])* $field:ident : $type:ty $(as $column:literal)? ),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq)]
+        $vis struct $name {
+            $( $(#[$field_meta])* pub $field: $type, )+
+        }
+
+        impl $name {
+            /// The target table and the columns this struct fills, in order.
+            pub const TABLE: $crate::Table = $crate::Table {
+                name: $table,
+                columns: &[ $( $crate::__column!($field $($column)?) ),+ ],
+            };
+        }
+
+        impl ::std::convert::From<$name> for $crate::TargetRow {
+            fn from(row: $name) -> $crate::TargetRow {
+                $crate::TargetRow {
+                    table: $name::TABLE.name.to_string(),
+                    values: ::std::vec![ $( $crate::IntoValue::into_value(row.$field) ),+ ],
+                }
+            }
+        }
+    };
 }
 
-impl<'a> Input<'a> {
-    /// Wraps values for a test, with the columns they belong to.
-    pub fn new(columns: &'a [String], values: &'a [Value]) -> Self {
-        Input { columns, values }
-    }
-
-    pub fn value(&self, column: &str) -> &'a Value {
-        let index = self
-            .columns
-            .iter()
-            .position(|c| c == column)
-            .unwrap_or_else(|| panic!("column `{column}` is not in describe().reads"));
-        &self.values[index]
-    }
-
-    pub fn is_null(&self, column: &str) -> bool {
-        matches!(self.value(column), Value::Null)
-    }
-
-    /// The table's key (the first column read).
-    pub fn key(&self) -> i64 {
-        match self.values.first() {
-            Some(Value::Int(key)) => *key,
-            other => panic!("the first column read must be the integer key, got {other:?}"),
-        }
-    }
-
-    pub fn int(&self, column: &str) -> Option<i64> {
-        match self.value(column) {
-            Value::Int(v) => Some(*v),
-            Value::Null => None,
-            other => panic!("column `{column}` is not an integer: {other:?}"),
-        }
-    }
-
-    pub fn boolean(&self, column: &str) -> Option<bool> {
-        match self.value(column) {
-            Value::Boolean(v) => Some(*v),
-            Value::Null => None,
-            other => panic!("column `{column}` is not a boolean: {other:?}"),
-        }
-    }
-
-    /// Text-like values (text, numeric, uuid, dates, json) as their text.
-    pub fn text(&self, column: &str) -> Option<&'a str> {
-        match self.value(column) {
-            Value::Text(s)
-            | Value::Numeric(s)
-            | Value::Uuid(s)
-            | Value::Date(s)
-            | Value::Timestamp(s)
-            | Value::Timestamptz(s)
-            | Value::Json(s) => Some(s.as_str()),
-            Value::Null => None,
-            other => panic!("column `{column}` is not text: {other:?}"),
-        }
-    }
-
-    /// Text with surrounding blanks removed; empty text counts as missing.
-    pub fn trimmed(&self, column: &str) -> Option<&'a str> {
-        self.text(column).map(str::trim).filter(|s| !s.is_empty())
-    }
-
-    /// A value the target requires: rejects the row when it is NULL.
-    pub fn require_int(&self, column: &str) -> Result<i64, Fate> {
-        self.int(column)
-            .ok_or_else(|| Fate::reject(format!("required column {column} is NULL")))
-    }
-
-    /// Text the target requires: rejects the row when it is NULL or blank.
-    pub fn require_text(&self, column: &str) -> Result<&'a str, Fate> {
-        self.trimmed(column)
-            .ok_or_else(|| Fate::reject(format!("required column {column} is NULL or blank")))
-    }
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __column {
+    ($field:ident) => {
+        stringify!($field)
+    };
+    ($field:ident $column:literal) => {
+        $column
+    };
 }
 
 /// The UUID of an already migrated `entity` row. When there is none, the row follows its
@@ -285,9 +421,10 @@ pub fn log(level: Level, message: &str) {
 /// with [`testing::migrated`] (per test thread).
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing {
-    use super::{Fate, Input, TargetRow, Transform, Value};
+    use super::{Fate, Source, Table, TargetRow, Transform, Value};
+    use std::any::{Any, TypeId};
     use std::cell::RefCell;
-    use std::collections::BTreeSet;
+    use std::collections::{BTreeSet, HashMap};
 
     thread_local! {
         static MIGRATED: RefCell<BTreeSet<(String, i64)>> = const { RefCell::new(BTreeSet::new()) };
@@ -321,10 +458,12 @@ pub mod testing {
         })
     }
 
-    /// Forgets every row marked with [`migrated`].
+    /// Forgets every row marked with [`migrated`] or [`skipped_rows`], and the instances
+    /// [`run`] kept.
     pub fn reset() {
         MIGRATED.with(|m| m.borrow_mut().clear());
         SKIPPED.with(|m| m.borrow_mut().clear());
+        INSTANCES.with(|i| i.borrow_mut().clear());
     }
 
     pub(crate) fn resolve(entity: &str, legacy_id: i64) -> Option<String> {
@@ -333,17 +472,22 @@ pub mod testing {
             .then(|| uuid(entity, legacy_id))
     }
 
+    thread_local! {
+        /// One instance per transform type and test thread, so rows of one test see what
+        /// earlier rows of that test left in `self` (as rows of one batch do).
+        static INSTANCES: RefCell<HashMap<TypeId, Box<dyn Any>>> = RefCell::new(HashMap::new());
+    }
+
     /// Runs `T` on one row given as `(column, value)` pairs in any order; columns of
-    /// `describe().reads` left out are NULL. Panics when a pair names a column that is not
-    /// read, or when an output row's table is not declared or its values do not match the
-    /// declared columns in number.
+    /// `T::Source` left out are NULL. The instance of `T` is kept per test thread (until
+    /// [`reset`]). Panics when a pair names a column that is not read, or when an output
+    /// row's table is not in `T::WRITES`.
     pub fn run<T: Transform>(values: &[(&str, Value)]) -> Result<Vec<TargetRow>, Fate> {
-        let description = T::describe();
-        let columns = description.reads;
+        let columns = <T::Source as Source>::COLUMNS;
         for (name, _) in values {
             assert!(
-                columns.iter().any(|c| c == name),
-                "column `{name}` is not in describe().reads"
+                columns.contains(name),
+                "column `{name}` is not read by the transform (not in its source! struct)"
             );
         }
         let row: Vec<Value> = columns
@@ -355,40 +499,35 @@ pub mod testing {
                     .map_or(Value::Null, |(_, v)| v.clone())
             })
             .collect();
-        let result = T::transform_row(&Input::new(&columns, &row));
+        let mut transform: Box<T> = INSTANCES
+            .with(|i| i.borrow_mut().remove(&TypeId::of::<T>()))
+            .map(|b| b.downcast().expect("instance of T"))
+            .unwrap_or_default();
+        let result = transform.transform_row(<T::Source as Source>::decode(row));
+        INSTANCES.with(|i| i.borrow_mut().insert(TypeId::of::<T>(), transform));
         if let Ok(rows) = &result {
             for out in rows {
-                let declared = description
-                    .writes
-                    .iter()
-                    .find(|w| w.table == out.table)
-                    .unwrap_or_else(|| panic!("row for undeclared table `{}`", out.table));
-                assert_eq!(
-                    out.values.len(),
-                    declared.columns.len(),
-                    "row for `{}` has {} values for columns {:?}",
-                    out.table,
-                    out.values.len(),
-                    declared.columns
-                );
+                let declared = table::<T>(&out.table);
+                assert_eq!(out.values.len(), declared.columns.len());
             }
         }
         result
     }
 
+    fn table<T: Transform>(name: &str) -> Table {
+        *T::WRITES
+            .iter()
+            .find(|w| w.name == name)
+            .unwrap_or_else(|| panic!("row for `{name}`, a table not in WRITES"))
+    }
+
     /// The value of `column` in an output row, by the declared column name.
     pub fn get<'a, T: Transform>(row: &'a TargetRow, column: &str) -> &'a Value {
-        let description = T::describe();
-        let declared = description
-            .writes
-            .iter()
-            .find(|w| w.table == row.table)
-            .expect("declared table");
-        let index = declared
+        let index = table::<T>(&row.table)
             .columns
             .iter()
-            .position(|c| c == column)
-            .unwrap_or_else(|| panic!("no column `{column}`"));
+            .position(|c| *c == column)
+            .unwrap_or_else(|| panic!("no column `{column}` in `{}`", row.table));
         &row.values[index]
     }
 }
@@ -423,13 +562,5 @@ pub mod v {
     }
     pub fn opt(v: Option<Value>) -> Value {
         v.unwrap_or(Value::Null)
-    }
-}
-
-/// A row for `table`.
-pub fn row(table: &str, values: Vec<Value>) -> TargetRow {
-    TargetRow {
-        table: table.to_string(),
-        values,
     }
 }

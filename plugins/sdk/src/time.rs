@@ -1,12 +1,11 @@
 //! Legacy dates and times.
 
-/// The lab's legacy timestamps are wall-clock times in this zone (they carry no zone).
-pub const LEGACY_TIME_ZONE: &str = "America/Chicago";
-
-/// A legacy local timestamp as `timestamptz` input text: PostgreSQL applies the zone's
-/// rules (daylight saving included) when it stores the value.
-pub fn local_to_timestamptz(local: &str) -> String {
-    format!("{local} {LEGACY_TIME_ZONE}")
+/// A local timestamp (legacy `timestamp` columns carry no zone) as `timestamptz` input text
+/// in `zone`, an IANA name such as "Europe/Paris": PostgreSQL applies the zone's rules
+/// (daylight saving included) when it stores the value. Which zone the legacy clock ran in
+/// is the plugin's knowledge, not the SDK's.
+pub fn local_to_timestamptz(local: &str, zone: &str) -> String {
+    format!("{local} {zone}")
 }
 
 /// A date typed by hand into a legacy text column, as ISO `YYYY-MM-DD`.
@@ -40,16 +39,16 @@ pub fn parse_loose_date(text: &str) -> Option<String> {
     Some(format!("{y:04}-{m:02}-{d:02}"))
 }
 
-/// A legacy timestamp column (NULL stays NULL) as a `timestamptz` value, through
+/// A legacy timestamp column (NULL stays NULL) as a `timestamptz` value in `zone`, through
 /// [`local_to_timestamptz`]. PostgreSQL's special values `infinity` and `-infinity` pass
 /// through unchanged (they carry no zone).
-pub fn opt_timestamptz(local: Option<&str>) -> crate::Value {
+pub fn opt_timestamptz(local: Option<&str>, zone: &str) -> crate::Value {
     match local.map(str::trim) {
         None => crate::Value::Null,
         Some(special @ ("infinity" | "-infinity")) => {
             crate::Value::Timestamptz(special.to_string())
         }
-        Some(local) => crate::Value::Timestamptz(local_to_timestamptz(local)),
+        Some(local) => crate::Value::Timestamptz(local_to_timestamptz(local, zone)),
     }
 }
 
@@ -173,13 +172,14 @@ mod tests {
     #[test]
     fn timestamptz_values() {
         use crate::Value;
-        assert_eq!(opt_timestamptz(None), Value::Null);
+        let zone = "Europe/Paris";
+        assert_eq!(opt_timestamptz(None, zone), Value::Null);
         assert_eq!(
-            opt_timestamptz(Some("2019-03-07 14:05:00")),
-            Value::Timestamptz("2019-03-07 14:05:00 America/Chicago".into())
+            opt_timestamptz(Some("2019-03-07 14:05:00"), zone),
+            Value::Timestamptz("2019-03-07 14:05:00 Europe/Paris".into())
         );
         assert_eq!(
-            opt_timestamptz(Some("infinity")),
+            opt_timestamptz(Some("infinity"), zone),
             Value::Timestamptz("infinity".into())
         );
     }

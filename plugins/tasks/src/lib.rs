@@ -14,41 +14,53 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
+use lab_conventions::opt_timestamptz;
 use migrate_sdk::json::Json;
-use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{
-    describe, mint, resolve, resolve_optional, row, v, Description, Fate, Input, TargetRow,
-    Transform, Value,
-};
+use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
-const READS: &[&str] = &[
-    "id",
-    "order_id",
-    "technician_id",
-    "task_type",
-    "status",
-    "priority",
-    "started_at",
-    "completed_at",
-    "duration_seconds",
-    "notes",
-    "created_at",
-];
-const TASKS: &[&str] = &[
-    "id",
-    "legacy_id",
-    "order_id",
-    "task_type_id",
-    "status",
-    "priority",
-    "started_at",
-    "completed_at",
-    "duration_seconds",
-    "notes",
-    "legacy_metadata",
-    "created_at",
-];
-const TASK_ASSIGNMENTS: &[&str] = &["id", "task_id", "technician_id"];
+migrate_sdk::source! {
+    /// The columns read from legacy `tasks`, in the order rows carry them (the key first).
+    pub struct LegacyTasks from "tasks" {
+        id: Key,
+        order_id: Int,
+        technician_id: Int,
+        task_type: Int,
+        status: Int,
+        priority: Int,
+        started_at: Text,
+        completed_at: Text,
+        duration_seconds: Int,
+        notes: Text,
+        created_at: Text,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `tasks`.
+    pub struct TasksRow into "tasks" {
+        id: Value,
+        legacy_id: Value,
+        order_id: Value,
+        task_type_id: Value,
+        status: Value,
+        priority: Value,
+        started_at: Value,
+        completed_at: Value,
+        duration_seconds: Value,
+        notes: Value,
+        legacy_metadata: Value,
+        created_at: Value,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `task_assignments`.
+    pub struct TaskAssignmentsRow into "task_assignments" {
+        id: Value,
+        task_id: Value,
+        technician_id: Value,
+    }
+}
 
 /// Legacy task_type code -> the id of the seeded `task_types` row
 /// (schema/target-production.sql).
@@ -123,42 +135,38 @@ pub mod cached {
     }
 }
 
+#[derive(Default)]
 pub struct Tasks;
 
 impl Transform for Tasks {
-    fn describe() -> Description {
-        describe(
-            "tasks",
-            READS,
-            &[("tasks", TASKS), ("task_assignments", TASK_ASSIGNMENTS)],
-            &["orders", "technicians"],
-        )
-    }
+    type Source = LegacyTasks;
+    const WRITES: &'static [Table] = &[TasksRow::TABLE, TaskAssignmentsRow::TABLE];
+    const RESOLVES: &'static [&'static str] = &["orders", "technicians"];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
-        let order = cached::order(input.require_int("order_id")?)?;
-        let code = input.require_int("task_type")?;
+    fn transform_row(&mut self, input: LegacyTasks) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
+        let order = cached::order(input.order_id.require()?)?;
+        let code = input.task_type.require()?;
         let task_type = task_type_id(code)
             .ok_or_else(|| Fate::reject(format!("unknown task_type code {code}")))?;
-        let code = input.require_int("status")?;
+        let code = input.status.require()?;
         let status = task_status(code)
             .ok_or_else(|| Fate::reject(format!("unknown task status code {code}")))?;
         // A skipped technician (none are, today) would only drop the assignment.
-        let technician = match cached::technician(input.int("technician_id"))? {
+        let technician = match cached::technician(input.technician_id.get())? {
             Value::Uuid(uuid) => Some(uuid),
             _ => None,
         };
 
         let mut kept: Vec<(&str, Json)> = Vec::new();
-        let priority = match input.int("priority") {
+        let priority = match input.priority.get() {
             Some(p) if !(1..=5).contains(&p) => {
                 kept.push(("priority", Json::Number(p.to_string())));
                 Value::Null
             }
             p => v::opt_int(p),
         };
-        let duration = match input.int("duration_seconds") {
+        let duration = match input.duration_seconds.get() {
             Some(d) if d < 0 => {
                 kept.push(("duration_seconds", Json::Number(d.to_string())));
                 Value::Null
@@ -169,32 +177,28 @@ impl Transform for Tasks {
 
         let id = mint("tasks", key);
         let assignment = technician.map(|technician| {
-            row(
-                "task_assignments",
-                vec![
-                    v::uuid(mint("task_assignments", key)),
-                    v::uuid(id.clone()),
-                    v::uuid(technician),
-                ],
-            )
+            TaskAssignmentsRow {
+                id: v::uuid(mint("task_assignments", key)),
+                task_id: v::uuid(id.clone()),
+                technician_id: v::uuid(technician),
+            }
+            .into()
         });
-        let task = row(
-            "tasks",
-            vec![
-                v::uuid(id),
-                v::int(key),
-                v::uuid(order),
-                v::uuid(task_type),
-                v::text(status),
-                priority,
-                opt_timestamptz(input.text("started_at")),
-                opt_timestamptz(input.text("completed_at")),
-                duration,
-                v::opt_text(input.text("notes").filter(|s| !s.trim().is_empty())),
-                metadata,
-                opt_timestamptz(input.text("created_at")),
-            ],
-        );
+        let task = TasksRow {
+            id: v::uuid(id),
+            legacy_id: v::int(key),
+            order_id: v::uuid(order),
+            task_type_id: v::uuid(task_type),
+            status: v::text(status),
+            priority,
+            started_at: opt_timestamptz(input.started_at.get()),
+            completed_at: opt_timestamptz(input.completed_at.get()),
+            duration_seconds: duration,
+            notes: v::opt_text(input.notes.get().filter(|s| !s.trim().is_empty())),
+            legacy_metadata: metadata,
+            created_at: opt_timestamptz(input.created_at.get()),
+        }
+        .into();
         Ok(match assignment {
             Some(assignment) => vec![task, assignment],
             None => vec![task],

@@ -8,32 +8,47 @@
 //! per distinct name; text that is not a JSON array of strings gives no rows and is kept raw
 //! as {"permissions": "<raw>"}.
 
+use lab_conventions::opt_timestamptz;
 use migrate_sdk::json::{self, Json};
-use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{describe, mint, row, v, Description, Fate, Input, TargetRow, Transform};
+use migrate_sdk::{mint, v, Fate, Table, TargetRow, Transform, Value};
 
-const READS: &[&str] = &[
-    "id",
-    "code",
-    "name",
-    "description",
-    "level",
-    "permissions",
-    "is_active",
-    "created_at",
-];
-const TECHNICIAN_ROLES: &[&str] = &[
-    "id",
-    "legacy_id",
-    "code",
-    "name",
-    "description",
-    "level",
-    "is_active",
-    "legacy_metadata",
-    "created_at",
-];
-const TECHNICIAN_ROLE_PERMISSIONS: &[&str] = &["id", "role_id", "permission"];
+migrate_sdk::source! {
+    /// The columns read from legacy `technician_roles`, in the order rows carry them (the key first).
+    pub struct LegacyTechnicianRoles from "technician_roles" {
+        id: Key,
+        code: Text,
+        name: Text,
+        description: Text,
+        level: Int,
+        permissions: Text,
+        is_active: Bool,
+        created_at: Text,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `technician_roles`.
+    pub struct TechnicianRolesRow into "technician_roles" {
+        id: Value,
+        legacy_id: Value,
+        code: Value,
+        name: Value,
+        description: Value,
+        level: Value,
+        is_active: Value,
+        legacy_metadata: Value,
+        created_at: Value,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `technician_role_permissions`.
+    pub struct TechnicianRolePermissionsRow into "technician_role_permissions" {
+        id: Value,
+        role_id: Value,
+        permission: Value,
+    }
+}
 
 /// Legacy level code -> `technician_level` label.
 pub fn technician_level(code: i64) -> Option<&'static str> {
@@ -66,27 +81,22 @@ pub fn parse_permissions(text: &str) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
+#[derive(Default)]
 pub struct TechnicianRoles;
 
 impl Transform for TechnicianRoles {
-    fn describe() -> Description {
-        describe(
-            "technician_roles",
-            READS,
-            &[
-                ("technician_roles", TECHNICIAN_ROLES),
-                ("technician_role_permissions", TECHNICIAN_ROLE_PERMISSIONS),
-            ],
-            &[],
-        )
-    }
+    type Source = LegacyTechnicianRoles;
+    const WRITES: &'static [Table] = &[
+        TechnicianRolesRow::TABLE,
+        TechnicianRolePermissionsRow::TABLE,
+    ];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
-        let name = input.require_text("name")?;
+    fn transform_row(&mut self, input: LegacyTechnicianRoles) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
+        let name = input.name.require()?;
 
         let mut kept: Vec<(&str, Json)> = Vec::new();
-        let level = match input.int("level") {
+        let level = match input.level.get() {
             None => None,
             Some(code) => {
                 let label = technician_level(code);
@@ -96,11 +106,11 @@ impl Transform for TechnicianRoles {
                 label
             }
         };
-        let is_active = input.boolean("is_active").unwrap_or_else(|| {
+        let is_active = input.is_active.get().unwrap_or_else(|| {
             kept.push(("is_active", Json::Null));
             true
         });
-        let permissions = match input.text("permissions") {
+        let permissions = match input.permissions.get() {
             None => Vec::new(),
             Some(text) => parse_permissions(text).unwrap_or_else(|_| {
                 kept.push(("permissions", Json::string(text)));
@@ -111,29 +121,29 @@ impl Transform for TechnicianRoles {
 
         let id = mint("technician_roles", key);
         let mut rows = Vec::with_capacity(1 + permissions.len());
-        rows.push(row(
-            "technician_roles",
-            vec![
-                v::uuid(id.clone()),
-                v::int(key),
-                v::opt_text(input.trimmed("code")),
-                v::text(name),
-                v::opt_text(input.trimmed("description")),
-                v::opt_text(level),
-                v::boolean(is_active),
-                metadata,
-                opt_timestamptz(input.text("created_at")),
-            ],
-        ));
+        rows.push(
+            TechnicianRolesRow {
+                id: v::uuid(id.clone()),
+                legacy_id: v::int(key),
+                code: v::opt_text(input.code.trimmed()),
+                name: v::text(name),
+                description: v::opt_text(input.description.trimmed()),
+                level: v::opt_text(level),
+                is_active: v::boolean(is_active),
+                legacy_metadata: metadata,
+                created_at: opt_timestamptz(input.created_at.get()),
+            }
+            .into(),
+        );
         for (i, permission) in permissions.into_iter().enumerate() {
-            rows.push(row(
-                "technician_role_permissions",
-                vec![
-                    v::uuid(mint(&format!("technician_role_permissions:{}", i + 1), key)),
-                    v::uuid(id.clone()),
-                    v::text(permission),
-                ],
-            ));
+            rows.push(
+                TechnicianRolePermissionsRow {
+                    id: v::uuid(mint(&format!("technician_role_permissions:{}", i + 1), key)),
+                    role_id: v::uuid(id.clone()),
+                    permission: v::text(permission),
+                }
+                .into(),
+            );
         }
         Ok(rows)
     }

@@ -7,39 +7,44 @@
 //! raw). An unknown `shift` code is written as NULL and kept raw in `legacy_metadata`; a NULL
 //! `is_active` is written as "not terminated" and recorded as {"is_active": null}.
 
+use lab_conventions::opt_timestamptz;
 use migrate_sdk::json::Json;
 use migrate_sdk::money::cents_to_decimal;
-use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{
-    describe, mint, resolve_optional, row, v, Description, Fate, Input, TargetRow, Transform, Value,
-};
+use migrate_sdk::{mint, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
-const READS: &[&str] = &[
-    "id",
-    "profile_id",
-    "role_id",
-    "employee_no",
-    "shift",
-    "hourly_rate_cents",
-    "is_active",
-    "hired_at",
-    "terminated_at",
-    "created_at",
-];
-const TECHNICIANS: &[&str] = &[
-    "id",
-    "legacy_id",
-    "profile_id",
-    "role_id",
-    "employee_no",
-    "shift",
-    "hourly_rate",
-    "is_active",
-    "legacy_metadata",
-    "hired_at",
-    "terminated_at",
-    "created_at",
-];
+migrate_sdk::source! {
+    /// The columns read from legacy `technicians`, in the order rows carry them (the key first).
+    pub struct LegacyTechnicians from "technicians" {
+        id: Key,
+        profile_id: Int,
+        role_id: Int,
+        employee_no: Text,
+        shift: Int,
+        hourly_rate_cents: Int,
+        is_active: Bool,
+        hired_at: Text,
+        terminated_at: Text,
+        created_at: Text,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `technicians`.
+    pub struct TechniciansRow into "technicians" {
+        id: Value,
+        legacy_id: Value,
+        profile_id: Value,
+        role_id: Value,
+        employee_no: Value,
+        shift: Value,
+        hourly_rate: Value,
+        is_active: Value,
+        legacy_metadata: Value,
+        hired_at: Value,
+        terminated_at: Value,
+        created_at: Value,
+    }
+}
 
 /// Legacy shift code -> `work_shift` label.
 pub fn work_shift(code: i64) -> Option<&'static str> {
@@ -58,32 +63,28 @@ pub fn employee_no(raw: Option<&str>) -> Option<String> {
         .map(str::to_ascii_uppercase)
 }
 
+#[derive(Default)]
 pub struct Technicians;
 
 impl Transform for Technicians {
-    fn describe() -> Description {
-        describe(
-            "technicians",
-            READS,
-            &[("technicians", TECHNICIANS)],
-            &["profiles", "technician_roles"],
-        )
-    }
+    type Source = LegacyTechnicians;
+    const WRITES: &'static [Table] = &[TechniciansRow::TABLE];
+    const RESOLVES: &'static [&'static str] = &["profiles", "technician_roles"];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
-        let profile = resolve_optional("profiles", input.int("profile_id"), "profile_id")?;
-        let role = resolve_optional("technician_roles", input.int("role_id"), "role_id")?;
+    fn transform_row(&mut self, input: LegacyTechnicians) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
+        let profile = resolve_optional("profiles", input.profile_id.get(), "profile_id")?;
+        let role = resolve_optional("technician_roles", input.role_id.get(), "role_id")?;
 
         let mut kept: Vec<(&str, Json)> = Vec::new();
-        let shift = input.int("shift").and_then(|code| {
+        let shift = input.shift.get().and_then(|code| {
             let label = work_shift(code);
             if label.is_none() {
                 kept.push(("shift", Json::Number(code.to_string())));
             }
             label
         });
-        let rate = input.int("hourly_rate_cents").and_then(|cents| {
+        let rate = input.hourly_rate_cents.get().and_then(|cents| {
             if cents < 0 {
                 kept.push(("hourly_rate_cents", Json::Number(cents.to_string())));
                 None
@@ -91,35 +92,33 @@ impl Transform for Technicians {
                 Some(v::numeric(cents_to_decimal(cents)))
             }
         });
-        let is_active = input.boolean("is_active").unwrap_or_else(|| {
+        let is_active = input.is_active.get().unwrap_or_else(|| {
             kept.push(("is_active", Json::Null));
-            input.is_null("terminated_at")
+            input.terminated_at.is_null()
         });
         if profile == Value::Null {
-            if let Some(id) = input.int("profile_id") {
+            if let Some(id) = input.profile_id.get() {
                 // The profile was soft-deleted: the link is gone, the legacy id stays.
                 kept.push(("profile_id", Json::Number(id.to_string())));
             }
         }
         let metadata = migrate_sdk::json::metadata(kept);
 
-        Ok(vec![row(
-            "technicians",
-            vec![
-                v::uuid(mint("technicians", key)),
-                v::int(key),
-                profile,
-                role,
-                v::opt(employee_no(input.text("employee_no")).map(v::text)),
-                v::opt_text(shift),
-                v::opt(rate),
-                v::boolean(is_active),
-                metadata,
-                opt_timestamptz(input.text("hired_at")),
-                opt_timestamptz(input.text("terminated_at")),
-                opt_timestamptz(input.text("created_at")),
-            ],
-        )])
+        Ok(vec![TechniciansRow {
+            id: v::uuid(mint("technicians", key)),
+            legacy_id: v::int(key),
+            profile_id: profile,
+            role_id: role,
+            employee_no: v::opt(employee_no(input.employee_no.get()).map(v::text)),
+            shift: v::opt_text(shift),
+            hourly_rate: v::opt(rate),
+            is_active: v::boolean(is_active),
+            legacy_metadata: metadata,
+            hired_at: opt_timestamptz(input.hired_at.get()),
+            terminated_at: opt_timestamptz(input.terminated_at.get()),
+            created_at: opt_timestamptz(input.created_at.get()),
+        }
+        .into()])
     }
 }
 

@@ -12,52 +12,69 @@
 //! attachment row per entry; plan_data of any other shape gives none of these and is kept
 //! raw as {"plan_data": "<raw>"}.
 
+use lab_conventions::{is_fdi, opt_timestamptz};
 use migrate_sdk::json::{self, Json};
 use migrate_sdk::money::{fits, to_cents};
-use migrate_sdk::time::opt_timestamptz;
-use migrate_sdk::{
-    describe, mint, resolve, resolve_optional, row, v, Description, Fate, Input, TargetRow,
-    Transform, Value,
-};
+use migrate_sdk::{mint, resolve, resolve_optional, v, Fate, Table, TargetRow, Transform, Value};
 
-const READS: &[&str] = &[
-    "id",
-    "project_id",
-    "revision",
-    "is_approved",
-    "approved_by",
-    "approved_at",
-    "step_count",
-    "plan_data",
-    "notes",
-    "created_at",
-    "updated_at",
-];
-const TREATMENT_PLANS: &[&str] = &[
-    "id",
-    "legacy_id",
-    "project_id",
-    "revision",
-    "is_approved",
-    "approved_by",
-    "approved_at",
-    "step_count",
-    "upper_steps",
-    "lower_steps",
-    "notes",
-    "legacy_metadata",
-    "created_at",
-    "updated_at",
-];
-const TREATMENT_PLAN_IPRS: &[&str] = &[
-    "id",
-    "treatment_plan_id",
-    "position",
-    "tooth_fdi",
-    "adjacent_tooth_fdi",
-    "amount_mm",
-];
-const TREATMENT_PLAN_ATTACHMENTS: &[&str] = &["id", "treatment_plan_id", "position", "tooth_fdi"];
+migrate_sdk::source! {
+    /// The columns read from legacy `treatment_plans`, in the order rows carry them (the key first).
+    pub struct LegacyTreatmentPlans from "treatment_plans" {
+        id: Key,
+        project_id: Int,
+        revision: Int,
+        is_approved: Bool,
+        approved_by: Int,
+        approved_at: Text,
+        step_count: Int,
+        plan_data: Text,
+        notes: Text,
+        created_at: Text,
+        updated_at: Text,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `treatment_plans`.
+    pub struct TreatmentPlansRow into "treatment_plans" {
+        id: Value,
+        legacy_id: Value,
+        project_id: Value,
+        revision: Value,
+        is_approved: Value,
+        approved_by: Value,
+        approved_at: Value,
+        step_count: Value,
+        upper_steps: Value,
+        lower_steps: Value,
+        notes: Value,
+        legacy_metadata: Value,
+        created_at: Value,
+        updated_at: Value,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `treatment_plan_iprs`.
+    pub struct TreatmentPlanIprsRow into "treatment_plan_iprs" {
+        id: Value,
+        treatment_plan_id: Value,
+        position: Value,
+        tooth_fdi: Value,
+        adjacent_tooth_fdi: Value,
+        amount_mm: Value,
+    }
+}
+
+migrate_sdk::target! {
+    /// A row of `treatment_plan_attachments`.
+    pub struct TreatmentPlanAttachmentsRow into "treatment_plan_attachments" {
+        id: Value,
+        treatment_plan_id: Value,
+        position: Value,
+        tooth_fdi: Value,
+    }
+}
 
 /// One interproximal reduction: between `tooth` and `adjacent`, `mm` as canonical decimal text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,13 +91,6 @@ pub struct PlanData {
     pub lower_steps: Option<i64>,
     pub ipr: Vec<Ipr>,
     pub attachments: Vec<i64>,
-}
-
-/// Whether `n` is an FDI tooth number (permanent or primary).
-pub fn is_fdi(n: i64) -> bool {
-    let (quadrant, tooth) = (n / 10, n % 10);
-    ((1..=4).contains(&quadrant) && (1..=8).contains(&tooth))
-        || ((5..=8).contains(&quadrant) && (1..=5).contains(&tooth))
 }
 
 fn tooth(text: &str) -> Option<i64> {
@@ -166,50 +176,46 @@ pub fn parse_plan_data(text: &str) -> Result<PlanData, String> {
     Ok(plan)
 }
 
+#[derive(Default)]
 pub struct TreatmentPlans;
 
 impl Transform for TreatmentPlans {
-    fn describe() -> Description {
-        describe(
-            "treatment_plans",
-            READS,
-            &[
-                ("treatment_plans", TREATMENT_PLANS),
-                ("treatment_plan_iprs", TREATMENT_PLAN_IPRS),
-                ("treatment_plan_attachments", TREATMENT_PLAN_ATTACHMENTS),
-            ],
-            &["projects", "doctors"],
-        )
-    }
+    type Source = LegacyTreatmentPlans;
+    const WRITES: &'static [Table] = &[
+        TreatmentPlansRow::TABLE,
+        TreatmentPlanIprsRow::TABLE,
+        TreatmentPlanAttachmentsRow::TABLE,
+    ];
+    const RESOLVES: &'static [&'static str] = &["projects", "doctors"];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        let key = input.key();
-        let project = resolve("projects", input.require_int("project_id")?, "project_id")?;
-        let approver_legacy = input.int("approved_by");
+    fn transform_row(&mut self, input: LegacyTreatmentPlans) -> Result<Vec<TargetRow>, Fate> {
+        let key = input.id;
+        let project = resolve("projects", input.project_id.require()?, "project_id")?;
+        let approver_legacy = input.approved_by.get();
         let approver = resolve_optional("doctors", approver_legacy, "approved_by")?;
 
         let mut kept: Vec<(&str, Json)> = Vec::new();
-        let revision = input.int("revision").filter(|&n| {
+        let revision = input.revision.get().filter(|&n| {
             if n < 1 {
                 kept.push(("revision", Json::Number(n.to_string())));
             }
             n >= 1
         });
-        let is_approved = input.boolean("is_approved").unwrap_or_else(|| {
+        let is_approved = input.is_approved.get().unwrap_or_else(|| {
             kept.push(("is_approved", Json::Null));
-            !input.is_null("approved_at")
+            !input.approved_at.is_null()
         });
         if let (Value::Null, Some(id)) = (&approver, approver_legacy) {
             // The approving doctor was soft-deleted: the link is gone, the legacy id stays.
             kept.push(("approved_by", Json::Number(id.to_string())));
         }
-        let step_count = input.int("step_count").filter(|&n| {
+        let step_count = input.step_count.get().filter(|&n| {
             if n < 0 {
                 kept.push(("step_count", Json::Number(n.to_string())));
             }
             n >= 0
         });
-        let plan = match input.text("plan_data") {
+        let plan = match input.plan_data.get() {
             None => PlanData::default(),
             Some(text) if text.trim().is_empty() => PlanData::default(),
             Some(text) => parse_plan_data(text).unwrap_or_else(|_| {
@@ -221,50 +227,50 @@ impl Transform for TreatmentPlans {
 
         let id = mint("treatment_plans", key);
         let mut rows = Vec::with_capacity(1 + plan.ipr.len() + plan.attachments.len());
-        rows.push(row(
-            "treatment_plans",
-            vec![
-                v::uuid(id.clone()),
-                v::int(key),
-                v::uuid(project),
-                v::opt_int(revision),
-                v::boolean(is_approved),
-                approver,
-                opt_timestamptz(input.text("approved_at")),
-                v::opt_int(step_count),
-                v::opt_int(plan.upper_steps),
-                v::opt_int(plan.lower_steps),
-                v::opt_text(input.text("notes").filter(|s| !s.trim().is_empty())),
-                metadata,
-                opt_timestamptz(input.text("created_at")),
-                opt_timestamptz(input.text("updated_at")),
-            ],
-        ));
+        rows.push(
+            TreatmentPlansRow {
+                id: v::uuid(id.clone()),
+                legacy_id: v::int(key),
+                project_id: v::uuid(project),
+                revision: v::opt_int(revision),
+                is_approved: v::boolean(is_approved),
+                approved_by: approver,
+                approved_at: opt_timestamptz(input.approved_at.get()),
+                step_count: v::opt_int(step_count),
+                upper_steps: v::opt_int(plan.upper_steps),
+                lower_steps: v::opt_int(plan.lower_steps),
+                notes: v::opt_text(input.notes.get().filter(|s| !s.trim().is_empty())),
+                legacy_metadata: metadata,
+                created_at: opt_timestamptz(input.created_at.get()),
+                updated_at: opt_timestamptz(input.updated_at.get()),
+            }
+            .into(),
+        );
         for (i, ipr) in plan.ipr.into_iter().enumerate() {
             let position = i as i64 + 1;
-            rows.push(row(
-                "treatment_plan_iprs",
-                vec![
-                    v::uuid(mint(&format!("treatment_plan_iprs:{position}"), key)),
-                    v::uuid(id.clone()),
-                    v::int(position),
-                    v::int(ipr.tooth),
-                    v::int(ipr.adjacent),
-                    v::numeric(ipr.mm),
-                ],
-            ));
+            rows.push(
+                TreatmentPlanIprsRow {
+                    id: v::uuid(mint(&format!("treatment_plan_iprs:{position}"), key)),
+                    treatment_plan_id: v::uuid(id.clone()),
+                    position: v::int(position),
+                    tooth_fdi: v::int(ipr.tooth),
+                    adjacent_tooth_fdi: v::int(ipr.adjacent),
+                    amount_mm: v::numeric(ipr.mm),
+                }
+                .into(),
+            );
         }
         for (i, tooth) in plan.attachments.into_iter().enumerate() {
             let position = i as i64 + 1;
-            rows.push(row(
-                "treatment_plan_attachments",
-                vec![
-                    v::uuid(mint(&format!("treatment_plan_attachments:{position}"), key)),
-                    v::uuid(id.clone()),
-                    v::int(position),
-                    v::int(tooth),
-                ],
-            ));
+            rows.push(
+                TreatmentPlanAttachmentsRow {
+                    id: v::uuid(mint(&format!("treatment_plan_attachments:{position}"), key)),
+                    treatment_plan_id: v::uuid(id.clone()),
+                    position: v::int(position),
+                    tooth_fdi: v::int(tooth),
+                }
+                .into(),
+            );
         }
         Ok(rows)
     }
