@@ -131,7 +131,8 @@ fn output_bounds_hold_for_a_0_1_component() {
             name,
             "max_output_bytes_per_call = 1024\nlog_lines_per_batch = 1\n",
         );
-        let out = run_ok(host(&["run", plan.to_str().unwrap()]).env("HOST_LOG", "info,plugin=debug"));
+        let out =
+            run_ok(host(&["run", plan.to_str().unwrap()]).env("HOST_LOG", "info,plugin=debug"));
         let stderr = String::from_utf8_lossy(&out.stderr);
         if name == "contract_0_1" {
             // The bisection calls the plugin many times per batch: one line is printed, the
@@ -145,7 +146,11 @@ fn output_bounds_hold_for_a_0_1_component() {
         }
         let mut db = cluster.connect(&target);
         let q = quarantined(&mut db);
-        assert_eq!(q.iter().map(|r| r.0).collect::<Vec<_>>(), vec![20], "{name}: {q:?}");
+        assert_eq!(
+            q.iter().map(|r| r.0).collect::<Vec<_>>(),
+            vec![20],
+            "{name}: {q:?}"
+        );
         assert!(
             q[0].1.starts_with("plugin output over the limit: it returned 2.1 kB for 1 input row(s) in one call (max_output_bytes_per_call = 1.0 kB)"),
             "{name}: {}",

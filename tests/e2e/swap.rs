@@ -26,7 +26,12 @@ pub(crate) fn drop_in(from: &Path, to: &Path) {
 
 /// Starts `host run` paced to a batch per 60 ms, waits for `after` batches, calls `act`,
 /// then waits for the run to end and returns its stderr.
-pub(crate) fn run_and_act(plan: &str, db: &mut postgres::Client, after: i64, act: impl FnOnce()) -> String {
+pub(crate) fn run_and_act(
+    plan: &str,
+    db: &mut postgres::Client,
+    after: i64,
+    act: impl FnOnce(),
+) -> String {
     let mut child = spawn_paced_run(plan, 60);
     let deadline = Instant::now() + Duration::from_secs(60);
     while committed_batches(db, None) < after

@@ -42,7 +42,10 @@ impl Guest for Offices {
     }
 
     fn transform(rows: Vec<Row>) -> Vec<Outcome> {
-        log(Level::Debug, &format!("contract 0.1.0 guest: {} rows", rows.len()));
+        log(
+            Level::Debug,
+            &format!("contract 0.1.0 guest: {} rows", rows.len()),
+        );
         rows.iter()
             .map(|values| {
                 let Some(Value::Int(key)) = values.first() else {
