@@ -2,7 +2,7 @@
 //
 // Uses componentize-js's JS API (the `jco componentize` CLI of jco 1.35 fails on --wit paths
 // here). Every WASI feature of the engine is disabled, so the component imports nothing but
-// the contract's own interfaces (lab:migrate/ids, log).
+// the contract's own interfaces (migrate:transform/ids, log).
 import { componentize } from '@bytecodealliance/componentize-js';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';

@@ -20,7 +20,7 @@ fn offices_legacy(cluster: &Cluster, names: &[(i64, &str)]) -> String {
 }
 
 /// A plan migrating offices with `guest_name`, plus `table_keys` in its [[table]].
-fn offices_plan(
+pub(crate) fn offices_plan(
     dir: &Path,
     legacy: &str,
     target: &str,
@@ -41,7 +41,7 @@ fn offices_plan(
     plan
 }
 
-fn quarantined(db: &mut postgres::Client) -> Vec<(i64, String)> {
+pub(crate) fn quarantined(db: &mut postgres::Client) -> Vec<(i64, String)> {
     db.query(
         "SELECT legacy_key, reason FROM migration.quarantine WHERE table_name = 'offices' ORDER BY 1",
         &[],

@@ -7,6 +7,7 @@ mod adopt;
 mod bounds;
 mod catalogue;
 mod check;
+mod contract;
 mod faults;
 mod operate;
 mod plugin;

@@ -169,7 +169,7 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// A copy of the plugins workspace (no plugins but the SDK) whose wit/ declares
-/// `lab:migrate@<version>` (the repository's version when None). Returns its root.
+/// `migrate:transform@<version>` (the repository's version when None). Returns its root.
 fn workspace_copy(name: &str, version: Option<&str>) -> PathBuf {
     let root = temp_dir(name);
     let repo = repo_root();
@@ -177,10 +177,10 @@ fn workspace_copy(name: &str, version: Option<&str>) -> PathBuf {
     if let Some(version) = version {
         let line = wit
             .lines()
-            .find(|l| l.starts_with("package lab:migrate@"))
+            .find(|l| l.starts_with("package migrate:transform@"))
             .unwrap()
             .to_string();
-        wit = wit.replace(&line, &format!("package lab:migrate@{version};"));
+        wit = wit.replace(&line, &format!("package migrate:transform@{version};"));
     }
     std::fs::create_dir_all(root.join("wit")).unwrap();
     std::fs::write(root.join("wit/migrate.wit"), wit).unwrap();
@@ -452,7 +452,7 @@ fn a_plugin_for_any_table_name_scaffolds_outside_the_repository() {
 /// versions named; one built against a compatible (patch) version is accepted.
 #[test]
 fn contract_versions_are_checked() {
-    let incompatible = workspace_copy("contract_v020", Some("0.2.0"));
+    let incompatible = workspace_copy("contract_v030", Some("0.3.0"));
     let wasm = scaffold_and_build(&incompatible, "versioned");
     let fixtures = incompatible.join("plugins/versioned/fixtures.toml");
     let out = plugin_test(&wasm, &fixtures, &[]);
@@ -460,11 +460,11 @@ fn contract_versions_are_checked() {
     assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
     assert_eq!(
         stderr.replace(wasm.to_str().unwrap(), "@WASM@"),
-        "error: @WASM@ was built against lab:migrate@0.2.0, but this host implements lab:migrate@0.1.0: a 0.x contract is compatible only within the same minor version (0.1.*)\n  hint: rebuild it against this host's wit/ (lab:migrate@0.1.0), or run it with a host built for lab:migrate@0.2.0\n"
+        "error: @WASM@ was built against migrate:transform@0.3.0, but this host implements migrate:transform@0.2.0 (or the earlier lab:migrate@0.1.0): a 0.x contract is compatible only within the same minor version (0.2.*)\n  hint: rebuild it against this host's wit/migrate.wit (migrate:transform@0.2.0), or run it with a host built for migrate:transform@0.3.0\n"
     );
     assert_eq!(stdout, "");
 
-    let compatible = workspace_copy("contract_v017", Some("0.1.7"));
+    let compatible = workspace_copy("contract_v027", Some("0.2.7"));
     let wasm = scaffold_and_build(&compatible, "versioned");
     let fixtures = compatible.join("plugins/versioned/fixtures.toml");
     let out = run_ok(&mut host(&[

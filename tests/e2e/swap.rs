@@ -18,7 +18,7 @@ fn test_guest(name: &str) -> PathBuf {
 }
 
 /// Puts `from` in place of `to` the way an operator's build would: a new file, renamed over.
-fn drop_in(from: &Path, to: &Path) {
+pub(crate) fn drop_in(from: &Path, to: &Path) {
     let staging = to.with_extension("staging");
     std::fs::copy(from, &staging).unwrap();
     std::fs::rename(&staging, to).unwrap();
@@ -26,7 +26,12 @@ fn drop_in(from: &Path, to: &Path) {
 
 /// Starts `host run` paced to a batch per 60 ms, waits for `after` batches, calls `act`,
 /// then waits for the run to end and returns its stderr.
-fn run_and_act(plan: &str, db: &mut postgres::Client, after: i64, act: impl FnOnce()) -> String {
+pub(crate) fn run_and_act(
+    plan: &str,
+    db: &mut postgres::Client,
+    after: i64,
+    act: impl FnOnce(),
+) -> String {
     let mut child = spawn_paced_run(plan, 60);
     let deadline = Instant::now() + Duration::from_secs(60);
     while committed_batches(db, None) < after

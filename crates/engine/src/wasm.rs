@@ -1,8 +1,9 @@
 //! Loading and calling transform components: the host side of `wit/`.
 //!
-//! The WIT world is bound here, once. Each plugin is compiled and pre-instantiated once
-//! ([`Plugin`]); a fresh [`Instance`] (store + instance) is cheap and is made again after
-//! any trap, since a trapped instance cannot be entered again.
+//! The WIT world is bound here, once per contract version the host accepts: the current
+//! `wit/migrate.wit` and the frozen 0.1.0 (see [`contract_of`]). Each plugin is compiled and
+//! pre-instantiated once ([`Plugin`]); a fresh [`Instance`] (store + instance) is cheap and is
+//! made again after any trap, since a trapped instance cannot be entered again.
 
 mod output;
 
@@ -19,6 +20,7 @@ use crate::idmap::IdMaps;
 pub use output::PluginOutput;
 use output::Source;
 
+// The contract, `wit/migrate.wit` (migrate:transform@0.2.0): the types the whole host works in.
 wasmtime::component::bindgen!({
     path: "../../wit",
     world: "transform",
@@ -26,7 +28,20 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq],
 });
 
-pub use lab::migrate::types::{TargetRow, Value};
+pub use migrate::transform::types::{TargetRow, Value};
+
+/// The contract as released at 0.1.0 (`lab:migrate`, frozen in wit/frozen/), bound so the
+/// components built against it keep loading. Its types are the current ones (the interfaces
+/// did not change, and the component model matches types by structure), so rows and outcomes
+/// cross either contract without a copy; only `ids` and `log` are linked under the old names.
+mod contract_0_1 {
+    wasmtime::component::bindgen!({
+        path: "../../wit/frozen/lab-migrate-0.1.0.wit",
+        world: "transform",
+        imports: { default: trappable },
+        with: { "lab:migrate/types": super::migrate::transform::types },
+    });
+}
 
 /// How long one plugin call may run, in epoch ticks of [`EPOCH_TICK`] (30 s).
 const CALL_DEADLINE_TICKS: u64 = 3_000;
@@ -79,18 +94,17 @@ pub enum PluginError {
     },
     #[error("{path} is not a WebAssembly component: {reason}\n  hint: build it with `cargo component build` or `cargo build --target wasm32-wasip2`")]
     NotComponent { path: PathBuf, reason: String },
-    #[error("{path} does not implement the lab:migrate@0.1.0 `transform` world: {reason}\n  hint: rebuild it against this host's wit/ (it may target another world or WIT version)")]
+    #[error("{path} does not implement the `transform` world of a contract this host accepts, {}: {reason}\n  hint: rebuild it against this host's wit/migrate.wit ({CONTRACT}); it may target another world or contract", accepted_contracts())]
     WrongWorld { path: PathBuf, reason: String },
     #[error("plugin {path} trapped: {message}")]
     Trap { path: PathBuf, message: String },
     /// The call returned more than the plan allows (`max_output_bytes_per_call`).
     #[error("plugin {path}: {message}")]
     OverLimit { path: PathBuf, message: String },
-    #[error("{path} was built against {found}, but this host implements {host}: {why}\n  hint: rebuild it against this host's wit/ ({host}), or run it with a host built for {found}")]
+    #[error("{path} was built against {found}, but this host implements {}: {why}\n  hint: rebuild it against this host's wit/migrate.wit ({CONTRACT}), or run it with a host built for {found}", accepted_contracts())]
     IncompatibleContract {
         path: PathBuf,
         found: String,
-        host: String,
         why: String,
     },
 }
@@ -152,20 +166,32 @@ impl Runtime {
                     path: path.into(),
                     reason: root_message(&e),
                 })?;
-        check_contract_version(&self.engine, &component, path)?;
+        let contract = contract_of(&self.engine, &component, path)?;
         let mut linker: Linker<PluginState> = Linker::new(&self.engine);
         let wrong_world = |e: wasmtime::Error| PluginError::WrongWorld {
             path: path.into(),
             reason: format!("{e:#}"),
         };
-        Transform::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s)
-            .map_err(wrong_world)?;
+        match contract {
+            Contract::Current => {
+                Transform::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s)
+            }
+            Contract::V0_1 => contract_0_1::Transform::add_to_linker::<
+                PluginState,
+                HasSelf<PluginState>,
+            >(&mut linker, |s| s),
+        }
+        .map_err(wrong_world)?;
         // Components built by standard toolchains import WASI even when they never use it.
         // It is linked deny-by-default: no files, sockets, environment or arguments; the
         // clocks read zero and randomness is seeded, so transforms stay deterministic.
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(wrong_world)?;
         let pre = linker.instantiate_pre(&component).map_err(wrong_world)?;
-        let pre = TransformPre::new(pre).map_err(wrong_world)?;
+        let pre = match contract {
+            Contract::Current => TransformPre::new(pre).map(ContractPre::Current),
+            Contract::V0_1 => contract_0_1::TransformPre::new(pre).map(ContractPre::V0_1),
+        }
+        .map_err(wrong_world)?;
         Ok(Plugin {
             path: path.into(),
             sha256,
@@ -239,8 +265,22 @@ pub struct Plugin {
     pub path: PathBuf,
     /// SHA-256 of the component file, recorded on every batch it produces.
     pub sha256: String,
-    pre: TransformPre<PluginState>,
+    pre: ContractPre,
     engine: Engine,
+}
+
+/// A plugin pre-instantiated against the contract version it was built for.
+#[derive(Clone)]
+enum ContractPre {
+    Current(TransformPre<PluginState>),
+    V0_1(contract_0_1::TransformPre<PluginState>),
+}
+
+/// The bindings of one live instance, by contract version. Both return the same Rust types,
+/// so a call costs one match more than with a single contract.
+enum ContractBindings {
+    Current(Transform),
+    V0_1(contract_0_1::Transform),
 }
 
 impl Plugin {
@@ -296,10 +336,11 @@ impl Plugin {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(call_deadline_ticks());
-        let bindings = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| self.trap(&store, e))?;
+        let bindings = match &self.pre {
+            ContractPre::Current(pre) => pre.instantiate(&mut store).map(ContractBindings::Current),
+            ContractPre::V0_1(pre) => pre.instantiate(&mut store).map(ContractBindings::V0_1),
+        }
+        .map_err(|e| self.trap(&store, e))?;
         Ok(Instance {
             store,
             bindings,
@@ -358,7 +399,7 @@ fn trap_error(path: &Path, store: &Store<PluginState>, e: wasmtime::Error) -> Pl
 /// One live instance of a plugin.
 pub struct Instance {
     store: Store<PluginState>,
-    bindings: Transform,
+    bindings: ContractBindings,
     path: PathBuf,
 }
 
@@ -367,8 +408,11 @@ impl Instance {
         self.store.set_epoch_deadline(call_deadline_ticks());
         let output = self.store.data().output.clone();
         output.begin_call();
-        let result = outside_async(|| self.bindings.call_describe(&mut self.store))
-            .map_err(|e| trap_error(&self.path, &self.store, e));
+        let result = outside_async(|| match &self.bindings {
+            ContractBindings::Current(b) => b.call_describe(&mut self.store),
+            ContractBindings::V0_1(b) => b.call_describe(&mut self.store),
+        })
+        .map_err(|e| trap_error(&self.path, &self.store, e));
         output.end_call();
         result
     }
@@ -381,8 +425,11 @@ impl Instance {
         self.store.set_epoch_deadline(call_deadline_ticks());
         let output = self.store.data().output.clone();
         output.begin_call();
-        let result = outside_async(|| self.bindings.call_transform(&mut self.store, rows))
-            .map_err(|e| trap_error(&self.path, &self.store, e));
+        let result = outside_async(|| match &self.bindings {
+            ContractBindings::Current(b) => b.call_transform(&mut self.store, rows),
+            ContractBindings::V0_1(b) => b.call_transform(&mut self.store, rows),
+        })
+        .map_err(|e| trap_error(&self.path, &self.store, e));
         output.end_call();
         let mut outcomes = result?;
         let limits = output.limits();
@@ -464,9 +511,9 @@ impl WasiView for PluginState {
     }
 }
 
-impl lab::migrate::types::Host for PluginState {}
+impl migrate::transform::types::Host for PluginState {}
 
-impl lab::migrate::ids::Host for PluginState {
+impl migrate::transform::ids::Host for PluginState {
     fn resolve(&mut self, entity: String, legacy_id: i64) -> wasmtime::Result<Option<String>> {
         if !self.ids.is_loaded(&entity) {
             return Err(wasmtime::Error::msg(format!(
@@ -485,9 +532,13 @@ impl lab::migrate::ids::Host for PluginState {
     }
 }
 
-impl lab::migrate::log::Host for PluginState {
-    fn log(&mut self, level: lab::migrate::log::Level, message: String) -> wasmtime::Result<()> {
-        use lab::migrate::log::Level;
+impl migrate::transform::log::Host for PluginState {
+    fn log(
+        &mut self,
+        level: migrate::transform::log::Level,
+        message: String,
+    ) -> wasmtime::Result<()> {
+        use migrate::transform::log::Level;
         let level = match level {
             Level::Debug => tracing::Level::DEBUG,
             Level::Info => tracing::Level::INFO,
@@ -496,6 +547,39 @@ impl lab::migrate::log::Host for PluginState {
         };
         self.output.log(level, &message);
         Ok(())
+    }
+}
+
+// Contract 0.1.0's imports: the same functions under the old package name.
+impl contract_0_1::lab::migrate::ids::Host for PluginState {
+    fn resolve(&mut self, entity: String, legacy_id: i64) -> wasmtime::Result<Option<String>> {
+        migrate::transform::ids::Host::resolve(self, entity, legacy_id)
+    }
+
+    fn skipped(&mut self, entity: String, legacy_id: i64) -> wasmtime::Result<Option<String>> {
+        migrate::transform::ids::Host::skipped(self, entity, legacy_id)
+    }
+
+    fn mint(&mut self, entity: String, legacy_id: i64) -> wasmtime::Result<String> {
+        migrate::transform::ids::Host::mint(self, entity, legacy_id)
+    }
+}
+
+impl contract_0_1::lab::migrate::log::Host for PluginState {
+    fn log(
+        &mut self,
+        level: contract_0_1::lab::migrate::log::Level,
+        message: String,
+    ) -> wasmtime::Result<()> {
+        use contract_0_1::lab::migrate::log::Level as Old;
+        use migrate::transform::log::Level;
+        let level = match level {
+            Old::Debug => Level::Debug,
+            Old::Info => Level::Info,
+            Old::Warn => Level::Warn,
+            Old::Error => Level::Error,
+        };
+        migrate::transform::log::Host::log(self, level, message)
     }
 }
 
@@ -520,13 +604,40 @@ impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
     }
 }
 
-/// The WIT package this host implements, as written in `wit/migrate.wit` (`lab:migrate@0.1.0`).
 /// The contract's WIT source (wit/migrate.wit), for toolchains that bind it themselves.
 pub const CONTRACT_WIT: &str = include_str!("../../../wit/migrate.wit");
+/// The WIT package this host implements, as written in `wit/migrate.wit`
+/// (`migrate:transform@0.2.0`).
 pub const CONTRACT: &str = contract_package(CONTRACT_WIT);
 
+/// The contract as released at 0.1.0 (`lab:migrate@0.1.0`), whose components still load.
+pub const CONTRACT_0_1: &str =
+    contract_package(include_str!("../../../wit/frozen/lab-migrate-0.1.0.wit"));
+
+/// Which contract a component was built against, so it is bound with that contract's WIT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Contract {
+    Current,
+    V0_1,
+}
+
+impl Contract {
+    fn package(self) -> &'static str {
+        match self {
+            Contract::Current => CONTRACT,
+            Contract::V0_1 => CONTRACT_0_1,
+        }
+    }
+}
+
+/// The contracts this host loads, for the messages: "migrate:transform@0.2.0 (or the earlier
+/// lab:migrate@0.1.0)".
+fn accepted_contracts() -> String {
+    format!("{CONTRACT} (or the earlier {CONTRACT_0_1})")
+}
+
 const fn contract_package(wit: &'static str) -> &'static str {
-    // `package lab:migrate@X.Y.Z;` is the first declaration of the file.
+    // `package <namespace>:<name>@X.Y.Z;` is the first declaration of the file.
     let bytes = wit.as_bytes();
     let key = b"package ";
     let mut i = 0;
@@ -602,46 +713,54 @@ fn compatible(host: Version, found: Version) -> Result<(), String> {
     }
 }
 
-/// Refuses a component whose `lab:migrate` imports or exports name a contract version this
-/// host is not compatible with, naming both versions (the linker would only say "missing
-/// import" or "type mismatch").
-fn check_contract_version(
+/// The contract a component was built against, read from the package of its imports and
+/// exports (`migrate:transform/...@0.2.0`, or `lab:migrate/...@0.1.0` before the rename).
+/// One naming no contract of ours is bound as the current one, whose linker then says what
+/// is missing. A component built against an incompatible version of a known contract is
+/// refused naming both versions (the linker would only say "missing import").
+fn contract_of(
     engine: &Engine,
     component: &Component,
     path: &Path,
-) -> Result<(), PluginError> {
-    let (package, host_version) = CONTRACT.split_once('@').expect("versioned contract");
-    let host = parse_version(host_version).expect("wit/migrate.wit has a semver version");
+) -> Result<Contract, PluginError> {
     let ty = component.component_type();
     let names: Vec<String> = ty
         .imports(engine)
         .map(|(name, _)| name.to_string())
         .chain(ty.exports(engine).map(|(name, _)| name.to_string()))
         .collect();
-    let prefix = format!("{package}/");
-    for name in &names {
-        let Some(rest) = name.strip_prefix(&prefix) else {
-            continue;
-        };
-        let incompatible = |found: String, why: String| PluginError::IncompatibleContract {
-            path: path.into(),
-            found,
-            host: CONTRACT.to_string(),
-            why,
-        };
-        let Some((_, version)) = rest.split_once('@') else {
-            return Err(incompatible(
-                format!("{package} without a version (it imports `{name}`)"),
-                "an unversioned contract cannot be checked".into(),
-            ));
-        };
-        let found = format!("{package}@{version}");
-        let Some(v) = parse_version(version) else {
-            return Err(incompatible(found, "its version is not semver".into()));
-        };
-        compatible(host, v).map_err(|why| incompatible(found, why))?;
+    for contract in [Contract::Current, Contract::V0_1] {
+        let (package, host_version) = contract.package().split_once('@').expect("versioned");
+        let host = parse_version(host_version).expect("the contract WIT has a semver version");
+        let prefix = format!("{package}/");
+        let mut named = false;
+        for name in &names {
+            let Some(rest) = name.strip_prefix(&prefix) else {
+                continue;
+            };
+            named = true;
+            let incompatible = |found: String, why: String| PluginError::IncompatibleContract {
+                path: path.into(),
+                found,
+                why,
+            };
+            let Some((_, version)) = rest.split_once('@') else {
+                return Err(incompatible(
+                    format!("{package} without a version (it imports `{name}`)"),
+                    "an unversioned contract cannot be checked".into(),
+                ));
+            };
+            let found = format!("{package}@{version}");
+            let Some(v) = parse_version(version) else {
+                return Err(incompatible(found, "its version is not semver".into()));
+            };
+            compatible(host, v).map_err(|why| incompatible(found, why))?;
+        }
+        if named {
+            return Ok(contract);
+        }
     }
-    Ok(())
+    Ok(Contract::Current)
 }
 
 #[cfg(test)]
@@ -654,8 +773,26 @@ mod contract_tests {
 
     #[test]
     fn the_contract_is_read_from_the_wit() {
-        assert!(CONTRACT.starts_with("lab:migrate@"), "{CONTRACT}");
-        assert!(parse_version(CONTRACT.split_once('@').unwrap().1).is_some());
+        assert_eq!(CONTRACT, "migrate:transform@0.2.0");
+        assert_eq!(CONTRACT_0_1, "lab:migrate@0.1.0");
+    }
+
+    /// The 0.1.0 binding reuses the current types (`with` in `contract_0_1`), which is right
+    /// only while the interfaces are the same. When the contract's types change, bind 0.1.0
+    /// with its own types and convert, and change this test.
+    #[test]
+    fn the_0_1_contract_differs_only_in_its_package_name() {
+        let declarations = |wit: &str| -> Vec<String> {
+            wit.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("//") && !l.starts_with("package "))
+                .map(String::from)
+                .collect()
+        };
+        assert_eq!(
+            declarations(include_str!("../../../wit/frozen/lab-migrate-0.1.0.wit")),
+            declarations(include_str!("../../../wit/migrate.wit"))
+        );
     }
 
     #[test]

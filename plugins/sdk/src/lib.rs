@@ -85,8 +85,8 @@ pub mod bindings {
     });
 }
 
-pub use bindings::lab::migrate::log::Level;
-pub use bindings::lab::migrate::types::{Description, Outcome, TargetColumns, TargetRow, Value};
+pub use bindings::migrate::transform::log::Level;
+pub use bindings::migrate::transform::types::{Description, Outcome, TargetColumns, TargetRow, Value};
 
 pub mod json;
 pub mod money;
@@ -349,8 +349,8 @@ macro_rules! __column {
 pub fn resolve(entity: &str, legacy_id: i64, column: &str) -> Result<String, Fate> {
     #[cfg(target_arch = "wasm32")]
     let (found, skipped) = (
-        bindings::lab::migrate::ids::resolve(entity, legacy_id),
-        || bindings::lab::migrate::ids::skipped(entity, legacy_id),
+        bindings::migrate::transform::ids::resolve(entity, legacy_id),
+        || bindings::migrate::transform::ids::skipped(entity, legacy_id),
     );
     #[cfg(not(target_arch = "wasm32"))]
     let (found, skipped) = (testing::resolve(entity, legacy_id), || {
@@ -401,14 +401,14 @@ pub fn resolve_or_unlink(
 /// The deterministic UUID of a row this plugin creates.
 pub fn mint(entity: &str, legacy_id: i64) -> String {
     #[cfg(target_arch = "wasm32")]
-    return bindings::lab::migrate::ids::mint(entity, legacy_id);
+    return bindings::migrate::transform::ids::mint(entity, legacy_id);
     #[cfg(not(target_arch = "wasm32"))]
     return testing::uuid(entity, legacy_id);
 }
 
 pub fn log(level: Level, message: &str) {
     #[cfg(target_arch = "wasm32")]
-    bindings::lab::migrate::log::log(level, message);
+    bindings::migrate::transform::log::log(level, message);
     #[cfg(not(target_arch = "wasm32"))]
     eprintln!("[{level:?}] {message}");
 }

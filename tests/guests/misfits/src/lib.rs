@@ -6,7 +6,7 @@
 //! It implements the WIT exports itself (not `plugin!`) so it can also return the wrong number
 //! of outcomes and call imports it did not declare.
 
-use migrate_sdk::bindings::lab::migrate::ids;
+use migrate_sdk::bindings::migrate::transform::ids;
 use migrate_sdk::bindings::Guest;
 use migrate_sdk::{describe, mint, v, Description, Outcome, TargetRow, Value};
 
