@@ -3,6 +3,7 @@
 
 mod commands;
 mod plugin_cmd;
+mod print;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
