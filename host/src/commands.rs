@@ -41,7 +41,7 @@ pub async fn check(args: &PlanArgs) -> anyhow::Result<()> {
         let json = serde_json::json!({ "ok": problems.is_empty(), "order": order, "problems": problems, "set_aside": set_aside });
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
-        check::print_report(&plan, &analysis, &problems);
+        crate::print::check_report(&plan, &analysis, &problems);
     }
     if problems.is_empty() {
         Ok(())
@@ -264,7 +264,7 @@ pub async fn validate(args: &PlanArgs) -> anyhow::Result<()> {
         json["set_aside"] = serde_json::to_value(&set_aside)?;
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
-        engine::validate::print_report(&report);
+        crate::print::validate_report(&report);
     }
     if report.ok {
         Ok(())

@@ -4,6 +4,7 @@
 mod commands;
 mod plugin_build;
 mod plugin_cmd;
+mod print;
 
 use std::ffi::OsString;
 use std::path::PathBuf;

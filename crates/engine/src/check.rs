@@ -88,89 +88,134 @@ pub async fn analyze(
     let mut problems = Vec::new();
     let mut tables = Vec::new();
     for t in &plan.tables {
-        let problem = |message: String| Problem {
-            table: Some(t.name.clone()),
-            message,
-        };
-        let plugin = match runtime.load(&t.plugin) {
-            Ok(p) => p,
-            Err(e) => {
-                problems.push(problem(e.to_string()));
-                continue;
-            }
-        };
-        let description = match plugin
-            .instantiate(Default::default(), &t.name)
-            .and_then(|mut i| i.describe())
-        {
-            Ok(d) => d,
-            Err(e) => {
-                problems.push(problem(format!("describe() failed: {e}")));
-                continue;
-            }
-        };
-        if description.source_table != t.name {
-            problems.push(problem(format!(
-                "plugin {} transforms `{}`, not `{}`: point this table at the right plugin",
-                t.plugin.display(),
-                description.source_table,
-                t.name
-            )));
+        if let Some(prepared) = prepare(t, runtime, &mut problems) {
+            tables.push(prepared);
         }
-        if description.reads.first() != Some(&t.key) {
-            problems.push(problem(format!(
-                "the plugin must read the key column `{}` first (it reads {:?}): rows arrive in key order and the first value is the checkpoint key",
-                t.key, description.reads
-            )));
-        }
-        tables.push(Prepared {
-            plan: t.clone(),
-            plugin,
-            description,
-            source_columns: Vec::new(),
-            target_columns: Vec::new(),
-        });
     }
-
     if let Some(source) = source {
-        let catalog = pg::tables(source, &plan.source_schema).await?;
-        for t in &mut tables {
-            check_source(t, &catalog, &plan.source_schema, &mut problems);
-        }
-        for t in &tables {
-            let key = catalog
-                .get(&t.description.source_table)
-                .and_then(|info| info.column(&t.plan.key));
-            if let Some(key) =
-                key.filter(|k| matches!(k.type_name.as_str(), "int2" | "int4" | "int8"))
-            {
-                check_key_values(source, &plan.source_schema, t, key, &mut problems).await?;
-            }
-        }
+        check_source_side(plan, source, &mut tables, &mut problems).await?;
     }
     let mut order = None;
     if let Some(target) = target {
-        let catalog = pg::tables(target, &plan.target_schema).await?;
-        let fks = pg::foreign_keys(target, &plan.target_schema).await?;
-        for t in &mut tables {
-            check_target(t, &catalog, &plan.target_schema, &mut problems);
-            check_adopted(t, &catalog, target, &plan.target_schema, &mut problems).await?;
-        }
-        let loaded_all = tables.len() == plan.tables.len();
-        match order_tables(&tables, &fks) {
-            Ok(steps) if loaded_all => order = Some(steps),
-            Ok(_) => {}
-            Err(cycle) => problems.push(Problem {
-                table: None,
-                message: cycle.to_string(),
-            }),
-        }
+        order = check_target_side(plan, target, &mut tables, &mut problems).await?;
     }
     Ok(Analysis {
         tables,
         order,
         problems,
     })
+}
+
+/// Loads a table's plugin and asks it what it does; None (with the problem) when either fails.
+fn prepare(t: &TablePlan, runtime: &Runtime, problems: &mut Vec<Problem>) -> Option<Prepared> {
+    let problem = |message: String| Problem {
+        table: Some(t.name.clone()),
+        message,
+    };
+    let plugin = match runtime.load(&t.plugin) {
+        Ok(p) => p,
+        Err(e) => {
+            problems.push(problem(e.to_string()));
+            return None;
+        }
+    };
+    let description = match plugin
+        .instantiate(Default::default(), &t.name)
+        .and_then(|mut i| i.describe())
+    {
+        Ok(d) => d,
+        Err(e) => {
+            problems.push(problem(format!("describe() failed: {e}")));
+            return None;
+        }
+    };
+    problems.extend(
+        description_problems(t, &description)
+            .into_iter()
+            .map(problem),
+    );
+    Some(Prepared {
+        plan: t.clone(),
+        plugin,
+        description,
+        source_columns: Vec::new(),
+        target_columns: Vec::new(),
+    })
+}
+
+/// What a plugin says it does, against its plan table: the same legacy table, the key first.
+fn description_problems(t: &TablePlan, description: &Description) -> Vec<String> {
+    let mut problems = Vec::new();
+    if description.source_table != t.name {
+        problems.push(format!(
+            "plugin {} transforms `{}`, not `{}`: point this table at the right plugin",
+            t.plugin.display(),
+            description.source_table,
+            t.name
+        ));
+    }
+    if description.reads.first() != Some(&t.key) {
+        problems.push(format!(
+            "the plugin must read the key column `{}` first (it reads {:?}): rows arrive in key order and the first value is the checkpoint key",
+            t.key, description.reads
+        ));
+    }
+    problems
+}
+
+/// Every plugin's reads against the source tables, then the integer keys' values.
+async fn check_source_side(
+    plan: &Plan,
+    source: &Client,
+    tables: &mut [Prepared],
+    problems: &mut Vec<Problem>,
+) -> anyhow::Result<()> {
+    let catalog = pg::tables(source, &plan.source_schema).await?;
+    for t in tables.iter_mut() {
+        check_source(t, &catalog, &plan.source_schema, problems);
+    }
+    for t in tables.iter() {
+        let key = catalog
+            .get(&t.description.source_table)
+            .and_then(|info| info.column(&t.plan.key));
+        if let Some(key) = key.filter(|k| is_integer(k)) {
+            check_key_values(source, &plan.source_schema, t, key, problems).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Every plugin's writes (and adopted tables) against the target tables; then the order the
+/// tables run in, when every plugin loaded and their dependencies have no cycle.
+async fn check_target_side(
+    plan: &Plan,
+    target: &Client,
+    tables: &mut [Prepared],
+    problems: &mut Vec<Problem>,
+) -> anyhow::Result<Option<Vec<Step>>> {
+    let catalog = pg::tables(target, &plan.target_schema).await?;
+    let fks = pg::foreign_keys(target, &plan.target_schema).await?;
+    for t in tables.iter_mut() {
+        check_target(t, &catalog, &plan.target_schema, problems);
+        check_adopted(t, &catalog, target, &plan.target_schema, problems).await?;
+    }
+    let loaded_all = tables.len() == plan.tables.len();
+    Ok(match order_tables(tables, &fks) {
+        Ok(steps) if loaded_all => Some(steps),
+        Ok(_) => None,
+        Err(cycle) => {
+            problems.push(Problem {
+                table: None,
+                message: cycle.to_string(),
+            });
+            None
+        }
+    })
+}
+
+/// Whether a column can be the key rows are paged and checkpointed by.
+fn is_integer(column: &Column) -> bool {
+    matches!(column.type_name.as_str(), "int2" | "int4" | "int8")
 }
 
 fn check_source(
@@ -202,7 +247,7 @@ fn check_source(
         }
     }
     if let Some(key) = info.column(&t.plan.key) {
-        if !matches!(key.type_name.as_str(), "int2" | "int4" | "int8") {
+        if !is_integer(key) {
             problems.push(problem(format!(
                 "key column `{}` is {}, not an integer: set `key` in the plan to the table's integer key",
                 t.plan.key, key.type_name
@@ -484,51 +529,75 @@ pub async fn connect_or_report(
     }
 }
 
-/// Human report for `host check`.
-pub fn print_report(plan: &Plan, analysis: &Analysis, problems: &[Problem]) {
-    if let Some(order) = &analysis.order {
-        println!("Table order ({} tables):", order.len());
-        for (i, step) in order.iter().enumerate() {
-            let t = analysis.prepared(&step.table);
-            let writes = t
-                .map(|t| {
-                    t.description
-                        .writes
-                        .iter()
-                        .map(|w| w.table.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default();
-            let after = if step.after.is_empty() {
-                String::new()
-            } else {
-                format!("  (after {})", step.after.join(", "))
-            };
-            let hash = t
-                .map(|t| t.plugin.short_hash().to_string())
-                .unwrap_or_default();
-            println!(
-                "  {:>2}. {:<20} -> {writes}{after}  [plugin {hash}]",
-                i + 1,
-                step.table
-            );
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Overrides;
+
+    fn table_plan() -> TablePlan {
+        let text = "[source]\nurl = \"postgres://a@h/s\"\n[target]\nurl = \"postgres://a@h/t\"\n[[table]]\nname = \"offices\"\nplugin = \"offices.wasm\"\n";
+        let plan = Plan::parse(
+            std::path::Path::new("/lab/plan.toml"),
+            text,
+            &Overrides::default(),
+        )
+        .unwrap();
+        plan.tables[0].clone()
+    }
+
+    fn description(source_table: &str, reads: &[&str]) -> Description {
+        Description {
+            source_table: source_table.into(),
+            reads: reads.iter().map(|r| r.to_string()).collect(),
+            writes: Vec::new(),
+            resolves: Vec::new(),
         }
     }
-    if problems.is_empty() {
-        println!(
-            "check passed: {} tables, every plugin matches both schemas ({})",
-            plan.tables.len(),
-            plan.path.display()
+
+    #[test]
+    fn a_plugin_must_transform_its_table_and_read_the_key_first() {
+        let t = table_plan();
+        assert!(description_problems(&t, &description("offices", &["id", "name"])).is_empty());
+        assert_eq!(
+            description_problems(&t, &description("doctors", &["name", "id"])),
+            [
+                "plugin /lab/offices.wasm transforms `doctors`, not `offices`: point this table at the right plugin",
+                "the plugin must read the key column `id` first (it reads [\"name\", \"id\"]): rows arrive in key order and the first value is the checkpoint key",
+            ]
         );
-    } else {
-        eprintln!(
-            "check found {} problem(s) in {}:",
-            problems.len(),
-            plan.path.display()
-        );
-        for p in problems {
-            eprintln!("- {p}");
+    }
+
+    #[test]
+    fn keys_are_integers_of_any_width() {
+        let column = |type_name: &str| Column {
+            name: "id".into(),
+            type_oid: 0,
+            type_name: type_name.into(),
+            max_chars: None,
+            numeric_precision: None,
+            not_null: true,
+            has_default: false,
+            enum_labels: None,
+        };
+        for t in ["int2", "int4", "int8"] {
+            assert!(is_integer(&column(t)), "{t}");
         }
+        for t in ["numeric", "uuid", "text"] {
+            assert!(!is_integer(&column(t)), "{t}");
+        }
+    }
+
+    #[test]
+    fn a_problem_names_its_table() {
+        let p = Problem {
+            table: Some("offices".into()),
+            message: "broken".into(),
+        };
+        assert_eq!(p.to_string(), "[offices] broken");
+        let p = Problem {
+            table: None,
+            message: "broken".into(),
+        };
+        assert_eq!(p.to_string(), "broken");
     }
 }

@@ -4,25 +4,10 @@
 //! target rows are encoded for `COPY ... FROM STDIN`, checked against the target column first
 //! so a value that cannot fit rejects its row with a reason instead of failing the batch.
 
+use tokio_postgres::types::Type;
+
 use crate::pg::Column;
 use crate::wasm::Value;
-
-// Type OIDs (pg_type.oid, stable across PostgreSQL versions).
-const BOOL: u32 = 16;
-const BYTEA: u32 = 17;
-const INT8: u32 = 20;
-const INT2: u32 = 21;
-const INT4: u32 = 23;
-const OID: u32 = 26;
-const JSON: u32 = 114;
-const FLOAT4: u32 = 700;
-const FLOAT8: u32 = 701;
-const DATE: u32 = 1082;
-const TIMESTAMP: u32 = 1114;
-const TIMESTAMPTZ: u32 = 1184;
-const NUMERIC: u32 = 1700;
-const UUID: u32 = 2950;
-const JSONB: u32 = 3802;
 
 /// Splits one line of COPY text output (without its newline) into raw fields, unescaped;
 /// `None` is SQL NULL.
@@ -101,14 +86,14 @@ pub fn decode(column: &Column, raw: Option<Vec<u8>>) -> Result<Value, String> {
             )
         })
     };
-    Ok(match column.type_oid {
-        BOOL => Value::Boolean(raw == b"t"),
-        INT2 | INT4 | INT8 | OID => Value::Int(
+    Ok(match pg_type(column) {
+        Some(Type::BOOL) => Value::Boolean(raw == b"t"),
+        Some(Type::INT2 | Type::INT4 | Type::INT8 | Type::OID) => Value::Int(
             text()?
                 .parse()
                 .map_err(|e| format!("column {}: integer {:?}: {e}", column.name, text()))?,
         ),
-        FLOAT4 | FLOAT8 => {
+        Some(Type::FLOAT4 | Type::FLOAT8) => {
             let t = text()?;
             Value::Float(match t.as_str() {
                 "NaN" => f64::NAN,
@@ -119,13 +104,13 @@ pub fn decode(column: &Column, raw: Option<Vec<u8>>) -> Result<Value, String> {
                     .map_err(|e| format!("column {}: float {t:?}: {e}", column.name))?,
             })
         }
-        NUMERIC => Value::Numeric(text()?),
-        DATE => Value::Date(text()?),
-        TIMESTAMP => Value::Timestamp(text()?),
-        TIMESTAMPTZ => Value::Timestamptz(text()?),
-        UUID => Value::Uuid(text()?),
-        JSON | JSONB => Value::Json(text()?),
-        BYTEA => {
+        Some(Type::NUMERIC) => Value::Numeric(text()?),
+        Some(Type::DATE) => Value::Date(text()?),
+        Some(Type::TIMESTAMP) => Value::Timestamp(text()?),
+        Some(Type::TIMESTAMPTZ) => Value::Timestamptz(text()?),
+        Some(Type::UUID) => Value::Uuid(text()?),
+        Some(Type::JSON | Type::JSONB) => Value::Json(text()?),
+        Some(Type::BYTEA) => {
             let t = text()?;
             let hex_digits = t
                 .strip_prefix("\\x")
@@ -186,126 +171,196 @@ pub type Misfit = String;
 
 /// Appends `value` to a COPY text line for `column`, or says why it does not fit.
 pub fn encode(out: &mut Vec<u8>, column: &Column, value: &Value) -> Result<(), Misfit> {
-    let name = &column.name;
-    let misfit = |what: &str| Err(format!("{what} for column {name} ({})", column.type_name));
     match value {
-        Value::Null => {
-            if column.not_null && !column.has_default {
-                return Err(format!("NULL for required column {name}"));
-            }
-            out.extend_from_slice(b"\\N");
-        }
-        Value::Boolean(b) => {
-            if column.type_oid != BOOL {
-                return misfit("a boolean");
-            }
-            out.push(if *b { b't' } else { b'f' });
-        }
-        Value::Int(i) => {
-            if !matches!(
-                column.type_oid,
-                INT2 | INT4 | INT8 | NUMERIC | FLOAT4 | FLOAT8 | OID
-            ) {
-                return misfit("an integer");
-            }
-            let limit = match column.type_oid {
-                INT2 => Some(i16::MIN as i64..=i16::MAX as i64),
-                INT4 => Some(i32::MIN as i64..=i32::MAX as i64),
-                _ => None,
-            };
-            if column.type_oid == NUMERIC {
-                check_precision(column, &i.to_string())?;
-            }
-            if limit.is_some_and(|r| !r.contains(i)) {
-                return Err(format!(
-                    "{i} is out of range for column {name} ({})",
-                    column.type_name
-                ));
-            }
-            out.extend_from_slice(i.to_string().as_bytes());
-        }
-        Value::Float(f) => {
-            if !matches!(column.type_oid, FLOAT4 | FLOAT8) {
-                return misfit("a float (exact columns take numeric text, never floats)");
-            }
-            let text = if f.is_nan() {
-                "NaN".to_string()
-            } else if f.is_infinite() {
-                if *f > 0.0 { "Infinity" } else { "-Infinity" }.to_string()
-            } else {
-                f.to_string()
-            };
-            out.extend_from_slice(text.as_bytes());
-        }
-        Value::Numeric(s) => {
-            if !matches!(column.type_oid, NUMERIC | INT2 | INT4 | INT8) {
-                return misfit("a numeric");
-            }
-            if !is_plain_decimal(s) {
-                return Err(format!(
-                    "{s:?} is not a finite decimal number, for column {name} (exact columns take digits with an optional sign and point; no NaN, Infinity or exponent)"
-                ));
-            }
-            check_precision(column, s)?;
-            escape_into(out, s);
-        }
-        Value::Uuid(s) => {
-            if column.type_oid != UUID {
-                return misfit("a uuid");
-            }
-            if uuid::Uuid::try_parse(s).is_err() {
-                return Err(format!("{s:?} is not a valid UUID, for column {name}"));
-            }
-            escape_into(out, s);
-        }
+        Value::Null => encode_null(out, column),
+        Value::Boolean(b) => encode_bool(out, column, *b),
+        Value::Int(i) => encode_int(out, column, *i),
+        Value::Float(f) => encode_float(out, column, *f),
+        Value::Numeric(s) => encode_numeric(out, column, s),
+        Value::Uuid(s) => encode_uuid(out, column, s),
         Value::Date(s) | Value::Timestamp(s) | Value::Timestamptz(s) => {
-            if !matches!(column.type_oid, DATE | TIMESTAMP | TIMESTAMPTZ) {
-                return misfit("a date/time");
-            }
-            check_text(name, s)?;
-            escape_into(out, s);
+            encode_date_time(out, column, s)
         }
-        Value::Json(s) => {
-            if !matches!(column.type_oid, JSON | JSONB) && !is_texty(column) {
-                return misfit("JSON");
-            }
-            if serde_json::from_str::<serde::de::IgnoredAny>(s).is_err() {
-                return Err(format!("invalid JSON for column {name}"));
-            }
-            check_text(name, s)?;
-            escape_into(out, s);
+        Value::Json(s) => encode_json(out, column, s),
+        Value::Text(s) => encode_text(out, column, s),
+        Value::Bytes(b) => encode_bytes(out, column, b),
+    }
+}
+
+/// "`what` for column `name` (`type`)": a value of the wrong kind.
+fn misfit(column: &Column, what: &str) -> Misfit {
+    format!("{what} for column {} ({})", column.name, column.type_name)
+}
+
+/// The column's type, when the driver knows it (built-in types); None for enums, domains of
+/// extension types and the like.
+fn pg_type(column: &Column) -> Option<Type> {
+    Type::from_oid(column.type_oid)
+}
+
+fn encode_null(out: &mut Vec<u8>, column: &Column) -> Result<(), Misfit> {
+    if column.not_null && !column.has_default {
+        return Err(format!("NULL for required column {}", column.name));
+    }
+    out.extend_from_slice(b"\\N");
+    Ok(())
+}
+
+fn encode_bool(out: &mut Vec<u8>, column: &Column, b: bool) -> Result<(), Misfit> {
+    if pg_type(column) != Some(Type::BOOL) {
+        return Err(misfit(column, "a boolean"));
+    }
+    out.push(if b { b't' } else { b'f' });
+    Ok(())
+}
+
+/// Integers go into integer, numeric and float columns, within the column's range.
+fn encode_int(out: &mut Vec<u8>, column: &Column, i: i64) -> Result<(), Misfit> {
+    let ty = pg_type(column);
+    if !matches!(
+        ty,
+        Some(
+            Type::INT2
+                | Type::INT4
+                | Type::INT8
+                | Type::NUMERIC
+                | Type::FLOAT4
+                | Type::FLOAT8
+                | Type::OID
+        )
+    ) {
+        return Err(misfit(column, "an integer"));
+    }
+    let limit = match ty {
+        Some(Type::INT2) => Some(i16::MIN as i64..=i16::MAX as i64),
+        Some(Type::INT4) => Some(i32::MIN as i64..=i32::MAX as i64),
+        _ => None,
+    };
+    if ty == Some(Type::NUMERIC) {
+        check_precision(column, &i.to_string())?;
+    }
+    if limit.is_some_and(|r| !r.contains(&i)) {
+        return Err(format!(
+            "{i} is out of range for column {} ({})",
+            column.name, column.type_name
+        ));
+    }
+    out.extend_from_slice(i.to_string().as_bytes());
+    Ok(())
+}
+
+/// Floats go into float columns only: an exact column takes numeric text.
+fn encode_float(out: &mut Vec<u8>, column: &Column, f: f64) -> Result<(), Misfit> {
+    if !matches!(pg_type(column), Some(Type::FLOAT4 | Type::FLOAT8)) {
+        return Err(misfit(
+            column,
+            "a float (exact columns take numeric text, never floats)",
+        ));
+    }
+    let text = if f.is_nan() {
+        "NaN".to_string()
+    } else if f.is_infinite() {
+        if f > 0.0 { "Infinity" } else { "-Infinity" }.to_string()
+    } else {
+        f.to_string()
+    };
+    out.extend_from_slice(text.as_bytes());
+    Ok(())
+}
+
+/// A plain decimal that fits the column's precision.
+fn encode_numeric(out: &mut Vec<u8>, column: &Column, s: &str) -> Result<(), Misfit> {
+    if !matches!(
+        pg_type(column),
+        Some(Type::NUMERIC | Type::INT2 | Type::INT4 | Type::INT8)
+    ) {
+        return Err(misfit(column, "a numeric"));
+    }
+    if !is_plain_decimal(s) {
+        return Err(format!(
+            "{s:?} is not a finite decimal number, for column {} (exact columns take digits with an optional sign and point; no NaN, Infinity or exponent)",
+            column.name
+        ));
+    }
+    check_precision(column, s)?;
+    escape_into(out, s);
+    Ok(())
+}
+
+fn encode_uuid(out: &mut Vec<u8>, column: &Column, s: &str) -> Result<(), Misfit> {
+    if pg_type(column) != Some(Type::UUID) {
+        return Err(misfit(column, "a uuid"));
+    }
+    if uuid::Uuid::try_parse(s).is_err() {
+        return Err(format!(
+            "{s:?} is not a valid UUID, for column {}",
+            column.name
+        ));
+    }
+    escape_into(out, s);
+    Ok(())
+}
+
+/// Dates and timestamps go into any date/time column: PostgreSQL reads the text.
+fn encode_date_time(out: &mut Vec<u8>, column: &Column, s: &str) -> Result<(), Misfit> {
+    if !matches!(
+        pg_type(column),
+        Some(Type::DATE | Type::TIMESTAMP | Type::TIMESTAMPTZ)
+    ) {
+        return Err(misfit(column, "a date/time"));
+    }
+    check_text(&column.name, s)?;
+    escape_into(out, s);
+    Ok(())
+}
+
+/// Valid JSON, into a json, jsonb or text column.
+fn encode_json(out: &mut Vec<u8>, column: &Column, s: &str) -> Result<(), Misfit> {
+    if !matches!(pg_type(column), Some(Type::JSON | Type::JSONB)) && !is_texty(column) {
+        return Err(misfit(column, "JSON"));
+    }
+    if serde_json::from_str::<serde::de::IgnoredAny>(s).is_err() {
+        return Err(format!("invalid JSON for column {}", column.name));
+    }
+    check_text(&column.name, s)?;
+    escape_into(out, s);
+    Ok(())
+}
+
+/// Text: one of the labels of an enum column, within a varchar's length, and never into a
+/// column the codec has a typed value for (a number or a date must come as one).
+fn encode_text(out: &mut Vec<u8>, column: &Column, s: &str) -> Result<(), Misfit> {
+    let name = &column.name;
+    check_text(name, s)?;
+    if let Some(labels) = &column.enum_labels {
+        if !labels.iter().any(|l| l == s) {
+            return Err(format!(
+                "{s:?} is not a value of enum {} (column {name})",
+                column.type_name
+            ));
         }
-        Value::Text(s) => {
-            check_text(name, s)?;
-            if let Some(labels) = &column.enum_labels {
-                if !labels.iter().any(|l| l == s) {
-                    return Err(format!(
-                        "{s:?} is not a value of enum {} (column {name})",
-                        column.type_name
-                    ));
-                }
-            } else if !is_texty(column) && is_typed_by_codec(column) {
-                return misfit("text");
-            }
-            if let Some(max) = column.max_chars {
-                let chars = s.chars().count();
-                if chars > max as usize {
-                    return Err(format!(
-                        "text of {chars} characters is too long for column {name} ({}({max}))",
-                        column.type_name
-                    ));
-                }
-            }
-            escape_into(out, s);
-        }
-        Value::Bytes(b) => {
-            if column.type_oid != BYTEA {
-                return misfit("bytes");
-            }
-            out.extend_from_slice(b"\\\\x");
-            out.extend_from_slice(hex::encode(b).as_bytes());
+    } else if !is_texty(column) && is_typed_by_codec(column) {
+        return Err(misfit(column, "text"));
+    }
+    if let Some(max) = column.max_chars {
+        let chars = s.chars().count();
+        if chars > max as usize {
+            return Err(format!(
+                "text of {chars} characters is too long for column {name} ({}({max}))",
+                column.type_name
+            ));
         }
     }
+    escape_into(out, s);
+    Ok(())
+}
+
+fn encode_bytes(out: &mut Vec<u8>, column: &Column, b: &[u8]) -> Result<(), Misfit> {
+    if pg_type(column) != Some(Type::BYTEA) {
+        return Err(misfit(column, "bytes"));
+    }
+    out.extend_from_slice(b"\\\\x");
+    out.extend_from_slice(hex::encode(b).as_bytes());
     Ok(())
 }
 
@@ -337,21 +392,24 @@ fn check_precision(column: &Column, s: &str) -> Result<(), Misfit> {
 /// its row quarantined with PostgreSQL's reason.
 fn is_typed_by_codec(column: &Column) -> bool {
     matches!(
-        column.type_oid,
-        BOOL | BYTEA
-            | INT8
-            | INT2
-            | INT4
-            | OID
-            | JSON
-            | FLOAT4
-            | FLOAT8
-            | DATE
-            | TIMESTAMP
-            | TIMESTAMPTZ
-            | NUMERIC
-            | UUID
-            | JSONB
+        pg_type(column),
+        Some(
+            Type::BOOL
+                | Type::BYTEA
+                | Type::INT8
+                | Type::INT2
+                | Type::INT4
+                | Type::OID
+                | Type::JSON
+                | Type::FLOAT4
+                | Type::FLOAT8
+                | Type::DATE
+                | Type::TIMESTAMP
+                | Type::TIMESTAMPTZ
+                | Type::NUMERIC
+                | Type::UUID
+                | Type::JSONB
+        )
     )
 }
 
@@ -401,11 +459,12 @@ pub fn escape_text(out: &mut Vec<u8>, s: &str) {
 mod tests {
     use super::*;
 
-    fn col(name: &str, oid: u32, type_name: &str, max: Option<i32>, not_null: bool) -> Column {
+    /// A column of a built-in type, named as the catalog names it.
+    fn col(name: &str, ty: Type, max: Option<i32>, not_null: bool) -> Column {
         Column {
             name: name.into(),
-            type_oid: oid,
-            type_name: type_name.into(),
+            type_oid: ty.oid(),
+            type_name: ty.name().into(),
             max_chars: max,
             numeric_precision: None,
             not_null,
@@ -432,29 +491,29 @@ mod tests {
     fn decode_by_type() {
         assert_eq!(
             decode(
-                &col("n", NUMERIC, "numeric", None, false),
+                &col("n", Type::NUMERIC, None, false),
                 Some(b"12.345".to_vec())
             )
             .unwrap(),
             Value::Numeric("12.345".into())
         );
         assert_eq!(
-            decode(&col("i", INT4, "int4", None, false), Some(b"-7".to_vec())).unwrap(),
+            decode(&col("i", Type::INT4, None, false), Some(b"-7".to_vec())).unwrap(),
             Value::Int(-7)
         );
         assert_eq!(
-            decode(&col("b", BOOL, "bool", None, false), Some(b"t".to_vec())).unwrap(),
+            decode(&col("b", Type::BOOL, None, false), Some(b"t".to_vec())).unwrap(),
             Value::Boolean(true)
         );
         assert_eq!(
             decode(
-                &col("x", BYTEA, "bytea", None, false),
+                &col("x", Type::BYTEA, None, false),
                 Some(b"\\x00ff".to_vec())
             )
             .unwrap(),
             Value::Bytes(vec![0, 255])
         );
-        let t = col("t", 25, "text", None, false);
+        let t = col("t", Type::TEXT, None, false);
         assert!(decode(&t, Some(b"ab\xff".to_vec()))
             .unwrap_err()
             .contains("not valid UTF-8 (0xff at byte 2)"));
@@ -467,7 +526,7 @@ mod tests {
     #[test]
     fn encode_checks_fit() {
         let mut out = Vec::new();
-        let v = col("name", 1043, "varchar", Some(3), true);
+        let v = col("name", Type::VARCHAR, Some(3), true);
         assert!(encode(&mut out, &v, &Value::Text("abcd".into()))
             .unwrap_err()
             .contains("too long"));
@@ -477,11 +536,11 @@ mod tests {
         assert!(encode(&mut out, &v, &Value::Text("a\0".into()))
             .unwrap_err()
             .contains("NUL"));
-        let u = col("id", UUID, "uuid", None, true);
+        let u = col("id", Type::UUID, None, true);
         assert!(encode(&mut out, &u, &Value::Uuid("nope".into()))
             .unwrap_err()
             .contains("not a valid UUID"));
-        let n = col("amount", NUMERIC, "numeric", None, true);
+        let n = col("amount", Type::NUMERIC, None, true);
         assert!(encode(&mut out, &n, &Value::Numeric("NaN".into())).is_err());
         let money = Column {
             numeric_precision: Some((6, 2)),
@@ -497,14 +556,14 @@ mod tests {
         assert!(encode(&mut out, &n, &Value::Float(1.5))
             .unwrap_err()
             .contains("never floats"));
-        let s = col("small", INT2, "int2", None, true);
+        let s = col("small", Type::INT2, None, true);
         assert!(encode(&mut out, &s, &Value::Int(70000))
             .unwrap_err()
             .contains("out of range"));
         out.clear();
         encode(
             &mut out,
-            &col("t", 25, "text", None, false),
+            &col("t", Type::TEXT, None, false),
             &Value::Text("a\tb\\".into()),
         )
         .unwrap();
@@ -514,16 +573,17 @@ mod tests {
     #[test]
     fn types_the_codec_does_not_type_take_text_for_postgresql_to_cast() {
         let mut out = Vec::new();
-        for (oid, name) in [
-            (1007, "_int4"),
-            (3614, "tsvector"),
-            (869, "inet"),
-            (1186, "interval"),
+        for ty in [
+            Type::INT4_ARRAY,
+            Type::TS_VECTOR,
+            Type::INET,
+            Type::INTERVAL,
         ] {
+            let name = ty.name().to_string();
             out.clear();
             encode(
                 &mut out,
-                &col("c", oid, name, None, false),
+                &col("c", ty, None, false),
                 &Value::Text("{1,2}".into()),
             )
             .unwrap();
@@ -532,10 +592,115 @@ mod tests {
         // A typed column still refuses text.
         assert!(encode(
             &mut out,
-            &col("n", INT4, "int4", None, false),
+            &col("n", Type::INT4, None, false),
             &Value::Text("1".into())
         )
         .unwrap_err()
         .contains("text for column n (int4)"));
+    }
+
+    /// The COPY text of `value` in a column of type `ty`, or why it does not fit.
+    fn encoded(ty: Type, value: Value) -> Result<String, Misfit> {
+        let mut out = Vec::new();
+        encode(&mut out, &col("c", ty, None, false), &value)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn each_value_goes_into_the_column_types_that_take_it() {
+        assert_eq!(encoded(Type::BOOL, Value::Boolean(false)).unwrap(), "f");
+        assert_eq!(
+            encoded(Type::INT4, Value::Boolean(true)).unwrap_err(),
+            "a boolean for column c (int4)"
+        );
+        assert_eq!(encoded(Type::FLOAT8, Value::Int(3)).unwrap(), "3");
+        assert_eq!(encoded(Type::NUMERIC, Value::Int(-3)).unwrap(), "-3");
+        assert_eq!(
+            encoded(Type::INT4, Value::Int(3_000_000_000)).unwrap_err(),
+            "3000000000 is out of range for column c (int4)"
+        );
+        assert_eq!(
+            encoded(Type::INT8, Value::Int(3_000_000_000)).unwrap(),
+            "3000000000"
+        );
+        assert_eq!(
+            encoded(Type::TEXT, Value::Int(1)).unwrap_err(),
+            "an integer for column c (text)"
+        );
+        assert_eq!(
+            encoded(Type::FLOAT4, Value::Float(f64::NAN)).unwrap(),
+            "NaN"
+        );
+        assert_eq!(
+            encoded(Type::FLOAT8, Value::Float(f64::NEG_INFINITY)).unwrap(),
+            "-Infinity"
+        );
+        assert_eq!(
+            encoded(Type::INT8, Value::Numeric("42".into())).unwrap(),
+            "42"
+        );
+        assert!(encoded(Type::NUMERIC, Value::Numeric("1e5".into()))
+            .unwrap_err()
+            .contains("is not a finite decimal number"));
+        assert_eq!(
+            encoded(Type::TEXT, Value::Numeric("1".into())).unwrap_err(),
+            "a numeric for column c (text)"
+        );
+        let id = "5f0c8a9e-3c1b-4e0a-9d2f-1a2b3c4d5e6f";
+        assert_eq!(encoded(Type::UUID, Value::Uuid(id.into())).unwrap(), id);
+        assert_eq!(
+            encoded(Type::TEXT, Value::Uuid(id.into())).unwrap_err(),
+            "a uuid for column c (text)"
+        );
+        assert_eq!(
+            encoded(Type::TIMESTAMPTZ, Value::Date("2024-02-29".into())).unwrap(),
+            "2024-02-29"
+        );
+        assert_eq!(
+            encoded(Type::TEXT, Value::Timestamp("2024-02-29 10:00".into())).unwrap_err(),
+            "a date/time for column c (text)"
+        );
+        assert_eq!(
+            encoded(Type::JSONB, Value::Json("{\"a\":\"b\\tc\"}".into())).unwrap(),
+            "{\"a\":\"b\\\\tc\"}"
+        );
+        assert_eq!(
+            encoded(Type::TEXT, Value::Json("[1]".into())).unwrap(),
+            "[1]"
+        );
+        assert_eq!(
+            encoded(Type::JSON, Value::Json("{".into())).unwrap_err(),
+            "invalid JSON for column c"
+        );
+        assert_eq!(
+            encoded(Type::INT4, Value::Json("1".into())).unwrap_err(),
+            "JSON for column c (int4)"
+        );
+        assert_eq!(
+            encoded(Type::BYTEA, Value::Bytes(vec![0, 255])).unwrap(),
+            "\\\\x00ff"
+        );
+        assert_eq!(
+            encoded(Type::TEXT, Value::Bytes(vec![1])).unwrap_err(),
+            "bytes for column c (text)"
+        );
+        assert_eq!(encoded(Type::UUID, Value::Null).unwrap(), "\\N");
+    }
+
+    #[test]
+    fn enum_columns_take_their_labels_only() {
+        let status = Column {
+            type_oid: 0,
+            type_name: "order_status".into(),
+            enum_labels: Some(vec!["open".into(), "paid".into()]),
+            ..col("status", Type::TEXT, None, false)
+        };
+        let mut out = Vec::new();
+        encode(&mut out, &status, &Value::Text("paid".into())).unwrap();
+        assert_eq!(out, b"paid");
+        assert_eq!(
+            encode(&mut out, &status, &Value::Text("lost".into())).unwrap_err(),
+            "\"lost\" is not a value of enum order_status (column status)"
+        );
     }
 }

@@ -178,157 +178,177 @@ fn lex(s: &str) -> Lexed {
     lex_key_values(s)
 }
 
-/// A URL, read like tokio-postgres reads it.
+/// A URL, read like tokio-postgres reads it: credentials, hosts and ports, the database, the
+/// query. What was read before an error is kept (the mask must still hide a password).
 fn lex_url(s: &str, start: usize) -> Lexed {
     let mut out = Lexed::default();
-    let fail = |out: &mut Lexed, at: usize, message: String| {
-        out.error = Some(LexError { at, message });
-    };
+    if let Err(error) = lex_url_parts(s, start, &mut out.settings) {
+        out.error = Some(error);
+    }
+    out
+}
+
+fn lex_url_parts(s: &str, start: usize, settings: &mut Vec<Setting>) -> Result<(), LexError> {
     let mut pos = start;
     // Credentials: up to the first `@`, anywhere.
     if let Some(at) = s[pos..].find('@').map(|i| pos + i) {
-        let creds = pos..at;
-        let (user, password) = match s[creds.clone()].find(':') {
-            Some(c) => (pos..pos + c, Some(pos + c + 1..at)),
-            None => (creds.clone(), None),
-        };
-        // The password first: a decoding error must not leave it out of the mask.
-        if let Some(password) = password {
-            match percent_decode(&s[password.clone()]) {
-                Ok(value) => out.settings.push(Setting {
-                    key: "password".into(),
-                    value,
-                    raw: password,
-                }),
-                Err(e) => {
-                    fail(&mut out, password.start, format!("the password {e}"));
-                    return out;
-                }
-            }
-        }
-        match percent_decode(&s[user.clone()]) {
-            Ok(value) => out.settings.push(Setting {
-                key: "user".into(),
-                value,
-                raw: user,
-            }),
-            Err(e) => {
-                fail(&mut out, user.start, format!("the user name {e}"));
-                return out;
-            }
-        }
+        lex_credentials(s, pos..at, settings)?;
         pos = at + 1;
     }
-    // Hosts and ports: up to the path or the query.
+    pos = lex_hosts(s, start, pos, settings)?;
+    pos = lex_database(s, pos, settings)?;
+    lex_query(s, pos, settings)
+}
+
+/// `%XX` sequences of `s[raw]` decoded, or an error at `at` naming `what`.
+fn decode_at(s: &str, raw: Range<usize>, at: usize, what: &str) -> Result<String, LexError> {
+    percent_decode(&s[raw]).map_err(|e| LexError {
+        at,
+        message: format!("{what} {e}"),
+    })
+}
+
+/// `user[:password]`.
+fn lex_credentials(
+    s: &str,
+    creds: Range<usize>,
+    settings: &mut Vec<Setting>,
+) -> Result<(), LexError> {
+    let (user, password) = match s[creds.clone()].find(':') {
+        Some(c) => (
+            creds.start..creds.start + c,
+            Some(creds.start + c + 1..creds.end),
+        ),
+        None => (creds, None),
+    };
+    // The password first: a decoding error must not leave it out of the mask.
+    if let Some(password) = password {
+        let value = decode_at(s, password.clone(), password.start, "the password")?;
+        settings.push(Setting {
+            key: "password".into(),
+            value,
+            raw: password,
+        });
+    }
+    let value = decode_at(s, user.clone(), user.start, "the user name")?;
+    settings.push(Setting {
+        key: "user".into(),
+        value,
+        raw: user,
+    });
+    Ok(())
+}
+
+/// `host[:port][,host[:port]...]` up to the path or the query (IPv6 addresses in brackets),
+/// as one `host` and one `port` setting; returns where it ends.
+fn lex_hosts(
+    s: &str,
+    start: usize,
+    pos: usize,
+    settings: &mut Vec<Setting>,
+) -> Result<usize, LexError> {
     let host_end = s[pos..].find(['/', '?']).map_or(s.len(), |i| pos + i);
     let hostspec = &s[pos..host_end];
-    if !hostspec.is_empty() {
-        if hostspec.contains('@') {
-            // The password held a raw `@`: hide from the credentials on.
-            fail(
-                &mut out,
-                start,
+    if hostspec.is_empty() {
+        return Ok(host_end);
+    }
+    if hostspec.contains('@') {
+        // The password held a raw `@`: hide from the credentials on.
+        return Err(LexError {
+            at: start,
+            message:
                 "the host part holds an `@`: write an `@` inside the user name or password as %40"
                     .into(),
-            );
-            return out;
-        }
-        let (mut hosts, mut ports) = (Vec::new(), Vec::new());
-        for chunk in hostspec.split(',') {
-            let (host, port) = if let Some(inner) = chunk.strip_prefix('[') {
-                match inner.split_once(']') {
-                    Some((host, "")) => (host, None),
-                    Some((host, rest)) if rest.starts_with(':') => (host, Some(&rest[1..])),
-                    _ => {
-                        fail(
-                            &mut out,
-                            host_end,
-                            format!("the host `{chunk}` is not a valid [IPv6]:port"),
-                        );
-                        return out;
-                    }
-                }
-            } else {
-                match chunk.split_once(':') {
-                    Some((host, port)) => (host, Some(port)),
-                    None => (chunk, None),
-                }
-            };
-            match (percent_decode(host), percent_decode(port.unwrap_or("5432"))) {
-                (Ok(h), Ok(p)) => {
-                    hosts.push(h);
-                    ports.push(p);
-                }
-                (Err(e), _) | (_, Err(e)) => {
-                    fail(&mut out, host_end, format!("the host `{chunk}` {e}"));
-                    return out;
-                }
-            }
-        }
-        out.settings.push(Setting {
-            key: "host".into(),
-            value: hosts.join(","),
-            raw: pos..host_end,
-        });
-        out.settings.push(Setting {
-            key: "port".into(),
-            value: ports.join(","),
-            raw: pos..host_end,
         });
     }
-    pos = host_end;
-    // The database: up to the query.
-    if s[pos..].starts_with('/') {
-        pos += 1;
-        let end = s[pos..].find('?').map_or(s.len(), |i| pos + i);
-        if end > pos {
-            match percent_decode(&s[pos..end]) {
-                Ok(value) => out.settings.push(Setting {
-                    key: "dbname".into(),
-                    value,
-                    raw: pos..end,
-                }),
-                Err(e) => {
-                    fail(&mut out, pos, format!("the database name {e}"));
-                    return out;
-                }
+    let fail = |message: String| LexError {
+        at: host_end,
+        message,
+    };
+    let (mut hosts, mut ports) = (Vec::new(), Vec::new());
+    for chunk in hostspec.split(',') {
+        let (host, port) = split_host_port(chunk)
+            .ok_or_else(|| fail(format!("the host `{chunk}` is not a valid [IPv6]:port")))?;
+        match (percent_decode(host), percent_decode(port.unwrap_or("5432"))) {
+            (Ok(h), Ok(p)) => {
+                hosts.push(h);
+                ports.push(p);
             }
-        }
-        pos = end;
-    }
-    // The query: key=value pairs joined by `&`.
-    if s[pos..].starts_with('?') {
-        pos += 1;
-        while pos < s.len() {
-            let end = s[pos..].find('&').map_or(s.len(), |i| pos + i);
-            let pair = &s[pos..end];
-            let Some(eq) = pair.find('=') else {
-                fail(
-                    &mut out,
-                    pos,
-                    format!("the parameter `{pair}` has no value: write it as key=value"),
-                );
-                return out;
-            };
-            let value_raw = pos + eq + 1..end;
-            match (
-                percent_decode(&pair[..eq]),
-                percent_decode(&s[value_raw.clone()]),
-            ) {
-                (Ok(key), Ok(value)) => out.settings.push(Setting {
-                    key,
-                    value,
-                    raw: value_raw,
-                }),
-                (Err(e), _) | (_, Err(e)) => {
-                    fail(&mut out, pos, format!("a parameter {e}"));
-                    return out;
-                }
-            }
-            pos = end + 1;
+            (Err(e), _) | (_, Err(e)) => return Err(fail(format!("the host `{chunk}` {e}"))),
         }
     }
-    out
+    settings.push(Setting {
+        key: "host".into(),
+        value: hosts.join(","),
+        raw: pos..host_end,
+    });
+    settings.push(Setting {
+        key: "port".into(),
+        value: ports.join(","),
+        raw: pos..host_end,
+    });
+    Ok(host_end)
+}
+
+/// `host`, `host:port`, `[v6]` or `[v6]:port`; None for a bracket not closed right.
+fn split_host_port(chunk: &str) -> Option<(&str, Option<&str>)> {
+    if let Some(inner) = chunk.strip_prefix('[') {
+        return match inner.split_once(']') {
+            Some((host, "")) => Some((host, None)),
+            Some((host, rest)) if rest.starts_with(':') => Some((host, Some(&rest[1..]))),
+            _ => None,
+        };
+    }
+    Some(match chunk.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (chunk, None),
+    })
+}
+
+/// `/database`, up to the query; returns where it ends.
+fn lex_database(s: &str, pos: usize, settings: &mut Vec<Setting>) -> Result<usize, LexError> {
+    if !s[pos..].starts_with('/') {
+        return Ok(pos);
+    }
+    let pos = pos + 1;
+    let end = s[pos..].find('?').map_or(s.len(), |i| pos + i);
+    if end > pos {
+        let value = decode_at(s, pos..end, pos, "the database name")?;
+        settings.push(Setting {
+            key: "dbname".into(),
+            value,
+            raw: pos..end,
+        });
+    }
+    Ok(end)
+}
+
+/// `?key=value&key=value...`.
+fn lex_query(s: &str, pos: usize, settings: &mut Vec<Setting>) -> Result<(), LexError> {
+    if !s[pos..].starts_with('?') {
+        return Ok(());
+    }
+    let mut pos = pos + 1;
+    while pos < s.len() {
+        let end = s[pos..].find('&').map_or(s.len(), |i| pos + i);
+        let pair = &s[pos..end];
+        let Some(eq) = pair.find('=') else {
+            return Err(LexError {
+                at: pos,
+                message: format!("the parameter `{pair}` has no value: write it as key=value"),
+            });
+        };
+        let value_raw = pos + eq + 1..end;
+        let key = decode_at(s, pos..pos + eq, pos, "a parameter")?;
+        let value = decode_at(s, value_raw.clone(), pos, "a parameter")?;
+        settings.push(Setting {
+            key,
+            value,
+            raw: value_raw,
+        });
+        pos = end + 1;
+    }
+    Ok(())
 }
 
 /// `%XX` sequences decoded (others left as they are, like the driver); the result must be UTF-8.
@@ -355,110 +375,139 @@ fn percent_decode(s: &str) -> Result<String, &'static str> {
 /// spaces around `=`, values single-quoted when they hold spaces, `\` escaping the next character.
 fn lex_key_values(s: &str) -> Lexed {
     let mut out = Lexed::default();
-    let chars: Vec<(usize, char)> = s.char_indices().collect();
-    let at = |i: usize| chars.get(i).map_or(s.len(), |c| c.0);
-    let mut i = 0;
-    let skip_ws = |i: &mut usize| {
-        while *i < chars.len() && chars[*i].1.is_whitespace() {
-            *i += 1;
-        }
-    };
+    let mut cursor = Cursor::new(s);
     loop {
-        skip_ws(&mut i);
-        if i >= chars.len() {
+        cursor.skip_whitespace();
+        if cursor.at_end() {
             return out;
         }
-        let key_start = i;
-        while i < chars.len() && !chars[i].1.is_whitespace() && chars[i].1 != '=' {
-            i += 1;
-        }
-        let key = s[at(key_start)..at(i)].to_string();
-        let fail = |out: &mut Lexed, message: String| {
-            out.error = Some(LexError {
-                at: at(key_start),
-                message,
-            });
-        };
-        if key.is_empty() {
-            fail(
-                &mut out,
-                "a `=` without a key before it: write key=value".into(),
-            );
-            return out;
-        }
-        skip_ws(&mut i);
-        if i >= chars.len() || chars[i].1 != '=' {
-            fail(
-                &mut out,
-                format!(
-                    "`{key}` has no `=`: write settings as key=value, or a URL as postgres://user:password@host:port/database"
-                ),
-            );
-            return out;
-        }
-        i += 1;
-        skip_ws(&mut i);
-        let mut value = String::new();
-        let raw_start;
-        if i < chars.len() && chars[i].1 == '\'' {
-            i += 1;
-            raw_start = at(i);
-            loop {
-                match chars.get(i).map(|c| c.1) {
-                    None => {
-                        fail(
-                            &mut out,
-                            format!("the quoted value of `{key}` has no closing `'`"),
-                        );
-                        return out;
-                    }
-                    Some('\'') => break,
-                    Some('\\') => {
-                        if let Some(&(_, c)) = chars.get(i + 1) {
-                            value.push(c);
-                        }
-                        i += 2;
-                    }
-                    Some(c) => {
-                        value.push(c);
-                        i += 1;
-                    }
-                }
-            }
-            out.settings.push(Setting {
-                key,
-                value,
-                raw: raw_start..at(i),
-            });
-            i += 1;
-        } else {
-            raw_start = at(i);
-            while i < chars.len() && !chars[i].1.is_whitespace() {
-                if chars[i].1 == '\\' {
-                    if let Some(&(_, c)) = chars.get(i + 1) {
-                        value.push(c);
-                    }
-                    i += 2;
-                } else {
-                    value.push(chars[i].1);
-                    i += 1;
-                }
-            }
-            let i_end = at(i.min(chars.len()));
-            if value.is_empty() {
-                fail(
-                    &mut out,
-                    format!("`{key}` has an empty value: quote it ('')"),
-                );
+        match lex_setting(&mut cursor) {
+            Ok(setting) => out.settings.push(setting),
+            Err(error) => {
+                out.error = Some(error);
                 return out;
             }
-            out.settings.push(Setting {
-                key,
-                value,
-                raw: raw_start..i_end,
-            });
         }
     }
+}
+
+/// A position in a key=value string, by character.
+struct Cursor<'a> {
+    s: &'a str,
+    chars: Vec<(usize, char)>,
+    i: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(s: &'a str) -> Self {
+        Cursor {
+            s,
+            chars: s.char_indices().collect(),
+            i: 0,
+        }
+    }
+
+    /// The byte offset of character `i` (the end of the string past the last one).
+    fn offset(&self, i: usize) -> usize {
+        self.chars.get(i).map_or(self.s.len(), |c| c.0)
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.i).map(|c| c.1)
+    }
+
+    fn at_end(&self) -> bool {
+        self.i >= self.chars.len()
+    }
+
+    fn skip_whitespace(&mut self) {
+        while self.peek().is_some_and(char::is_whitespace) {
+            self.i += 1;
+        }
+    }
+
+    /// The character after a `\` (nothing at the end), stepping over both.
+    fn escaped(&mut self) -> Option<char> {
+        let c = self.chars.get(self.i + 1).map(|c| c.1);
+        self.i += 2;
+        c
+    }
+}
+
+/// One `key = value` (the cursor on the key's first character).
+fn lex_setting(cursor: &mut Cursor) -> Result<Setting, LexError> {
+    let key_start = cursor.i;
+    while cursor
+        .peek()
+        .is_some_and(|c| !c.is_whitespace() && c != '=')
+    {
+        cursor.i += 1;
+    }
+    let key_at = cursor.offset(key_start);
+    let key = cursor.s[key_at..cursor.offset(cursor.i)].to_string();
+    let fail = |message: String| LexError {
+        at: key_at,
+        message,
+    };
+    if key.is_empty() {
+        return Err(fail(
+            "a `=` without a key before it: write key=value".into(),
+        ));
+    }
+    cursor.skip_whitespace();
+    if cursor.peek() != Some('=') {
+        return Err(fail(format!(
+            "`{key}` has no `=`: write settings as key=value, or a URL as postgres://user:password@host:port/database"
+        )));
+    }
+    cursor.i += 1;
+    cursor.skip_whitespace();
+    let (value, raw) = if cursor.peek() == Some('\'') {
+        cursor.i += 1;
+        quoted_value(cursor)
+            .ok_or_else(|| fail(format!("the quoted value of `{key}` has no closing `'`")))?
+    } else {
+        let (value, raw) = bare_value(cursor);
+        if value.is_empty() {
+            return Err(fail(format!("`{key}` has an empty value: quote it ('')")));
+        }
+        (value, raw)
+    };
+    Ok(Setting { key, value, raw })
+}
+
+/// A value after its opening `'`, up to the closing one (stepped over); None when there is none.
+fn quoted_value(cursor: &mut Cursor) -> Option<(String, Range<usize>)> {
+    let raw_start = cursor.offset(cursor.i);
+    let mut value = String::new();
+    loop {
+        match cursor.peek()? {
+            '\'' => break,
+            '\\' => value.extend(cursor.escaped()),
+            c => {
+                value.push(c);
+                cursor.i += 1;
+            }
+        }
+    }
+    let raw = raw_start..cursor.offset(cursor.i);
+    cursor.i += 1;
+    Some((value, raw))
+}
+
+/// A value up to the next whitespace.
+fn bare_value(cursor: &mut Cursor) -> (String, Range<usize>) {
+    let raw_start = cursor.offset(cursor.i);
+    let mut value = String::new();
+    while let Some(c) = cursor.peek().filter(|c| !c.is_whitespace()) {
+        if c == '\\' {
+            value.extend(cursor.escaped());
+        } else {
+            value.push(c);
+            cursor.i += 1;
+        }
+    }
+    (value, raw_start..cursor.offset(cursor.i))
 }
 
 /// A connection string fit for any output: every password replaced by `***`. A string that
@@ -760,5 +809,115 @@ mod tests {
             assert!(!out.contains(secret), "{line} -> {out}");
         }
         assert_eq!(mask_text("name = \"offices\"\n"), "name = \"offices\"\n");
+    }
+
+    /// The error a string stops at: where, and what it says.
+    fn lex_error(s: &str) -> (usize, String) {
+        let error = lex(s).error.expect("an error");
+        (error.at, error.message)
+    }
+
+    #[test]
+    fn host_chunks_split_into_host_and_port() {
+        assert_eq!(split_host_port("h"), Some(("h", None)));
+        assert_eq!(split_host_port("h:5433"), Some(("h", Some("5433"))));
+        assert_eq!(split_host_port("[::1]"), Some(("::1", None)));
+        assert_eq!(split_host_port("[::1]:5433"), Some(("::1", Some("5433"))));
+        assert_eq!(split_host_port("[::1"), None);
+        assert_eq!(split_host_port("[::1]x"), None);
+    }
+
+    #[test]
+    fn a_url_stops_where_it_stops_making_sense() {
+        let s = "postgres://u:%ff@h/db";
+        assert_eq!(
+            lex_error(s),
+            (
+                13,
+                "the password is not UTF-8 once its %XX escapes are decoded".into()
+            )
+        );
+        // The password is hidden from where the error is.
+        assert_eq!(mask(s), "postgres://u:***");
+        assert_eq!(
+            lex_error("postgres://%ff@h/db"),
+            (
+                11,
+                "the user name is not UTF-8 once its %XX escapes are decoded".into()
+            )
+        );
+        assert_eq!(
+            lex_error("postgres://h,[::1/db"),
+            (17, "the host `[::1` is not a valid [IPv6]:port".into())
+        );
+        assert_eq!(
+            lex_error("postgres://h/d%ff"),
+            (
+                13,
+                "the database name is not UTF-8 once its %XX escapes are decoded".into()
+            )
+        );
+        assert_eq!(
+            lex_error("postgres://h/db?a=1&verbose"),
+            (
+                20,
+                "the parameter `verbose` has no value: write it as key=value".into()
+            )
+        );
+        assert_eq!(
+            lex_error("postgres://h/db?a=%ff"),
+            (
+                16,
+                "a parameter is not UTF-8 once its %XX escapes are decoded".into()
+            )
+        );
+        // No host, no database: the driver's defaults.
+        assert!(settings("postgres://").is_empty());
+        assert_eq!(settings("postgres:///db"), kv(&[("dbname", "db")]));
+    }
+
+    #[test]
+    fn key_value_strings_stop_at_the_setting_that_makes_no_sense() {
+        assert_eq!(
+            lex_error("host=h =x"),
+            (7, "a `=` without a key before it: write key=value".into())
+        );
+        assert_eq!(
+            lex_error("host=h port"),
+            (7, "`port` has no `=`: write settings as key=value, or a URL as postgres://user:password@host:port/database".into())
+        );
+        assert_eq!(
+            lex_error("host=h password='x"),
+            (
+                7,
+                "the quoted value of `password` has no closing `'`".into()
+            )
+        );
+        assert_eq!(
+            lex_error("host=h dbname= "),
+            (7, "`dbname` has an empty value: quote it ('')".into())
+        );
+        // Quoted empty values are values; raw ranges cover the value as written.
+        let lexed = lex("password = '' host=h\\ x user='a\\'b'");
+        assert!(lexed.error.is_none());
+        let raw: Vec<(&str, &str, &str)> = lexed
+            .settings
+            .iter()
+            .map(|set| {
+                (
+                    set.key.as_str(),
+                    set.value.as_str(),
+                    &"password = '' host=h\\ x user='a\\'b'"[set.raw.clone()],
+                )
+            })
+            .collect();
+        assert_eq!(
+            raw,
+            [
+                ("password", "", ""),
+                ("host", "h x", "h\\ x"),
+                ("user", "a'b", "a\\'b"),
+            ]
+        );
     }
 }

@@ -78,6 +78,30 @@ struct Record {
 }
 
 impl Record {
+    /// The DDL that puts it back in `schema`.
+    fn ddl(&self, schema: &str) -> String {
+        if self.kind == "fk" {
+            format!(
+                "ALTER TABLE {} ADD CONSTRAINT {} {}",
+                qualified(schema, &self.table),
+                ident(&self.name),
+                self.definition
+            )
+        } else {
+            self.definition.clone()
+        }
+    }
+
+    /// The line that says it could not be put back, and why.
+    fn failure_line(&self, why: &str) -> String {
+        let kind = if self.kind == "fk" {
+            "foreign key"
+        } else {
+            "index"
+        };
+        format!("{kind} {} on {}: {why}", self.name, self.table)
+    }
+
     /// Whether `defer` would set this aside now.
     fn still_wanted(&self, schema: &str, loading: &Loading) -> bool {
         if !loading.bulk.contains(&self.table) {
@@ -319,6 +343,27 @@ async fn restore_where(
     if !has_table(client).await? {
         return Ok(Restored::default());
     }
+    let mut done = Restored::default();
+    for rec in records(client).await?.into_iter().filter(|r| pick(r)) {
+        match put_back(client, schema, &rec).await? {
+            Ok(()) => done.restored += 1,
+            Err(e) => {
+                let why = failure_reason(client, schema, &rec, &e).await;
+                client
+                    .execute(
+                        "UPDATE migration.deferred_constraints SET error = $3 WHERE table_name = $1 AND name = $2",
+                        &[&rec.table, &rec.name, &why],
+                    )
+                    .await?;
+                done.failed.push(rec.failure_line(&why));
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// Everything set aside, indexes first.
+async fn records(client: &Client) -> anyhow::Result<Vec<Record>> {
     let rows = client
         .query(
             "SELECT table_name, name, kind, definition, column_name, ref_schema, ref_table, ref_column
@@ -328,9 +373,9 @@ async fn restore_where(
         )
         .await
         .context("reading the constraints set aside")?;
-    let mut done = Restored::default();
-    for r in rows {
-        let rec = Record {
+    Ok(rows
+        .iter()
+        .map(|r| Record {
             table: r.get(0),
             name: r.get(1),
             kind: r.get(2),
@@ -339,65 +384,57 @@ async fn restore_where(
             ref_schema: r.get(5),
             ref_table: r.get(6),
             ref_column: r.get(7),
-        };
-        if !pick(&rec) {
-            continue;
-        }
-        let ddl = if rec.kind == "fk" {
-            format!(
-                "ALTER TABLE {} ADD CONSTRAINT {} {}",
-                qualified(schema, &rec.table),
-                ident(&rec.name),
-                rec.definition
+        })
+        .collect())
+}
+
+/// Re-creates one key or index and forgets its record, in one transaction; PostgreSQL's
+/// refusal is returned as the inner error (nothing changed then).
+async fn put_back(
+    client: &mut Client,
+    schema: &str,
+    rec: &Record,
+) -> anyhow::Result<Result<(), tokio_postgres::Error>> {
+    let tx = client.transaction().await?;
+    let result = match tx.batch_execute(&rec.ddl(schema)).await {
+        Ok(()) => tx
+            .execute(
+                "DELETE FROM migration.deferred_constraints WHERE table_name = $1 AND name = $2",
+                &[&rec.table, &rec.name],
             )
-        } else {
-            rec.definition.clone()
-        };
-        let tx = client.transaction().await?;
-        let result = match tx.batch_execute(&ddl).await {
-            Ok(()) => tx
-                .execute(
-                    "DELETE FROM migration.deferred_constraints WHERE table_name = $1 AND name = $2",
-                    &[&rec.table, &rec.name],
-                )
-                .await
-                .map(|_| ()),
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(()) => {
-                tx.commit().await?;
-                done.restored += 1;
-            }
-            Err(e) => {
-                drop(tx);
-                let mut why = error_text(&e);
-                if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) {
-                    if let Some(n) = orphans(client, schema, &rec).await {
-                        why = format!(
-                            "{n} row(s) of {} point to no row of {} (another session changed them while the key was set aside?): {why}",
-                            rec.table,
-                            rec.ref_table.as_deref().unwrap_or("its parent")
-                        );
-                    }
-                }
-                client
-                    .execute(
-                        "UPDATE migration.deferred_constraints SET error = $3 WHERE table_name = $1 AND name = $2",
-                        &[&rec.table, &rec.name, &why],
-                    )
-                    .await?;
-                let kind = if rec.kind == "fk" {
-                    "foreign key"
-                } else {
-                    "index"
-                };
-                done.failed
-                    .push(format!("{kind} {} on {}: {why}", rec.name, rec.table));
-            }
+            .await
+            .map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => {
+            tx.commit().await?;
+            Ok(Ok(()))
         }
+        Err(e) => Ok(Err(e)),
     }
-    Ok(done)
+}
+
+/// Why a key could not be put back: PostgreSQL's words, and for a key violated by rows, how
+/// many rows point nowhere.
+async fn failure_reason(
+    client: &Client,
+    schema: &str,
+    rec: &Record,
+    e: &tokio_postgres::Error,
+) -> String {
+    let why = error_text(e);
+    if e.code() != Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) {
+        return why;
+    }
+    match orphans(client, schema, rec).await {
+        Some(n) => format!(
+            "{n} row(s) of {} point to no row of {} (another session changed them while the key was set aside?): {why}",
+            rec.table,
+            rec.ref_table.as_deref().unwrap_or("its parent")
+        ),
+        None => why,
+    }
 }
 
 /// The rows of a set-aside key's table whose value has no parent row (None: not countable).
@@ -546,4 +583,99 @@ async fn holds_others_rows(
         .with_context(|| format!("counting the rows of {relation}"))?
         .get(0);
     Ok(seen > ours)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fk(table: &str, ref_table: &str, definition: &str) -> Record {
+        Record {
+            table: table.into(),
+            name: format!("{table}_{ref_table}_fkey"),
+            kind: "fk".into(),
+            definition: definition.into(),
+            column: Some(format!("{ref_table}_id")),
+            ref_schema: Some("app".into()),
+            ref_table: Some(ref_table.into()),
+            ref_column: Some("id".into()),
+        }
+    }
+
+    fn index(table: &str) -> Record {
+        Record {
+            table: table.into(),
+            name: format!("{table}_name_idx"),
+            kind: "index".into(),
+            definition: format!("CREATE INDEX {table}_name_idx ON app.{table} USING btree (name)"),
+            column: None,
+            ref_schema: None,
+            ref_table: None,
+            ref_column: None,
+        }
+    }
+
+    fn loading(bulk: &[&str], written: &[&str]) -> Loading {
+        Loading {
+            written: written.iter().map(|t| t.to_string()).collect(),
+            bulk: bulk.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_key_comes_back_under_its_own_name_and_an_index_by_its_definition() {
+        let key = fk(
+            "doctors",
+            "offices",
+            "FOREIGN KEY (offices_id) REFERENCES app.offices(id) NOT VALID",
+        );
+        assert_eq!(
+            key.ddl("app"),
+            "ALTER TABLE \"app\".\"doctors\" ADD CONSTRAINT \"doctors_offices_fkey\" FOREIGN KEY (offices_id) REFERENCES app.offices(id) NOT VALID"
+        );
+        let i = index("doctors");
+        assert_eq!(i.ddl("app"), i.definition);
+        assert_eq!(
+            key.failure_line("3 row(s) point nowhere"),
+            "foreign key doctors_offices_fkey on doctors: 3 row(s) point nowhere"
+        );
+        assert_eq!(
+            i.failure_line("disk full"),
+            "index doctors_name_idx on doctors: disk full"
+        );
+    }
+
+    #[test]
+    fn only_keys_between_tables_this_run_loads_in_bulk_stay_set_aside() {
+        let plain = "FOREIGN KEY (offices_id) REFERENCES app.offices(id)";
+        let both = loading(&["doctors"], &["doctors", "offices"]);
+        assert!(fk("doctors", "offices", plain).still_wanted("app", &both));
+        // The table is no longer loaded in bulk.
+        assert!(!fk("doctors", "offices", plain).still_wanted("app", &loading(&[], &["doctors"])));
+        // The parent is not written by this run: other sessions may change it.
+        assert!(!fk("doctors", "offices", plain)
+            .still_wanted("app", &loading(&["doctors"], &["doctors"])));
+        // The parent is in another schema.
+        assert!(!fk("doctors", "offices", plain).still_wanted("other", &both));
+        // A cascading key.
+        let cascade = format!("{plain} ON DELETE CASCADE");
+        assert!(!fk("doctors", "offices", &cascade).still_wanted("app", &both));
+        // Indexes follow their table only.
+        assert!(index("doctors").still_wanted("app", &both));
+        assert!(!index("offices").still_wanted("app", &both));
+    }
+
+    #[test]
+    fn actions_other_than_no_action_or_restrict_are_unsafe() {
+        assert!(has_action(
+            "FOREIGN KEY (a) REFERENCES p(id) ON UPDATE SET NULL"
+        ));
+        assert!(has_action(
+            "FOREIGN KEY (a) REFERENCES p(id) ON DELETE SET DEFAULT"
+        ));
+        assert!(!has_action(
+            "FOREIGN KEY (a) REFERENCES p(id) ON DELETE RESTRICT"
+        ));
+        assert!(!has_action("FOREIGN KEY (a) REFERENCES p(id)"));
+    }
 }

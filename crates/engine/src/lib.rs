@@ -1,7 +1,7 @@
 //! The migration engine: moves a legacy PostgreSQL database into a new schema, one table at a
-//! time, through sandboxed WebAssembly transforms. A library: it prints progress and reports
-//! but never parses a command line or exits; its [`Error`] carries the kind a front end turns
-//! into an exit code.
+//! time, through sandboxed WebAssembly transforms. A library: it prints progress, returns its
+//! reports as data (the binary prints them), and never parses a command line or exits; its
+//! [`Error`] carries the kind a front end turns into an exit code.
 //!
 //! Where things happen:
 //! - [`plan`]: the plan file, parsed then resolved; [`check`]: the plan against the databases

@@ -409,68 +409,86 @@ impl Plan {
 }
 
 impl RawPlan {
+    /// Every problem of the plan at once (URLs, files, defaults, tables, dependencies), or the
+    /// plan with URLs chosen, paths made absolute and defaults applied.
     fn resolve(self, path: &Path, overrides: &Overrides) -> Result<Plan, PlanError> {
-        let invalid = |message: String| PlanError::Invalid {
-            path: path.into(),
-            message,
-        };
-        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let base = if base.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
-            base
-        };
-
-        let mut problems = Vec::new();
+        let base = plan_dir(path);
         let source_url = overrides.source.clone().or(self.source.url.clone());
         let target_url = overrides.target.clone().or(self.target.url.clone());
-        if source_url.is_none() {
-            problems.push(
-                "no source database: set [source] url, --source or MIGRATE_SOURCE_URL".to_string(),
-            );
+
+        let mut problems = url_problems(&source_url, &target_url);
+        problems.extend(self.schema_file_problems(&base));
+        problems.extend(self.defaults_problems());
+        problems.extend(self.table_problems());
+        problems.extend(self.dependency_problems());
+        if !problems.is_empty() {
+            return Err(PlanError::Invalid {
+                path: path.into(),
+                message: problems.join("\n"),
+            });
         }
-        if target_url.is_none() {
-            problems.push(
-                "no target database: set [target] url, --target or MIGRATE_TARGET_URL".to_string(),
-            );
-        }
-        for (side, url) in [("source", &source_url), ("target", &target_url)] {
-            let Some(url) = url else { continue };
-            let read = crate::conninfo::ConnInfo::parse(url).and_then(|c| c.driver_config());
-            if let Err(e) = read {
-                problems.push(format!(
-                    "the {side} URL {} is not a valid PostgreSQL URL or connection string: {e}\n  hint: write it as postgres://user:password@host:port/database (or host=... dbname=... user=...)",
-                    crate::conninfo::mask(url)
-                ));
-            }
-        }
-        for file in &self.target.schema_files {
-            let file = base.join(file);
-            if !file.is_file() {
-                problems.push(format!(
+
+        let defaults = &self.defaults;
+        let tables = self
+            .tables
+            .into_iter()
+            .map(|t| t.resolve(defaults, &base))
+            .collect();
+        Ok(Plan {
+            path: path.to_path_buf(),
+            source_url: source_url.unwrap_or_default(),
+            source_schema: self.source.schema,
+            target_url: target_url.unwrap_or_default(),
+            target_schema: self.target.schema,
+            target_schema_files: self
+                .target
+                .schema_files
+                .iter()
+                .map(|f| base.join(f))
+                .collect(),
+            tables,
+            validate: self.validate,
+            parallel_tables: self.defaults.parallel_tables,
+            fault_timeout: std::time::Duration::from_secs(self.defaults.fault_timeout_seconds),
+        })
+    }
+
+    fn schema_file_problems(&self, base: &Path) -> Vec<String> {
+        self.target
+            .schema_files
+            .iter()
+            .map(|file| base.join(file))
+            .filter(|file| !file.is_file())
+            .map(|file| {
+                format!(
                     "[target] schema_files: {} does not exist (paths are relative to the plan file)",
                     file.display()
-                ));
-            }
-        }
+                )
+            })
+            .collect()
+    }
+
+    /// The plan has tables, and `[defaults]` holds sensible values.
+    fn defaults_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
         if self.tables.is_empty() {
             problems.push(
                 "the plan has no [[table]] entries: add one per legacy table to migrate"
                     .to_string(),
             );
         }
+        let d = &self.defaults;
         check_rate(
             &mut problems,
             "[defaults] max_reject_rate",
-            self.defaults.max_reject_rate,
+            d.max_reject_rate,
         );
-        if self.defaults.batch_size == 0 {
+        if d.batch_size == 0 {
             problems.push("[defaults] batch_size must be at least 1".into());
         }
-        if !(1..=16).contains(&self.defaults.parallel_tables) {
+        if !(1..=16).contains(&d.parallel_tables) {
             problems.push("[defaults] parallel_tables must be between 1 and 16".into());
         }
-        let d = &self.defaults;
         check_limits(
             &mut problems,
             "[defaults]",
@@ -482,7 +500,12 @@ impl RawPlan {
                 max_output_bytes_per_call: d.max_output_bytes_per_call,
             },
         );
+        problems
+    }
 
+    /// Each table listed once, with sensible values of its own.
+    fn table_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
         let mut seen = BTreeSet::new();
         for t in &self.tables {
             if !seen.insert(t.name.as_str()) {
@@ -515,9 +538,16 @@ impl RawPlan {
                 );
             }
         }
+        problems
+    }
+
+    /// Every `depends_on` names another table of the plan.
+    fn dependency_problems(&self) -> Vec<String> {
+        let names: BTreeSet<&str> = self.tables.iter().map(|t| t.name.as_str()).collect();
+        let mut problems = Vec::new();
         for t in &self.tables {
             for dep in &t.depends_on {
-                if !seen.contains(dep.as_str()) {
+                if !names.contains(dep.as_str()) {
                     problems.push(format!(
                         "table `{}` depends_on `{dep}`, which is not a table of this plan: add it or remove the dependency",
                         t.name
@@ -531,53 +561,70 @@ impl RawPlan {
                 }
             }
         }
-        if !problems.is_empty() {
-            return Err(invalid(problems.join("\n")));
-        }
+        problems
+    }
+}
 
-        let tables = self
-            .tables
-            .into_iter()
-            .map(|t| TablePlan {
-                limits: t.limits(&self.defaults),
-                plugin: base.join(&t.plugin),
-                phase: t.phase.unwrap_or_else(|| "default".into()),
-                batch_size: t.batch_size.unwrap_or(self.defaults.batch_size),
-                max_reject_rate: t.max_reject_rate.unwrap_or(self.defaults.max_reject_rate),
-                name: t.name,
-                depends_on: t.depends_on,
-                key: t.key,
-                money: t.money,
-                load_mode: t.load_mode.unwrap_or(self.defaults.load_mode),
-                bulk_over_existing_rows: t.load_mode == Some(LoadMode::Bulk),
-                adopt: match t.adopt {
-                    None | Some(RawAdopt::Flag(false)) => None,
-                    Some(RawAdopt::Flag(true)) => Some(AdoptColumns {
-                        table: None,
-                        legacy_id: default_legacy_id(),
-                        id: default_key(),
-                    }),
-                    Some(RawAdopt::Columns(c)) => Some(c),
-                },
-            })
-            .collect();
-        Ok(Plan {
-            path: path.to_path_buf(),
-            source_url: source_url.unwrap_or_default(),
-            source_schema: self.source.schema,
-            target_url: target_url.unwrap_or_default(),
-            target_schema: self.target.schema,
-            target_schema_files: self
-                .target
-                .schema_files
-                .iter()
-                .map(|f| base.join(f))
-                .collect(),
-            tables,
-            validate: self.validate,
-            parallel_tables: self.defaults.parallel_tables,
-            fault_timeout: std::time::Duration::from_secs(self.defaults.fault_timeout_seconds),
-        })
+/// The directory relative paths in the plan are read from: the plan file's own.
+fn plan_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Both databases named, each by a URL or connection string the driver can read.
+fn url_problems(source_url: &Option<String>, target_url: &Option<String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    if source_url.is_none() {
+        problems.push(
+            "no source database: set [source] url, --source or MIGRATE_SOURCE_URL".to_string(),
+        );
+    }
+    if target_url.is_none() {
+        problems.push(
+            "no target database: set [target] url, --target or MIGRATE_TARGET_URL".to_string(),
+        );
+    }
+    for (side, url) in [("source", source_url), ("target", target_url)] {
+        let Some(url) = url else { continue };
+        let read = crate::conninfo::ConnInfo::parse(url).and_then(|c| c.driver_config());
+        if let Err(e) = read {
+            problems.push(format!(
+                "the {side} URL {} is not a valid PostgreSQL URL or connection string: {e}\n  hint: write it as postgres://user:password@host:port/database (or host=... dbname=... user=...)",
+                crate::conninfo::mask(url)
+            ));
+        }
+    }
+    problems
+}
+
+impl RawTable {
+    /// This table as the plan runs it: its own keys over `[defaults]`, its plugin's path
+    /// resolved against `base`.
+    fn resolve(self, defaults: &Defaults, base: &Path) -> TablePlan {
+        TablePlan {
+            limits: self.limits(defaults),
+            plugin: base.join(&self.plugin),
+            phase: self.phase.unwrap_or_else(|| "default".into()),
+            batch_size: self.batch_size.unwrap_or(defaults.batch_size),
+            max_reject_rate: self.max_reject_rate.unwrap_or(defaults.max_reject_rate),
+            name: self.name,
+            depends_on: self.depends_on,
+            key: self.key,
+            money: self.money,
+            load_mode: self.load_mode.unwrap_or(defaults.load_mode),
+            bulk_over_existing_rows: self.load_mode == Some(LoadMode::Bulk),
+            adopt: match self.adopt {
+                None | Some(RawAdopt::Flag(false)) => None,
+                Some(RawAdopt::Flag(true)) => Some(AdoptColumns {
+                    table: None,
+                    legacy_id: default_legacy_id(),
+                    id: default_key(),
+                }),
+                Some(RawAdopt::Columns(c)) => Some(c),
+            },
+        }
     }
 }
 
@@ -751,5 +798,83 @@ plugin = "plugins/offices.wasm"
             .to_string();
         assert!(err.contains("unknown field `batchsize`"), "{err}");
         assert!(err.contains("line 8"), "{err}");
+    }
+
+    #[test]
+    fn relative_paths_are_read_from_the_plan_files_directory() {
+        assert_eq!(plan_dir(Path::new("plan.toml")), PathBuf::from("."));
+        assert_eq!(plan_dir(Path::new("lab/plan.toml")), PathBuf::from("lab"));
+        assert_eq!(plan_dir(Path::new("/lab/plan.toml")), PathBuf::from("/lab"));
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_in_plan_order() {
+        let text = r#"
+[source]
+[target]
+url = "postgres://a@localhost/new"
+[defaults]
+batch_size = 0
+parallel_tables = 17
+max_reject_rate = 2.0
+[[table]]
+name = "offices"
+plugin = "o.wasm"
+depends_on = ["offices", "rooms"]
+[[table]]
+name = "offices"
+plugin = "o.wasm"
+batch_size = 0
+money = [{ source = "fee", target = "fee" }]
+"#;
+        let err = Plan::parse(Path::new("plan.toml"), text, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "plan.toml: no source database: set [source] url, --source or MIGRATE_SOURCE_URL",
+                "[defaults] max_reject_rate = 2 must be between 0.0 and 1.0 (0.02 means 2% of rows)",
+                "[defaults] batch_size must be at least 1",
+                "[defaults] parallel_tables must be between 1 and 16",
+                "table `offices` is listed twice: keep one [[table]] entry per legacy table",
+                "table `offices`: batch_size must be at least 1",
+                "table `offices`: money target `fee` must be `table.column`",
+                "table `offices` depends on itself: remove it from its depends_on",
+                "table `offices` depends_on `rooms`, which is not a table of this plan: add it or remove the dependency",
+            ],
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_plan_without_tables_says_to_add_one() {
+        let text = "[source]\nurl = \"postgres://a@h/s\"\n[target]\nurl = \"postgres://a@h/t\"\n";
+        let err = Plan::parse(Path::new("plan.toml"), text, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with("the plan has no [[table]] entries: add one per legacy table to migrate"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn adopt_true_takes_the_default_columns() {
+        let text = MINIMAL.replace("plugin = ", "adopt = true\nplugin = ");
+        let plan = Plan::parse(Path::new("plan.toml"), &text, &Overrides::default()).unwrap();
+        let adopt = plan.tables[0].adopt.as_ref().unwrap();
+        assert_eq!(
+            (
+                adopt.table.as_deref(),
+                adopt.legacy_id.as_str(),
+                adopt.id.as_str()
+            ),
+            (None, "legacy_id", "id")
+        );
+        let text = MINIMAL.replace("plugin = ", "adopt = false\nplugin = ");
+        let plan = Plan::parse(Path::new("plan.toml"), &text, &Overrides::default()).unwrap();
+        assert!(plan.tables[0].adopt.is_none());
     }
 }

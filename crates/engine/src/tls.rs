@@ -33,38 +33,53 @@ pub struct Connector {
 /// Builds the connector for `settings`; an error says which setting to fix.
 pub fn connector(settings: &TlsSettings) -> Result<Connector, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mode = settings.mode;
     let home = std::env::var_os("HOME").map(PathBuf::from);
-    let default_file = |name: &str| {
-        home.as_ref()
-            .map(|h| h.join(".postgresql").join(name))
-            .filter(|p| p.is_file())
+    let roots = roots(settings, home.as_deref())?;
+    let verifier = verifier(settings.mode, roots.as_ref(), &provider)?;
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let config = match client_certificate(settings, home.as_deref())? {
+        None => builder.with_no_client_auth(),
+        Some(c) => builder
+            .with_client_auth_cert(c.chain, c.private)
+            .map_err(|e| {
+                format!(
+                    "sslcert={} and sslkey={} do not make a usable client certificate: {e}",
+                    c.cert.display(),
+                    c.key.display()
+                )
+            })?,
     };
+    Ok(Connector {
+        make: MakeRustlsConnect::new(config),
+        roots: roots.map(|(_, shown)| shown),
+    })
+}
 
-    let roots: Option<(RootCertStore, String)> = match settings.rootcert.as_deref() {
-        Some("system") => {
-            if mode != SslMode::VerifyFull && mode != SslMode::Disable {
-                return Err(format!(
-                    "sslrootcert=system needs sslmode=verify-full, not {} (as in libpq: the system's CAs vouch for host names, so the name must be checked)",
-                    mode.name()
-                ));
-            }
-            let found = rustls_native_certs::load_native_certs();
-            let mut store = RootCertStore::empty();
-            store.add_parsable_certificates(found.certs);
-            if store.is_empty() {
-                return Err(
-                    "sslrootcert=system: this machine has no trusted CA certificates (install ca-certificates), or point sslrootcert at the CA file"
-                        .into(),
-                );
-            }
-            Some((store, "the system's trusted CAs".into()))
-        }
+/// `~/.postgresql/NAME`, where libpq looks when a setting is not given, if it is there.
+fn default_file(home: Option<&Path>, name: &str) -> Option<PathBuf> {
+    home.map(|h| h.join(".postgresql").join(name))
+        .filter(|p| p.is_file())
+}
+
+/// The root certificates the server's certificate is checked against (`sslrootcert`, the
+/// system's with `system`, or `~/.postgresql/root.crt`), with how to name them; None when
+/// there are none, which only the modes that do not verify accept.
+fn roots(
+    settings: &TlsSettings,
+    home: Option<&Path>,
+) -> Result<Option<(RootCertStore, String)>, String> {
+    let mode = settings.mode;
+    let roots = match settings.rootcert.as_deref() {
+        Some("system") => Some((system_roots(mode)?, "the system's trusted CAs".into())),
         Some(path) => Some((
             load_roots(Path::new(path))?,
             format!("the CA in sslrootcert={path}"),
         )),
-        None => match default_file("root.crt") {
+        None => match default_file(home, "root.crt") {
             Some(path) => Some((load_roots(&path)?, format!("the CA in {}", path.display()))),
             None => None,
         },
@@ -75,71 +90,98 @@ pub fn connector(settings: &TlsSettings) -> Result<Connector, String> {
             mode.name()
         ));
     }
+    Ok(roots)
+}
 
-    let verifier: Arc<dyn ServerCertVerifier> = match &roots {
-        None => Arc::new(AnyCertificate(provider.clone())),
-        Some((store, _)) => {
-            let webpki = WebPkiServerVerifier::builder_with_provider(
-                Arc::new(store.clone()),
-                provider.clone(),
-            )
+/// `sslrootcert=system`: the machine's trusted CAs, for `verify-full` only.
+fn system_roots(mode: SslMode) -> Result<RootCertStore, String> {
+    if mode != SslMode::VerifyFull && mode != SslMode::Disable {
+        return Err(format!(
+            "sslrootcert=system needs sslmode=verify-full, not {} (as in libpq: the system's CAs vouch for host names, so the name must be checked)",
+            mode.name()
+        ));
+    }
+    let found = rustls_native_certs::load_native_certs();
+    let mut store = RootCertStore::empty();
+    store.add_parsable_certificates(found.certs);
+    if store.is_empty() {
+        return Err(
+            "sslrootcert=system: this machine has no trusted CA certificates (install ca-certificates), or point sslrootcert at the CA file"
+                .into(),
+        );
+    }
+    Ok(store)
+}
+
+/// What checks the server's certificate: nothing without roots; the chain with them; the
+/// chain and the host name for `verify-full`.
+fn verifier(
+    mode: SslMode,
+    roots: Option<&(RootCertStore, String)>,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<dyn ServerCertVerifier>, String> {
+    let Some((store, _)) = roots else {
+        return Ok(Arc::new(AnyCertificate(provider.clone())));
+    };
+    let webpki =
+        WebPkiServerVerifier::builder_with_provider(Arc::new(store.clone()), provider.clone())
             .build()
             .map_err(|e| format!("cannot use the root certificates: {e}"))?;
-            if mode == SslMode::VerifyFull {
-                webpki
-            } else {
-                Arc::new(ChainOnly(webpki))
-            }
-        }
-    };
-
-    let builder = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier);
-    let cert = match &settings.cert {
-        Some(path) => Some(PathBuf::from(path)),
-        None => default_file("postgresql.crt"),
-    };
-    let config = match cert {
-        None => builder.with_no_client_auth(),
-        Some(cert) => {
-            let key = match &settings.key {
-                Some(path) => PathBuf::from(path),
-                None => home
-                    .as_ref()
-                    .map(|h| h.join(".postgresql/postgresql.key"))
-                    .unwrap_or_default(),
-            };
-            let chain = CertificateDer::pem_file_iter(&cert)
-                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| {
-                    format!(
-                        "sslcert={}: cannot read the client certificate ({e}): point sslcert at the PEM certificate the server should accept",
-                        cert.display()
-                    )
-                })?;
-            let private = PrivateKeyDer::from_pem_file(&key).map_err(|e| {
-                format!(
-                    "sslkey={}: cannot read the client certificate's private key ({e}): point sslkey at the PEM key of sslcert={}",
-                    key.display(),
-                    cert.display()
-                )
-            })?;
-            builder.with_client_auth_cert(chain, private).map_err(|e| {
-                format!(
-                    "sslcert={} and sslkey={} do not make a usable client certificate: {e}",
-                    cert.display(),
-                    key.display()
-                )
-            })?
-        }
-    };
-    Ok(Connector {
-        make: MakeRustlsConnect::new(config),
-        roots: roots.map(|(_, shown)| shown),
+    Ok(if mode == SslMode::VerifyFull {
+        webpki
+    } else {
+        Arc::new(ChainOnly(webpki))
     })
+}
+
+/// A client certificate, read: its file, its key's file, the chain and the key.
+struct ClientCertificate {
+    cert: PathBuf,
+    key: PathBuf,
+    chain: Vec<CertificateDer<'static>>,
+    private: PrivateKeyDer<'static>,
+}
+
+/// The client certificate (`sslcert`, or `~/.postgresql/postgresql.crt`) and its key
+/// (`sslkey`, or `~/.postgresql/postgresql.key`); None when there is no certificate.
+fn client_certificate(
+    settings: &TlsSettings,
+    home: Option<&Path>,
+) -> Result<Option<ClientCertificate>, String> {
+    let cert = match &settings.cert {
+        Some(path) => PathBuf::from(path),
+        None => match default_file(home, "postgresql.crt") {
+            Some(path) => path,
+            None => return Ok(None),
+        },
+    };
+    let key = match &settings.key {
+        Some(path) => PathBuf::from(path),
+        None => home
+            .map(|h| h.join(".postgresql/postgresql.key"))
+            .unwrap_or_default(),
+    };
+    let chain = CertificateDer::pem_file_iter(&cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            format!(
+                "sslcert={}: cannot read the client certificate ({e}): point sslcert at the PEM certificate the server should accept",
+                cert.display()
+            )
+        })?;
+    let private = PrivateKeyDer::from_pem_file(&key).map_err(|e| {
+        format!(
+            "sslkey={}: cannot read the client certificate's private key ({e}): point sslkey at the PEM key of sslcert={}",
+            key.display(),
+            cert.display()
+        )
+    })?;
+    Ok(Some(ClientCertificate {
+        cert,
+        key,
+        chain,
+        private,
+    }))
 }
 
 fn load_roots(path: &Path) -> Result<RootCertStore, String> {
@@ -370,5 +412,65 @@ impl ServerCertVerifier for ChainOnly {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(mode: SslMode) -> TlsSettings {
+        TlsSettings {
+            mode,
+            rootcert: None,
+            cert: None,
+            key: None,
+        }
+    }
+
+    #[test]
+    fn verifying_modes_need_a_root_certificate() {
+        let err = roots(&settings(SslMode::VerifyCa), None).unwrap_err();
+        assert!(
+            err.starts_with(
+                "sslmode=verify-ca needs the CA certificate that signed the server's certificate"
+            ),
+            "{err}"
+        );
+        assert!(roots(&settings(SslMode::Require), None).unwrap().is_none());
+        let missing = TlsSettings {
+            rootcert: Some("/nonexistent/ca.pem".into()),
+            ..settings(SslMode::Require)
+        };
+        let err = roots(&missing, None).err().unwrap();
+        assert!(
+            err.starts_with("sslrootcert=/nonexistent/ca.pem: cannot read it"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_systems_roots_are_for_verify_full_only() {
+        let err = system_roots(SslMode::Require).err().unwrap();
+        assert!(
+            err.starts_with("sslrootcert=system needs sslmode=verify-full, not require"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_client_certificate_is_optional_but_must_be_readable_when_named() {
+        assert!(client_certificate(&settings(SslMode::Require), None)
+            .unwrap()
+            .is_none());
+        let named = TlsSettings {
+            cert: Some("/nonexistent/client.crt".into()),
+            ..settings(SslMode::Require)
+        };
+        let err = client_certificate(&named, None).err().unwrap();
+        assert!(
+            err.starts_with("sslcert=/nonexistent/client.crt: cannot read the client certificate"),
+            "{err}"
+        );
     }
 }
