@@ -2,6 +2,7 @@
 //! WebAssembly transforms, one per table. See README.md.
 
 mod commands;
+mod summary;
 mod plugin_cmd;
 
 use std::ffi::OsString;

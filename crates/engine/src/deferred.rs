@@ -25,6 +25,7 @@ use tokio_postgres::Client;
 
 use crate::pg::{error_text, ident, qualified};
 use crate::plan::LoadMode;
+use crate::state::{ConstraintKind, StateValue};
 
 /// Column types a foreign key may have to be checked per batch (their COPY text needs no
 /// unescaping); keys of other types stay in place.
@@ -69,7 +70,7 @@ fn has_action(definition: &str) -> bool {
 struct Record {
     table: String,
     name: String,
-    kind: String,
+    kind: ConstraintKind,
     definition: String,
     column: Option<String>,
     ref_schema: Option<String>,
@@ -83,7 +84,7 @@ impl Record {
         if !loading.bulk.contains(&self.table) {
             return false;
         }
-        if self.kind != "fk" {
+        if self.kind != ConstraintKind::ForeignKey {
             return true;
         }
         self.ref_schema.as_deref() == Some(schema)
@@ -333,7 +334,7 @@ async fn restore_where(
         let rec = Record {
             table: r.get(0),
             name: r.get(1),
-            kind: r.get(2),
+            kind: ConstraintKind::parse(r.get(2))?,
             definition: r.get(3),
             column: r.get(4),
             ref_schema: r.get(5),
@@ -343,7 +344,7 @@ async fn restore_where(
         if !pick(&rec) {
             continue;
         }
-        let ddl = if rec.kind == "fk" {
+        let ddl = if rec.kind == ConstraintKind::ForeignKey {
             format!(
                 "ALTER TABLE {} ADD CONSTRAINT {} {}",
                 qualified(schema, &rec.table),
@@ -387,7 +388,7 @@ async fn restore_where(
                         &[&rec.table, &rec.name, &why],
                     )
                     .await?;
-                let kind = if rec.kind == "fk" {
+                let kind = if rec.kind == ConstraintKind::ForeignKey {
                     "foreign key"
                 } else {
                     "index"

@@ -14,7 +14,7 @@ use crate::check::{Analysis, Prepared};
 use crate::idmap::IdMaps;
 use crate::pg::{self, error_text, ident, qualified, ForeignKey};
 use crate::plan::{MoneyUnit, Plan};
-use crate::run::{self, Batch, Fate, TargetTables};
+use crate::run::{self, Batch, Fate, TableSpec};
 use crate::state;
 use crate::wasm::Outcome;
 
@@ -438,7 +438,7 @@ async fn sample_check(
     let ids = Arc::new(IdMaps::load(target, &t.description.resolves).await?);
     let mut instance = t.plugin.instantiate(ids, &t.plan.name)?;
     let outcomes = run::transform_rows(&mut instance, &mut rows)?;
-    let targets = TargetTables::new(t, &plan.target_schema);
+    let spec = TableSpec::of(t);
 
     let mut problems = Vec::new();
     let keys: Vec<i64> = rows.iter().map(|r| r.key).collect();
@@ -467,7 +467,7 @@ async fn sample_check(
             ));
         }
     }
-    let batch = Batch::new(&compared_rows, compared_outcomes, &targets);
+    let batch = Batch::new(&spec, &[], &compared_rows, compared_outcomes);
     for (row, fate) in compared_rows.iter().zip(&batch.fates) {
         let now = match fate {
             Fate::Written(_) => "written",
