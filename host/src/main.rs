@@ -2,8 +2,8 @@
 //! WebAssembly transforms, one per table. See README.md.
 
 mod commands;
-mod summary;
 mod plugin_cmd;
+mod summary;
 
 use std::ffi::OsString;
 use std::path::PathBuf;

@@ -12,7 +12,10 @@ use tokio_postgres::{Client, IsolationLevel};
 use crate::check::{Analysis, Prepared};
 use crate::idmap::IdMaps;
 use crate::plan::Plan;
-use crate::run::{transform_next, Batch, Fate, PageSource, PgSource, PluginTransform, SourceRow, TableSpec, Transform};
+use crate::run::{
+    transform_next, Batch, Fate, PageSource, PgSource, PluginTransform, SourceRow, TableSpec,
+    Transform,
+};
 
 /// Examples kept per reason.
 const EXAMPLE_KEYS: usize = 3;
@@ -64,7 +67,15 @@ pub async fn dry_run(
         let pages = PgSource::new(snapshot.client(), &plan.source_schema);
         let spec = TableSpec::of(t);
         let mut tally = Tally::new(&spec);
-        dry_table(&pages, &spec, transform, target, &plan.target_schema, &mut tally).await?;
+        dry_table(
+            &pages,
+            &spec,
+            transform,
+            target,
+            &plan.target_schema,
+            &mut tally,
+        )
+        .await?;
         snapshot.commit().await.ok();
         earlier.written.append(&mut tally.written);
         earlier.skipped.append(&mut tally.skipped);
@@ -114,10 +125,12 @@ async fn dry_table(
         let Some(last) = rows.last() else { break };
         after = Some(last.key);
         let mut pending = vec![rows];
-        while let Some((rows, mut batch)) = transform_next(&mut transform, spec, &[], &mut pending)? {
+        while let Some((rows, mut batch)) = transform_next(&mut transform, spec, &[], &mut pending)?
+        {
             if let Some(a) = &spec.adopt {
                 let keys: Vec<i64> = rows.iter().map(|r| r.key).collect();
-                let existing = crate::store::pg::adopted_ids(target, target_schema, a, &keys).await?;
+                let existing =
+                    crate::store::pg::adopted_ids(target, target_schema, a, &keys).await?;
                 batch.adopt(&rows, &existing, a);
             }
             transform.committed(&spec.name, &rows, &batch.fates);

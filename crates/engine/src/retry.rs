@@ -73,7 +73,8 @@ pub async fn retry_table<S: StateStore, R: PageSource, T: Transform>(
         if rows.is_empty() {
             continue;
         }
-        let span = info_span!("retry", table = %spec.name, first_key = rows[0].key, rows = rows.len());
+        let span =
+            info_span!("retry", table = %spec.name, first_key = rows[0].key, rows = rows.len());
         writer
             .process(rows, BatchKind::Retry)
             .instrument(span)

@@ -370,7 +370,12 @@ impl<'s, S: StateStore, T: Transform> TableWriter<'s, S, T> {
         let mut pending = vec![rows];
         loop {
             let clock = Instant::now();
-            let next = transform_next(&mut self.transform, &self.spec, &self.fk_checks, &mut pending)?;
+            let next = transform_next(
+                &mut self.transform,
+                &self.spec,
+                &self.fk_checks,
+                &mut pending,
+            )?;
             self.timing.transform += clock.elapsed();
             let Some((rows, mut batch)) = next else {
                 return Ok(());
@@ -419,7 +424,12 @@ impl<'s, S: StateStore, T: Transform> TableWriter<'s, S, T> {
         Ok(Some((rows, batch)))
     }
 
-    async fn commit(&mut self, rows: &[SourceRow], batch: &Batch, kind: BatchKind) -> Result<(), CommitError> {
+    async fn commit(
+        &mut self,
+        rows: &[SourceRow],
+        batch: &Batch,
+        kind: BatchKind,
+    ) -> Result<(), CommitError> {
         let checkpoint = match kind {
             BatchKind::Run => Checkpoint::Advance {
                 from: self.last_key,
@@ -449,7 +459,8 @@ impl<'s, S: StateStore, T: Transform> TableWriter<'s, S, T> {
         }
         self.counts.add(&c);
         self.counts.batches += 1;
-        self.transform.committed(&self.spec.name, rows, &batch.fates);
+        self.transform
+            .committed(&self.spec.name, rows, &batch.fates);
         if kind == BatchKind::Run {
             self.last_key = rows.last().map(|r| r.key);
         }
@@ -457,9 +468,19 @@ impl<'s, S: StateStore, T: Transform> TableWriter<'s, S, T> {
 
     /// Stops the table, with its most frequent reasons, when its quarantined share is over
     /// its limit (see [`check_reject_rate`]).
-    async fn stop_if_over_reject_rate(&mut self, source_rows: i64, finished: bool) -> anyhow::Result<()> {
+    async fn stop_if_over_reject_rate(
+        &mut self,
+        source_rows: i64,
+        finished: bool,
+    ) -> anyhow::Result<()> {
         let spec = &self.spec;
-        let checked = check_reject_rate(&spec.name, spec.max_reject_rate, &self.counts, source_rows, finished);
+        let checked = check_reject_rate(
+            &spec.name,
+            spec.max_reject_rate,
+            &self.counts,
+            source_rows,
+            finished,
+        );
         let Err(stop) = checked else { return Ok(()) };
         let reasons = self
             .store
@@ -625,7 +646,11 @@ pub async fn table_report<S: StateStore>(
     }
     Ok(TableReport {
         table: table.to_string(),
-        phase: if result.is_err() { TablePhase::Failed } else { phase },
+        phase: if result.is_err() {
+            TablePhase::Failed
+        } else {
+            phase
+        },
         counts,
         seconds: started.elapsed().as_secs_f64(),
         error,
@@ -1157,7 +1182,6 @@ impl Timing {
     }
 }
 
-
 /// What becomes of the rows of an adopted table: a row the earlier migration wrote keeps its
 /// UUID (whatever the plugin makes of it: children may already point at it); a row it missed
 /// is quarantined for `host retry`; a row it rightly left out keeps the plugin's fate.
@@ -1448,7 +1472,12 @@ impl Batch {
     }
 
     /// An adopted table's batch: fates as `adopt_fates` gives them, nothing written.
-    pub fn adopt(&mut self, rows: &[SourceRow], existing: &HashMap<i64, uuid::Uuid>, a: &AdoptTarget) {
+    pub fn adopt(
+        &mut self,
+        rows: &[SourceRow],
+        existing: &HashMap<i64, uuid::Uuid>,
+        a: &AdoptTarget,
+    ) {
         adopt_fates(rows, &mut self.fates, existing, a);
         self.target_copy.clear();
         self.target_rows = 0;

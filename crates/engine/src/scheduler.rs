@@ -255,12 +255,17 @@ impl RunSummary {
             return None;
         }
         let failed = self.tables.iter().filter(|r| r.phase != TablePhase::Done);
-        let unreachable = failed
-            .clone()
-            .any(|r| r.error.as_ref().is_some_and(|e| e.kind == ErrorKind::Connect));
+        let unreachable = failed.clone().any(|r| {
+            r.error
+                .as_ref()
+                .is_some_and(|e| e.kind == ErrorKind::Connect)
+        });
         let mut lines: Vec<String> = failed
             .map(|r| {
-                let why = r.error.as_ref().map_or("did not finish", |e| e.message.as_str());
+                let why = r
+                    .error
+                    .as_ref()
+                    .map_or("did not finish", |e| e.message.as_str());
                 format!("{}: {why}", r.table)
             })
             .collect();
@@ -287,7 +292,16 @@ pub async fn run(plan: &plan::Plan, only: &[String]) -> anyhow::Result<RunSummar
     let mut opened = open_run(plan, only).await?;
     let started = Instant::now();
     let o = &mut opened;
-    let tables = run_tables(plan, &o.analysis, only, &mut o.source, &mut o.target, &o.lock, o.run_id).await;
+    let tables = run_tables(
+        plan,
+        &o.analysis,
+        only,
+        &mut o.source,
+        &mut o.target,
+        &o.lock,
+        o.run_id,
+    )
+    .await;
     // Whatever the tables came to, what was set aside goes back now while the target answers.
     let (restored, note) = put_back(plan, &mut opened).await;
     let (tables, blocked) = tables.map_err(|e| with_note(e, &note))?;

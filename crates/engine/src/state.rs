@@ -284,7 +284,8 @@ pub async fn table_state(
         .await
         .with_context(|| format!("reading the state of {table}"))?;
     let Some(r) = row else { return Ok(None) };
-    let phase = TablePhase::parse(r.get(0)).with_context(|| format!("reading the state of {table}"))?;
+    let phase =
+        TablePhase::parse(r.get(0)).with_context(|| format!("reading the state of {table}"))?;
     Ok(Some(TableState {
         phase,
         last_key: r.get(1),

@@ -139,7 +139,10 @@ impl TableStatus {
 }
 
 /// Lineage: which component versions produced how many rows of each table.
-async fn add_lineage(target: &tokio_postgres::Client, tables: &mut [TableStatus]) -> anyhow::Result<()> {
+async fn add_lineage(
+    target: &tokio_postgres::Client,
+    tables: &mut [TableStatus],
+) -> anyhow::Result<()> {
     let lineage = target
         .query(
             "SELECT table_name, component_sha256, count(*), sum(rows_in), sum(rows_written), sum(rows_skipped), sum(rows_rejected), min(batch_no)

@@ -855,8 +855,16 @@ fn card(h: &mut String, value: &str, key: &str, class: &str) {
 
 fn summary(h: &mut String, p: &Page<'_>) {
     let d = p.data;
-    let done = d.tables.iter().filter(|t| t.phase == TablePhase::Done).count();
-    let failed = d.tables.iter().filter(|t| t.phase == TablePhase::Failed).count();
+    let done = d
+        .tables
+        .iter()
+        .filter(|t| t.phase == TablePhase::Done)
+        .count();
+    let failed = d
+        .tables
+        .iter()
+        .filter(|t| t.phase == TablePhase::Failed)
+        .count();
     let sum = |f: fn(&TableStatus) -> i64| d.tables.iter().map(f).sum::<i64>();
     let read = sum(|t| t.rows_read);
     let wall: f64 = d.timelines.iter().map(|t| t.duration).sum();

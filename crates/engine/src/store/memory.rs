@@ -70,7 +70,11 @@ impl MemoryStore {
     /// Checks a batch against what is committed, as the target's keys would.
     fn refused(&self, c: &BatchCommit<'_>) -> Option<String> {
         let name = &c.table.name;
-        if self.batches.iter().any(|b| &b.table == name && b.batch_no == c.batch_no) {
+        if self
+            .batches
+            .iter()
+            .any(|b| &b.table == name && b.batch_no == c.batch_no)
+        {
             return Some(format!("duplicate key: batch {} of {name}", c.batch_no));
         }
         for (row, fate) in c.rows.iter().zip(&c.batch.fates) {
@@ -199,7 +203,11 @@ impl StateStore for MemoryStore {
     }
 
     async fn commit_batch(&mut self, c: &BatchCommit<'_>) -> Result<(), CommitError> {
-        if let Some(i) = self.lose_connection_at.iter().position(|n| *n == c.batch_no) {
+        if let Some(i) = self
+            .lose_connection_at
+            .iter()
+            .position(|n| *n == c.batch_no)
+        {
             self.lose_connection_at.remove(i);
             return Err(CommitError::Other(anyhow::anyhow!(
                 "connection lost (arranged by the test)"
@@ -224,7 +232,11 @@ impl StateStore for MemoryStore {
         Ok(())
     }
 
-    async fn top_reject_reasons(&mut self, table: &str, n: i64) -> anyhow::Result<Vec<(String, i64)>> {
+    async fn top_reject_reasons(
+        &mut self,
+        table: &str,
+        n: i64,
+    ) -> anyhow::Result<Vec<(String, i64)>> {
         let mut tally: BTreeMap<&str, i64> = BTreeMap::new();
         for ((t, _), q) in &self.quarantine {
             if t == table {
@@ -275,7 +287,11 @@ impl StateStore for MemoryStore {
         Ok(HashMap::new())
     }
 
-    async fn record_adopt_extras(&mut self, _table: &str, _adopt: &AdoptTarget) -> anyhow::Result<i64> {
+    async fn record_adopt_extras(
+        &mut self,
+        _table: &str,
+        _adopt: &AdoptTarget,
+    ) -> anyhow::Result<i64> {
         Ok(0)
     }
 

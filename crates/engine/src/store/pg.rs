@@ -86,7 +86,11 @@ impl StateStore for PgStore<'_> {
         Ok(())
     }
 
-    async fn top_reject_reasons(&mut self, table: &str, n: i64) -> anyhow::Result<Vec<(String, i64)>> {
+    async fn top_reject_reasons(
+        &mut self,
+        table: &str,
+        n: i64,
+    ) -> anyhow::Result<Vec<(String, i64)>> {
         state::top_reject_reasons(self.client, table, n).await
     }
 
@@ -117,7 +121,11 @@ impl StateStore for PgStore<'_> {
         adopted_ids(self.client, self.schema, adopt, keys).await
     }
 
-    async fn record_adopt_extras(&mut self, table: &str, adopt: &AdoptTarget) -> anyhow::Result<i64> {
+    async fn record_adopt_extras(
+        &mut self,
+        table: &str,
+        adopt: &AdoptTarget,
+    ) -> anyhow::Result<i64> {
         let sql = format!(
             "WITH gone AS (DELETE FROM migration.adopt_extras WHERE table_name = $1)
              INSERT INTO migration.adopt_extras (table_name, target_table, id, legacy_id, reason) {}",
@@ -196,7 +204,11 @@ pub async fn adopted_ids(
 
 /// Everything of one batch, in its transaction: the checkpoint update also asserts nobody
 /// else moved it.
-async fn write_batch(tx: &Transaction<'_>, schema: &str, c: &BatchCommit<'_>) -> Result<(), CommitError> {
+async fn write_batch(
+    tx: &Transaction<'_>,
+    schema: &str,
+    c: &BatchCommit<'_>,
+) -> Result<(), CommitError> {
     let name = &c.table.name;
     let keys: Vec<i64> = c.rows.iter().map(|r| r.key).collect();
     if c.checkpoint == Checkpoint::Stay {
@@ -241,7 +253,11 @@ fn fk_check_sql(schema: &str, check: &FkCheck) -> String {
 }
 
 /// The foreign keys set aside for the load, proven for this batch before it commits.
-async fn prove_foreign_keys(tx: &Transaction<'_>, schema: &str, c: &BatchCommit<'_>) -> Result<(), CommitError> {
+async fn prove_foreign_keys(
+    tx: &Transaction<'_>,
+    schema: &str,
+    c: &BatchCommit<'_>,
+) -> Result<(), CommitError> {
     for (check, values) in c.fk_checks.iter().zip(&c.batch.fk_values) {
         if values.is_empty() {
             continue;
@@ -319,7 +335,11 @@ async fn write_fates(tx: &Transaction<'_>, c: &BatchCommit<'_>) -> Result<(), Co
 }
 
 /// The batch's `migration.batches` row.
-async fn write_lineage(tx: &Transaction<'_>, c: &BatchCommit<'_>, keys: &[i64]) -> Result<(), CommitError> {
+async fn write_lineage(
+    tx: &Transaction<'_>,
+    c: &BatchCommit<'_>,
+    keys: &[i64],
+) -> Result<(), CommitError> {
     let counts = c.batch.counts();
     let first_key = keys.first().copied().unwrap_or_default();
     let last_key = keys.last().copied().unwrap_or_default();
@@ -335,7 +355,11 @@ async fn write_lineage(tx: &Transaction<'_>, c: &BatchCommit<'_>, keys: &[i64]) 
 }
 
 /// The table's counts, and its checkpoint for a run's batch.
-async fn move_checkpoint(tx: &Transaction<'_>, c: &BatchCommit<'_>, keys: &[i64]) -> Result<(), CommitError> {
+async fn move_checkpoint(
+    tx: &Transaction<'_>,
+    c: &BatchCommit<'_>,
+    keys: &[i64],
+) -> Result<(), CommitError> {
     let (name, sha, counts) = (&c.table.name, c.sha256, c.batch.counts());
     let last_key = keys.last().copied().unwrap_or_default();
     let moved = match c.checkpoint {

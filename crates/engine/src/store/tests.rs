@@ -8,8 +8,8 @@ use super::*;
 use crate::error::ErrorKind;
 use crate::pg::Column;
 use crate::run::{
-    begin_table, copy_table, table_report, NoSwaps, PageSource, SourceRow, TableSpec,
-    TableWriter, Transform,
+    begin_table, copy_table, table_report, NoSwaps, PageSource, SourceRow, TableSpec, TableWriter,
+    Transform,
 };
 use crate::state::{BatchKind, StateValue, TablePhase};
 use crate::wasm::{Outcome, PluginError, TargetRow, Value};
@@ -167,13 +167,19 @@ async fn a_trapping_row_and_a_refused_row_are_halved_out_and_quarantined() {
         trap_on: vec![7],
         reject: |_| false,
     };
-    run(&mut store, &source, &spec(25, 0.5), rules).await.unwrap();
+    run(&mut store, &source, &spec(25, 0.5), rules)
+        .await
+        .unwrap();
 
     let s = state(&store);
     assert_eq!(s.phase, TablePhase::Done);
     assert_eq!(s.last_key, Some(100));
     assert_eq!(
-        (s.counts.rows_read, s.counts.rows_written, s.counts.rows_rejected),
+        (
+            s.counts.rows_read,
+            s.counts.rows_written,
+            s.counts.rows_rejected
+        ),
         (100, 98, 2)
     );
     assert_eq!(quarantined_keys(&store), vec![7, 13]);
@@ -185,7 +191,9 @@ async fn a_trapping_row_and_a_refused_row_are_halved_out_and_quarantined() {
     );
     let written = store.rows_of("offices");
     assert_eq!(written.len(), 98);
-    assert!(!written.iter().any(|l| l == "7\toffice 7" || l == "13\toffice 13"));
+    assert!(!written
+        .iter()
+        .any(|l| l == "7\toffice 7" || l == "13\toffice 13"));
     // The halves commit in key order, each a batch of its own: together they cover every key once.
     let mut next = 1;
     for b in &store.batches {
@@ -218,8 +226,11 @@ async fn the_reject_rate_stops_the_table_once_its_limit_cannot_be_met() {
     let failure = report.error.expect("the table stopped");
     assert_eq!(failure.kind, ErrorKind::TableFailed);
     assert!(
-        failure.message.contains("20 of 40 rows read (50.00%) were quarantined, already more than max_reject_rate 5.00%")
-            && failure.message.contains("most frequent reasons:\n    20 x bad office 0"),
+        failure.message.contains(
+            "20 of 40 rows read (50.00%) were quarantined, already more than max_reject_rate 5.00%"
+        ) && failure
+            .message
+            .contains("most frequent reasons:\n    20 x bad office 0"),
         "{}",
         failure.message
     );
@@ -264,7 +275,10 @@ async fn a_run_stopped_after_a_committed_batch_resumes_after_it() {
     let stopped = run(&mut store, &source, &spec, Rules::writing_all()).await;
     assert!(stopped.unwrap_err().to_string().contains("connection lost"));
     let s = state(&store);
-    assert_eq!((s.phase, s.last_key, s.counts.rows_read), (TablePhase::Copying, Some(30), 30));
+    assert_eq!(
+        (s.phase, s.last_key, s.counts.rows_read),
+        (TablePhase::Copying, Some(30), 30)
+    );
     assert_eq!(store.rows_of("offices").len(), 30, "batch 4 did not commit");
     source.pages_after();
 
@@ -280,7 +294,10 @@ async fn a_run_stopped_after_a_committed_batch_resumes_after_it() {
     assert_eq!(store.rows_of("offices"), reference.rows_of("offices"));
     assert_eq!(store.id_map, reference.id_map);
     let keys = |s: &MemoryStore| -> Vec<(i64, i64, i64)> {
-        s.batches.iter().map(|b| (b.batch_no, b.first_key, b.last_key)).collect()
+        s.batches
+            .iter()
+            .map(|b| (b.batch_no, b.first_key, b.last_key))
+            .collect()
     };
     assert_eq!(keys(&store), keys(&reference));
 }
@@ -313,26 +330,37 @@ async fn retry_writes_the_quarantined_rows_that_now_pass_and_the_checkpoint_stay
         .unwrap();
 
     assert_eq!(
-        (report.quarantined_before, report.written, report.still_quarantined),
+        (
+            report.quarantined_before,
+            report.written,
+            report.still_quarantined
+        ),
         (5, 4, 1)
     );
     assert_eq!(quarantined_keys(&store), vec![50]);
     let s = state(&store);
     assert_eq!(s.last_key, Some(100), "the checkpoint does not move");
     assert_eq!(
-        (s.counts.rows_read, s.counts.rows_written, s.counts.rows_rejected),
+        (
+            s.counts.rows_read,
+            s.counts.rows_written,
+            s.counts.rows_rejected
+        ),
         (100, 99, 1)
     );
     assert_eq!(s.counts.batches, batches + 1);
     assert_eq!(store.batches.last().map(|b| b.kind), Some(BatchKind::Retry));
     assert_eq!(store.rows_of("offices").len(), 99);
-    assert!(store.rows_of("offices").contains(&"42\toffice 42".to_string()));
+    assert!(store
+        .rows_of("offices")
+        .contains(&"42\toffice 42".to_string()));
 }
 
 #[tokio::test]
 async fn a_table_stopped_by_an_unreachable_database_fails_with_the_connect_kind() {
     let mut store = MemoryStore::default();
-    let lost: anyhow::Result<()> = Err(crate::Error::connect("the target could not be reached").into());
+    let lost: anyhow::Result<()> =
+        Err(crate::Error::connect("the target could not be reached").into());
     let report = table_report(&mut store, "offices", lost, std::time::Instant::now())
         .await
         .unwrap();
@@ -347,6 +375,11 @@ fn an_unknown_value_in_the_state_is_an_error_naming_it_and_its_table() {
         e.starts_with("migration.table_state.phase holds `paused`, which this host does not know (it knows pending, copying, done, failed)"),
         "{e}"
     );
-    let e = crate::state::ConstraintKind::parse("trigger").unwrap_err().to_string();
-    assert!(e.contains("migration.deferred_constraints.kind holds `trigger`"), "{e}");
+    let e = crate::state::ConstraintKind::parse("trigger")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("migration.deferred_constraints.kind holds `trigger`"),
+        "{e}"
+    );
 }
