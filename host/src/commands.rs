@@ -4,12 +4,12 @@
 use std::ffi::OsString;
 
 use anyhow::Context;
-use engine::session::{analyze_rehearsed, connect, open, open_locked, require_plan_tables, Opened};
-use engine::{
-    check, deferred, dryrun, lock, pg, rollback, scheduler, state, transient, wasm, Error,
-};
+use engine::session::{analyze_rehearsed, open, open_locked, require_plan_tables, Opened};
+use engine::state::RunOutcome;
+use engine::store::{PgStore, StateStore};
+use engine::{check, deferred, dryrun, lock, pg, rollback, scheduler, state, wasm, Error};
 
-use crate::{PlanArgs, ReportArgs, RetryArgs, RollbackArgs, RunArgs, SwapArgs};
+use crate::{summary, PlanArgs, ReportArgs, RetryArgs, RollbackArgs, RunArgs, SwapArgs};
 
 pub async fn check(args: &PlanArgs) -> anyhow::Result<()> {
     let plan = args.load()?;
@@ -67,173 +67,15 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
         return dry_run(args).await;
     }
     let plan = args.plan.load()?;
-    let mut target = connect(&plan.target_url, pg::Side::Target).await?;
-    deferred::warn_if_set_aside(&target, &plan.path).await?;
-    // One command at a time writes a target (see lock.rs); refused at once otherwise.
-    let run_lock = lock::acquire_or_refuse(&target, "run").await?;
-    state::ensure_schema(&target).await?;
-    let mut source = connect(&plan.source_url, pg::Side::Source).await?;
-    if engine::run::ensure_target_schema(&plan, &target).await? {
-        tracing::info!("the target schema was empty: created it from the plan's schema_files");
-    }
-
-    let runtime = wasm::Runtime::new()?;
-    let analysis = check::analyze(&plan, &runtime, Some(&source), Some(&target)).await?;
-    let loading = deferred::loading(&analysis, &target, &args.tables).await?;
-    let mut problems = analysis.problems.clone();
-    if problems.is_empty() {
-        problems.extend(deferred::bulk_refusals(&plan, &analysis, &target, &loading).await?);
-    }
-    if !problems.is_empty() {
-        let list = problems
-            .iter()
-            .map(|p| format!("- {p}"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        return Err(Error::check(format!(
-            "the plan does not check out, nothing was migrated:\n{list}"
-        ))
-        .into());
-    }
-    let order = analysis.order.clone().unwrap_or_default();
-    require_plan_tables(&plan, &args.tables)?;
-
-    let run_id = state::start_run(&target, &plan.path, None).await?;
-    tracing::info!(run_id, tables = order.len(), "run started");
-    // Bulk-load mode for the tables this run writes (see deferred.rs).
-    let (set_aside, put_back) = deferred::defer(&mut target, &plan.target_schema, &loading).await?;
-    if put_back.restored > 0 || !put_back.failed.is_empty() {
-        tracing::info!(
-            put_back = put_back.restored,
-            "keys and indexes an earlier run set aside, which this run does not set aside, put back"
-        );
-    }
-    if set_aside > 0 {
-        tracing::info!(
-            set_aside,
-            "foreign keys and plain indexes set aside for the load: each batch checks its own keys, and all are put back (validated) at the end"
-        );
-    }
-    let started = std::time::Instant::now();
-    let tables = scheduler::run_tables(
-        &plan,
-        &analysis,
-        &args.tables,
-        &mut source,
-        &mut target,
-        &run_lock,
-        run_id,
-    )
-    .await;
-    // Whatever the tables came to, what was set aside goes back now while the target answers.
-    let clock = std::time::Instant::now();
-    let restored = transient::with_reconnect(
-        &mut target,
-        &plan.target_url,
-        pg::Side::Target,
-        plan.fault_timeout,
-        Some(&run_lock),
-        async |t| deferred::restore(t, &plan.target_schema).await,
-    )
-    .await;
-    let mut unrestored = put_back.failed;
-    let restore_note = match &restored {
-        Ok(r) if r.failed.is_empty() => {
-            if r.restored > 0 {
-                tracing::info!(
-                    put_back = r.restored,
-                    seconds = format!("{:.1}", clock.elapsed().as_secs_f64()),
-                    "indexes rebuilt and foreign keys validated"
-                );
-            }
-            format!(
-                "the {} foreign key(s) and index(es) set aside were put back",
-                r.restored
-            )
-        }
-        Ok(r) => {
-            tracing::warn!(
-                put_back = r.restored,
-                not_put_back = r.failed.len(),
-                "{} of the foreign keys and indexes set aside could not be put back: {}",
-                r.failed.len(),
-                r.failed.join("; ")
-            );
-            unrestored.extend(r.failed.iter().cloned());
-            format!(
-                "{} foreign key(s) and index(es) set aside could not be put back (`host validate` lists the rows that point nowhere; the next `host run` tries again): {}",
-                r.failed.len(),
-                r.failed.join("; ")
-            )
-        }
-        Err(e) => {
-            let why = pg::explain(e);
-            tracing::warn!("the foreign keys and indexes set aside could not be put back: {why}");
-            format!("the foreign keys and indexes set aside could not be put back ({why}); they stay recorded in migration.deferred_constraints and the next `host run` (or `host rollback`) puts them back")
-        }
-    };
-    let (reports, blocked) = match tables {
-        Ok(r) => r,
-        Err(e) => return Err(with_note(e, &restore_note)),
-    };
-    if let Err(e) = restored {
-        return Err(with_note(e, &restore_note));
-    }
-    let failed: Vec<&engine::run::TableReport> =
-        reports.iter().filter(|r| r.phase != "done").collect();
-    let outcome = if failed.is_empty() && blocked.is_empty() && unrestored.is_empty() {
-        "done"
+    let ran = scheduler::run(&plan, &args.tables).await?;
+    if args.plan.json {
+        summary::print_run_json(&ran)?;
     } else {
-        "failed"
-    };
-    transient::with_reconnect(
-        &mut target,
-        &plan.target_url,
-        pg::Side::Target,
-        plan.fault_timeout,
-        Some(&run_lock),
-        async |t| {
-            t.execute("UPDATE migration.runs SET finished_at = clock_timestamp(), outcome = $2 WHERE run_id = $1", &[&run_id, &outcome])
-                .await
-                .map_err(anyhow::Error::from)
-        },
-    )
-    .await?;
-    engine::status::print_summary(&reports, &blocked, started.elapsed(), args.plan.json);
-    if !args.plan.json {
-        engine::status::print_reject_reasons(&target, &reports).await;
+        summary::print_run(&ran);
     }
-    run_lock.release(&target).await?;
-    if outcome == "done" {
-        Ok(())
-    } else {
-        let mut lines: Vec<String> = failed
-            .iter()
-            .map(|r| {
-                format!(
-                    "{}: {}",
-                    r.table,
-                    r.error.as_deref().unwrap_or("did not finish")
-                )
-            })
-            .collect();
-        lines.extend(unrestored.iter().map(|u| {
-            format!("not put back: {u} (`host validate` lists the rows that point nowhere; the next `host run` tries again)")
-        }));
-        lines.extend(
-            blocked
-                .iter()
-                .map(|(t, dep)| format!("{t}: not started, it waits for {dep}, which is not done (run {dep} first: `host run` without --table, or with --table {dep})")),
-        );
-        Err(Error::table_failed(format!("the run did not finish:\n  {}\nfix the cause and run again: committed batches stay and the run resumes after them", lines.join("\n  "))).into())
-    }
-}
-
-/// `err` with `note` (what became of the keys set aside) added, its exit code kept.
-fn with_note(err: anyhow::Error, note: &str) -> anyhow::Error {
-    match err.downcast_ref::<Error>() {
-        Some(e) => Error::new(e.kind, format!("{}\n  {note}", e.message)).into(),
-        None => anyhow::anyhow!("{}\n  {note}", pg::explain(&err)),
+    match ran.failure() {
+        None => Ok(()),
+        Some(failure) => Err(failure.into()),
     }
 }
 
@@ -282,7 +124,7 @@ pub async fn dry_run(args: &RunArgs) -> anyhow::Result<()> {
     if args.plan.json {
         println!("{}", serde_json::to_string_pretty(&tables)?);
     } else {
-        dryrun::print(&tables);
+        summary::print_dry_run(&tables);
     }
     let stopping = dryrun::would_stop(&analysis, &tables);
     if stopping.is_empty() {
@@ -406,35 +248,17 @@ pub async fn retry(args: &RetryArgs) -> anyhow::Result<()> {
     } = open_locked(&plan, Some("retry")).await?;
     state::ensure_schema(&target).await?;
     require_plan_tables(&plan, &args.tables)?;
-    let run_id = state::start_run(&target, &plan.path, Some("retry")).await?;
+    let mut store = PgStore::new(&mut target, &plan.target_schema);
+    let run_id = store.start_run(&plan.path, Some(RunOutcome::Retry)).await?;
     let reports =
         engine::retry::retry(&plan, &analysis, &source, &mut target, &args.tables, run_id).await?;
-    target
-        .execute(
-            "UPDATE migration.runs SET finished_at = clock_timestamp() WHERE run_id = $1",
-            &[&run_id],
-        )
+    PgStore::new(&mut target, &plan.target_schema)
+        .finish_run(run_id, None)
         .await?;
     if args.plan.json {
         println!("{}", serde_json::to_string_pretty(&reports)?);
-    } else if reports.is_empty() {
-        println!("nothing to retry: no quarantined rows");
     } else {
-        println!(
-            "{:<22} {:>11} {:>9} {:>9} {:>17} {:>10}",
-            "table", "quarantined", "written", "skipped", "still quarantined", "gone"
-        );
-        for r in &reports {
-            println!(
-                "{:<22} {:>11} {:>9} {:>9} {:>17} {:>10}",
-                r.table,
-                r.quarantined_before,
-                r.written,
-                r.skipped,
-                r.still_quarantined,
-                r.gone_from_source
-            );
-        }
+        summary::print_retry(&reports);
     }
     Ok(())
 }
@@ -509,90 +333,21 @@ pub async fn status(args: &PlanArgs) -> anyhow::Result<()> {
     let set_aside = deferred::warn_if_set_aside(&target, &plan.path).await?;
     let holder = lock::holder(&target).await?;
     let tables = engine::status::tables(&plan, &target).await?;
-    let total: i64 = tables.iter().filter_map(|t| t.source_rows).sum();
-    let read: i64 = tables.iter().map(|t| t.rows_read).sum();
-    let done = tables.iter().filter(|t| t.phase == "done").count();
-    // The whole run: the rows known still to read (tables started so far) at the rate of
-    // everything read so far; tables not started yet are not counted, so it is a lower bound.
-    let seconds: f64 = tables
-        .iter()
-        .filter(|t| t.rows_per_second.is_some())
-        .map(|t| t.rows_read as f64 / t.rows_per_second.unwrap_or(1.0))
-        .sum();
-    let run_eta = (seconds > 0.0 && done < tables.len())
-        .then(|| (total - read).max(0) as f64 / (read as f64 / seconds));
+    let overall = summary::Overall::of(&tables);
     if args.json {
         let json = serde_json::json!({
             "tables": tables,
-            "tables_done": done,
+            "tables_done": overall.done,
             "tables_total": tables.len(),
-            "rows_read": read,
-            "rows_known_total": total,
-            "run_eta_seconds_at_least": run_eta,
+            "rows_read": overall.read,
+            "rows_known_total": overall.total,
+            "run_eta_seconds_at_least": overall.eta,
             "lock_holder": holder,
             "set_aside": set_aside,
         });
         println!("{}", serde_json::to_string_pretty(&json)?);
-        return Ok(());
-    }
-    if let Some(h) = &holder {
-        println!("in progress: {h} holds this target (the run lock)");
-    }
-    println!(
-        "{:<12} {:<22} {:<8} {:>19} {:>9} {:>9} {:>9} {:>10} {:>8}",
-        "group", "table", "phase", "read/total", "written", "skipped", "rejected", "rows/s", "ETA"
-    );
-    for t in &tables {
-        let total = t.source_rows.map_or("?".to_string(), |n| n.to_string());
-        println!(
-            "{:<12} {:<22} {:<8} {:>19} {:>9} {:>9} {:>9} {:>10} {:>8}",
-            t.group,
-            t.table,
-            t.phase,
-            format!("{}/{total}", t.rows_read),
-            t.rows_written,
-            t.rows_skipped,
-            t.rows_rejected,
-            t.rows_per_second.map_or("-".into(), |r| format!("{r:.0}")),
-            t.eta_seconds
-                .map_or("-".into(), engine::progress::format_duration)
-        );
-        if let Some(e) = &t.error {
-            println!("    error: {e}");
-        }
-        if t.components.len() > 1 {
-            for c in &t.components {
-                println!(
-                    "    component {}: {} batches from batch {}, {} rows in, {} written, {} skipped, {} quarantined",
-                    &c.sha256[..12.min(c.sha256.len())],
-                    c.batches,
-                    c.first_batch,
-                    c.rows_in,
-                    c.written,
-                    c.skipped,
-                    c.quarantined
-                );
-            }
-        }
-    }
-    // Tables done is not the end while keys are set aside: say so on the same line.
-    let aside = set_aside
-        .as_ref()
-        .map(|w| {
-            format!(
-                "; {} foreign key(s) and {} index(es) still set aside (see the warning above)",
-                w.foreign_keys, w.indexes
-            )
-        })
-        .unwrap_or_default();
-    match run_eta {
-        Some(eta) => println!(
-            "{done}/{} tables done, {read} of at least {total} rows read, ETA at least {} ({} tables not started){aside}",
-            tables.len(),
-            engine::progress::format_duration(eta),
-            tables.iter().filter(|t| t.source_rows.is_none()).count()
-        ),
-        None => println!("{done}/{} tables done, {read} rows read{aside}", tables.len()),
+    } else {
+        summary::print_status(&tables, &overall, holder.as_ref(), set_aside.as_ref());
     }
     Ok(())
 }

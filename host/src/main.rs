@@ -5,6 +5,7 @@ mod commands;
 mod plugin_build;
 mod plugin_cmd;
 mod print;
+mod summary;
 
 use std::ffi::OsString;
 use std::path::PathBuf;

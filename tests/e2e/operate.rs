@@ -300,3 +300,37 @@ fn compiled_components_are_cached_by_content_hash() {
     check();
     assert_eq!(std::fs::read(&entry).unwrap(), compiled);
 }
+
+#[test]
+fn an_unknown_phase_in_the_state_is_an_error_naming_it_and_its_table() {
+    let cluster = Cluster::shared();
+    let legacy = legacy_db(cluster, "0.01");
+    let target = cluster.fresh_db("unknown_phase");
+    let plan = write_plan(
+        &temp_dir("unknown_phase"),
+        &cluster.url(&legacy),
+        &cluster.url(&target),
+        100,
+        &["offices"],
+    );
+    let plan = plan.to_str().unwrap();
+    host_ok(&["run", plan]);
+    // A phase this host does not know (a newer host's, or a hand edit) is not taken for
+    // `pending`: status and run both stop and name it.
+    cluster
+        .connect(&target)
+        .execute(
+            "UPDATE migration.table_state SET phase = 'paused' WHERE table_name = 'offices'",
+            &[],
+        )
+        .unwrap();
+    for command in ["status", "run"] {
+        let out = host(&[command, plan]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
+        assert!(
+            stderr.contains("migration.table_state.phase holds `paused`, which this host does not know (it knows pending, copying, done, failed)"),
+            "{command}: {stderr}"
+        );
+    }
+}

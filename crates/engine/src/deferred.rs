@@ -25,6 +25,7 @@ use tokio_postgres::Client;
 
 use crate::pg::{error_text, ident, qualified};
 use crate::plan::LoadMode;
+use crate::state::{ConstraintKind, StateValue};
 
 /// Column types a foreign key may have to be checked per batch (their COPY text needs no
 /// unescaping); keys of other types stay in place.
@@ -69,7 +70,7 @@ fn has_action(definition: &str) -> bool {
 struct Record {
     table: String,
     name: String,
-    kind: String,
+    kind: ConstraintKind,
     definition: String,
     column: Option<String>,
     ref_schema: Option<String>,
@@ -80,7 +81,7 @@ struct Record {
 impl Record {
     /// The DDL that puts it back in `schema`.
     fn ddl(&self, schema: &str) -> String {
-        if self.kind == "fk" {
+        if self.kind == ConstraintKind::ForeignKey {
             format!(
                 "ALTER TABLE {} ADD CONSTRAINT {} {}",
                 qualified(schema, &self.table),
@@ -94,7 +95,7 @@ impl Record {
 
     /// The line that says it could not be put back, and why.
     fn failure_line(&self, why: &str) -> String {
-        let kind = if self.kind == "fk" {
+        let kind = if self.kind == ConstraintKind::ForeignKey {
             "foreign key"
         } else {
             "index"
@@ -107,7 +108,7 @@ impl Record {
         if !loading.bulk.contains(&self.table) {
             return false;
         }
-        if self.kind != "fk" {
+        if self.kind != ConstraintKind::ForeignKey {
             return true;
         }
         self.ref_schema.as_deref() == Some(schema)
@@ -373,19 +374,20 @@ async fn records(client: &Client) -> anyhow::Result<Vec<Record>> {
         )
         .await
         .context("reading the constraints set aside")?;
-    Ok(rows
-        .iter()
-        .map(|r| Record {
-            table: r.get(0),
-            name: r.get(1),
-            kind: r.get(2),
-            definition: r.get(3),
-            column: r.get(4),
-            ref_schema: r.get(5),
-            ref_table: r.get(6),
-            ref_column: r.get(7),
+    rows.iter()
+        .map(|r| {
+            Ok(Record {
+                table: r.get(0),
+                name: r.get(1),
+                kind: ConstraintKind::parse(r.get(2))?,
+                definition: r.get(3),
+                column: r.get(4),
+                ref_schema: r.get(5),
+                ref_table: r.get(6),
+                ref_column: r.get(7),
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Re-creates one key or index and forgets its record, in one transaction; PostgreSQL's
@@ -593,7 +595,7 @@ mod tests {
         Record {
             table: table.into(),
             name: format!("{table}_{ref_table}_fkey"),
-            kind: "fk".into(),
+            kind: ConstraintKind::ForeignKey,
             definition: definition.into(),
             column: Some(format!("{ref_table}_id")),
             ref_schema: Some("app".into()),
@@ -606,7 +608,7 @@ mod tests {
         Record {
             table: table.into(),
             name: format!("{table}_name_idx"),
-            kind: "index".into(),
+            kind: ConstraintKind::Index,
             definition: format!("CREATE INDEX {table}_name_idx ON app.{table} USING btree (name)"),
             column: None,
             ref_schema: None,

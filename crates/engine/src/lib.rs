@@ -35,6 +35,7 @@ pub mod scheduler;
 pub mod session;
 pub mod state;
 pub mod status;
+pub mod store;
 pub mod tls;
 pub mod transient;
 pub mod validate;

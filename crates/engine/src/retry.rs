@@ -9,10 +9,10 @@ use tokio_postgres::Client;
 use tracing::{info, info_span, Instrument};
 
 use crate::check::Analysis;
-use crate::pg::{ident, qualified};
 use crate::plan::Plan;
-use crate::run::{read_rows, Mode, TableWriter};
-use crate::state;
+use crate::run::{PageSource, PgSource, PluginTransform, TableSpec, TableWriter, Transform};
+use crate::state::BatchKind;
+use crate::store::{PgStore, StateStore};
 
 /// What a retry did for one table.
 #[derive(Debug, serde::Serialize)]
@@ -26,6 +26,7 @@ pub struct RetryReport {
     pub gone_from_source: i64,
 }
 
+/// Replays the quarantined rows of the tables of `only` (all when empty), parents first.
 pub async fn retry(
     plan: &Plan,
     analysis: &Analysis,
@@ -34,6 +35,8 @@ pub async fn retry(
     only: &[String],
     run_id: i64,
 ) -> anyhow::Result<Vec<RetryReport>> {
+    let pages = PgSource::new(source, &plan.source_schema);
+    let mut store = PgStore::new(target, &plan.target_schema);
     let mut reports = Vec::new();
     for step in analysis.order.iter().flatten() {
         if !only.is_empty() && !only.contains(&step.table) {
@@ -42,63 +45,50 @@ pub async fn retry(
         let t = analysis
             .prepared(&step.table)
             .expect("ordered tables were prepared");
-        let keys: Vec<i64> = target
-            .query(
-                "SELECT legacy_key FROM migration.quarantine WHERE table_name = $1 ORDER BY legacy_key",
-                &[&t.plan.name],
-            )
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+        let keys = store.quarantined_keys(&t.plan.name).await?;
         if keys.is_empty() {
             continue;
         }
-        let counts = state::table_state(&*target, &t.plan.name)
-            .await?
-            .map(|s| s.counts)
-            .unwrap_or_default();
-        let before = counts.clone();
-        let mut writer = TableWriter::new(target, run_id, plan, t.clone(), counts).await?;
-        let mut found = 0;
-        for chunk in keys.chunks(t.plan.batch_size) {
-            let list = chunk
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(",");
-            let sql = format!(
-                "SELECT {} FROM {} WHERE {key} = ANY('{{{list}}}'::bigint[]) ORDER BY {key}",
-                t.source_columns
-                    .iter()
-                    .map(|c| ident(&c.name))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                qualified(&plan.source_schema, &t.description.source_table),
-                key = ident(&t.plan.key),
-            );
-            let rows = read_rows(source, &sql, t).await?;
-            found += rows.len() as i64;
-            if rows.is_empty() {
-                continue;
-            }
-            let span = info_span!("retry", table = %t.plan.name, first_key = rows[0].key, rows = rows.len());
-            writer
-                .process(rows, &mut Mode::Retry)
-                .instrument(span)
-                .await?;
-        }
-        let after = &writer.counts;
-        let report = RetryReport {
-            table: t.plan.name.clone(),
-            quarantined_before: keys.len() as i64,
-            written: after.rows_written - before.rows_written,
-            skipped: after.rows_skipped - before.rows_skipped,
-            still_quarantined: after.rows_rejected,
-            gone_from_source: keys.len() as i64 - found,
-        };
-        info!(table = %report.table, written = report.written, still = report.still_quarantined, "retried");
-        reports.push(report);
+        let state = store.table_state(&t.plan.name).await?;
+        let transform = PluginTransform::new(t, store.id_maps(&t.description.resolves).await?)?;
+        let spec = TableSpec::of(t);
+        let writer = TableWriter::open(&mut store, run_id, spec, transform, state.as_ref()).await?;
+        reports.push(retry_table(writer, &pages, &keys).await?);
     }
     Ok(reports)
+}
+
+/// Replays the rows of `keys` (quarantined) through the writer's transform, a batch at a time.
+pub async fn retry_table<S: StateStore, R: PageSource, T: Transform>(
+    mut writer: TableWriter<'_, S, T>,
+    source: &R,
+    keys: &[i64],
+) -> anyhow::Result<RetryReport> {
+    let before = writer.counts.clone();
+    let spec = writer.spec.clone();
+    let mut found = 0;
+    for chunk in keys.chunks(spec.batch_size) {
+        let rows = source.rows_with_keys(&spec, chunk).await?;
+        found += rows.len() as i64;
+        if rows.is_empty() {
+            continue;
+        }
+        let span =
+            info_span!("retry", table = %spec.name, first_key = rows[0].key, rows = rows.len());
+        writer
+            .process(rows, BatchKind::Retry)
+            .instrument(span)
+            .await?;
+    }
+    let after = &writer.counts;
+    let report = RetryReport {
+        table: spec.name.clone(),
+        quarantined_before: keys.len() as i64,
+        written: after.rows_written - before.rows_written,
+        skipped: after.rows_skipped - before.rows_skipped,
+        still_quarantined: after.rows_rejected,
+        gone_from_source: keys.len() as i64 - found,
+    };
+    info!(table = %report.table, written = report.written, still = report.still_quarantined, "retried");
+    Ok(report)
 }

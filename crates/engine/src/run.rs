@@ -4,26 +4,32 @@
 //! commits the rows, the id-map rows, the quarantined and skipped rows, the lineage record and
 //! the checkpoint together. A batch that traps the plugin or that the target refuses is split
 //! in halves until the offending row is alone; that row is quarantined with the reason.
+//!
+//! The loop's seams: the source pages ([`PageSource`]), the transform ([`Transform`]) and the
+//! target with its state ([`StateStore`]); the loop itself ([`copy_table`], [`TableWriter`])
+//! needs no database, and its tests run it in memory.
 
 use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
-use futures_util::{SinkExt, TryStreamExt};
-use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, IsolationLevel, Transaction};
+use futures_util::TryStreamExt;
+use tokio_postgres::{Client, IsolationLevel};
 use tracing::{info, info_span, warn, Instrument};
 
 use crate::check::{AdoptTarget, Prepared};
 use crate::codec;
 use crate::deferred::DeferredFk;
+use crate::error::{Error, ErrorKind};
 use crate::idmap::IdMaps;
-use crate::pg::{self, error_text, ident, qualified};
+use crate::pg::{self, error_text, ident, qualified, Column};
 use crate::plan::Plan;
 use crate::progress::Progress;
-use crate::state::{self, TableCounts, TablePhase};
+use crate::state::{self, BatchKind, TableCounts, TablePhase, TableState};
+use crate::store::{BatchCommit, Checkpoint, CommitError, PgStore, StateStore, SwapRecord};
 use crate::wasm::{Instance, Outcome, PluginError, PluginOutput, Value};
 
 /// One source row: its key and values in the plugin's `reads` order.
@@ -36,204 +42,674 @@ pub struct SourceRow {
     pub unreadable: Option<String>,
 }
 
+/// What the batch loop knows of a table: a [`Prepared`] table without its plugin.
+#[derive(Debug, Clone)]
+pub struct TableSpec {
+    pub name: String,
+    pub source_table: String,
+    /// The source key column (the keyset pages' order).
+    pub key: String,
+    pub batch_size: usize,
+    pub max_reject_rate: f64,
+    /// The source columns the plugin reads, key first.
+    pub source_columns: Vec<Column>,
+    /// For each table the plugin writes (in its order), the target columns in its order.
+    pub target_columns: Vec<(String, Vec<Column>)>,
+    /// Set when an earlier migration already wrote this table's rows: they are adopted.
+    pub adopt: Option<AdoptTarget>,
+}
+
+impl TableSpec {
+    pub fn of(t: &Prepared) -> Self {
+        TableSpec {
+            name: t.plan.name.clone(),
+            source_table: t.description.source_table.clone(),
+            key: t.plan.key.clone(),
+            batch_size: t.plan.batch_size,
+            max_reject_rate: t.plan.max_reject_rate,
+            source_columns: t.source_columns.clone(),
+            target_columns: t.target_columns.clone(),
+            adopt: t.adopt_target(),
+        }
+    }
+
+    fn target_index(&self, table: &str) -> Option<usize> {
+        self.target_columns.iter().position(|(t, _)| t == table)
+    }
+}
+
+/// Why a table did not finish. Its kind decides the run's exit code: a database that could
+/// not be reached is [`ErrorKind::Connect`]; the plugin or the data, [`ErrorKind::TableFailed`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TableFailure {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl TableFailure {
+    pub fn of(err: &anyhow::Error) -> Self {
+        let kind = match Error::kind_of(err) {
+            Some(ErrorKind::Connect) => ErrorKind::Connect,
+            _ => ErrorKind::TableFailed,
+        };
+        TableFailure {
+            kind,
+            message: pg::explain(err),
+        }
+    }
+}
+
 /// How a table ended in this run.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TableReport {
     pub table: String,
-    pub phase: String,
+    pub phase: TablePhase,
     pub counts: TableCounts,
     pub seconds: f64,
-    pub error: Option<String>,
+    pub error: Option<TableFailure>,
 }
 
-/// What the runner needs while it runs.
-pub struct Runner<'a> {
-    pub plan: &'a Plan,
-    pub source: &'a mut Client,
-    pub target: &'a mut Client,
-    pub run_id: i64,
+/// Where a table's source rows come from, page by page in key order.
+pub trait PageSource: Sync {
+    /// How many rows the table has.
+    fn count(&self, t: &TableSpec) -> impl Future<Output = anyhow::Result<i64>> + Send;
+    /// Up to `t.batch_size` rows with a key above `after` (from the first when None).
+    fn page(
+        &self,
+        t: &TableSpec,
+        after: Option<i64>,
+    ) -> impl Future<Output = anyhow::Result<Vec<SourceRow>>> + Send;
+    /// The rows with these keys that are still there, in key order.
+    fn rows_with_keys(
+        &self,
+        t: &TableSpec,
+        keys: &[i64],
+    ) -> impl Future<Output = anyhow::Result<Vec<SourceRow>>> + Send;
 }
 
-impl Runner<'_> {
-    /// Runs (or resumes) one table until every source row is accounted for.
-    pub async fn run_table(&mut self, t: &Prepared) -> anyhow::Result<TableReport> {
-        let started = Instant::now();
-        let name = t.plan.name.clone();
-        let span = info_span!("table", table = %name);
-        let result = self.copy_table(t).instrument(span).await;
-        // A transient fault goes back to `run_table_riding_faults`, which reconnects and
-        // resumes: nothing is recorded as failed (the connection may be gone anyway).
-        if result.as_ref().is_err_and(pg::is_transient) {
-            return Err(result.unwrap_err());
-        }
-        let state = state::table_state(&*self.target, &name).await?;
-        let (phase, counts) = state
-            .map(|s| (s.phase, s.counts))
-            .unwrap_or((TablePhase::Pending, TableCounts::default()));
-        let error = match (&result, &phase) {
-            (Err(e), _) => Some(pg::explain(e)),
-            (_, TablePhase::Failed { error, .. }) => Some(error.clone()),
-            _ => None,
-        };
-        if let Err(e) = &result {
-            // Record the failure for `status`; the checkpoint stays where the last commit left it.
-            let _ = self
-                .target
-                .execute(
-                    "UPDATE migration.table_state SET phase = 'failed', error = $2, updated_at = clock_timestamp() WHERE table_name = $1",
-                    &[&name, &format!("{e:#}")],
-                )
-                .await;
-        }
-        let phase = if result.is_err() {
-            "failed".to_string()
-        } else {
-            phase.name().to_string()
-        };
-        Ok(TableReport {
-            table: name,
-            phase,
-            counts,
-            seconds: started.elapsed().as_secs_f64(),
-            error,
-        })
+/// The source database, through one connection (a table's snapshot, in a run).
+pub struct PgSource<'a> {
+    client: &'a Client,
+    schema: &'a str,
+}
+
+impl<'a> PgSource<'a> {
+    pub fn new(client: &'a Client, schema: &'a str) -> Self {
+        PgSource { client, schema }
     }
 
-    async fn copy_table(&mut self, t: &Prepared) -> anyhow::Result<()> {
-        let name = &t.plan.name;
-        let Runner {
-            plan,
-            source,
-            target,
-            run_id,
-        } = self;
-        let existing = state::table_state(&**target, name).await?;
-        if matches!(existing.as_ref().map(|s| &s.phase), Some(TablePhase::Done)) {
-            info!("already done, skipping");
-            return Ok(());
-        }
-        let mut last_key = existing.as_ref().and_then(|s| s.last_key);
-        let counts = existing.map(|s| s.counts).unwrap_or_default();
+    fn select_list(t: &TableSpec) -> String {
+        t.source_columns
+            .iter()
+            .map(|c| ident(&c.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
 
-        // One snapshot of the source for the whole table.
-        let src = source
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .context("starting the source snapshot")?;
-        let source_table = qualified(&plan.source_schema, &t.description.source_table);
-        let total: i64 = src
+impl PageSource for PgSource<'_> {
+    async fn count(&self, t: &TableSpec) -> anyhow::Result<i64> {
+        let source_table = qualified(self.schema, &t.source_table);
+        Ok(self
+            .client
             .query_one(&format!("SELECT count(*) FROM {source_table}"), &[])
             .await
             .with_context(|| format!("counting {source_table}"))?
-            .get(0);
-        target
-            .execute(
-                "INSERT INTO migration.table_state (table_name, phase, source_rows, started_at, updated_at)
-                 VALUES ($1, 'copying', $2, clock_timestamp(), clock_timestamp())
-                 ON CONFLICT (table_name) DO UPDATE SET phase = 'copying', source_rows = $2, error = NULL, updated_at = clock_timestamp()",
-                &[name, &total],
-            )
-            .await?;
+            .get(0))
+    }
 
-        let source_info = pg::tables(src.client(), &plan.source_schema)
-            .await?
-            .remove(&t.description.source_table)
-            .with_context(|| format!("source table {source_table} disappeared"))?;
-        let mut progress = Progress::new(name, total as u64, counts.rows_read as u64);
-        let mut writer = TableWriter::new(target, *run_id, plan, t.clone(), counts).await?;
-        writer.source_info = Some(source_info);
-        let mut watcher = PluginWatcher::new(&t.plan.plugin, &t.plugin.sha256);
-        // A file replaced after the plan was loaded and not yet applied: the table runs on it
-        // from its first batch.
-        if let Some(candidate) = watcher.changed_before_start(&writer.runtime) {
-            writer.swap(candidate).await?;
-        }
-        // The next page is read while the current one is transformed and committed.
-        let mut prefetched: Option<Vec<SourceRow>> = None;
-        loop {
-            if let Some(candidate) = watcher.poll(&writer.runtime) {
-                writer.swap(candidate).await?;
-                // A new component may read other columns: read its page afresh.
-                prefetched = None;
-            }
-            let rows = match prefetched.take() {
-                Some(rows) => rows,
-                None => {
-                    let clock = Instant::now();
-                    let rows = read_page(&src, &writer.t, &plan.source_schema, last_key).await?;
-                    writer.timing.read += clock.elapsed();
-                    rows
-                }
-            };
-            let Some(first) = rows.first() else { break };
-            let span = info_span!(
-                "batch",
-                batch = writer.counts.batches + 1,
-                first_key = first.key,
-                rows = rows.len()
-            );
-            // A short page is the last one of the snapshot.
-            let more = rows.len() >= writer.t.plan.batch_size;
-            let after = rows.last().map(|r| r.key);
-            let reader = writer.t.clone();
-            let read_next = async {
-                let clock = Instant::now();
-                let next = if more {
-                    read_page(&src, &reader, &plan.source_schema, after).await
-                } else {
-                    Ok(Vec::new())
-                };
-                (next, clock.elapsed())
-            };
-            let mut mode = Mode::Advance {
-                last_key: &mut last_key,
-            };
-            let (processed, (next, read_time)) =
-                tokio::join!(writer.process(rows, &mut mode).instrument(span), read_next);
-            processed?;
-            writer.timing.read += read_time;
-            prefetched = Some(next?);
-            test_delay().await;
-            progress.update(writer.counts.rows_read as u64);
-            if let Err(stop) = check_reject_rate(&writer.t, &writer.counts, total, false) {
-                return Err(state::with_top_reasons(&*writer.target, name, stop).await);
-            }
-        }
-        let timing = &writer.timing;
-        info!(
-            read_s = format!("{:.2}", timing.read.as_secs_f64()),
-            transform_s = format!("{:.2}", timing.transform.as_secs_f64()),
-            write_s = format!("{:.2}", timing.write.as_secs_f64()),
-            "where the time went"
+    /// The next keyset page, each field decoded by its source column type.
+    async fn page(&self, t: &TableSpec, after: Option<i64>) -> anyhow::Result<Vec<SourceRow>> {
+        let key = ident(&t.key);
+        let filter = after
+            .map(|k| format!("WHERE {key} > {k}"))
+            .unwrap_or_default();
+        let sql = format!(
+            "SELECT {} FROM {} {filter} ORDER BY {key} LIMIT {}",
+            Self::select_list(t),
+            qualified(self.schema, &t.source_table),
+            t.batch_size
         );
-        src.commit().await.ok();
-        if let Some(a) = &writer.adopt {
-            let extras = record_adopt_extras(&*writer.target, plan, name, a).await?;
-            let adopted = writer.counts.rows_written;
-            info!(adopted, quarantined = writer.counts.rows_rejected, extras, target = %a.table, "adopted the rows an earlier migration wrote");
-            if extras > 0 {
-                warn!(
-                    "{extras} row(s) of {} have no source row: listed in migration.adopt_extras (`host validate` fails until they are deleted or given their legacy id)",
-                    a.table
-                );
-            }
-        }
-        if let Err(stop) = check_reject_rate(&writer.t, &writer.counts, total, true) {
-            return Err(state::with_top_reasons(&*writer.target, name, stop).await);
-        }
-        writer
-            .target
-            .execute(
-                "UPDATE migration.table_state SET phase = 'done', finished_at = clock_timestamp(), updated_at = clock_timestamp() WHERE table_name = $1",
-                &[name],
-            )
-            .await?;
-        progress.finish(writer.counts.rows_read as u64);
+        read_rows_of(self.client, &sql, &t.source_table, &t.source_columns).await
+    }
+
+    async fn rows_with_keys(&self, t: &TableSpec, keys: &[i64]) -> anyhow::Result<Vec<SourceRow>> {
+        let list = keys
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {key} = ANY('{{{list}}}'::bigint[]) ORDER BY {key}",
+            Self::select_list(t),
+            qualified(self.schema, &t.source_table),
+            key = ident(&t.key),
+        );
+        read_rows_of(self.client, &sql, &t.source_table, &t.source_columns).await
+    }
+}
+
+/// The transform of a table's rows: a plugin instance, in a run.
+pub trait Transform: Send {
+    /// SHA-256 of the component, recorded with every batch and quarantined row it produces.
+    fn sha256(&self) -> &str;
+    /// One call over `rows`.
+    fn transform(&mut self, rows: &mut [SourceRow]) -> Result<Vec<Outcome>, PluginError>;
+    /// After a trap: a fresh instance (a trapped one cannot be entered again).
+    fn restart(&mut self) -> anyhow::Result<()>;
+    /// Rows of `table` just committed: a plugin resolving its own table sees them.
+    fn committed(&self, table: &str, rows: &[SourceRow], fates: &[Fate]);
+    /// The end of a batch.
+    fn end_batch(&mut self);
+}
+
+/// A table's plugin, one instance at a time (a new one after each trap).
+pub struct PluginTransform {
+    plugin: crate::wasm::Plugin,
+    ids: Arc<IdMaps>,
+    /// What the plugin prints, bounded per batch across the instances a trap replaces.
+    output: PluginOutput,
+    instance: Instance,
+}
+
+impl PluginTransform {
+    /// `t`'s plugin resolving ids through `ids`, within the plan's limits on its output.
+    pub fn new(t: &Prepared, ids: IdMaps) -> Result<Self, PluginError> {
+        Self::with_output(t, ids, PluginOutput::new(&t.plan.name, t.plan.limits))
+    }
+
+    /// The same table on a new component (a hot swap), printing through the same output.
+    fn swapped(&self, t: &Prepared, ids: IdMaps) -> Result<Self, PluginError> {
+        Self::with_output(t, ids, self.output.clone())
+    }
+
+    fn with_output(t: &Prepared, ids: IdMaps, output: PluginOutput) -> Result<Self, PluginError> {
+        let ids = Arc::new(ids);
+        let instance = t.plugin.instantiate_with(ids.clone(), &output)?;
+        Ok(PluginTransform {
+            plugin: t.plugin.clone(),
+            ids,
+            output,
+            instance,
+        })
+    }
+}
+
+impl Transform for PluginTransform {
+    fn sha256(&self) -> &str {
+        &self.plugin.sha256
+    }
+
+    fn transform(&mut self, rows: &mut [SourceRow]) -> Result<Vec<Outcome>, PluginError> {
+        transform_rows(&mut self.instance, rows)
+    }
+
+    fn restart(&mut self) -> anyhow::Result<()> {
+        self.instance = self
+            .plugin
+            .instantiate_with(self.ids.clone(), &self.output)?;
         Ok(())
     }
+
+    fn committed(&self, table: &str, rows: &[SourceRow], fates: &[Fate]) {
+        self.ids.record(
+            table,
+            rows.iter().zip(fates).filter_map(|(r, f)| match f {
+                Fate::Written(id) => Some((r.key, *id)),
+                _ => None,
+            }),
+            rows.iter().zip(fates).filter_map(|(r, f)| match f {
+                Fate::Skipped(reason) => Some((r.key, reason.clone())),
+                _ => None,
+            }),
+        );
+    }
+
+    fn end_batch(&mut self) {
+        // One line for what the plugin printed beyond its budget in this batch.
+        self.output.end_batch();
+    }
+}
+
+/// Takes the next run of rows off `pending` and transforms it: one plugin call. A run with an
+/// unreadable row, or that traps the plugin, is halved back onto `pending` until the offending
+/// row is alone; that row is quarantined with the reason. The run and the dry run both go
+/// through here, so they treat every row alike.
+pub fn transform_next<T: Transform>(
+    transform: &mut T,
+    spec: &TableSpec,
+    fk_checks: &[FkCheck],
+    pending: &mut Vec<Vec<SourceRow>>,
+) -> anyhow::Result<Option<(Vec<SourceRow>, Batch)>> {
+    while let Some(mut rows) = pending.pop() {
+        if rows.len() > 1 && rows.iter().any(|r| r.unreadable.is_some()) {
+            split_into(pending, rows);
+            continue;
+        }
+        let transformed = match &rows[0].unreadable {
+            Some(why) => Ok(vec![Outcome::Reject(format!(
+                "the source row cannot be read: {why}"
+            ))]),
+            None => transform.transform(&mut rows),
+        };
+        match transformed {
+            Ok(outcomes) => {
+                let batch = Batch::new(spec, fk_checks, &rows, outcomes);
+                return Ok(Some((rows, batch)));
+            }
+            Err(trap) => {
+                transform.restart()?;
+                if rows.len() > 1 {
+                    split_into(pending, rows);
+                    continue;
+                }
+                warn!(key = rows[0].key, reason = %trap_reason(&trap), "plugin trapped on this row; quarantining it");
+                return Ok(Some((rows, Batch::quarantined(trap_reason(&trap)))));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Transforms and commits the rows of one table, holding its transform across batches.
+pub struct TableWriter<'s, S, T> {
+    pub store: &'s mut S,
+    run_id: i64,
+    /// The table as currently prepared: replaced whole by a hot swap.
+    pub spec: Arc<TableSpec>,
+    pub transform: T,
+    /// Foreign keys set aside for the load: each batch proves its own (these, of its tables).
+    deferred_fks: Vec<DeferredFk>,
+    fk_checks: Vec<FkCheck>,
+    pub counts: TableCounts,
+    /// The checkpoint: the last committed key, after which a run reads on.
+    pub last_key: Option<i64>,
+    pub timing: Timing,
+}
+
+impl<'s, S: StateStore, T: Transform> TableWriter<'s, S, T> {
+    /// A writer that resumes from `state` (None: the table never started).
+    pub async fn open(
+        store: &'s mut S,
+        run_id: i64,
+        spec: TableSpec,
+        transform: T,
+        state: Option<&TableState>,
+    ) -> anyhow::Result<Self> {
+        let deferred_fks = store.set_aside_foreign_keys().await?;
+        let fk_checks = FkCheck::for_table(&spec, &deferred_fks);
+        Ok(TableWriter {
+            store,
+            run_id,
+            spec: Arc::new(spec),
+            transform,
+            deferred_fks,
+            fk_checks,
+            counts: state.map(|s| s.counts.clone()).unwrap_or_default(),
+            last_key: state.and_then(|s| s.last_key),
+            timing: Timing::default(),
+        })
+    }
+
+    /// The table goes on with a new component (a hot swap, at a batch boundary).
+    pub fn replace(&mut self, spec: TableSpec, transform: T) {
+        self.fk_checks = FkCheck::for_table(&spec, &self.deferred_fks);
+        self.spec = Arc::new(spec);
+        self.transform = transform;
+    }
+
+    /// Processes rows: one plugin call, one commit; a run that traps or that the target refuses
+    /// is halved until the offending row is alone, and that row is quarantined.
+    pub async fn process(&mut self, rows: Vec<SourceRow>, kind: BatchKind) -> anyhow::Result<()> {
+        let result = self.process_rows(rows, kind).await;
+        self.transform.end_batch();
+        result
+    }
+
+    async fn process_rows(&mut self, rows: Vec<SourceRow>, kind: BatchKind) -> anyhow::Result<()> {
+        let mut pending = vec![rows];
+        loop {
+            let clock = Instant::now();
+            let next = transform_next(
+                &mut self.transform,
+                &self.spec,
+                &self.fk_checks,
+                &mut pending,
+            )?;
+            self.timing.transform += clock.elapsed();
+            let Some((rows, mut batch)) = next else {
+                return Ok(());
+            };
+            // Retry writes the rows an earlier migration missed; a run adopts.
+            if let (Some(a), BatchKind::Run) = (&self.spec.adopt, kind) {
+                let keys: Vec<i64> = rows.iter().map(|r| r.key).collect();
+                let existing = self.store.adopted_ids(a, &keys).await?;
+                batch.adopt(&rows, &existing, a);
+            }
+            let clock = Instant::now();
+            let committed = self.commit_or_split(rows, batch, kind, &mut pending).await;
+            self.timing.write += clock.elapsed();
+            if let Some((rows, batch)) = committed? {
+                self.account(&rows, &batch, kind);
+            }
+        }
+    }
+
+    /// Commits a transformed run of rows. When the target refuses a row, a run is halved back
+    /// onto `pending` (None), and a row alone is quarantined with the target's reason.
+    async fn commit_or_split(
+        &mut self,
+        rows: Vec<SourceRow>,
+        batch: Batch,
+        kind: BatchKind,
+        pending: &mut Vec<Vec<SourceRow>>,
+    ) -> anyhow::Result<Option<(Vec<SourceRow>, Batch)>> {
+        let batch = match self.commit(&rows, &batch, kind).await {
+            Ok(()) => batch,
+            Err(CommitError::Data(reason)) if rows.len() > 1 => {
+                tracing::debug!(%reason, "target refused the batch; bisecting");
+                split_into(pending, rows);
+                return Ok(None);
+            }
+            Err(CommitError::Data(reason)) => {
+                warn!(key = rows[0].key, %reason, "target refused this row; quarantining it");
+                let alone = Batch::quarantined(format!("target refused the row: {reason}"));
+                self.commit(&rows, &alone, kind)
+                    .await
+                    .map_err(CommitError::into_anyhow)?;
+                alone
+            }
+            Err(other) => return Err(other.into_anyhow()),
+        };
+        Ok(Some((rows, batch)))
+    }
+
+    async fn commit(
+        &mut self,
+        rows: &[SourceRow],
+        batch: &Batch,
+        kind: BatchKind,
+    ) -> Result<(), CommitError> {
+        let checkpoint = match kind {
+            BatchKind::Run => Checkpoint::Advance {
+                from: self.last_key,
+            },
+            BatchKind::Retry => Checkpoint::Stay,
+        };
+        let commit = BatchCommit {
+            table: &self.spec,
+            run_id: self.run_id,
+            batch_no: self.counts.batches + 1,
+            sha256: self.transform.sha256(),
+            rows,
+            batch,
+            fk_checks: &self.fk_checks,
+            checkpoint,
+        };
+        self.store.commit_batch(&commit).await
+    }
+
+    /// A committed batch in the writer's counts and checkpoint, and for the plugin.
+    fn account(&mut self, rows: &[SourceRow], batch: &Batch, kind: BatchKind) {
+        let mut c = batch.counts();
+        if kind == BatchKind::Retry {
+            // Replayed rows were counted when first read, as quarantined.
+            c.rows_rejected -= c.rows_read;
+            c.rows_read = 0;
+        }
+        self.counts.add(&c);
+        self.counts.batches += 1;
+        self.transform
+            .committed(&self.spec.name, rows, &batch.fates);
+        if kind == BatchKind::Run {
+            self.last_key = rows.last().map(|r| r.key);
+        }
+    }
+
+    /// Stops the table, with its most frequent reasons, when its quarantined share is over
+    /// its limit (see [`check_reject_rate`]).
+    async fn stop_if_over_reject_rate(
+        &mut self,
+        source_rows: i64,
+        finished: bool,
+    ) -> anyhow::Result<()> {
+        let spec = &self.spec;
+        let checked = check_reject_rate(
+            &spec.name,
+            spec.max_reject_rate,
+            &self.counts,
+            source_rows,
+            finished,
+        );
+        let Err(stop) = checked else { return Ok(()) };
+        let reasons = self
+            .store
+            .top_reject_reasons(&self.spec.name, 3)
+            .await
+            .unwrap_or_default();
+        Err(state::with_reasons(stop, &reasons))
+    }
+}
+
+/// What happens between batches besides reading and committing: a hot swap, in a run.
+pub trait BatchBoundary<S, T> {
+    /// Before each page is read. True when the table's component was replaced: a page read
+    /// ahead is read again, for the new component's columns.
+    fn before_page(
+        &mut self,
+        w: &mut TableWriter<'_, S, T>,
+    ) -> impl Future<Output = anyhow::Result<bool>> + Send;
+}
+
+/// No hot swaps: the component the table started with runs to its end.
+pub struct NoSwaps;
+
+impl<S: StateStore, T: Transform> BatchBoundary<S, T> for NoSwaps {
+    async fn before_page(&mut self, _: &mut TableWriter<'_, S, T>) -> anyhow::Result<bool> {
+        Ok(false)
+    }
+}
+
+/// The table starts (or resumes) over the source's current rows: phase copying. Returns how
+/// many rows the source has.
+pub async fn begin_table<S: StateStore, R: PageSource>(
+    store: &mut S,
+    source: &R,
+    spec: &TableSpec,
+) -> anyhow::Result<i64> {
+    let total = source.count(spec).await?;
+    store.begin_table(&spec.name, total).await?;
+    Ok(total)
+}
+
+/// Copies the table's rows after the writer's checkpoint until the source has no more
+/// (`total` rows in all), then records it done; stops when its reject rate is over the limit.
+pub async fn copy_table<S, R, T, B>(
+    w: &mut TableWriter<'_, S, T>,
+    source: &R,
+    boundary: &mut B,
+    total: i64,
+) -> anyhow::Result<()>
+where
+    S: StateStore,
+    R: PageSource,
+    T: Transform,
+    B: BatchBoundary<S, T>,
+{
+    let mut progress = Progress::new(&w.spec.name, total as u64, w.counts.rows_read as u64);
+    copy_pages(w, source, boundary, total, &mut progress).await?;
+    w.timing.log();
+    if let Some(a) = w.spec.adopt.clone() {
+        let extras = w.store.record_adopt_extras(&w.spec.name, &a).await?;
+        let adopted = w.counts.rows_written;
+        info!(adopted, quarantined = w.counts.rows_rejected, extras, target = %a.table, "adopted the rows an earlier migration wrote");
+        if extras > 0 {
+            warn!(
+                "{extras} row(s) of {} have no source row: listed in migration.adopt_extras (`host validate` fails until they are deleted or given their legacy id)",
+                a.table
+            );
+        }
+    }
+    w.stop_if_over_reject_rate(total, true).await?;
+    w.store.finish_table(&w.spec.name).await?;
+    progress.finish(w.counts.rows_read as u64);
+    Ok(())
+}
+
+/// The page loop: the next page is read while the current one is transformed and committed.
+async fn copy_pages<S, R, T, B>(
+    w: &mut TableWriter<'_, S, T>,
+    source: &R,
+    boundary: &mut B,
+    total: i64,
+    progress: &mut Progress,
+) -> anyhow::Result<()>
+where
+    S: StateStore,
+    R: PageSource,
+    T: Transform,
+    B: BatchBoundary<S, T>,
+{
+    let mut prefetched: Option<Vec<SourceRow>> = None;
+    loop {
+        if boundary.before_page(w).await? {
+            prefetched = None;
+        }
+        let rows = match prefetched.take() {
+            Some(rows) => rows,
+            None => {
+                let clock = Instant::now();
+                let rows = source.page(&w.spec, w.last_key).await?;
+                w.timing.read += clock.elapsed();
+                rows
+            }
+        };
+        let Some(first) = rows.first() else { break };
+        let span = info_span!(
+            "batch",
+            batch = w.counts.batches + 1,
+            first_key = first.key,
+            rows = rows.len()
+        );
+        // A short page is the last one of the snapshot.
+        let more = rows.len() >= w.spec.batch_size;
+        let after = rows.last().map(|r| r.key);
+        let spec = w.spec.clone();
+        let read_next = async {
+            let clock = Instant::now();
+            let next = match more {
+                true => source.page(&spec, after).await,
+                false => Ok(Vec::new()),
+            };
+            (next, clock.elapsed())
+        };
+        let (processed, (next, read_time)) =
+            tokio::join!(w.process(rows, BatchKind::Run).instrument(span), read_next);
+        processed?;
+        w.timing.read += read_time;
+        prefetched = Some(next?);
+        test_delay().await;
+        progress.update(w.counts.rows_read as u64);
+        w.stop_if_over_reject_rate(total, false).await?;
+    }
+    Ok(())
+}
+
+/// How a table's attempt ended, for the run's summary: a failure is recorded for `status`
+/// (the checkpoint stays where the last commit left it). A transient fault goes back as the
+/// error, unrecorded, to be ridden out (the connection may be gone anyway).
+pub async fn table_report<S: StateStore>(
+    store: &mut S,
+    table: &str,
+    result: anyhow::Result<()>,
+    started: Instant,
+) -> anyhow::Result<TableReport> {
+    let result = match result {
+        Err(e) if pg::is_transient(&e) => return Err(e),
+        other => other,
+    };
+    let state = store.table_state(table).await?;
+    let (phase, counts, recorded) = match state {
+        Some(s) => (s.phase, s.counts, s.error),
+        None => (TablePhase::Pending, TableCounts::default(), None),
+    };
+    let error = match (&result, phase) {
+        (Err(e), _) => Some(TableFailure::of(e)),
+        (Ok(()), TablePhase::Failed) => Some(TableFailure {
+            kind: ErrorKind::TableFailed,
+            message: recorded.unwrap_or_default(),
+        }),
+        _ => None,
+    };
+    if let Err(e) = &result {
+        let _ = store.fail_table(table, &format!("{e:#}")).await;
+    }
+    Ok(TableReport {
+        table: table.to_string(),
+        phase: if result.is_err() {
+            TablePhase::Failed
+        } else {
+            phase
+        },
+        counts,
+        seconds: started.elapsed().as_secs_f64(),
+        error,
+    })
+}
+
+/// Runs (or resumes) one table over `source` and `target`, once: a transient fault comes back
+/// as the error (see [`run_table_riding_faults`]).
+pub async fn run_table(
+    plan: &Plan,
+    t: &Prepared,
+    source: &mut Client,
+    target: &mut Client,
+    run_id: i64,
+) -> anyhow::Result<TableReport> {
+    let started = Instant::now();
+    let span = info_span!("table", table = %t.plan.name);
+    let mut store = PgStore::new(target, &plan.target_schema);
+    let result = copy_table_from_pg(plan, t, source, &mut store, run_id)
+        .instrument(span)
+        .await;
+    table_report(&mut store, &t.plan.name, result, started).await
+}
+
+/// One table from one source snapshot into the target, with hot swaps.
+async fn copy_table_from_pg(
+    plan: &Plan,
+    t: &Prepared,
+    source: &mut Client,
+    store: &mut PgStore<'_>,
+    run_id: i64,
+) -> anyhow::Result<()> {
+    let state = store.table_state(&t.plan.name).await?;
+    if state.as_ref().is_some_and(|s| s.phase == TablePhase::Done) {
+        info!("already done, skipping");
+        return Ok(());
+    }
+    // One snapshot of the source for the whole table.
+    let snapshot = source
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .context("starting the source snapshot")?;
+    let pages = PgSource::new(snapshot.client(), &plan.source_schema);
+    let spec = TableSpec::of(t);
+    let total = begin_table(store, &pages, &spec).await?;
+    let source_table = &t.description.source_table;
+    let source_info = pg::tables(snapshot.client(), &plan.source_schema)
+        .await?
+        .remove(source_table)
+        .with_context(|| format!("source table {source_table} disappeared"))?;
+    let transform = PluginTransform::new(t, store.id_maps(&t.description.resolves).await?)?;
+    let mut swaps = HotSwap::new(plan, t.clone(), source_info);
+    let mut writer = TableWriter::open(store, run_id, spec, transform, state.as_ref()).await?;
+    copy_table(&mut writer, &pages, &mut swaps, total).await?;
+    snapshot.commit().await.ok();
+    Ok(())
 }
 
 /// A table that ran this long since its last fault made progress: a new fault starts afresh.
@@ -242,7 +718,8 @@ const FAULT_EPISODE_RESET: std::time::Duration = std::time::Duration::from_secs(
 /// Runs (or resumes) one table over `source` and `target`, riding out transient faults: on a
 /// lost connection, a serialization failure or a deadlock it pauses, reconnects both sides
 /// (replacing the clients) and resumes after the last committed batch, until the fault has
-/// lasted the plan's `fault_timeout_seconds`. Any other error ends the table as before.
+/// lasted the plan's `fault_timeout_seconds`; then it fails with [`ErrorKind::Connect`]. Any
+/// other error ends the table as before.
 pub async fn run_table_riding_faults(
     plan: &Plan,
     t: &Prepared,
@@ -253,15 +730,7 @@ pub async fn run_table_riding_faults(
     let mut backoff = crate::transient::Backoff::new(plan.fault_timeout);
     loop {
         let attempt_started = Instant::now();
-        let result = Runner {
-            plan,
-            source: &mut *source,
-            target: &mut *target,
-            run_id,
-        }
-        .run_table(t)
-        .await;
-        let fault = match result {
+        let fault = match run_table(plan, t, source, target, run_id).await {
             Err(e) if pg::is_transient(&e) => e,
             other => return other,
         };
@@ -270,11 +739,12 @@ pub async fn run_table_riding_faults(
         }
         let Some(pause) = backoff.next_pause() else {
             let seconds = backoff.fault_age().as_secs();
-            return Err(fault.context(format!(
+            let gave_up = fault.context(format!(
                 "{}: still failing after {seconds} s of retries (fault_timeout_seconds = {})",
                 t.plan.name,
                 plan.fault_timeout.as_secs()
-            )));
+            ));
+            return Err(Error::connect(pg::explain(&gave_up)).into());
         };
         warn!(
             table = %t.plan.name,
@@ -284,248 +754,111 @@ pub async fn run_table_riding_faults(
             pg::explain(&fault).lines().next().unwrap_or_default()
         );
         tokio::time::sleep(pause).await;
+        let stopped = |e: anyhow::Error| -> anyhow::Error {
+            let e = e.context(format!("{} stopped by a fault: {fault:#}", t.plan.name));
+            Error::connect(pg::explain(&e)).into()
+        };
         *source = crate::transient::reconnect(&plan.source_url, pg::Side::Source, &mut backoff)
             .await
-            .map_err(|e| e.context(format!("{} stopped by a fault: {fault:#}", t.plan.name)))?;
+            .map_err(stopped)?;
         *target = crate::transient::reconnect(&plan.target_url, pg::Side::Target, &mut backoff)
             .await
-            .map_err(|e| e.context(format!("{} stopped by a fault: {fault:#}", t.plan.name)))?;
+            .map_err(stopped)?;
     }
 }
 
-/// How a processed run of rows moves the table's state.
-pub enum Mode<'k> {
-    /// New rows: the checkpoint advances to the last key, from the value it must still have.
-    Advance { last_key: &'k mut Option<i64> },
-    /// Quarantined rows replayed (`host retry`): they leave the quarantine, the checkpoint stays.
-    Retry,
-}
-
-/// Transforms and commits the rows of one table, holding its plugin instance across batches.
-pub struct TableWriter<'a> {
-    pub target: &'a mut Client,
-    run_id: i64,
-    plan: &'a Plan,
-    /// The table as currently prepared: replaced whole by a hot swap.
-    pub t: Prepared,
-    ids: Arc<IdMaps>,
-    instance: Instance,
-    /// What the plugin prints, bounded per batch across the instances a trap replaces.
-    output: PluginOutput,
-    pub counts: TableCounts,
-    pub timing: Timing,
-    pub runtime: crate::wasm::Runtime,
+/// Hot swaps while a table runs: a replaced plugin file is compiled on another thread, checked
+/// as `host check` would, and applied at the next batch boundary, or refused (the old
+/// component keeps running); each outcome is logged and recorded in `migration.swaps`.
+pub struct HotSwap<'p> {
+    plan: &'p Plan,
+    /// The table as currently prepared.
+    current: Prepared,
     /// The source table's columns, to check a swapped-in component's reads.
-    pub source_info: Option<pg::TableInfo>,
-    /// Set when an earlier migration already wrote this table's rows: they are adopted.
-    adopt: Option<AdoptTarget>,
-    /// Foreign keys set aside for the load, which each batch checks itself.
-    deferred_fks: Vec<DeferredFk>,
+    source_info: pg::TableInfo,
+    watcher: PluginWatcher,
+    runtime: crate::wasm::Runtime,
+    /// Whether the file was compared with the component the table was prepared with.
+    started: bool,
 }
 
-impl<'a> TableWriter<'a> {
-    pub async fn new(
-        target: &'a mut Client,
-        run_id: i64,
-        plan: &'a Plan,
-        t: Prepared,
-        counts: TableCounts,
-    ) -> anyhow::Result<Self> {
-        let ids = Arc::new(IdMaps::load(&*target, &t.description.resolves).await?);
-        let output = PluginOutput::new(&t.plan.name, t.plan.limits);
-        let instance = t.plugin.instantiate_with(ids.clone(), &output)?;
-        let runtime = t.plugin.runtime();
-        let adopt = t.adopt_target();
-        let deferred_fks = crate::deferred::deferred_fks(&*target).await?;
-        Ok(TableWriter {
-            adopt,
-            deferred_fks,
-            target,
-            run_id,
+impl<'p> HotSwap<'p> {
+    pub fn new(plan: &'p Plan, current: Prepared, source_info: pg::TableInfo) -> Self {
+        HotSwap {
             plan,
-            t,
-            ids,
-            instance,
-            output,
-            counts,
-            timing: Timing::default(),
-            runtime,
-            source_info: None,
-        })
-    }
-
-    /// Processes rows: one plugin call, one commit; a run that traps or that the target refuses
-    /// is halved until the offending row is alone, and that row is quarantined.
-    pub async fn process(
-        &mut self,
-        rows: Vec<SourceRow>,
-        mode: &mut Mode<'_>,
-    ) -> anyhow::Result<()> {
-        let result = self.process_batch(rows, mode).await;
-        // One line for what the plugin printed beyond its budget in this batch.
-        self.output.end_batch();
-        result
-    }
-
-    async fn process_batch(
-        &mut self,
-        rows: Vec<SourceRow>,
-        mode: &mut Mode<'_>,
-    ) -> anyhow::Result<()> {
-        let targets = TargetTables::new(&self.t, &self.plan.target_schema)
-            .with_fk_checks(&self.deferred_fks, &self.plan.target_schema);
-        let mut pending = vec![rows];
-        while let Some(mut rows) = pending.pop() {
-            if rows.len() > 1 && rows.iter().any(|r| r.unreadable.is_some()) {
-                split_into(&mut pending, rows);
-                continue;
-            }
-            let clock = Instant::now();
-            let transformed = match &rows[0].unreadable {
-                Some(why) => Ok(vec![Outcome::Reject(format!(
-                    "the source row cannot be read: {why}"
-                ))]),
-                None => transform_rows(&mut self.instance, &mut rows),
-            };
-            self.timing.transform += clock.elapsed();
-            let batch = match transformed {
-                Ok(outcomes) => {
-                    let mut batch = Batch::new(&rows, outcomes, &targets);
-                    // Retry writes the rows an earlier migration missed; a run adopts.
-                    if let (Some(a), Mode::Advance { .. }) = (&self.adopt, &*mode) {
-                        let existing = adopted_ids(self.target, self.plan, a, &rows).await?;
-                        batch.adopt(&rows, &existing, a);
-                    }
-                    batch
-                }
-                Err(trap) => {
-                    // A trapped instance cannot be entered again.
-                    self.instance = self
-                        .t
-                        .plugin
-                        .instantiate_with(self.ids.clone(), &self.output)?;
-                    if rows.len() > 1 {
-                        split_into(&mut pending, rows);
-                        continue;
-                    }
-                    warn!(key = rows[0].key, reason = %trap_reason(&trap), "plugin trapped on this row; quarantining it");
-                    Batch::quarantined(trap_reason(&trap))
-                }
-            };
-            let clock = Instant::now();
-            let batch_no = self.counts.batches + 1;
-            let mut result = commit(
-                self.target,
-                self.run_id,
-                &self.t,
-                &targets,
-                &rows,
-                &batch,
-                batch_no,
-                mode,
-            )
-            .await;
-            let batch = match result {
-                Err(CommitError::Data(reason)) if rows.len() > 1 => {
-                    tracing::debug!(%reason, "target refused the batch; bisecting");
-                    split_into(&mut pending, rows);
-                    self.timing.write += clock.elapsed();
-                    continue;
-                }
-                Err(CommitError::Data(reason)) => {
-                    warn!(key = rows[0].key, %reason, "target refused this row; quarantining it");
-                    let alone = Batch::quarantined(format!("target refused the row: {reason}"));
-                    result = commit(
-                        self.target,
-                        self.run_id,
-                        &self.t,
-                        &targets,
-                        &rows,
-                        &alone,
-                        batch_no,
-                        mode,
-                    )
-                    .await;
-                    alone
-                }
-                _ => batch,
-            };
-            self.timing.write += clock.elapsed();
-            result.map_err(CommitError::into_anyhow)?;
-            let mut c = batch.counts();
-            if matches!(mode, Mode::Retry) {
-                // Replayed rows were counted when first read, as quarantined.
-                c.rows_rejected -= c.rows_read;
-                c.rows_read = 0;
-            }
-            self.counts.add(&c);
-            self.counts.batches += 1;
-            // A plugin resolving its own table sees the rows committed so far in this run.
-            let name = &self.t.plan.name;
-            self.ids.record(
-                name,
-                rows.iter().zip(&batch.fates).filter_map(|(r, f)| match f {
-                    Fate::Written(id) => Some((r.key, *id)),
-                    _ => None,
-                }),
-                rows.iter().zip(&batch.fates).filter_map(|(r, f)| match f {
-                    Fate::Skipped(reason) => Some((r.key, reason.clone())),
-                    _ => None,
-                }),
-            );
-            if let Mode::Advance { last_key } = mode {
-                **last_key = rows.last().map(|r| r.key);
-            }
+            watcher: PluginWatcher::new(&current.plan.plugin, &current.plugin.sha256),
+            runtime: current.plugin.runtime(),
+            current,
+            source_info,
+            started: false,
         }
-        Ok(())
     }
 
-    /// Swaps in a new component at a batch boundary if it fits the schemas; otherwise keeps
-    /// the old one. Either way the outcome is logged and recorded in `migration.swaps`.
-    pub async fn swap(
+    /// Checks `candidate` and applies it to `w`, or refuses it; records the outcome. Returns
+    /// whether it was applied.
+    async fn swap(
         &mut self,
+        w: &mut TableWriter<'_, PgStore<'_>, PluginTransform>,
         candidate: Result<crate::wasm::Plugin, String>,
-    ) -> anyhow::Result<()> {
-        let name = self.t.plan.name.clone();
-        let old = self.t.plugin.sha256.clone();
-        let outcome = match (candidate, &self.source_info) {
-            (Err(message), _) => Err(message),
-            (Ok(_), None) => Err("the source table's columns are unknown".to_string()),
-            (Ok(plugin), Some(source_info)) => {
-                check_swap(plugin, &self.t, self.plan, source_info, &*self.target).await
+    ) -> anyhow::Result<bool> {
+        let old = self.current.plugin.sha256.clone();
+        let outcome = match candidate {
+            Err(message) => Err(message),
+            Ok(plugin) => {
+                let target = w.store.client();
+                check_swap(plugin, &self.current, self.plan, &self.source_info, target).await
             }
         };
-        let (new_sha, applied, message) = match outcome {
+        let (new_sha, message) = match &outcome {
             Ok(prepared) => {
+                let ids = w.store.id_maps(&prepared.description.resolves).await?;
+                let transform = w.transform.swapped(prepared, ids)?;
+                w.replace(TableSpec::of(prepared), transform);
                 let new = prepared.plugin.sha256.clone();
-                self.ids =
-                    Arc::new(IdMaps::load(&*self.target, &prepared.description.resolves).await?);
-                self.instance = prepared
-                    .plugin
-                    .instantiate_with(self.ids.clone(), &self.output)?;
-                self.t = prepared;
                 info!(old = %&old[..12], new = %&new[..12], "hot swap: the next batch runs on the new component");
-                (new, true, String::new())
+                (new, String::new())
             }
             Err(message) => {
                 warn!(old = %&old[..12], "hot swap refused, the old component keeps running: {message}");
-                (
-                    watcher_sha(&self.t.plan.plugin).unwrap_or_default(),
-                    false,
-                    message,
-                )
+                let sha = watcher_sha(&self.current.plan.plugin).unwrap_or_default();
+                (sha, message.clone())
             }
         };
-        record_swap(
-            &*self.target,
-            self.run_id,
-            &name,
-            &old,
-            &new_sha,
-            applied,
-            &message,
-        )
-        .await
+        let record = SwapRecord {
+            run_id: w.run_id,
+            table: &self.current.plan.name,
+            old_sha256: &old,
+            new_sha256: &new_sha,
+            applied: outcome.is_ok(),
+            message: &message,
+        };
+        w.store.record_swap(&record).await?;
+        let applied = outcome.is_ok();
+        if let Ok(prepared) = outcome {
+            self.current = prepared;
+        }
+        Ok(applied)
+    }
+}
+
+impl BatchBoundary<PgStore<'_>, PluginTransform> for HotSwap<'_> {
+    async fn before_page(
+        &mut self,
+        w: &mut TableWriter<'_, PgStore<'_>, PluginTransform>,
+    ) -> anyhow::Result<bool> {
+        let mut swapped = false;
+        if !self.started {
+            self.started = true;
+            // A file replaced after the plan was loaded and not yet applied: the table runs on
+            // it from its first batch.
+            if let Some(candidate) = self.watcher.changed_before_start(&self.runtime) {
+                swapped |= self.swap(w, candidate).await?;
+            }
+        }
+        if let Some(candidate) = self.watcher.poll(&self.runtime) {
+            swapped |= self.swap(w, candidate).await?;
+        }
+        Ok(swapped)
     }
 }
 
@@ -556,25 +889,6 @@ async fn check_swap(
     } else {
         Err(problems.join("; "))
     }
-}
-
-/// Records a swap's outcome in `migration.swaps`, where `host swap` and `status` read it.
-async fn record_swap(
-    target: &Client,
-    run_id: i64,
-    table: &str,
-    old_sha: &str,
-    new_sha: &str,
-    applied: bool,
-    message: &str,
-) -> anyhow::Result<()> {
-    target
-        .execute(
-            "INSERT INTO migration.swaps (table_name, old_sha256, new_sha256, applied, message, run_id) VALUES ($1, $2, $3, $4, $5, $6)",
-            &[&table, &old_sha, &new_sha, &applied, &message, &run_id],
-        )
-        .await?;
-    Ok(())
 }
 
 /// Hot swaps for the tables of a run that have not started yet, watched from the start of the
@@ -722,26 +1036,45 @@ async fn swap_unstarted(
         }
     };
     let old = &current.plugin.sha256;
-    {
-        let mut tables = tables.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(entry) = tables.get_mut(name) else {
-            // It started meanwhile: its own watcher applies the file from its first batch.
-            return Ok(());
-        };
-        if let Ok(prepared) = &outcome {
-            entry.prepared = prepared.clone();
-        }
+    if !still_unstarted(tables, name, &outcome) {
+        // It started meanwhile: its own watcher applies the file from its first batch.
+        return Ok(());
     }
-    match &outcome {
+    let (new_sha, message) = match &outcome {
         Ok(p) => {
             info!(old = %&old[..12], new = %&p.plugin.sha256[..12], "hot swap applied before the table started: it runs on the new component from its first batch");
-            record_swap(target, run_id, name, old, &p.plugin.sha256, true, "").await
+            (p.plugin.sha256.as_str(), "")
         }
         Err(message) => {
             warn!(old = %&old[..12], "hot swap refused, the table will run on the old component: {message}");
-            record_swap(target, run_id, name, old, &new_sha, false, message).await
+            (new_sha.as_str(), message.as_str())
         }
+    };
+    let record = SwapRecord {
+        run_id,
+        table: name,
+        old_sha256: old,
+        new_sha256: new_sha,
+        applied: outcome.is_ok(),
+        message,
+    };
+    crate::store::pg::record_swap(target, &record).await
+}
+
+/// Whether `name` has still not started; if so, an accepted component is the one it starts on.
+fn still_unstarted(
+    tables: &std::sync::Mutex<HashMap<String, Unstarted>>,
+    name: &str,
+    outcome: &Result<Prepared, String>,
+) -> bool {
+    let mut tables = tables.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(entry) = tables.get_mut(name) else {
+        return false;
+    };
+    if let Ok(prepared) = outcome {
+        entry.prepared = prepared.clone();
     }
+    true
 }
 
 fn watcher_sha(path: &std::path::Path) -> Option<String> {
@@ -838,150 +1171,15 @@ pub struct Timing {
     write: std::time::Duration,
 }
 
-/// Commits one batch: target rows, id map, quarantine, skips, lineage and checkpoint in
-/// one transaction. The checkpoint update also asserts nobody else moved it.
-#[allow(clippy::too_many_arguments)]
-async fn commit(
-    target: &mut Client,
-    run_id: i64,
-    t: &Prepared,
-    targets: &TargetTables<'_>,
-    rows: &[SourceRow],
-    batch: &Batch,
-    batch_no: i64,
-    mode: &Mode<'_>,
-) -> Result<(), CommitError> {
-    let name = &t.plan.name;
-    let tx = target.transaction().await.map_err(CommitError::from_pg)?;
-    let keys: Vec<i64> = rows.iter().map(|r| r.key).collect();
-    if matches!(mode, Mode::Retry) {
-        tx.execute(
-            "DELETE FROM migration.quarantine WHERE table_name = $1 AND legacy_key = ANY($2)",
-            &[name, &keys],
-        )
-        .await
-        .map_err(CommitError::from_pg)?;
+impl Timing {
+    fn log(&self) {
+        info!(
+            read_s = format!("{:.2}", self.read.as_secs_f64()),
+            transform_s = format!("{:.2}", self.transform.as_secs_f64()),
+            write_s = format!("{:.2}", self.write.as_secs_f64()),
+            "where the time went"
+        );
     }
-    for (i, buf) in batch.target_copy.iter().enumerate() {
-        if !buf.is_empty() {
-            copy_in(&tx, &targets.copy_statements[i], buf.clone()).await?;
-        }
-    }
-    // The foreign keys set aside for the load, proven for this batch before it commits.
-    for (check, values) in targets.fk_checks.iter().zip(&batch.fk_values) {
-        if values.is_empty() {
-            continue;
-        }
-        let values: Vec<&str> = values.iter().map(String::as_str).collect();
-        let missing = tx
-            .query_opt(&check.sql, &[&values])
-            .await
-            .map_err(CommitError::from_pg)?;
-        if let Some(row) = missing {
-            let fk = &check.fk;
-            return Err(CommitError::Data(format!(
-                "insert on table \"{}\" violates foreign key \"{}\": {} = {} has no row in {}",
-                fk.table,
-                fk.name,
-                fk.column,
-                row.get::<_, String>(0),
-                fk.ref_table
-            )));
-        }
-    }
-    let sha = &t.plugin.sha256;
-    let mut id_buf = Vec::new();
-    let mut q_buf = Vec::new();
-    let mut s_buf = Vec::new();
-    for (row, fate) in rows.iter().zip(&batch.fates) {
-        match fate {
-            Fate::Written(id) => {
-                codec::escape_text(&mut id_buf, name);
-                id_buf.extend_from_slice(format!("\t{}\t{id}\n", row.key).as_bytes());
-            }
-            Fate::Skipped(reason) => {
-                codec::escape_text(&mut s_buf, name);
-                s_buf.extend_from_slice(format!("\t{}\t", row.key).as_bytes());
-                codec::escape_text(&mut s_buf, reason);
-                s_buf.extend_from_slice(format!("\t{batch_no}\n").as_bytes());
-            }
-            Fate::Quarantined(reason) => {
-                let json = source_json(t, row);
-                codec::escape_text(&mut q_buf, name);
-                q_buf.extend_from_slice(format!("\t{}\t", row.key).as_bytes());
-                codec::escape_text(&mut q_buf, &json);
-                q_buf.push(b'\t');
-                codec::escape_text(&mut q_buf, reason);
-                q_buf.extend_from_slice(format!("\t{sha}\t{batch_no}\n").as_bytes());
-            }
-        }
-    }
-    if !id_buf.is_empty() {
-        copy_in(
-            &tx,
-            "COPY migration.id_map (entity, legacy_id, id) FROM STDIN",
-            id_buf,
-        )
-        .await?;
-    }
-    if !q_buf.is_empty() {
-        copy_in(&tx, "COPY migration.quarantine (table_name, legacy_key, source_row, reason, component_sha256, batch_no) FROM STDIN", q_buf).await?;
-    }
-    if !s_buf.is_empty() {
-        copy_in(
-            &tx,
-            "COPY migration.skipped (table_name, legacy_key, reason, batch_no) FROM STDIN",
-            s_buf,
-        )
-        .await?;
-    }
-    let c = batch.counts();
-    let first_key = keys.first().copied().unwrap_or_default();
-    let last_key = keys.last().copied().unwrap_or_default();
-    let kind = if matches!(mode, Mode::Retry) {
-        "retry"
-    } else {
-        "run"
-    };
-    tx.execute(
-        "INSERT INTO migration.batches (table_name, batch_no, run_id, first_key, last_key, rows_in, rows_written, rows_skipped, rows_rejected, target_rows, component_sha256, kind)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        &[name, &batch_no, &run_id, &first_key, &last_key, &(rows.len() as i32), &(c.rows_written as i32), &(c.rows_skipped as i32), &(c.rows_rejected as i32), &(c.target_rows as i32), sha, &kind],
-    )
-    .await
-    .map_err(CommitError::from_pg)?;
-    let moved = match mode {
-        Mode::Advance { last_key: prev_key } => tx
-            .execute(
-                "UPDATE migration.table_state
-                 SET last_key = $2, rows_read = rows_read + $3, rows_written = rows_written + $4, rows_skipped = rows_skipped + $5,
-                     rows_rejected = rows_rejected + $6, target_rows = target_rows + $7, batches = batches + 1,
-                     component_sha256 = $8, updated_at = clock_timestamp()
-                 WHERE table_name = $1 AND last_key IS NOT DISTINCT FROM $9",
-                &[name, &last_key, &c.rows_read, &c.rows_written, &c.rows_skipped, &c.rows_rejected, &c.target_rows, sha, &**prev_key],
-            )
-            .await
-            .map_err(CommitError::from_pg)?,
-        Mode::Retry => tx
-            .execute(
-                "UPDATE migration.table_state
-                 SET rows_written = rows_written + $2, rows_skipped = rows_skipped + $3, rows_rejected = rows_rejected - $4 + $5,
-                     target_rows = target_rows + $6, batches = batches + 1, component_sha256 = $7, updated_at = clock_timestamp()
-                 WHERE table_name = $1",
-                &[name, &c.rows_written, &c.rows_skipped, &c.rows_read, &c.rows_rejected, &c.target_rows, sha],
-            )
-            .await
-            .map_err(CommitError::from_pg)?,
-    };
-    if moved != 1 {
-        return Err(CommitError::Other(anyhow::anyhow!(
-            "the checkpoint of {name} moved under this runner (another `host run` on the same target?): stop the other runner, then run again"
-        )));
-    }
-    failpoint("before-commit", name, batch_no);
-    tx.commit().await.map_err(CommitError::from_pg)?;
-    failpoint("after-commit", name, batch_no);
-    Ok(())
 }
 
 /// What becomes of the rows of an adopted table: a row the earlier migration wrote keeps its
@@ -1007,30 +1205,14 @@ pub fn adopt_fates(
     }
 }
 
-/// The UUIDs an earlier migration gave these rows, by legacy id.
-pub async fn adopted_ids(
-    target: &Client,
-    plan: &Plan,
-    a: &AdoptTarget,
-    rows: &[SourceRow],
-) -> anyhow::Result<HashMap<i64, uuid::Uuid>> {
-    let keys: Vec<i64> = rows.iter().map(|r| r.key).collect();
-    let sql = format!(
-        "SELECT {legacy}::int8, {id} FROM {table} WHERE {legacy}::int8 = ANY($1)",
-        legacy = ident(&a.legacy_id),
-        id = ident(&a.id),
-        table = qualified(&plan.target_schema, &a.table)
-    );
-    let found = target
-        .query(&sql, &[&keys])
-        .await
-        .map_err(|e| pg::db_error(format!("reading the adopted rows of {}", a.table), e))?;
-    Ok(found.iter().map(|r| (r.get(0), r.get(1))).collect())
-}
-
 /// The rows of an adopted table that no source row accounts for, as
 /// `(table_name, target_table, id, legacy_id, reason)`; parameters $1 = plan table, $2 = target table.
 pub fn adopt_extras_select(plan: &Plan, a: &AdoptTarget) -> String {
+    adopt_extras_select_in(&plan.target_schema, a)
+}
+
+/// [`adopt_extras_select`] for the target schema `schema`.
+pub(crate) fn adopt_extras_select_in(schema: &str, a: &AdoptTarget) -> String {
     format!(
         "SELECT $1::text, $2::text, t.{id}::text, t.{legacy}::int8,
                 CASE WHEN t.{legacy} IS NULL THEN 'its legacy id is NULL'
@@ -1041,28 +1223,8 @@ pub fn adopt_extras_select(plan: &Plan, a: &AdoptTarget) -> String {
          WHERE NOT EXISTS (SELECT 1 FROM migration.id_map m WHERE m.entity = $1 AND m.id = t.{id})",
         legacy = ident(&a.legacy_id),
         id = ident(&a.id),
-        table = qualified(&plan.target_schema, &a.table)
+        table = qualified(schema, &a.table)
     )
-}
-
-/// Records the extra rows of an adopted table (replacing what an earlier run recorded);
-/// returns how many there are.
-async fn record_adopt_extras(
-    target: &Client,
-    plan: &Plan,
-    name: &str,
-    a: &AdoptTarget,
-) -> anyhow::Result<i64> {
-    let sql = format!(
-        "WITH gone AS (DELETE FROM migration.adopt_extras WHERE table_name = $1)
-         INSERT INTO migration.adopt_extras (table_name, target_table, id, legacy_id, reason) {}",
-        adopt_extras_select(plan, a)
-    );
-    let n = target
-        .execute(&sql, &[&name, &a.table])
-        .await
-        .map_err(|e| pg::db_error(format!("looking for extra rows in {}", a.table), e))?;
-    Ok(n as i64)
 }
 
 /// Test-only pacing: `HOST_TEST_BATCH_DELAY_MS=50` sleeps after each batch, so a test can act
@@ -1078,7 +1240,7 @@ async fn test_delay() {
 
 /// Test-only crash points: `HOST_FAILPOINT=after-commit:orders:3` aborts the process right
 /// after batch 3 of orders commits (`*` matches any table). Costs one env lookup per batch.
-fn failpoint(at: &str, table: &str, batch_no: i64) {
+pub(crate) fn failpoint(at: &str, table: &str, batch_no: i64) {
     let Ok(spec) = std::env::var("HOST_FAILPOINT") else {
         return;
     };
@@ -1115,12 +1277,12 @@ const MIN_REJECTS_TO_STOP: i64 = 10;
 /// only once the limit can no longer be met whatever the remaining rows do (so a dirty stretch
 /// early in the table does not stop it); at the end, when the final share is over.
 pub fn check_reject_rate(
-    t: &Prepared,
+    table: &str,
+    limit: f64,
     counts: &TableCounts,
     source_rows: i64,
     finished: bool,
 ) -> anyhow::Result<()> {
-    let limit = t.plan.max_reject_rate;
     let over = if finished {
         counts.rows_rejected as f64 > limit * counts.rows_read as f64
     } else {
@@ -1139,11 +1301,12 @@ pub fn check_reject_rate(
         rate * 100.0,
         if finished { "above" } else { "already more than" },
         limit * 100.0,
-        t.plan.name
+        table
     );
 }
 
-fn source_json(t: &Prepared, row: &SourceRow) -> String {
+/// A quarantined row's source values as JSON, by column name.
+pub(crate) fn source_json(t: &TableSpec, row: &SourceRow) -> String {
     let map: serde_json::Map<String, serde_json::Value> = t
         .source_columns
         .iter()
@@ -1170,33 +1333,17 @@ pub fn transform_rows(
     result
 }
 
-/// Reads the next keyset page, decoding each field by its source column type.
-async fn read_page(
-    src: &Transaction<'_>,
-    t: &Prepared,
-    schema: &str,
-    after: Option<i64>,
-) -> anyhow::Result<Vec<SourceRow>> {
-    let key = ident(&t.plan.key);
-    let select_list = t
-        .source_columns
-        .iter()
-        .map(|c| ident(&c.name))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let source_table = qualified(schema, &t.description.source_table);
-    let filter = after
-        .map(|k| format!("WHERE {key} > {k}"))
-        .unwrap_or_default();
-    let limit = t.plan.batch_size;
-    let sql =
-        format!("SELECT {select_list} FROM {source_table} {filter} ORDER BY {key} LIMIT {limit}");
-    read_rows(src.client(), &sql, t).await
-}
-
 /// Runs `select` (the plugin's `reads` columns, key first) through COPY and decodes the rows.
 pub async fn read_rows(src: &Client, select: &str, t: &Prepared) -> anyhow::Result<Vec<SourceRow>> {
-    let source_table = &t.description.source_table;
+    read_rows_of(src, select, &t.description.source_table, &t.source_columns).await
+}
+
+async fn read_rows_of(
+    src: &Client,
+    select: &str,
+    source_table: &str,
+    columns: &[Column],
+) -> anyhow::Result<Vec<SourceRow>> {
     let stream = src
         .copy_out(&format!("COPY ({select}) TO STDOUT"))
         .await
@@ -1211,7 +1358,7 @@ pub async fn read_rows(src: &Client, select: &str, t: &Prepared) -> anyhow::Resu
         let fields = codec::split_copy_line(line);
         let mut values = Vec::with_capacity(fields.len());
         let mut unreadable = None;
-        for (column, raw) in t.source_columns.iter().zip(fields) {
+        for (column, raw) in columns.iter().zip(fields) {
             let (value, why) = codec::decode_or_keep(column, raw);
             unreadable = unreadable.or(why);
             values.push(value);
@@ -1229,116 +1376,34 @@ pub async fn read_rows(src: &Client, select: &str, t: &Prepared) -> anyhow::Resu
     Ok(rows)
 }
 
-async fn copy_in(tx: &Transaction<'_>, statement: &str, data: Vec<u8>) -> Result<(), CommitError> {
-    let sink = tx.copy_in(statement).await.map_err(CommitError::from_pg)?;
-    futures_util::pin_mut!(sink);
-    sink.send(Bytes::from(data))
-        .await
-        .map_err(CommitError::from_pg)?;
-    sink.finish().await.map_err(CommitError::from_pg)?;
-    Ok(())
+/// One foreign key set aside for the load, of a table the plugin writes: where its values
+/// are in the batch. Each batch proves its distinct values have a parent before it commits.
+#[derive(Debug, Clone)]
+pub struct FkCheck {
+    /// Index of the written table (as in `TableSpec::target_columns`) and of the column.
+    pub table: usize,
+    pub column: usize,
+    pub fk: DeferredFk,
 }
 
-/// Why a commit failed: the data (split the batch and find the row) or anything else.
-#[derive(Debug)]
-enum CommitError {
-    Data(String),
-    Other(anyhow::Error),
-}
-
-impl CommitError {
-    fn from_pg(e: tokio_postgres::Error) -> Self {
-        let data_error = e.code().is_some_and(|c| {
-            let code = c.code();
-            code.starts_with("22") || code.starts_with("23")
-        }) && e.code() != Some(&SqlState::T_R_SERIALIZATION_FAILURE);
-        if data_error {
-            CommitError::Data(error_text(&e))
-        } else {
-            CommitError::Other(pg::db_error("writing to the target failed", e))
-        }
-    }
-
-    fn into_anyhow(self) -> anyhow::Error {
-        match self {
-            CommitError::Data(m) => anyhow::anyhow!("the target refused a row: {m}"),
-            CommitError::Other(e) => e,
-        }
-    }
-}
-
-/// The COPY statements for the tables a plugin writes, and their columns.
-pub struct TargetTables<'a> {
-    pub copy_statements: Vec<String>,
-    prepared: &'a Prepared,
-    /// Foreign keys of these tables set aside for the load, checked per batch.
-    fk_checks: Vec<FkCheck>,
-}
-
-/// One set-aside foreign key of a written table: where its values are, and the query that
-/// returns a value with no parent row.
-struct FkCheck {
-    table: usize,
-    column: usize,
-    fk: DeferredFk,
-    sql: String,
-}
-
-impl<'a> TargetTables<'a> {
-    pub fn new(t: &'a Prepared, schema: &str) -> Self {
-        let copy_statements = t
-            .target_columns
+impl FkCheck {
+    /// The checks of `deferred` that fall on tables `t` writes.
+    pub fn for_table(t: &TableSpec, deferred: &[DeferredFk]) -> Vec<FkCheck> {
+        deferred
             .iter()
-            .map(|(table, columns)| {
-                let cols = columns
+            .filter_map(|fk| {
+                let table = t.target_index(&fk.table)?;
+                let column = t.target_columns[table]
+                    .1
                     .iter()
-                    .map(|c| ident(&c.name))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                format!("COPY {} ({cols}) FROM STDIN", qualified(schema, table))
+                    .position(|c| c.name == fk.column)?;
+                Some(FkCheck {
+                    table,
+                    column,
+                    fk: fk.clone(),
+                })
             })
-            .collect();
-        TargetTables {
-            copy_statements,
-            prepared: t,
-            fk_checks: Vec::new(),
-        }
-    }
-
-    /// Adds a check for each of `deferred` on a table the plugin writes.
-    pub fn with_fk_checks(mut self, deferred: &[DeferredFk], schema: &str) -> Self {
-        for fk in deferred {
-            let Some(table) = self.index(&fk.table) else {
-                continue;
-            };
-            let Some(column) = self.prepared.target_columns[table]
-                .1
-                .iter()
-                .position(|c| c.name == fk.column)
-            else {
-                continue;
-            };
-            let sql = format!(
-                "SELECT v FROM unnest($1::text[]) v WHERE NOT EXISTS (SELECT 1 FROM {} p WHERE p.{} = v::{}) LIMIT 1",
-                qualified(fk.ref_schema.as_deref().unwrap_or(schema), &fk.ref_table),
-                ident(&fk.ref_column),
-                fk.type_name
-            );
-            self.fk_checks.push(FkCheck {
-                table,
-                column,
-                fk: fk.clone(),
-                sql,
-            });
-        }
-        self
-    }
-
-    fn index(&self, table: &str) -> Option<usize> {
-        self.prepared
-            .target_columns
-            .iter()
-            .position(|(t, _)| t == table)
+            .collect()
     }
 }
 
@@ -1353,68 +1418,66 @@ pub enum Fate {
 /// A transformed batch, encoded for COPY.
 pub struct Batch {
     pub fates: Vec<Fate>,
-    /// COPY text per target table (indexed like `Prepared::target_columns`).
+    /// COPY text per target table (indexed like `TableSpec::target_columns`).
     pub target_copy: Vec<Vec<u8>>,
     pub target_rows: i64,
-    /// The distinct values of each set-aside foreign key (indexed like `TargetTables::fk_checks`).
-    fk_values: Vec<BTreeSet<String>>,
+    /// The distinct values of each set-aside foreign key (indexed like the writer's `FkCheck`s).
+    pub fk_values: Vec<BTreeSet<String>>,
 }
 
 impl Batch {
-    pub fn new(rows: &[SourceRow], outcomes: Vec<Outcome>, targets: &TargetTables<'_>) -> Batch {
-        let t = targets.prepared;
-        let mut target_copy = vec![Vec::new(); t.target_columns.len()];
-        let mut fk_values = vec![BTreeSet::new(); targets.fk_checks.len()];
-        let mut fates = Vec::with_capacity(rows.len());
-        let mut target_rows = 0;
+    pub fn new(
+        t: &TableSpec,
+        fk_checks: &[FkCheck],
+        rows: &[SourceRow],
+        outcomes: Vec<Outcome>,
+    ) -> Batch {
+        let mut batch = Batch {
+            fates: Vec::with_capacity(rows.len()),
+            target_copy: vec![Vec::new(); t.target_columns.len()],
+            target_rows: 0,
+            fk_values: vec![BTreeSet::new(); fk_checks.len()],
+        };
         let mut line = Vec::new();
         for (row, outcome) in rows.iter().zip(outcomes) {
             let fate = match outcome {
                 Outcome::Skip(reason) => Fate::Skipped(reason),
                 Outcome::Reject(reason) => Fate::Quarantined(reason),
-                Outcome::Write(out) => {
-                    let mut encoded: Vec<(usize, Vec<u8>)> = Vec::with_capacity(out.len());
-                    let mut misfit = None;
-                    for target_row in &out {
-                        match encode_row(targets, target_row, &mut line) {
-                            Ok(i) => encoded.push((i, line.clone())),
-                            Err(reason) => {
-                                misfit = Some(reason);
-                                break;
-                            }
-                        }
+                Outcome::Write(out) => match encode_rows(t, &out, &mut line) {
+                    Err(reason) => Fate::Quarantined(reason),
+                    Ok(encoded) => {
+                        batch.add_rows(fk_checks, encoded);
+                        Fate::Written(crate::idmap::mint(&t.name, row.key))
                     }
-                    match misfit {
-                        Some(reason) => Fate::Quarantined(reason),
-                        None => {
-                            target_rows += encoded.len() as i64;
-                            for (i, bytes) in encoded {
-                                for (k, check) in targets.fk_checks.iter().enumerate() {
-                                    if check.table == i {
-                                        if let Some(v) = copy_field(&bytes, check.column) {
-                                            fk_values[k].insert(v);
-                                        }
-                                    }
-                                }
-                                target_copy[i].extend_from_slice(&bytes);
-                            }
-                            Fate::Written(crate::idmap::mint(&t.plan.name, row.key))
-                        }
+                },
+            };
+            batch.fates.push(fate);
+        }
+        batch
+    }
+
+    /// One source row's encoded target rows, and their set-aside keys' values.
+    fn add_rows(&mut self, fk_checks: &[FkCheck], encoded: Vec<(usize, Vec<u8>)>) {
+        self.target_rows += encoded.len() as i64;
+        for (i, bytes) in encoded {
+            for (k, check) in fk_checks.iter().enumerate() {
+                if check.table == i {
+                    if let Some(v) = copy_field(&bytes, check.column) {
+                        self.fk_values[k].insert(v);
                     }
                 }
-            };
-            fates.push(fate);
-        }
-        Batch {
-            fates,
-            target_copy,
-            target_rows,
-            fk_values,
+            }
+            self.target_copy[i].extend_from_slice(&bytes);
         }
     }
 
     /// An adopted table's batch: fates as `adopt_fates` gives them, nothing written.
-    fn adopt(&mut self, rows: &[SourceRow], existing: &HashMap<i64, uuid::Uuid>, a: &AdoptTarget) {
+    pub fn adopt(
+        &mut self,
+        rows: &[SourceRow],
+        existing: &HashMap<i64, uuid::Uuid>,
+        a: &AdoptTarget,
+    ) {
         adopt_fates(rows, &mut self.fates, existing, a);
         self.target_copy.clear();
         self.target_rows = 0;
@@ -1430,7 +1493,7 @@ impl Batch {
         }
     }
 
-    fn counts(&self) -> TableCounts {
+    pub(crate) fn counts(&self) -> TableCounts {
         let mut c = TableCounts {
             rows_read: self.fates.len() as i64,
             target_rows: self.target_rows,
@@ -1455,20 +1518,32 @@ fn copy_field(line: &[u8], n: usize) -> Option<String> {
     (field != b"\\N").then(|| String::from_utf8_lossy(field).into_owned())
 }
 
+/// Encodes the rows one source row became, each with the index of its target table; the
+/// first that does not fit gives the reason (the source row is quarantined).
+fn encode_rows(
+    t: &TableSpec,
+    out: &[crate::wasm::TargetRow],
+    line: &mut Vec<u8>,
+) -> Result<Vec<(usize, Vec<u8>)>, String> {
+    out.iter()
+        .map(|row| encode_row(t, row, line).map(|i| (i, line.clone())))
+        .collect()
+}
+
 /// Encodes one emitted row into `line`; returns the index of its target table.
 fn encode_row(
-    targets: &TargetTables<'_>,
+    t: &TableSpec,
     row: &crate::wasm::TargetRow,
     line: &mut Vec<u8>,
 ) -> Result<usize, String> {
     line.clear();
-    let Some(i) = targets.index(&row.table) else {
+    let Some(i) = t.target_index(&row.table) else {
         return Err(format!(
             "plugin emitted a row for table `{}`, which its describe() does not declare",
             row.table
         ));
     };
-    let columns = &targets.prepared.target_columns[i].1;
+    let columns = &t.target_columns[i].1;
     if row.values.len() != columns.len() {
         return Err(format!(
             "plugin emitted {} values for {}, which declares {} columns",

@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS migration.runs (
 -- One row per legacy table: its phase and checkpoint.
 CREATE TABLE IF NOT EXISTS migration.table_state (
     table_name       text PRIMARY KEY,
-    phase            text NOT NULL,          -- pending | copying | done | failed
+    phase            text NOT NULL,          -- pending | copying | done | failed (TablePhase)
     last_key         bigint,                 -- last committed source key (the checkpoint)
     source_rows      bigint,                 -- rows in the source when the table started
     rows_read        bigint NOT NULL DEFAULT 0,
@@ -135,36 +135,119 @@ pub async fn ensure_schema(client: &Client) -> anyhow::Result<()> {
         .context("creating the migration state schema in the target")
 }
 
-/// Where one table stands.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "phase", rename_all = "snake_case")]
-pub enum TablePhase {
-    /// Nothing committed yet.
-    Pending,
-    /// Batches are being committed; `last_key` is the checkpoint.
-    Copying { last_key: Option<i64> },
-    /// Every source row is accounted for.
-    Done,
-    /// Stopped with an error; a new run resumes after `last_key`.
-    Failed {
-        last_key: Option<i64>,
-        error: String,
-    },
+/// A value in a state table this host does not know: written by a newer host, or by hand.
+#[derive(Debug, thiserror::Error)]
+#[error("{column} holds `{value}`, which this host does not know (it knows {known}): was the state written by a newer host, or edited by hand? Use the host that wrote it, or set the value back to one of those")]
+pub struct UnknownValue {
+    /// Where the value is kept, as `migration.table.column`.
+    pub column: &'static str,
+    pub value: String,
+    pub known: String,
 }
 
-impl TablePhase {
-    pub fn name(&self) -> &'static str {
-        match self {
-            TablePhase::Pending => "pending",
-            TablePhase::Copying { .. } => "copying",
-            TablePhase::Done => "done",
-            TablePhase::Failed { .. } => "failed",
-        }
+/// A closed set of values kept as text in a state table, read strictly.
+pub trait StateValue: Copy + PartialEq + Sized + 'static {
+    /// Where the value is kept, as `migration.table.column`.
+    const COLUMN: &'static str;
+    const ALL: &'static [Self];
+    /// The text stored in the column.
+    fn as_str(self) -> &'static str;
+
+    /// The value `text` stands for; an unknown text is an error naming it and the column.
+    fn parse(text: &str) -> Result<Self, UnknownValue> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str() == text)
+            .ok_or_else(|| UnknownValue {
+                column: Self::COLUMN,
+                value: text.to_string(),
+                known: Self::ALL
+                    .iter()
+                    .map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
     }
 }
 
-/// One `migration.table_state` row.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+/// Declares a [`StateValue`] enum: its variants, their stored text, and where it is kept.
+macro_rules! state_value {
+    ($(#[$doc:meta])* $name:ident in $column:literal { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vdoc])* $variant),+ }
+
+        impl StateValue for $name {
+            const COLUMN: &'static str = $column;
+            const ALL: &'static [Self] = &[$($name::$variant),+];
+            fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+    };
+}
+
+state_value! {
+    /// Where one table stands.
+    TablePhase in "migration.table_state.phase" {
+        /// Nothing committed yet.
+        Pending = "pending",
+        /// Batches are being committed; `last_key` is the checkpoint.
+        Copying = "copying",
+        /// Every source row is accounted for.
+        Done = "done",
+        /// Stopped with an error; a new run resumes after `last_key`.
+        Failed = "failed",
+    }
+}
+
+impl TablePhase {
+    /// The stored text (kept for callers that print it).
+    pub fn name(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+state_value! {
+    /// How a run (or retry) ended, in `migration.runs.outcome` (NULL while it runs).
+    RunOutcome in "migration.runs.outcome" {
+        /// Every table done and every key set aside put back.
+        Done = "done",
+        /// A table failed or could not start, or a key could not be put back.
+        Failed = "failed",
+        /// A `host retry` (recorded when it starts).
+        Retry = "retry",
+    }
+}
+
+state_value! {
+    /// Which command committed a batch, in `migration.batches.kind`.
+    BatchKind in "migration.batches.kind" {
+        /// `host run`: new rows; the checkpoint advances.
+        Run = "run",
+        /// `host retry`: quarantined rows replayed; the checkpoint stays.
+        Retry = "retry",
+    }
+}
+
+state_value! {
+    /// What a run set aside for the load, in `migration.deferred_constraints.kind`.
+    ConstraintKind in "migration.deferred_constraints.kind" {
+        ForeignKey = "fk",
+        Index = "index",
+    }
+}
+
+/// One `migration.table_state` row's counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct TableCounts {
     pub source_rows: Option<i64>,
     pub rows_read: i64,
@@ -175,11 +258,15 @@ pub struct TableCounts {
     pub batches: i64,
 }
 
-#[derive(Debug, Clone)]
+/// One `migration.table_state` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableState {
     pub phase: TablePhase,
+    /// The checkpoint: the last committed source key.
     pub last_key: Option<i64>,
     pub counts: TableCounts,
+    /// Why it failed (set with [`TablePhase::Failed`]).
+    pub error: Option<String>,
 }
 
 /// The state of `table`, or None if it never started.
@@ -196,30 +283,22 @@ pub async fn table_state(
         )
         .await
         .with_context(|| format!("reading the state of {table}"))?;
-    Ok(row.map(|r| {
-        let last_key: Option<i64> = r.get(1);
-        let phase = match r.get::<_, &str>(0) {
-            "done" => TablePhase::Done,
-            "failed" => TablePhase::Failed {
-                last_key,
-                error: r.get::<_, Option<String>>(9).unwrap_or_default(),
-            },
-            "copying" => TablePhase::Copying { last_key },
-            _ => TablePhase::Pending,
-        };
-        TableState {
-            phase,
-            last_key,
-            counts: TableCounts {
-                source_rows: r.get(2),
-                rows_read: r.get(3),
-                rows_written: r.get(4),
-                rows_skipped: r.get(5),
-                rows_rejected: r.get(6),
-                target_rows: r.get(7),
-                batches: r.get(8),
-            },
-        }
+    let Some(r) = row else { return Ok(None) };
+    let phase =
+        TablePhase::parse(r.get(0)).with_context(|| format!("reading the state of {table}"))?;
+    Ok(Some(TableState {
+        phase,
+        last_key: r.get(1),
+        counts: TableCounts {
+            source_rows: r.get(2),
+            rows_read: r.get(3),
+            rows_written: r.get(4),
+            rows_skipped: r.get(5),
+            rows_rejected: r.get(6),
+            target_rows: r.get(7),
+            batches: r.get(8),
+        },
+        error: r.get(9),
     }))
 }
 
@@ -265,29 +344,29 @@ async fn top_reasons(
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
-/// `stop` (a table stopped by its reject rate) with the reasons that stopped it.
-pub async fn with_top_reasons(client: &Client, table: &str, stop: anyhow::Error) -> anyhow::Error {
-    match top_reject_reasons(client, table, 3).await {
-        Ok(reasons) if !reasons.is_empty() => {
-            let list = reasons
-                .iter()
-                .map(|(reason, n)| {
-                    let short: String = reason.chars().take(300).collect();
-                    format!("\n    {n} x {short}")
-                })
-                .collect::<String>();
-            anyhow::anyhow!("{stop:#}\n  most frequent reasons:{list}")
-        }
-        _ => stop,
+/// `stop` (a table stopped by its reject rate) with the reasons that stopped it, most
+/// frequent first.
+pub fn with_reasons(stop: anyhow::Error, reasons: &[(String, i64)]) -> anyhow::Error {
+    if reasons.is_empty() {
+        return stop;
     }
+    let list = reasons
+        .iter()
+        .map(|(reason, n)| {
+            let short: String = reason.chars().take(300).collect();
+            format!("\n    {n} x {short}")
+        })
+        .collect::<String>();
+    anyhow::anyhow!("{stop:#}\n  most frequent reasons:{list}")
 }
 
 /// Records a new run (or retry) in `migration.runs` and returns its id.
 pub async fn start_run(
     client: &Client,
     plan_path: &std::path::Path,
-    outcome: Option<&str>,
+    outcome: Option<RunOutcome>,
 ) -> anyhow::Result<i64> {
+    let outcome = outcome.map(RunOutcome::as_str);
     let row = client
         .query_one(
             "INSERT INTO migration.runs (plan_path, host_version, outcome) VALUES ($1, $2, $3) RETURNING run_id",

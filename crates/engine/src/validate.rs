@@ -14,7 +14,7 @@ use crate::check::{AdoptTarget, Analysis, Prepared};
 use crate::idmap::IdMaps;
 use crate::pg::{self, error_text, ident, qualified, ForeignKey};
 use crate::plan::{MoneyUnit, Plan};
-use crate::run::{self, Batch, Fate, SourceRow, TargetTables};
+use crate::run::{self, Batch, Fate, SourceRow, TableSpec};
 use crate::state::{self, TableCounts};
 use crate::wasm::Outcome;
 
@@ -537,14 +537,14 @@ async fn sample_check(
     let ids = Arc::new(IdMaps::load(target, &t.description.resolves).await?);
     let mut instance = t.plugin.instantiate(ids, &t.plan.name)?;
     let outcomes = run::transform_rows(&mut instance, &mut rows)?;
-    let targets = TargetTables::new(t, &plan.target_schema);
+    let spec = TableSpec::of(t);
 
     let keys: Vec<i64> = rows.iter().map(|r| r.key).collect();
     let recorded = recorded_fates(target, &t.plan.name, &keys).await?;
     let mut problems = Vec::new();
     let (compared_rows, compared_outcomes) =
         set_refused_aside(&rows, outcomes, &recorded, &mut problems);
-    let batch = Batch::new(&compared_rows, compared_outcomes, &targets);
+    let batch = Batch::new(&spec, &[], &compared_rows, compared_outcomes);
     problems.extend(fate_changes(&compared_rows, &batch.fates, &recorded));
     let compared = compare_written(plan, target, t, &batch, &mut problems).await?;
 
@@ -745,6 +745,7 @@ mod tests {
             phase,
             last_key: None,
             counts,
+            error: None,
         }
     }
 
@@ -775,7 +776,7 @@ mod tests {
             "{detail}"
         );
         let copying = table_state(
-            state::TablePhase::Copying { last_key: Some(5) },
+            state::TablePhase::Copying,
             counts(10, 7, 2, 1),
         );
         assert!(!accounting(&copying, 10).0);

@@ -16,6 +16,7 @@ use engine::conninfo::{mask, mask_text};
 use engine::pg;
 use engine::plan::Plan;
 use engine::progress::format_duration;
+use engine::state::TablePhase;
 use engine::status::{self, TableStatus};
 use engine::validate::{self, CheckResult, Report};
 use engine::{state, Error};
@@ -854,8 +855,16 @@ fn card(h: &mut String, value: &str, key: &str, class: &str) {
 
 fn summary(h: &mut String, p: &Page<'_>) {
     let d = p.data;
-    let done = d.tables.iter().filter(|t| t.phase == "done").count();
-    let failed = d.tables.iter().filter(|t| t.phase == "failed").count();
+    let done = d
+        .tables
+        .iter()
+        .filter(|t| t.phase == TablePhase::Done)
+        .count();
+    let failed = d
+        .tables
+        .iter()
+        .filter(|t| t.phase == TablePhase::Failed)
+        .count();
     let sum = |f: fn(&TableStatus) -> i64| d.tables.iter().map(f).sum::<i64>();
     let read = sum(|t| t.rows_read);
     let wall: f64 = d.timelines.iter().map(|t| t.duration).sum();
@@ -938,7 +947,7 @@ fn timelines(h: &mut String, d: &Data) {
     let failed: Vec<&str> = d
         .tables
         .iter()
-        .filter(|t| t.phase == "failed")
+        .filter(|t| t.phase == TablePhase::Failed)
         .map(|t| t.table.as_str())
         .collect();
     for t in &d.timelines {
@@ -972,11 +981,11 @@ fn throughput_section(h: &mut String, d: &Data) {
         secs += s;
         batches += b;
         let adds_up = t.rows_read == t.rows_written + t.rows_skipped + t.rows_rejected
-            && (t.phase != "done" || Some(t.rows_read) == t.source_rows);
-        let phase = match t.phase.as_str() {
-            "done" => "<span class=\"ok\">done</span>".to_string(),
-            "failed" => "<span class=\"bad\">failed</span>".to_string(),
-            other => esc(other),
+            && (t.phase != TablePhase::Done || Some(t.rows_read) == t.source_rows);
+        let phase = match t.phase {
+            TablePhase::Done => "<span class=\"ok\">done</span>".to_string(),
+            TablePhase::Failed => "<span class=\"bad\">failed</span>".to_string(),
+            other => esc(other.name()),
         };
         let _ = write!(
             h,

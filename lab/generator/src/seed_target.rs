@@ -51,15 +51,9 @@ pub async fn prepare(plan_path: &Path, source_url: &str, target_url: &str) -> an
         let prepared = analysis
             .prepared(&step.table)
             .expect("ordered tables were prepared");
-        let mut runner = run::Runner {
-            plan: &plan,
-            source: &mut source,
-            target: &mut target,
-            run_id,
-        };
-        let report = runner.run_table(prepared).await?;
+        let report = run::run_table(&plan, prepared, &mut source, &mut target, run_id).await?;
         if let Some(error) = report.error {
-            bail!("{}: {error}", report.table);
+            bail!("{}: {}", report.table, error.message);
         }
         println!(
             "seed target: {} migrated as the old scripts did ({} rows)",
