@@ -1,21 +1,21 @@
 //! A transform with a bug: it rejects every office with an even key. The hot-swap test starts
 //! a run with it, swaps `fixed_offices` in part-way, then replays what it rejected.
 
-use guest_common::{office, offices};
-use migrate_sdk::{Description, Fate, Input, TargetRow, Transform};
+use guest_common::{office, Office, WRITES};
+use migrate_sdk::{Fate, Table, TargetRow, Transform};
 
+#[derive(Default)]
 struct Buggy;
 
 impl Transform for Buggy {
-    fn describe() -> Description {
-        offices()
-    }
+    type Source = Office;
+    const WRITES: &'static [Table] = WRITES;
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        if input.key() % 2 == 0 {
+    fn transform_row(&mut self, input: Office) -> Result<Vec<TargetRow>, Fate> {
+        if input.id % 2 == 0 {
             return Err(Fate::reject("bug: even keys rejected"));
         }
-        Ok(office(input, None))
+        Ok(office(&input, None))
     }
 }
 

@@ -1,26 +1,42 @@
-//! describe() names a source column and a target column that do not exist (`nickname`):
-//! `host check` must say so before any row moves.
+//! Its description names a source column and a target column that do not exist
+//! (`nickname`): `host check` must say so before any row moves.
+//!
+//! As before the SDK rewrite, the rows it would write are the plain four-column office rows:
+//! only the declarations are wrong.
 
-use guest_common::office;
-use migrate_sdk::{describe, Description, Fate, Input, TargetRow, Transform};
+use guest_common::{office, Office};
+use migrate_sdk::{Fate, Table, TargetRow, Transform};
 
+migrate_sdk::source! {
+    /// The offices columns every guest reads, and a `nickname` legacy `offices` has not.
+    pub struct GhostOffice from "offices" {
+        id: Key,
+        name: Text,
+        address: Text,
+        nickname: Any,
+    }
+}
+
+/// `public.offices` has no `nickname` either.
+const GHOST_OFFICES: Table = Table {
+    name: "offices",
+    columns: &["id", "legacy_id", "name", "address", "nickname"],
+};
+
+#[derive(Default)]
 struct GhostColumns;
 
 impl Transform for GhostColumns {
-    fn describe() -> Description {
-        describe(
-            "offices",
-            &["id", "name", "address", "nickname"],
-            &[(
-                "offices",
-                &["id", "legacy_id", "name", "address", "nickname"],
-            )],
-            &[],
-        )
-    }
+    type Source = GhostOffice;
+    const WRITES: &'static [Table] = &[GHOST_OFFICES];
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        Ok(office(input, None))
+    fn transform_row(&mut self, input: GhostOffice) -> Result<Vec<TargetRow>, Fate> {
+        let plain = Office {
+            id: input.id,
+            name: input.name,
+            address: input.address,
+        };
+        Ok(office(&plain, None))
     }
 }
 

@@ -8,7 +8,7 @@
 
 use migrate_sdk::bindings::migrate::transform::ids;
 use migrate_sdk::bindings::Guest;
-use migrate_sdk::{describe, mint, v, Description, Outcome, TargetRow, Value};
+use migrate_sdk::{mint, v, Description, Outcome, TargetColumns, TargetRow, Value};
 
 struct Misfits;
 
@@ -22,7 +22,16 @@ const AMOUNT: usize = 5;
 
 impl Guest for Misfits {
     fn describe() -> Description {
-        describe("offices", &["id", "name"], &[("offices", OFFICES)], &[])
+        let strings = |names: &[&str]| names.iter().map(|n| n.to_string()).collect();
+        Description {
+            source_table: "offices".into(),
+            reads: strings(&["id", "name"]),
+            writes: vec![TargetColumns {
+                table: "offices".into(),
+                columns: strings(OFFICES),
+            }],
+            resolves: vec![],
+        }
     }
 
     fn transform(rows: Vec<Vec<Value>>) -> Vec<Outcome> {

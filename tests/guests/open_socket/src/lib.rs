@@ -5,19 +5,19 @@
 use std::io::Write;
 use std::net::{TcpStream, ToSocketAddrs};
 
-use guest_common::{is_probe, office, offices};
-use migrate_sdk::{Description, Fate, Input, TargetRow, Transform};
+use guest_common::{is_probe, office, Office, WRITES};
+use migrate_sdk::{Fate, Table, TargetRow, Transform};
 
+#[derive(Default)]
 struct OpenSocket;
 
 impl Transform for OpenSocket {
-    fn describe() -> Description {
-        offices()
-    }
+    type Source = Office;
+    const WRITES: &'static [Table] = WRITES;
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        if is_probe(input) {
-            let addr = input.text("address").unwrap_or("127.0.0.1:5432");
+    fn transform_row(&mut self, input: Office) -> Result<Vec<TargetRow>, Fate> {
+        if is_probe(&input) {
+            let addr = input.address.get().unwrap_or("127.0.0.1:5432");
             let lookup = match "localhost:80".to_socket_addrs() {
                 Ok(found) => format!("DNS lookup found {}", found.count()),
                 Err(e) => format!("DNS lookup failed: {e}"),
@@ -26,14 +26,14 @@ impl Transform for OpenSocket {
                 Ok(mut stream) => {
                     let _ = stream.write_all(b"escaped the sandbox\n");
                     Ok(office(
-                        input,
+                        &input,
                         Some(format!("connected to {addr}; {lookup}")),
                     ))
                 }
                 Err(e) => panic!("sandbox probe: connecting to {addr} failed: {e}; {lookup}"),
             };
         }
-        Ok(office(input, None))
+        Ok(office(&input, None))
     }
 }
 

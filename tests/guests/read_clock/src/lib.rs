@@ -3,18 +3,18 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use guest_common::{is_probe, office, offices};
-use migrate_sdk::{Description, Fate, Input, TargetRow, Transform};
+use guest_common::{is_probe, office, Office, WRITES};
+use migrate_sdk::{Fate, Table, TargetRow, Transform};
 
+#[derive(Default)]
 struct ReadClock;
 
 impl Transform for ReadClock {
-    fn describe() -> Description {
-        offices()
-    }
+    type Source = Office;
+    const WRITES: &'static [Table] = WRITES;
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        if is_probe(input) {
+    fn transform_row(&mut self, input: Office) -> Result<Vec<TargetRow>, Fate> {
+        if is_probe(&input) {
             let wall = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_nanos().to_string())
@@ -26,9 +26,9 @@ impl Transform for ReadClock {
             }
             let elapsed = start.elapsed().as_nanos();
             let found = format!("clock: wall {wall} ns, monotonic elapsed {elapsed} ns");
-            return Ok(office(input, Some(found)));
+            return Ok(office(&input, Some(found)));
         }
-        Ok(office(input, None))
+        Ok(office(&input, None))
     }
 }
 

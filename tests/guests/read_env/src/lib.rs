@@ -1,18 +1,18 @@
 //! On the row named `probe`, writes what it finds in its environment to `address`: the
 //! number of variables and arguments, the current directory, and `SANDBOX_SECRET`.
 
-use guest_common::{is_probe, office, offices};
-use migrate_sdk::{Description, Fate, Input, TargetRow, Transform};
+use guest_common::{is_probe, office, Office, WRITES};
+use migrate_sdk::{Fate, Table, TargetRow, Transform};
 
+#[derive(Default)]
 struct ReadEnv;
 
 impl Transform for ReadEnv {
-    fn describe() -> Description {
-        offices()
-    }
+    type Source = Office;
+    const WRITES: &'static [Table] = WRITES;
 
-    fn transform_row(input: &Input<'_>) -> Result<Vec<TargetRow>, Fate> {
-        if is_probe(input) {
+    fn transform_row(&mut self, input: Office) -> Result<Vec<TargetRow>, Fate> {
+        if is_probe(&input) {
             let vars: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
             let secret = std::env::var("SANDBOX_SECRET").unwrap_or_else(|_| "unset".into());
             let cwd = std::env::current_dir()
@@ -24,9 +24,9 @@ impl Transform for ReadEnv {
                 vars.join(" "),
                 std::env::args().count()
             );
-            return Ok(office(input, Some(found)));
+            return Ok(office(&input, Some(found)));
         }
-        Ok(office(input, None))
+        Ok(office(&input, None))
     }
 }
 
