@@ -152,19 +152,7 @@ pub fn to_json(value: &Value) -> serde_json::Value {
     }
 }
 
-/// The text a value carries as text (exact numbers, dates, uuids, JSON included).
-pub fn carried_text(value: &Value) -> Option<&str> {
-    match value {
-        Value::Numeric(s)
-        | Value::Text(s)
-        | Value::Uuid(s)
-        | Value::Date(s)
-        | Value::Timestamp(s)
-        | Value::Timestamptz(s)
-        | Value::Json(s) => Some(s),
-        Value::Null | Value::Boolean(_) | Value::Int(_) | Value::Float(_) | Value::Bytes(_) => None,
-    }
-}
+pub use crate::wasm::carried_text;
 
 /// Why one value cannot go into its target column.
 pub type Misfit = String;

@@ -26,24 +26,12 @@ use tokio_postgres::Client;
 use crate::pg::{error_text, ident, qualified};
 use crate::plan::LoadMode;
 use crate::state::{ConstraintKind, StateValue};
+// Kept here by name too: set-aside keys are this module's subject; the records are state.
+pub use crate::state::{deferred_fks, DeferredFk};
 
 /// Column types a foreign key may have to be checked per batch (their COPY text needs no
 /// unescaping); keys of other types stay in place.
 const CHECKED_TYPES: &[&str] = &["uuid", "int2", "int4", "int8"];
-
-/// A foreign key set aside, as each batch checks it.
-#[derive(Debug, Clone)]
-pub struct DeferredFk {
-    pub name: String,
-    pub table: String,
-    pub column: String,
-    /// The parent's schema (None: recorded by an older version, which did not record it).
-    pub ref_schema: Option<String>,
-    pub ref_table: String,
-    pub ref_column: String,
-    pub type_name: String,
-    pub deferrable: bool,
-}
 
 /// The target tables a run writes, and which of them it loads in bulk.
 #[derive(Debug, Default, Clone)]
@@ -201,47 +189,6 @@ pub async fn defer(
     Ok((now.total(), put_back))
 }
 
-/// The foreign keys currently set aside (none when the state schema is missing).
-pub async fn deferred_fks(client: &Client) -> anyhow::Result<Vec<DeferredFk>> {
-    if !has_table(client).await? {
-        return Ok(Vec::new());
-    }
-    let rows = client
-        .query(
-            "SELECT name, table_name, column_name, ref_schema, ref_table, ref_column, type_name, definition
-             FROM migration.deferred_constraints WHERE kind = 'fk' ORDER BY table_name, name",
-            &[],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let definition: String = r.get(7);
-            DeferredFk {
-                name: r.get(0),
-                table: r.get(1),
-                column: r.get(2),
-                ref_schema: r.get(3),
-                ref_table: r.get(4),
-                ref_column: r.get(5),
-                type_name: r.get(6),
-                deferrable: definition.contains(" DEFERRABLE")
-                    && !definition.contains("NOT DEFERRABLE"),
-            }
-        })
-        .collect())
-}
-
-async fn has_table(client: &Client) -> anyhow::Result<bool> {
-    Ok(client
-        .query_one(
-            "SELECT to_regclass('migration.deferred_constraints') IS NOT NULL",
-            &[],
-        )
-        .await?
-        .get(0))
-}
-
 /// How many keys and indexes are set aside.
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
 pub struct SetAside {
@@ -257,7 +204,7 @@ impl SetAside {
 
 /// What is set aside now (nothing when the state schema is missing).
 pub async fn count(client: &Client) -> anyhow::Result<SetAside> {
-    if !has_table(client).await? {
+    if !crate::state::has_deferred_table(client).await? {
         return Ok(SetAside::default());
     }
     let r = client
@@ -341,7 +288,7 @@ async fn restore_where(
     schema: &str,
     pick: impl Fn(&Record) -> bool,
 ) -> anyhow::Result<Restored> {
-    if !has_table(client).await? {
+    if !crate::state::has_deferred_table(client).await? {
         return Ok(Restored::default());
     }
     let mut done = Restored::default();

@@ -398,7 +398,7 @@ pub async fn foreign_keys(client: &Client, schema: &str) -> anyhow::Result<Vec<F
         .collect();
     // Keys a run set aside while it loads are still the target's keys (those into this schema).
     fks.extend(
-        crate::deferred::deferred_fks(client)
+        crate::state::deferred_fks(client)
             .await?
             .into_iter()
             .filter(|d| d.ref_schema.as_deref().unwrap_or(schema) == schema)

@@ -376,3 +376,60 @@ pub async fn start_run(
         .context("recording the run in migration.runs")?;
     Ok(row.get(0))
 }
+
+/// A foreign key set aside, as each batch checks it.
+#[derive(Debug, Clone)]
+pub struct DeferredFk {
+    pub name: String,
+    pub table: String,
+    pub column: String,
+    /// The parent's schema (None: recorded by an older version, which did not record it).
+    pub ref_schema: Option<String>,
+    pub ref_table: String,
+    pub ref_column: String,
+    pub type_name: String,
+    pub deferrable: bool,
+}
+
+/// The foreign keys currently set aside (none when the state schema is missing).
+pub async fn deferred_fks(client: &Client) -> anyhow::Result<Vec<DeferredFk>> {
+    if !has_deferred_table(client).await? {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query(
+            "SELECT name, table_name, column_name, ref_schema, ref_table, ref_column, type_name, definition
+             FROM migration.deferred_constraints WHERE kind = 'fk' ORDER BY table_name, name",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let definition: String = r.get(7);
+            DeferredFk {
+                name: r.get(0),
+                table: r.get(1),
+                column: r.get(2),
+                ref_schema: r.get(3),
+                ref_table: r.get(4),
+                ref_column: r.get(5),
+                type_name: r.get(6),
+                deferrable: definition.contains(" DEFERRABLE")
+                    && !definition.contains("NOT DEFERRABLE"),
+            }
+        })
+        .collect())
+}
+
+/// Whether the target has the table of keys and indexes set aside.
+pub async fn has_deferred_table(client: &Client) -> anyhow::Result<bool> {
+    Ok(client
+        .query_one(
+            "SELECT to_regclass('migration.deferred_constraints') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0))
+}
+

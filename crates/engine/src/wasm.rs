@@ -481,7 +481,7 @@ fn outcome_bytes(outcome: &Outcome) -> u64 {
             Value::Null | Value::Boolean(_) => 1,
             Value::Int(_) | Value::Float(_) => 8,
             Value::Bytes(b) => b.len() as u64,
-            other => crate::codec::carried_text(other).map_or(0, |s| s.len() as u64),
+            other => carried_text(other).map_or(0, |s| s.len() as u64),
         }
     };
     match outcome {
@@ -601,6 +601,20 @@ impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
     }
     fn now(&self) -> u64 {
         0
+    }
+}
+
+/// The text a value carries as text (exact numbers, dates, uuids, JSON included).
+pub fn carried_text(value: &Value) -> Option<&str> {
+    match value {
+        Value::Numeric(s)
+        | Value::Text(s)
+        | Value::Uuid(s)
+        | Value::Date(s)
+        | Value::Timestamp(s)
+        | Value::Timestamptz(s)
+        | Value::Json(s) => Some(s),
+        Value::Null | Value::Boolean(_) | Value::Int(_) | Value::Float(_) | Value::Bytes(_) => None,
     }
 }
 
