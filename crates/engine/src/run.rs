@@ -196,8 +196,8 @@ impl Runner<'_> {
             processed?;
             writer.timing.read += read_time;
             prefetched = Some(next?);
-            test_delay().await;
-            progress.update(writer.counts.rows_read as u64);
+            crate::failpoint::batch_delay().await;
+            progress.batch_committed(&writer.counts);
             if let Err(stop) = check_reject_rate(&writer.t, &writer.counts, total, false) {
                 return Err(state::with_top_reasons(&*writer.target, name, stop).await);
             }
@@ -231,7 +231,7 @@ impl Runner<'_> {
                 &[name],
             )
             .await?;
-        progress.finish(writer.counts.rows_read as u64);
+        progress.finish(&writer.counts);
         Ok(())
     }
 }
@@ -978,9 +978,9 @@ async fn commit(
             "the checkpoint of {name} moved under this runner (another `host run` on the same target?): stop the other runner, then run again"
         )));
     }
-    failpoint("before-commit", name, batch_no);
+    crate::failpoint::crash_point("before-commit", name, batch_no);
     tx.commit().await.map_err(CommitError::from_pg)?;
-    failpoint("after-commit", name, batch_no);
+    crate::failpoint::crash_point("after-commit", name, batch_no);
     Ok(())
 }
 
@@ -1063,33 +1063,6 @@ async fn record_adopt_extras(
         .await
         .map_err(|e| pg::db_error(format!("looking for extra rows in {}", a.table), e))?;
     Ok(n as i64)
-}
-
-/// Test-only pacing: `HOST_TEST_BATCH_DELAY_MS=50` sleeps after each batch, so a test can act
-/// (swap a plugin, kill the runner, stop a server) while a table is part-way.
-async fn test_delay() {
-    if let Some(ms) = std::env::var("HOST_TEST_BATCH_DELAY_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-    }
-}
-
-/// Test-only crash points: `HOST_FAILPOINT=after-commit:orders:3` aborts the process right
-/// after batch 3 of orders commits (`*` matches any table). Costs one env lookup per batch.
-fn failpoint(at: &str, table: &str, batch_no: i64) {
-    let Ok(spec) = std::env::var("HOST_FAILPOINT") else {
-        return;
-    };
-    let mut parts = spec.splitn(3, ':');
-    let (Some(p), Some(t), Some(n)) = (parts.next(), parts.next(), parts.next()) else {
-        return;
-    };
-    if p == at && (t == "*" || t == table) && n.parse() == Ok(batch_no) {
-        eprintln!("failpoint {spec} reached: aborting");
-        std::process::abort();
-    }
 }
 
 fn split_into(pending: &mut Vec<Vec<SourceRow>>, mut rows: Vec<SourceRow>) {
