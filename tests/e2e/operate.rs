@@ -286,7 +286,10 @@ fn dry_run_writes_nothing_and_predicts_the_real_run() {
                     assert_eq!(got, reason, "{name}: example key {key}");
                 }
             }
-            assert_eq!(counts, top, "{name}: the most frequent {list}, most frequent first");
+            assert_eq!(
+                counts, top,
+                "{name}: the most frequent {list}, most frequent first"
+            );
         }
     }
     // Reasons come with example keys.

@@ -227,7 +227,8 @@ fn report_is_one_offline_html_file_that_renders_its_charts() {
         .unwrap()
         .get(0);
     assert!(
-        html.contains(&format!("<td>{started}</td>")) && html.contains(&format!("started {started} UTC")),
+        html.contains(&format!("<td>{started}</td>"))
+            && html.contains(&format!("started {started} UTC")),
         "the run's start, {started} UTC, in the runs table and the timeline"
     );
     assert!(!html.contains("hunter2pw"), "a password in the report");

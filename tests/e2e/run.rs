@@ -270,17 +270,25 @@ fn a_terminal_gets_a_live_board_and_whole_log_lines() {
         lines.iter().any(|l| bar.is_match(l)),
         "no bar for patients on the terminal:\n{screen}"
     );
-    // The log lines print above the board, never into a bar's line.
+    // The log lines print above the board, never into a bar's line ("where the time went"
+    // is logged while its table's bar is up).
+    let logged: Vec<&String> = lines.iter().filter(|l| l.contains(" INFO ")).collect();
     for table in tables {
-        let finished: Vec<&String> = lines
-            .iter()
-            .filter(|l| l.contains("table finished") && l.contains(&format!("table={table}")))
-            .collect();
-        assert_eq!(finished.len(), 1, "{table}: one whole log line:\n{screen}");
+        for what in ["where the time went", "table finished"] {
+            assert_eq!(
+                logged
+                    .iter()
+                    .filter(|l| l.contains(what) && l.contains(&format!("table={table}")))
+                    .count(),
+                1,
+                "{table}: one {what:?} log line:\n{screen}"
+            );
+        }
+    }
+    for line in logged {
         assert!(
-            !finished[0].contains("rows/s") && finished[0].trim_start().starts_with("20"),
-            "a log line broken by the board: {:?}\n{screen}",
-            finished[0]
+            !line.contains("rows/s") && line.trim_start().starts_with("20"),
+            "a log line broken by the board: {line:?}\n{screen}"
         );
     }
 

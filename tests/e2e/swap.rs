@@ -161,8 +161,10 @@ fn a_broken_component_is_refused_and_the_run_finishes_on_the_old_one() {
     assert!(!applied);
     // The refusal names the file and why, and says what to do.
     assert!(
-        message.contains(&format!("{} is not a WebAssembly component: ", live.display()))
-            && message.contains("hint: build it with `cargo component build`"),
+        message.contains(&format!(
+            "{} is not a WebAssembly component: ",
+            live.display()
+        )) && message.contains("hint: build it with `cargo component build`"),
         "{message}"
     );
     assert_same_digests(&expected, &digests(&mut db));

@@ -37,8 +37,8 @@ fn call_deadline_ticks() -> u64 {
     static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     *TICKS.get_or_init(|| {
         crate::failpoint::call_deadline_ms().map_or(CALL_DEADLINE_TICKS, |ms| {
-                (ms / EPOCH_TICK.as_millis() as u64).max(1)
-            })
+            (ms / EPOCH_TICK.as_millis() as u64).max(1)
+        })
     })
 }
 

@@ -897,8 +897,14 @@ mod tests {
             points: vec![(0.0, 0), (2.0, 20)],
         };
         let gantt = gantt_svg(&t, &["<b>orders</b>"]).into_string();
-        assert!(gantt.contains(BAR_COLOUR) && gantt.contains("lbl failed"), "{gantt}");
-        assert!(gantt.contains("&lt;b&gt;orders&lt;/b&gt;") && !gantt.contains("<b>"), "{gantt}");
+        assert!(
+            gantt.contains(BAR_COLOUR) && gantt.contains("lbl failed"),
+            "{gantt}"
+        );
+        assert!(
+            gantt.contains("&lt;b&gt;orders&lt;/b&gt;") && !gantt.contains("<b>"),
+            "{gantt}"
+        );
         let line = cumulative_svg(&t).into_string();
         assert!(line.contains(LINE_COLOUR), "{line}");
         // An unclosed <rect> or <line> would swallow the rest of the chart.

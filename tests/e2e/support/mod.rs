@@ -333,8 +333,15 @@ pub fn on_terminal(command: &Command) -> Command {
         .collect::<Vec<_>>()
         .join(" ");
     let mut c = Command::new("script");
-    c.args(["--quiet", "--flush", "--return", "--command", &line, "/dev/null"])
-        .stdin(Stdio::null());
+    c.args([
+        "--quiet",
+        "--flush",
+        "--return",
+        "--command",
+        &line,
+        "/dev/null",
+    ])
+    .stdin(Stdio::null());
     for (name, value) in command.get_envs() {
         match value {
             Some(v) => c.env(name, v),
@@ -556,14 +563,21 @@ pub fn whole_lab_plan(dir: &Path, source: &str, target: &str, batch_size: usize)
 /// query that fails fails the test (a wrong count would let a wait pass or time out for
 /// the wrong reason).
 pub fn committed_batches(db: &mut Client, table: Option<&str>) -> i64 {
-    try_committed_batches(db, table).unwrap_or_else(|e| panic!("counting the committed batches: {e}"))
+    try_committed_batches(db, table)
+        .unwrap_or_else(|e| panic!("counting the committed batches: {e}"))
 }
 
 /// [`committed_batches`], with the error for a caller that expects one (a server restarting).
 pub fn try_committed_batches(db: &mut Client, table: Option<&str>) -> Result<i64, postgres::Error> {
+    // Two statements: a query naming a table that does not exist fails as it is parsed.
+    let exists: bool = db
+        .query_one("SELECT to_regclass('migration.batches') IS NOT NULL", &[])?
+        .get(0);
+    if !exists {
+        return Ok(0);
+    }
     db.query_one(
-        "SELECT CASE WHEN to_regclass('migration.batches') IS NULL THEN 0
-                ELSE (SELECT count(*) FROM migration.batches WHERE $1::text IS NULL OR table_name = $1) END",
+        "SELECT count(*) FROM migration.batches WHERE $1::text IS NULL OR table_name = $1",
         &[&table],
     )
     .map(|r| r.get(0))
