@@ -25,7 +25,9 @@ echo "== plugin unit tests (native)"
 (cd plugins && cargo test --quiet)
 echo "== engine, report and generator unit tests, then the end-to-end tests"
 # The whole workspace: the e2e tests run `host generate`, which is the lab generator's binary.
-cargo build --release --workspace --quiet
+# `--tests` makes it the test build (the engine's failpoints on, see README), the one
+# `cargo test` builds too: a plain `cargo build` here would build the engine twice.
+cargo build --release --workspace --bins --tests --quiet
 # Python and JavaScript plugins, built by `host plugin build` (so after the host).
 scripts/build-foreign-plugins.sh
 cargo test --release --workspace -- --test-threads=2 "$@"

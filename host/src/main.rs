@@ -1,6 +1,7 @@
 //! `host`: moves a legacy PostgreSQL database into a new schema through sandboxed
 //! WebAssembly transforms, one per table. See README.md.
 
+mod board;
 mod commands;
 mod plugin_build;
 mod plugin_cmd;
@@ -15,10 +16,20 @@ use clap::{Args, Parser, Subcommand};
 use engine::plan::{Overrides, Plan};
 use engine::{Error, ErrorKind};
 
+/// `host --version`; a test build (with the engine's failpoints) says so.
+const VERSION: &str = if engine::failpoint::ENABLED {
+    concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (test build: failpoints compiled in)"
+    )
+} else {
+    env!("CARGO_PKG_VERSION")
+};
+
 #[derive(Parser)]
 #[command(
     name = "host",
-    version,
+    version = VERSION,
     about = "Moves a legacy PostgreSQL database into a new schema through sandboxed WebAssembly transforms",
     after_help = "Exit codes: 0 success; 2 bad command line or plan; 3 check found problems; 4 a database could not be reached, or another host command (run, retry, rollback, swap) holds the target: the message names it; 5 a table failed or stopped during the run, or keys set aside could not be put back; 6 validate found a failing check; 1 anything else."
 )]
@@ -171,12 +182,18 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    engine::failpoint::setup();
+    let board = board::Board::for_terminal();
+    if let Some(board) = &board {
+        engine::progress::set_observer(board.clone());
+    }
+    let log_writer = board::LogWriter(board);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HOST_LOG")
                 .unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(move || log_writer.clone())
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();

@@ -907,7 +907,7 @@ fn run_case(case: &Case) -> Result<(), String> {
     let args: Vec<String> = case.command.iter().map(|a| fill(a)).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = host(&args)
-        .env("HOST_CALL_DEADLINE_MS", "5000")
+        .env("FAILPOINTS", "call-deadline-ms=return(5000)")
         .output()
         .map_err(|e| format!("cannot run host: {e}"))?;
     let mut text = format!(

@@ -1,7 +1,8 @@
 //! `host check` golden tests: each `tests/golden/check/<case>.toml` is a plan, checked
 //! against a legacy database (schema only) and a target database (schema/target.sql),
 //! optionally altered by `<case>.source.sql` / `<case>.target.sql`; the exit code and output
-//! must equal `<case>.out`. `UPDATE_GOLDEN=1` rewrites the expected files.
+//! must equal `<case>.out`. `UPDATE_GOLDEN=1` rewrites the expected files that differ, and
+//! the test still fails (review the rewrite, then run it again without); on CI it is refused.
 
 use std::path::Path;
 
@@ -35,6 +36,11 @@ fn check_golden() {
         golden.display()
     );
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    assert!(
+        !(update && std::env::var_os("CI").is_some()),
+        "UPDATE_GOLDEN is refused on CI: golden files are rewritten by a person, who reviews the diff"
+    );
+    let mut rewritten = Vec::new();
     let mut failures = Vec::new();
     for case in &cases {
         let name = case.file_stem().unwrap().to_str().unwrap();
@@ -79,11 +85,14 @@ fn check_golden() {
             normalize(&String::from_utf8_lossy(&out.stderr), &replacements)
         );
         let expected_path = golden.join(format!("{name}.out"));
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
         if update {
-            std::fs::write(&expected_path, &actual).unwrap();
+            if expected != actual {
+                std::fs::write(&expected_path, &actual).unwrap();
+                rewritten.push(expected_path.display().to_string());
+            }
             continue;
         }
-        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
         if expected != actual {
             failures.push(format!(
                 "{}:\n--- expected\n{expected}\n--- actual\n{actual}",
@@ -92,6 +101,13 @@ fn check_golden() {
         }
         let _ = Path::new(&dir);
     }
+    // A run that rewrites never passes: the new files are only right once a person read them.
+    assert!(
+        !update,
+        "UPDATE_GOLDEN is set, so nothing was compared; {} file(s) rewritten{}: review them (git diff tests/golden), then run the test again without UPDATE_GOLDEN",
+        rewritten.len(),
+        if rewritten.is_empty() { String::new() } else { format!(":\n{}", rewritten.join("\n")) }
+    );
     assert!(
         failures.is_empty(),
         "golden mismatches (UPDATE_GOLDEN=1 rewrites them after review):\n{}",

@@ -242,6 +242,55 @@ fn dry_run_writes_nothing_and_predicts_the_real_run() {
             predicted, real,
             "{name}: dry run vs real run (written, skipped, rejected)"
         );
+        // The same reasons, as often, and each example key is a row the real run gave it.
+        for (list, relation) in [
+            ("reject_reasons", "migration.quarantine"),
+            ("skip_reasons", "migration.skipped"),
+        ] {
+            let real: std::collections::BTreeMap<String, i64> = tgt
+                .query(
+                    &format!("SELECT reason, count(*) FROM {relation} WHERE table_name = $1 GROUP BY reason"),
+                    &[&name],
+                )
+                .unwrap()
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+            let listed = t[list].as_array().unwrap();
+            let mut top: Vec<i64> = real.values().copied().collect();
+            top.sort_unstable_by(|a, b| b.cmp(a));
+            top.truncate(listed.len());
+            assert_eq!(
+                listed.len(),
+                real.len().min(5),
+                "{name}: the dry run lists the top 5 {list} of {real:?}:\n{listed:#?}"
+            );
+            let mut counts = Vec::new();
+            for r in listed {
+                let reason = r["reason"].as_str().unwrap();
+                let rows = r["rows"].as_i64().unwrap();
+                assert_eq!(
+                    real.get(reason),
+                    Some(&rows),
+                    "{name}: {list} {reason:?} (the real run: {real:?})"
+                );
+                counts.push(rows);
+                for key in r["example_keys"].as_array().unwrap() {
+                    let got: String = tgt
+                        .query_one(
+                            &format!("SELECT reason FROM {relation} WHERE table_name = $1 AND legacy_key = $2"),
+                            &[&name, &key.as_i64().unwrap()],
+                        )
+                        .unwrap()
+                        .get(0);
+                    assert_eq!(got, reason, "{name}: example key {key}");
+                }
+            }
+            assert_eq!(
+                counts, top,
+                "{name}: the most frequent {list}, most frequent first"
+            );
+        }
     }
     // Reasons come with example keys.
     let orders = dry
@@ -273,18 +322,20 @@ fn compiled_components_are_cached_by_content_hash() {
     );
     let plan = plan.to_str().unwrap();
     let cache = dir.join("cache");
+    // `host check` compiles the component (or loads it); returns its log.
     let check = || {
         let out = host(&["check", plan])
             .env("HOST_CACHE_DIR", &cache)
+            .env("HOST_LOG", "info,engine::wasm=debug")
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let log = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{log}");
+        log
     };
-    check();
+    let loaded = "loaded from the compile cache";
+    let first = check();
+    assert!(!first.contains(loaded), "nothing to load yet:\n{first}");
     use sha2::Digest;
     let sha = hex::encode(sha2::Sha256::digest(
         std::fs::read(plugin("offices")).unwrap(),
@@ -295,9 +346,20 @@ fn compiled_components_are_cached_by_content_hash() {
         .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with(&sha))
         .expect("a cache entry named by the component's hash");
     let compiled = std::fs::read(&entry).unwrap();
+    // The next check reads the entry instead of compiling.
+    let second = check();
+    assert!(
+        second.contains(loaded) && second.contains(&*entry.to_string_lossy()),
+        "the second check should load {}:\n{second}",
+        entry.display()
+    );
     // A damaged entry costs a compile, never a failure, and is written again.
     std::fs::write(&entry, b"not a compiled component").unwrap();
-    check();
+    let third = check();
+    assert!(
+        third.contains("ignoring an unreadable compile cache entry") && !third.contains(loaded),
+        "{third}"
+    );
     assert_eq!(std::fs::read(&entry).unwrap(), compiled);
 }
 

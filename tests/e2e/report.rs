@@ -171,7 +171,12 @@ fn report_is_one_offline_html_file_that_renders_its_charts() {
     assert_eq!(changed, 1, "the small dataset has quarantined rows");
 
     let html_path = dir.join("report.html");
-    let out = host_ok(&["report", plan, "-o", html_path.to_str().unwrap()]);
+    // Times are UTC whatever the zone of the machine (TZ) or of a database session (PGTZ).
+    let out = run_ok(
+        host(&["report", plan, "-o", html_path.to_str().unwrap()])
+            .env("TZ", "America/New_York")
+            .env("PGTZ", "Asia/Kolkata"),
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("validation passed"), "{stdout}");
     let html = std::fs::read_to_string(&html_path).unwrap();
@@ -214,6 +219,18 @@ fn report_is_one_offline_html_file_that_renders_its_charts() {
     ] {
         assert!(!lower.contains(external), "the report refers to {external}");
     }
+    let started: String = tgt
+        .query_one(
+            "SELECT to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') FROM migration.runs",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(
+        html.contains(&format!("<td>{started}</td>"))
+            && html.contains(&format!("started {started} UTC")),
+        "the run's start, {started} UTC, in the runs table and the timeline"
+    );
     assert!(!html.contains("hunter2pw"), "a password in the report");
     assert!(html.contains("postgres:***@"), "the URLs are shown, masked");
     assert!(

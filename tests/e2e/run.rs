@@ -201,9 +201,9 @@ fn crash_right_before_and_after_commit_is_identical() {
     let legacy = legacy_db(cluster, "0.05");
     let reference = reference_digests(cluster, &legacy, 40);
     for failpoint in [
-        "before-commit:patients:2",
-        "after-commit:patients:2",
-        "after-commit:orders:1",
+        "before-commit=return(patients:2)",
+        "after-commit=return(patients:2)",
+        "after-commit=return(orders:1)",
     ] {
         let target = cluster.fresh_db("failpoint");
         let plan = write_plan(
@@ -215,7 +215,7 @@ fn crash_right_before_and_after_commit_is_identical() {
         );
         let plan = plan.to_str().unwrap();
         let out = host(&["run", plan])
-            .env("HOST_FAILPOINT", failpoint)
+            .env("FAILPOINTS", failpoint)
             .output()
             .unwrap();
         assert!(
@@ -229,6 +229,84 @@ fn crash_right_before_and_after_commit_is_identical() {
         host_ok(&["run", plan]);
         assert_same_digests(&reference, &digests(&mut cluster.connect(&target)));
     }
+}
+
+/// Terminal control sequences (colour, cursor moves, clearing) out of `text`.
+fn without_escapes(text: &str) -> String {
+    regex::Regex::new(r"\x1b\[[0-9;?]*[A-Za-z]")
+        .unwrap()
+        .replace_all(text, "")
+        .into_owned()
+}
+
+#[test]
+fn a_terminal_gets_a_live_board_and_whole_log_lines() {
+    let cluster = Cluster::shared();
+    let legacy = legacy_db(cluster, "0.02");
+    let tables = ["offices", "patients"];
+    let target = cluster.fresh_db("board");
+    let plan = write_plan(
+        &temp_dir("board"),
+        &cluster.url(&legacy),
+        &cluster.url(&target),
+        20,
+        &tables,
+    );
+    let mut run = host(&["run", plan.to_str().unwrap()]);
+    run.env("FAILPOINTS", "batch-delay=return(30)");
+    let out = on_terminal(&run).output().expect("run script");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    let lines: Vec<String> = without_escapes(&screen)
+        .split(['\r', '\n'])
+        .map(str::to_string)
+        .collect();
+    // A bar per table, with its figures.
+    let bar = regex::Regex::new(
+        r"^ *patients \[[=> ]{30}\] +[0-9]{1,3}% [0-9,]+/[0-9,]+ rows, [0-9,]+ rows/s, ETA ",
+    )
+    .unwrap();
+    assert!(
+        lines.iter().any(|l| bar.is_match(l)),
+        "no bar for patients on the terminal:\n{screen}"
+    );
+    // The log lines print above the board, never into a bar's line ("where the time went"
+    // is logged while its table's bar is up).
+    let logged: Vec<&String> = lines.iter().filter(|l| l.contains(" INFO ")).collect();
+    for table in tables {
+        for what in ["where the time went", "table finished"] {
+            assert_eq!(
+                logged
+                    .iter()
+                    .filter(|l| l.contains(what) && l.contains(&format!("table={table}")))
+                    .count(),
+                1,
+                "{table}: one {what:?} log line:\n{screen}"
+            );
+        }
+    }
+    for line in logged {
+        assert!(
+            !line.contains("rows/s") && line.trim_start().starts_with("20"),
+            "a log line broken by the board: {line:?}\n{screen}"
+        );
+    }
+
+    // Without a terminal: log lines only, no control sequence.
+    let target = cluster.fresh_db("board_piped");
+    let plan = write_plan(
+        &temp_dir("board-piped"),
+        &cluster.url(&legacy),
+        &cluster.url(&target),
+        20,
+        &tables,
+    );
+    let out = host_ok(&["run", plan.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains('\x1b') && stderr.contains("table finished"),
+        "{stderr}"
+    );
 }
 
 #[test]

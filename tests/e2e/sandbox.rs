@@ -139,7 +139,11 @@ fn assert_probe_failed(p: &Probe, expected: &str) {
 
 #[test]
 fn endless_loop_meets_the_call_deadline() {
-    let p = probe("forever", "", &[("HOST_CALL_DEADLINE_MS", "1000")]);
+    let p = probe(
+        "forever",
+        "",
+        &[("FAILPOINTS", "call-deadline-ms=return(1000)")],
+    );
     assert_probe_failed(
         &p,
         "plugin trapped: ran longer than 1.0 s on one call (an endless loop? the runner stops every call at that deadline)",

@@ -164,8 +164,12 @@ fn a_broken_component_is_refused_and_the_run_finishes_on_the_old_one() {
         .unwrap();
     let (applied, message): (bool, String) = (row.get(0), row.get(1));
     assert!(!applied);
+    // The refusal names the file and why, and says what to do.
     assert!(
-        message.contains("not a WebAssembly component") || message.contains("failed"),
+        message.contains(&format!(
+            "{} is not a WebAssembly component: ",
+            live.display()
+        )) && message.contains("hint: build it with `cargo component build`"),
         "{message}"
     );
     assert_same_digests(&expected, &digests(&mut db));

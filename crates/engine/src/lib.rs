@@ -22,6 +22,7 @@ pub mod conninfo;
 pub mod deferred;
 pub mod dryrun;
 pub mod error;
+pub mod failpoint;
 pub mod idmap;
 pub mod lock;
 pub mod order;

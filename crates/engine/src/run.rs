@@ -552,7 +552,7 @@ where
     }
     w.stop_if_over_reject_rate(total, true).await?;
     w.store.finish_table(&w.spec.name).await?;
-    progress.finish(w.counts.rows_read as u64);
+    progress.finish(&w.counts);
     Ok(())
 }
 
@@ -608,8 +608,8 @@ where
         processed?;
         w.timing.read += read_time;
         prefetched = Some(next?);
-        test_delay().await;
-        progress.update(w.counts.rows_read as u64);
+        crate::failpoint::batch_delay().await;
+        progress.batch_committed(&w.counts);
         w.stop_if_over_reject_rate(total, false).await?;
     }
     Ok(())
@@ -1225,33 +1225,6 @@ pub(crate) fn adopt_extras_select_in(schema: &str, a: &AdoptTarget) -> String {
         id = ident(&a.id),
         table = qualified(schema, &a.table)
     )
-}
-
-/// Test-only pacing: `HOST_TEST_BATCH_DELAY_MS=50` sleeps after each batch, so a test can act
-/// (swap a plugin, kill the runner, stop a server) while a table is part-way.
-async fn test_delay() {
-    if let Some(ms) = std::env::var("HOST_TEST_BATCH_DELAY_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-    }
-}
-
-/// Test-only crash points: `HOST_FAILPOINT=after-commit:orders:3` aborts the process right
-/// after batch 3 of orders commits (`*` matches any table). Costs one env lookup per batch.
-pub(crate) fn failpoint(at: &str, table: &str, batch_no: i64) {
-    let Ok(spec) = std::env::var("HOST_FAILPOINT") else {
-        return;
-    };
-    let mut parts = spec.splitn(3, ':');
-    let (Some(p), Some(t), Some(n)) = (parts.next(), parts.next(), parts.next()) else {
-        return;
-    };
-    if p == at && (t == "*" || t == table) && n.parse() == Ok(batch_no) {
-        eprintln!("failpoint {spec} reached: aborting");
-        std::process::abort();
-    }
 }
 
 fn split_into(pending: &mut Vec<Vec<SourceRow>>, mut rows: Vec<SourceRow>) {

@@ -46,17 +46,14 @@ mod contract_0_1 {
 /// How long one plugin call may run, in epoch ticks of [`EPOCH_TICK`] (30 s).
 const CALL_DEADLINE_TICKS: u64 = 3_000;
 
-/// The call deadline in ticks: [`CALL_DEADLINE_TICKS`], or `HOST_CALL_DEADLINE_MS` (tests
-/// use it to catch an endless loop in a second).
+/// The call deadline in ticks: [`CALL_DEADLINE_TICKS`], or the `call-deadline-ms` failpoint
+/// (tests use it to catch an endless loop in a second).
 fn call_deadline_ticks() -> u64 {
     static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     *TICKS.get_or_init(|| {
-        std::env::var("HOST_CALL_DEADLINE_MS")
-            .ok()
-            .and_then(|ms| ms.parse::<u64>().ok())
-            .map_or(CALL_DEADLINE_TICKS, |ms| {
-                (ms / EPOCH_TICK.as_millis() as u64).max(1)
-            })
+        crate::failpoint::call_deadline_ms().map_or(CALL_DEADLINE_TICKS, |ms| {
+            (ms / EPOCH_TICK.as_millis() as u64).max(1)
+        })
     })
 }
 
@@ -222,7 +219,10 @@ impl Runtime {
             // of its source and this engine's compatibility hash); a file that fails to load
             // is simply compiled again.
             match unsafe { Component::deserialize_file(&self.engine, &file) } {
-                Ok(component) => return Ok(component),
+                Ok(component) => {
+                    tracing::debug!(file = %file.display(), "loaded from the compile cache");
+                    return Ok(component);
+                }
                 Err(e) => {
                     tracing::warn!(file = %file.display(), "ignoring an unreadable compile cache entry: {e}")
                 }

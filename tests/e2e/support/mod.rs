@@ -27,8 +27,15 @@ pub fn host_bin() -> &'static str {
         let generator = Path::new(host).with_file_name("host-generate");
         assert!(
             generator.is_file(),
-            "{} is missing: build the whole workspace first (`cargo build --release --workspace`; scripts/test.sh does)",
+            "{} is missing: build the whole workspace first (`cargo build --release --workspace --tests`; scripts/test.sh does)",
             generator.display()
+        );
+        // Crash points and pacing (FAILPOINTS) exist only in a test build of host; without
+        // them the fault tests would test nothing.
+        let version = Command::new(host).arg("--version").output().expect("run host --version");
+        assert!(
+            String::from_utf8_lossy(&version.stdout).contains("failpoints compiled in"),
+            "{host} is not a test build (no failpoints): `cargo test` builds one; a later plain `cargo build` replaced it, so run `cargo build --release --workspace --tests`"
         );
     });
     host
@@ -316,6 +323,34 @@ pub fn host(args: &[&str]) -> Command {
     c
 }
 
+/// `command` run on a pseudo-terminal (util-linux `script`), with its environment; what it
+/// draws on the terminal comes out on stdout.
+pub fn on_terminal(command: &Command) -> Command {
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_str().unwrap().replace('\'', r"'\''"));
+    let line = std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(quote)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut c = Command::new("script");
+    c.args([
+        "--quiet",
+        "--flush",
+        "--return",
+        "--command",
+        &line,
+        "/dev/null",
+    ])
+    .stdin(Stdio::null());
+    for (name, value) in command.get_envs() {
+        match value {
+            Some(v) => c.env(name, v),
+            None => c.env_remove(name),
+        };
+    }
+    c
+}
+
 /// Runs `host`, expecting success; panics with the whole output otherwise.
 pub fn host_ok(args: &[&str]) -> Output {
     run_ok(&mut host(args))
@@ -524,23 +559,43 @@ pub fn whole_lab_plan(dir: &Path, source: &str, target: &str, batch_size: usize)
     path
 }
 
-/// Batches committed so far (of `table`, or of all tables), 0 before the state exists.
+/// Batches committed so far (of `table`, or of all tables), 0 before the state exists; a
+/// query that fails fails the test (a wrong count would let a wait pass or time out for
+/// the wrong reason).
 pub fn committed_batches(db: &mut Client, table: Option<&str>) -> i64 {
-    let filter = table
-        .map(|t| format!(" WHERE table_name = '{t}'"))
-        .unwrap_or_default();
-    db.query_one(
-        &format!("SELECT CASE WHEN to_regclass('migration.batches') IS NULL THEN 0 ELSE (SELECT count(*) FROM migration.batches{filter}) END"),
-        &[],
-    )
-    .map(|r| r.get(0))
-    .unwrap_or(0)
+    try_committed_batches(db, table)
+        .unwrap_or_else(|e| panic!("counting the committed batches: {e}"))
 }
 
-/// Waits (at most a minute) until `n` batches are committed.
+/// [`committed_batches`], with the error for a caller that expects one (a server restarting).
+pub fn try_committed_batches(db: &mut Client, table: Option<&str>) -> Result<i64, postgres::Error> {
+    // Two statements: a query naming a table that does not exist fails as it is parsed.
+    let exists: bool = db
+        .query_one("SELECT to_regclass('migration.batches') IS NOT NULL", &[])?
+        .get(0);
+    if !exists {
+        return Ok(0);
+    }
+    db.query_one(
+        "SELECT count(*) FROM migration.batches WHERE $1::text IS NULL OR table_name = $1",
+        &[&table],
+    )
+    .map(|r| r.get(0))
+}
+
+/// Waits (at most a minute) until `n` batches are committed; fails the test when they are not.
 pub fn wait_for_batches(db: &mut Client, table: Option<&str>, n: i64) {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while committed_batches(db, table) < n && std::time::Instant::now() < deadline {
+    loop {
+        let now = committed_batches(db, table);
+        if now >= n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited a minute for {n} committed batches{}, and only {now} came (did the run stop or end early?)",
+            table.map(|t| format!(" of {t}")).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -560,11 +615,11 @@ pub fn reference_digests(cluster: &Cluster, legacy: &str, batch: usize) -> Vec<(
     digests(&mut cluster.connect(&target))
 }
 
-/// `host run plan`, paced to one batch per `delay_ms` (HOST_TEST_BATCH_DELAY_MS) so a test can
-/// act part-way; stderr is captured for the assertions.
+/// `host run plan`, paced to one batch per `delay_ms` (the `batch-delay` failpoint) so a test
+/// can act part-way; stderr is captured for the assertions.
 pub fn spawn_paced_run(plan: &str, delay_ms: u64) -> Child {
     host(&["run", plan])
-        .env("HOST_TEST_BATCH_DELAY_MS", delay_ms.to_string())
+        .env("FAILPOINTS", format!("batch-delay=return({delay_ms})"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -60,9 +60,9 @@ impl StateStore for PgStore<'_> {
             .map_err(CommitError::from_pg)?;
         write_batch(&tx, self.schema, commit).await?;
         let name = &commit.table.name;
-        crate::run::failpoint("before-commit", name, commit.batch_no);
+        crate::failpoint::crash_point("before-commit", name, commit.batch_no);
         tx.commit().await.map_err(CommitError::from_pg)?;
-        crate::run::failpoint("after-commit", name, commit.batch_no);
+        crate::failpoint::crash_point("after-commit", name, commit.batch_no);
         Ok(())
     }
 
