@@ -7,6 +7,7 @@ mod adopt;
 mod bounds;
 mod catalogue;
 mod check;
+mod example;
 mod faults;
 mod operate;
 mod plugin;
