@@ -67,7 +67,10 @@ impl Shop {
 
     /// `host COMMAND PLAN ARGS... --source ... --target ...`, from [`Shop::cwd`].
     fn host(&self, command: &str, plan: &Path, args: &[&str]) -> Command {
-        let (source, target) = (self.cluster.url(&self.legacy), self.cluster.url(&self.target));
+        let (source, target) = (
+            self.cluster.url(&self.legacy),
+            self.cluster.url(&self.target),
+        );
         let mut c = host(&[command, plan.to_str().unwrap()]);
         c.args(args)
             .args(["--source", &source, "--target", &target])
@@ -96,7 +99,11 @@ impl Shop {
             .lines()
             .map(|line| {
                 if line.starts_with('[') {
-                    section = if line == "[source]" || line == "[target]" { line } else { "" };
+                    section = if line == "[source]" || line == "[target]" {
+                        line
+                    } else {
+                        ""
+                    };
                 }
                 match (section, line.split(" = ").next().unwrap_or("")) {
                     ("[source]", "url") => format!("url = \"{}\"", self.cluster.url(&self.legacy)),
@@ -104,7 +111,10 @@ impl Shop {
                     (_, "batch_size") => format!("batch_size = {batch_size}"),
                     _ => line
                         .replace("\"dist/", &format!("\"{}/dist/", dir.display()))
-                        .replace("\"target.sql\"", &format!("\"{}/target.sql\"", dir.display())),
+                        .replace(
+                            "\"target.sql\"",
+                            &format!("\"{}/target.sql\"", dir.display()),
+                        ),
                 }
             })
             .collect();
@@ -131,7 +141,10 @@ fn rows_by_key(client: &mut Client, sql: &str) -> BTreeMap<i64, Vec<String>> {
         .iter()
         .map(|r| {
             let values = (1..r.len())
-                .map(|i| r.get::<_, Option<String>>(i).unwrap_or_else(|| "NULL".into()))
+                .map(|i| {
+                    r.get::<_, Option<String>>(i)
+                        .unwrap_or_else(|| "NULL".into())
+                })
                 .collect();
             (r.get(0), values)
         })
@@ -196,7 +209,10 @@ fn bookshop_from_an_empty_database_to_a_validated_migration() {
     let text = stdout(&check);
     let order: Vec<usize> = ["1. Authors", "2. Books", "3. Orders"]
         .iter()
-        .map(|t| text.find(t).unwrap_or_else(|| panic!("{t} not in:\n{text}")))
+        .map(|t| {
+            text.find(t)
+                .unwrap_or_else(|| panic!("{t} not in:\n{text}"))
+        })
         .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
     assert!(text.contains("check passed: 3 tables"), "{text}");
@@ -225,8 +241,11 @@ fn bookshop_from_an_empty_database_to_a_validated_migration() {
     );
 
     shop.host_ok("run", &plan, &[]);
-
     let (mut source, mut target) = (shop.source(), shop.target());
+    // A second run finds everything done and changes nothing.
+    let first = digests(&mut target);
+    shop.host_ok("run", &plan, &[]);
+    assert_same_digests(&first, &digests(&mut target));
 
     // ------------------------------------------------------------------ the dirt
     let skipped = left_behind(&mut target, "skipped", "Authors");
@@ -237,7 +256,12 @@ fn bookshop_from_an_empty_database_to_a_validated_migration() {
     );
     assert_eq!(soft_deleted.len(), 8);
     assert_eq!(skipped.keys().copied().collect::<Vec<_>>(), soft_deleted);
-    assert!(skipped.values().all(|r| r == "soft-deleted author (DeletedAt is set)"), "{skipped:?}");
+    assert!(
+        skipped
+            .values()
+            .all(|r| r == "soft-deleted author (DeletedAt is set)"),
+        "{skipped:?}"
+    );
     assert_eq!(
         rejected,
         BTreeMap::from([(7, "required column FullName is NULL or blank".to_string())])
@@ -249,7 +273,9 @@ fn bookshop_from_an_empty_database_to_a_validated_migration() {
     assert!(skip.len() > 20, "{skip:?}");
     assert_eq!(skipped.keys().copied().collect::<Vec<_>>(), skip);
     assert!(
-        skipped.values().all(|r| r.contains(": that author was skipped (soft-deleted author")),
+        skipped
+            .values()
+            .all(|r| r.contains(": that author was skipped (soft-deleted author")),
         "{skipped:?}"
     );
     let orphans = with_fate(&mut source, BOOK_FATES, "orphan");
@@ -274,10 +300,24 @@ fn bookshop_from_an_empty_database_to_a_validated_migration() {
     );
     let skipped = left_behind(&mut target, "skipped", "Orders");
     let rejected = left_behind(&mut target, "quarantine", "Orders");
-    assert_eq!(skipped.keys().copied().collect::<Vec<_>>(), with_fate(&mut source, &order_fates, "skip"));
-    assert!(skipped.values().all(|r| r.contains(": that book was skipped (AuthorId=")), "{skipped:?}");
-    assert_eq!(rejected.keys().copied().collect::<Vec<_>>(), with_fate(&mut source, &order_fates, "orphan"));
-    assert!(rejected.values().all(|r| r.starts_with("orphan: BookId=")), "{rejected:?}");
+    assert_eq!(
+        skipped.keys().copied().collect::<Vec<_>>(),
+        with_fate(&mut source, &order_fates, "skip")
+    );
+    assert!(
+        skipped
+            .values()
+            .all(|r| r.contains(": that book was skipped (AuthorId=")),
+        "{skipped:?}"
+    );
+    assert_eq!(
+        rejected.keys().copied().collect::<Vec<_>>(),
+        with_fate(&mut source, &order_fates, "orphan")
+    );
+    assert!(
+        rejected.values().all(|r| r.starts_with("orphan: BookId=")),
+        "{rejected:?}"
+    );
     assert_eq!(rejected[&10], "orphan: BookId=99999 has no migrated row in Books (missing in the legacy data, or quarantined)");
     // The quarantined row itself is kept, for an operator to fix.
     let kept: String = target
@@ -306,7 +346,10 @@ fn bookshop_from_an_empty_database_to_a_validated_migration() {
                 a.legacy_id::text
          FROM public.books b JOIN public.authors a ON a.id = b.author_id",
     );
-    assert_eq!(books.len(), with_fate(&mut source, BOOK_FATES, "write").len());
+    assert_eq!(
+        books.len(),
+        with_fate(&mut source, BOOK_FATES, "write").len()
+    );
     for (key, row) in &books {
         assert_eq!(row, &legacy_books[key], "book {key}");
     }
@@ -330,7 +373,10 @@ fn bookshop_from_an_empty_database_to_a_validated_migration() {
             .unwrap();
         (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))
     };
-    assert!(awkward.0 > 0 && awkward.1 > 0 && awkward.2 > 0 && awkward.3 > 0 && awkward.4 > 0, "{awkward:?}");
+    assert!(
+        awkward.0 > 0 && awkward.1 > 0 && awkward.2 > 0 && awkward.3 > 0 && awkward.4 > 0,
+        "{awkward:?}"
+    );
 
     // Authors: names trimmed, blanks NULL, the shop's local time given its zone.
     let legacy_authors = rows_by_key(
@@ -363,11 +409,17 @@ fn bookshop_from_an_empty_database_to_a_validated_migration() {
                 (ordered_at AT TIME ZONE 'Europe/Paris')::text
          FROM public.orders o JOIN public.books b ON b.id = o.book_id",
     );
-    assert_eq!(orders.len(), with_fate(&mut source, &order_fates, "write").len());
+    assert_eq!(
+        orders.len(),
+        with_fate(&mut source, &order_fates, "write").len()
+    );
     for (key, row) in &orders {
         assert_eq!(row, &legacy_orders[key], "order {key}");
     }
-    assert!(orders.values().any(|o| o[1] == "NULL"), "no blank e-mail became NULL");
+    assert!(
+        orders.values().any(|o| o[1] == "NULL"),
+        "no blank e-mail became NULL"
+    );
 
     // Keys: UUIDs the runner minted (v5), recorded in its id map.
     let unmapped: i64 = target
@@ -403,14 +455,25 @@ fn bookshop_from_an_empty_database_to_a_validated_migration() {
     for t in tables {
         assert_eq!(t["phase"], "done", "{t:#}");
         let n = |k: &str| t[k].as_i64().unwrap();
-        assert_eq!(n("source_rows"), n("rows_written") + n("rows_skipped") + n("rows_rejected"), "{t:#}");
+        assert_eq!(
+            n("source_rows"),
+            n("rows_written") + n("rows_skipped") + n("rows_rejected"),
+            "{t:#}"
+        );
     }
     assert_eq!(status["rows_read"], 4700);
 
     let report = shop.host_ok("report", &plan, &["-o", "bookshop.html"]);
-    assert!(stdout(&report).contains("validation passed"), "{}", stdout(&report));
+    assert!(
+        stdout(&report).contains("validation passed"),
+        "{}",
+        stdout(&report)
+    );
     let html = std::fs::read_to_string(shop.cwd.join("bookshop.html")).unwrap();
-    assert!(html.contains("Orders") && html.contains("books_genre_fkey"), "the report lacks the tables or the reasons");
+    assert!(
+        html.contains("Orders") && html.contains("books_genre_fkey"),
+        "the report lacks the tables or the reasons"
+    );
 }
 
 #[test]
@@ -432,7 +495,8 @@ fn bookshop_crashed_and_killed_mid_run_ends_identical_to_an_uninterrupted_run() 
         .unwrap();
     assert!(!crashed.status.success());
     assert!(
-        String::from_utf8_lossy(&crashed.stderr).contains("failpoint before-commit:Books:3 reached"),
+        String::from_utf8_lossy(&crashed.stderr)
+            .contains("failpoint before-commit:Books:3 reached"),
         "{}",
         String::from_utf8_lossy(&crashed.stderr)
     );
@@ -442,7 +506,10 @@ fn bookshop_crashed_and_killed_mid_run_ends_identical_to_an_uninterrupted_run() 
     let mut child = spawn_paced_run(plan, 20);
     wait_for_batches(&mut db, Some("Orders"), 3);
     child.kill().unwrap();
-    assert!(!child.wait().unwrap().success(), "the run finished before the kill");
+    assert!(
+        !child.wait().unwrap().success(),
+        "the run finished before the kill"
+    );
     let orders_done: i64 = db
         .query_one(
             "SELECT count(*) FROM migration.table_state WHERE table_name = 'Orders' AND phase = 'done'",
