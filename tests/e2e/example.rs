@@ -524,3 +524,31 @@ fn bookshop_crashed_and_killed_mid_run_ends_identical_to_an_uninterrupted_run() 
     let validated = json(&run_ok(&mut host(&["validate", plan, "--json"])));
     assert_eq!(validated["ok"], true, "{validated:#}");
 }
+
+#[test]
+fn bookshop_plugins_pass_their_fixtures() {
+    example_plan();
+    for name in ["authors", "books", "orders"] {
+        let dir = example_dir();
+        let out = run_ok(&mut host(&[
+            "plugin",
+            "test",
+            dir.join("dist")
+                .join(format!("{name}.wasm"))
+                .to_str()
+                .unwrap(),
+            dir.join("plugins")
+                .join(name)
+                .join("fixtures.toml")
+                .to_str()
+                .unwrap(),
+            "--json",
+        ]));
+        let report = json(&out);
+        assert_eq!(report["ok"], true, "{name}: {report:#}");
+        assert!(
+            report["cases"].as_array().unwrap().len() >= 4,
+            "{name}: {report:#}"
+        );
+    }
+}
