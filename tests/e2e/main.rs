@@ -8,6 +8,7 @@ mod bounds;
 mod catalogue;
 mod check;
 mod contract;
+mod example;
 mod faults;
 mod operate;
 mod plugin;
