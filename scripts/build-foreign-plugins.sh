@@ -27,12 +27,10 @@ build() {
     case "$name" in dist | node_modules | __pycache__) continue ;; esac
     out="$root/dist/$name.wasm"
     stale "$out" "$dir" wit || continue
-    if ! "$host" plugin build "$dir" -o "$out.tmp" >/dev/null; then
-      rm -f "$out.tmp"
-      echo "notice: $language plugin $dir could not be built (see above): its e2e comparison will be SKIPPED"
+    if ! "$host" plugin build "$dir" -o "$out" >/dev/null; then
+            echo "notice: $language plugin $dir could not be built (see above): its e2e comparison will be SKIPPED"
       continue
     fi
-    mv -f "$out.tmp" "$out"
     built=$((built + 1))
   done
   echo "$language plugins: $built built, $(ls "$root"/dist/*.wasm 2>/dev/null | wc -l) in $root/dist/"

@@ -20,12 +20,10 @@ for dir in "$here"/plugins/*/; do
     continue
   fi
   # Written beside and renamed: an interrupted build leaves no half component behind.
-  if ! "$host" plugin build "$dir" -o "$out.tmp"; then
-    rm -f "$out.tmp"
-    echo "error: building $dir failed (see above)" >&2
+  if ! "$host" plugin build "$dir" -o "$out"; then
+        echo "error: building $dir failed (see above)" >&2
     exit 1
   fi
-  mv -f "$out.tmp" "$out"
   built=$((built + 1))
 done
 echo "bookshop plugins: $built built, $(ls "$here"/dist/*.wasm | wc -l) in examples/bookshop/dist/"

@@ -377,7 +377,7 @@ pub fn external(name: &str, args: &[OsString]) -> anyhow::Result<()> {
             return Err(Error::plan(format!(
                 "`host {name}` is not a command of host, and no `{program}` was found beside host or on PATH\n  hint: `host --help` lists the commands{}",
                 if name == "generate" {
-                    "; the lab's generator is built with `cargo build --release -p lab-generator` (scripts/lab.sh does it)"
+                    "; the lab example's generator, host-generate, is built with `cargo build --release --workspace` (scripts/lab.sh does it)"
                 } else {
                     ""
                 }

@@ -111,22 +111,18 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<()> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
-    match &source {
-        Source::Rust { manifest } => build_rust(manifest, &output)?,
-        Source::Python { dir } => build_python(dir, &output)?,
-        Source::JavaScript { file } => build_javascript(file, &output)?,
+    // Built beside the output and renamed into place once it loads: a plan naming the output
+    // never sees half a file or a component that does not fit the contract.
+    let mut staging = output.clone().into_os_string();
+    staging.push(".building");
+    let staging = PathBuf::from(staging);
+    let built = build_and_describe(&source, &staging);
+    if built.is_err() {
+        let _ = std::fs::remove_file(&staging);
     }
-    // Loaded and described here: a component that does not fit the contract is refused now.
-    let runtime = Runtime::new()?;
-    let plugin = runtime.load(&output).map_err(|e| {
-        Error::check(format!(
-            "built, but it is not a plugin this host can run: {e}"
-        ))
-    })?;
-    let description = plugin
-        .instantiate(Default::default(), "build")
-        .and_then(|mut i| i.describe())
-        .map_err(|e| Error::check(format!("built, but describe() failed: {e}")))?;
+    let (plugin, description) = built?;
+    std::fs::rename(&staging, &output)
+        .with_context(|| format!("moving the component to {}", output.display()))?;
     let bytes = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
     let writes: Vec<&str> = description
         .writes
@@ -155,6 +151,30 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Builds `source` into `output`, then loads it and asks what it reads and writes: a
+/// component that does not fit the contract is refused here, not at `host check`.
+fn build_and_describe(
+    source: &Source,
+    output: &Path,
+) -> anyhow::Result<(engine::wasm::Plugin, engine::wasm::Description)> {
+    match source {
+        Source::Rust { manifest } => build_rust(manifest, output)?,
+        Source::Python { dir } => build_python(dir, output)?,
+        Source::JavaScript { file } => build_javascript(file, output)?,
+    }
+    let runtime = Runtime::new()?;
+    let plugin = runtime.load(output).map_err(|e| {
+        Error::check(format!(
+            "built, but it is not a plugin this host can run: {e}"
+        ))
+    })?;
+    let description = plugin
+        .instantiate(Default::default(), "build")
+        .and_then(|mut i| i.describe())
+        .map_err(|e| Error::check(format!("built, but describe() failed: {e}")))?;
+    Ok((plugin, description))
 }
 
 /// Runs `command`; a failure says what ran and shows its output's end.

@@ -16,6 +16,7 @@
 //! - [`validate`], [`dryrun`], [`retry`], [`rollback`], [`status`].
 //! - [`pg`], [`conninfo`], [`tls`], [`transient`]: connections, TLS and riding out faults.
 
+pub mod batch;
 pub mod check;
 pub mod codec;
 pub mod conninfo;

@@ -338,7 +338,9 @@ fn default_schema() -> String {
 fn default_batch_size() -> usize {
     1000
 }
-/// The lab's own success criterion: more than 98% of rows migrated.
+/// A table stops once more than 2% of its rows are quarantined: at that rate the plugin or
+/// the data is wrong, and going on fills the quarantine instead of the target. A plan may
+/// set its own.
 fn default_max_reject_rate() -> f64 {
     0.02
 }

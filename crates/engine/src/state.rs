@@ -432,4 +432,3 @@ pub async fn has_deferred_table(client: &Client) -> anyhow::Result<bool> {
         .await?
         .get(0))
 }
-

@@ -9,10 +9,10 @@
 use std::collections::HashMap;
 use std::future::Future;
 
+use crate::batch::{Batch, FkCheck, SourceRow, TableSpec};
 use crate::check::AdoptTarget;
 use crate::deferred::DeferredFk;
 use crate::idmap::IdMaps;
-use crate::run::{Batch, FkCheck, SourceRow, TableSpec};
 use crate::state::{BatchKind, RunOutcome, TableState};
 
 pub mod memory;

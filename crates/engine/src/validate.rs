@@ -2,7 +2,7 @@
 //!
 //! Per table: the accounting identity, recorded reasons, id-map completeness, foreign-key
 //! orphans, money sums to the cent, and a sample of source rows re-transformed through the
-//! current plugin and compared with the target. Then the lab's success criteria.
+//! current plugin and compared with the target. Then the plan's success criteria (`[validate]`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -775,10 +775,7 @@ mod tests {
             detail.ends_with("(read 10: the source changed or the run is unfinished)"),
             "{detail}"
         );
-        let copying = table_state(
-            state::TablePhase::Copying,
-            counts(10, 7, 2, 1),
-        );
+        let copying = table_state(state::TablePhase::Copying, counts(10, 7, 2, 1));
         assert!(!accounting(&copying, 10).0);
     }
 

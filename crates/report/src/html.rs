@@ -398,8 +398,16 @@ fn card(value: &str, key: &str, class: &str) -> Markup {
 
 fn summary(p: &Page<'_>) -> Markup {
     let d = p.data;
-    let done = d.tables.iter().filter(|t| t.phase == TablePhase::Done).count();
-    let failed = d.tables.iter().filter(|t| t.phase == TablePhase::Failed).count();
+    let done = d
+        .tables
+        .iter()
+        .filter(|t| t.phase == TablePhase::Done)
+        .count();
+    let failed = d
+        .tables
+        .iter()
+        .filter(|t| t.phase == TablePhase::Failed)
+        .count();
     let sum = |f: fn(&TableStatus) -> i64| d.tables.iter().map(f).sum::<i64>();
     let wall: f64 = d.timelines.iter().map(|t| t.duration).sum();
     let timed_rows: i64 = d

@@ -5,10 +5,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{BatchCommit, Checkpoint, CommitError, StateStore, SwapRecord};
+use crate::batch::{source_json, Fate};
 use crate::check::AdoptTarget;
 use crate::deferred::DeferredFk;
 use crate::idmap::IdMaps;
-use crate::run::{source_json, Fate};
 use crate::state::{BatchKind, RunOutcome, TableCounts, TablePhase, TableState};
 
 /// A quarantined row as `migration.quarantine` keeps it.

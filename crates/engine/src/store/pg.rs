@@ -10,12 +10,12 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Transaction};
 
 use super::{BatchCommit, Checkpoint, CommitError, StateStore, SwapRecord};
+use crate::batch::{source_json, Fate, FkCheck, TableSpec};
 use crate::check::AdoptTarget;
 use crate::codec;
 use crate::deferred::DeferredFk;
 use crate::idmap::IdMaps;
 use crate::pg::{self, error_text, ident, qualified};
-use crate::run::{source_json, Fate, FkCheck, TableSpec};
 use crate::state::{self, RunOutcome, StateValue, TableState};
 
 /// The state store of one target connection; `schema` is the plan's target schema.
@@ -129,7 +129,7 @@ impl StateStore for PgStore<'_> {
         let sql = format!(
             "WITH gone AS (DELETE FROM migration.adopt_extras WHERE table_name = $1)
              INSERT INTO migration.adopt_extras (table_name, target_table, id, legacy_id, reason) {}",
-            crate::run::adopt_extras_select_in(self.schema, adopt)
+            crate::batch::adopt_extras_select_in(self.schema, adopt)
         );
         let n = self
             .client
