@@ -182,7 +182,7 @@ const TEMPLATE_LIB: &str = include_str!("../templates/plugin/lib.rs.tmpl");
 const TEMPLATE_FIXTURES: &str = include_str!("../templates/plugin/fixtures.toml.tmpl");
 
 fn new_plugin(args: &NewArgs) -> anyhow::Result<()> {
-    let names = TableNames::parse(&args.table).map_err(|e| Error::plan(e))?;
+    let names = TableNames::parse(&args.table).map_err(Error::plan)?;
     let in_workspace = args.dir.join("Cargo.toml").exists() && args.dir.join("sdk").exists();
     let sdk = if in_workspace {
         None

@@ -678,40 +678,25 @@ const fn contract_package(wit: &'static str) -> &'static str {
     panic!("wit/migrate.wit has no `package` line")
 }
 
-/// A semantic version `major.minor.patch` (pre-release and build tags kept as text).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Version {
-    major: u64,
-    minor: u64,
-    patch: u64,
-    pre: bool,
-}
+use semver::Version;
 
+/// A contract version as semver reads it (`1.2`, `1.2.3.4` and other non-versions are None).
 fn parse_version(text: &str) -> Option<Version> {
-    let core = text.split('+').next()?;
-    let (core, pre) = match core.split_once('-') {
-        Some((core, _)) => (core, true),
-        None => (core, false),
-    };
-    let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());
-    let v = Version {
-        major: parts.next()??,
-        minor: parts.next()??,
-        patch: parts.next()??,
-        pre,
-    };
-    parts.next().is_none().then_some(v)
+    Version::parse(text).ok()
 }
 
 /// Whether a component built against contract version `found` works with this host's
 /// `host` version, by the component model's semver rule (the one wasmtime's linker applies):
 /// same major for 1.0 and later, same minor for 0.x, the exact version for 0.0.x and
 /// pre-releases. Err is the reason, for the message.
-fn compatible(host: Version, found: Version) -> Result<(), String> {
-    if host == found {
+fn compatible(host: &Version, found: &Version) -> Result<(), String> {
+    // Build metadata does not count, as semver says.
+    if (host.major, host.minor, host.patch, &host.pre)
+        == (found.major, found.minor, found.patch, &found.pre)
+    {
         return Ok(());
     }
-    if host.pre || found.pre {
+    if !host.pre.is_empty() || !found.pre.is_empty() {
         return Err("pre-release contract versions are compatible only with themselves".into());
     }
     match (host.major, host.minor) {
@@ -768,7 +753,7 @@ fn contract_of(
             let Some(v) = parse_version(version) else {
                 return Err(incompatible(found, "its version is not semver".into()));
             };
-            compatible(host, v).map_err(|why| incompatible(found, why))?;
+            compatible(&host, &v).map_err(|why| incompatible(found, why))?;
         }
         if named {
             return Ok(contract);
@@ -811,16 +796,17 @@ mod contract_tests {
 
     #[test]
     fn semver_compatibility() {
-        assert!(compatible(v("0.1.0"), v("0.1.0")).is_ok());
-        assert!(compatible(v("0.1.0"), v("0.1.7")).is_ok());
-        assert!(compatible(v("0.1.3"), v("0.1.0")).is_ok());
-        assert!(compatible(v("0.1.0"), v("0.2.0")).is_err());
-        assert!(compatible(v("0.1.0"), v("1.0.0")).is_err());
-        assert!(compatible(v("1.2.0"), v("1.0.5")).is_ok());
-        assert!(compatible(v("1.2.0"), v("2.0.0")).is_err());
-        assert!(compatible(v("0.0.1"), v("0.0.2")).is_err());
-        assert!(compatible(v("0.1.0"), v("0.1.0-rc1")).is_err());
+        assert!(compatible(&v("0.1.0"), &v("0.1.0")).is_ok());
+        assert!(compatible(&v("0.1.0"), &v("0.1.7")).is_ok());
+        assert!(compatible(&v("0.1.3"), &v("0.1.0")).is_ok());
+        assert!(compatible(&v("0.1.0"), &v("0.2.0")).is_err());
+        assert!(compatible(&v("0.1.0"), &v("1.0.0")).is_err());
+        assert!(compatible(&v("1.2.0"), &v("1.0.5")).is_ok());
+        assert!(compatible(&v("1.2.0"), &v("2.0.0")).is_err());
+        assert!(compatible(&v("0.0.1"), &v("0.0.2")).is_err());
+        assert!(compatible(&v("0.1.0"), &v("0.1.0-rc1")).is_err());
         assert_eq!(parse_version("1.2"), None);
         assert_eq!(parse_version("1.2.3.4"), None);
+        assert!(compatible(&v("0.2.0"), &v("0.2.0+build.7")).is_ok());
     }
 }
