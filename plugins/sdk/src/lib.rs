@@ -86,7 +86,9 @@ pub mod bindings {
 }
 
 pub use bindings::migrate::transform::log::Level;
-pub use bindings::migrate::transform::types::{Description, Outcome, TargetColumns, TargetRow, Value};
+pub use bindings::migrate::transform::types::{
+    Description, Outcome, TargetColumns, TargetRow, Value,
+};
 
 pub mod json;
 pub mod money;
