@@ -7,14 +7,18 @@
 //! - [`plan`]: the plan file, parsed then resolved; [`check`]: the plan against the databases
 //!   and the plugins; [`order`]: dependency order.
 //! - [`session`]: connecting both sides and opening a checked migration.
-//! - [`scheduler`]: which table runs when; [`run`]: one table, batch by batch (read a page,
-//!   call the plugin, commit the batch with its checkpoint in one target transaction).
+//! - [`scheduler`]: which table runs when, and the whole of `host run`; [`run`]: one table,
+//!   batch by batch (read a page, call the plugin, split a batch around a bad row).
+//! - [`batch`]: a batch's rows and what became of each; [`store`]: where a batch is committed
+//!   with its checkpoint, in one target transaction ([`store::StateStore`], for PostgreSQL
+//!   and in memory for tests).
 //! - [`wasm`]: the plugin runtime (where a plugin is called); [`codec`]: values between
 //!   PostgreSQL and the plugin contract; [`idmap`]: legacy ids to UUIDs.
 //! - [`state`]: the `migration` schema in the target (checkpoints, quarantine, audit trail);
 //!   [`lock`]: one writer per target; [`deferred`]: keys and indexes set aside for the load.
 //! - [`validate`], [`dryrun`], [`retry`], [`rollback`], [`status`].
 //! - [`pg`], [`conninfo`], [`tls`], [`transient`]: connections, TLS and riding out faults.
+//! - [`progress`]: what a front end may observe; [`failpoint`]: test-build crash points.
 
 pub mod batch;
 pub mod check;

@@ -1,7 +1,7 @@
 //! Loading and calling transform components: the host side of `wit/`.
 //!
 //! The WIT world is bound here, once per contract version the host accepts: the current
-//! `wit/migrate.wit` and the frozen 0.1.0 (see [`contract_of`]). Each plugin is compiled and
+//! `wit/migrate.wit` and the frozen 0.1.0 (see `contract_of`). Each plugin is compiled and
 //! pre-instantiated once ([`Plugin`]); a fresh [`Instance`] (store + instance) is cheap and is
 //! made again after any trap, since a trapped instance cannot be entered again.
 
