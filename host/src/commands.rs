@@ -172,12 +172,7 @@ pub async fn swap(args: &SwapArgs) -> anyhow::Result<()> {
     };
     let analysis = check::analyze(&trial, &runtime, Some(&source), Some(&target)).await?;
     if !analysis.problems.is_empty() {
-        let list = analysis
-            .problems
-            .iter()
-            .map(|p| format!("- {p}"))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let list = check::problem_list(&analysis.problems);
         return Err(Error::check(format!(
             "refused: {} does not fit {}; the current component stays:\n{list}",
             args.plugin.display(),

@@ -19,6 +19,15 @@ pub struct Problem {
     pub message: String,
 }
 
+/// `problems` as a list for a message, one `- problem` per line.
+pub fn problem_list(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("- {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.table {

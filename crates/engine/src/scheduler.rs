@@ -362,11 +362,7 @@ async fn open_run(plan: &plan::Plan, only: &[String]) -> anyhow::Result<OpenedRu
         problems.extend(deferred::bulk_refusals(plan, &analysis, &target, &loading).await?);
     }
     if !problems.is_empty() {
-        let list = problems
-            .iter()
-            .map(|p| format!("- {p}"))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let list = crate::check::problem_list(&problems);
         return Err(Error::check(format!(
             "the plan does not check out, nothing was migrated:\n{list}"
         ))

@@ -46,12 +46,7 @@ pub async fn open_locked(plan: &plan::Plan, command: Option<&str>) -> anyhow::Re
     let runtime = wasm::Runtime::new()?;
     let (analysis, _) = analyze_rehearsed(plan, &runtime, Some(&source), Some(&target)).await?;
     if !analysis.problems.is_empty() {
-        let list = analysis
-            .problems
-            .iter()
-            .map(|p| format!("- {p}"))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let list = crate::check::problem_list(&analysis.problems);
         return Err(Error::check(format!(
             "the plan does not check out (run `host check`):\n{list}"
         ))
