@@ -57,7 +57,7 @@ impl TableSpec {
     }
 }
 
-/// [`crate::run::adopt_extras_select`] for the target schema `schema`.
+/// `run::adopt_extras_select` for the target schema `schema`.
 pub fn adopt_extras_select_in(schema: &str, a: &AdoptTarget) -> String {
     format!(
         "SELECT $1::text, $2::text, t.{id}::text, t.{legacy}::int8,
