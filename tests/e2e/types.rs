@@ -272,12 +272,12 @@ fn the_dry_run_sees_what_only_the_target_refuses_and_leaves_nothing() {
     let cluster = Cluster::shared();
     let source = source_db(
         cluster,
-        "INSERT INTO typed (id, note) VALUES (1, 'ok'), (2, 'forbidden'), (3, 'ok'), (4, 'much too long'), (5, 'fine'), (6, 'fine too');",
+        "INSERT INTO typed (id, note) VALUES (1, 'ok'), (2, 'banned'), (3, 'ok'), (4, 'much too long'), (5, 'fine'), (6, 'fine too');",
     );
     let target = target_db(
         cluster,
         "CREATE DOMAIN short_note AS text CHECK (length(VALUE) <= 8);",
-        &|name| (name == "note").then(|| "short_note UNIQUE CHECK (note <> 'forbidden')".into()),
+        &|name| (name == "note").then(|| "short_note UNIQUE CHECK (note <> 'banned')".into()),
     );
     let plan = typed_plan(cluster, &source, &target, 100);
     let plan = plan.to_str().unwrap();
