@@ -12,8 +12,11 @@
 //! a column the plugin leaves to a sequence default skips the numbers the dry run drew.
 //!
 //! A table an earlier run already started is transformed but not rehearsed (its rows would
-//! collide with those already migrated), nor is an adopted one (nothing is written). Constraints
-//! deferred to commit are not checked: the transaction never commits.
+//! collide with those already migrated), nor is an adopted one (nothing is written), nor one
+//! resolving an adopted table (the in-memory id map mints the adopted rows' UUIDs, which are
+//! not theirs) or a table a run left half done (the target lacks the rest of its rows), nor,
+//! in turn, their dependents. Constraints deferred to commit are not checked: the transaction
+//! never commits.
 
 use std::collections::BTreeMap;
 
@@ -71,6 +74,8 @@ pub async fn dry_run(
     crate::run::ensure_target_schema(plan, rehearsal.client()).await?;
     let started = started_tables(&rehearsal).await?;
     let mut earlier = Earlier::default();
+    // Tables whose rows the target does not hold as the in-memory id map has them.
+    let mut unheld = Vec::new();
     let mut out = Vec::new();
     for step in analysis.order.iter().flatten() {
         let t = analysis
@@ -86,7 +91,15 @@ pub async fn dry_run(
         let pages = PgSource::new(snapshot.client(), &plan.source_schema);
         let spec = TableSpec::of(t);
         let mut tally = Tally::new(&spec);
-        let rehearse = spec.adopt.is_none() && !started.contains(&spec.name);
+        // The rows of an adopted table have their own UUIDs, not the in-memory id map's, and
+        // a table a run left half done holds only part of its rows: a table resolving either
+        // would see its references refused.
+        let resolves_unheld = t.description.resolves.iter().any(|e| unheld.contains(e));
+        let started_here = started.iter().find(|(name, _)| name == &spec.name);
+        let rehearse = spec.adopt.is_none() && started_here.is_none() && !resolves_unheld;
+        if spec.adopt.is_some() || started_here.is_some_and(|(_, done)| !done) || resolves_unheld {
+            unheld.push(spec.name.clone());
+        }
         tally.report.rehearsed = rehearse;
         dry_table(
             &pages,
@@ -107,8 +120,8 @@ pub async fn dry_run(
     Ok(out)
 }
 
-/// The plan tables an earlier run started (they have a state row).
-async fn started_tables(target: &Transaction<'_>) -> anyhow::Result<Vec<String>> {
+/// The plan tables an earlier run started (they have a state row), each with whether it is done.
+async fn started_tables(target: &Transaction<'_>) -> anyhow::Result<Vec<(String, bool)>> {
     let has_state: bool = target
         .query_one(
             "SELECT to_regclass('migration.table_state') IS NOT NULL",
@@ -120,10 +133,13 @@ async fn started_tables(target: &Transaction<'_>) -> anyhow::Result<Vec<String>>
         return Ok(Vec::new());
     }
     Ok(target
-        .query("SELECT table_name FROM migration.table_state", &[])
+        .query(
+            "SELECT table_name, phase = 'done' FROM migration.table_state",
+            &[],
+        )
         .await?
         .iter()
-        .map(|r| r.get(0))
+        .map(|r| (r.get(0), r.get(1)))
         .collect())
 }
 
