@@ -185,25 +185,21 @@ fn every_column_type_arrives_unchanged_and_validates() {
 fn check_refuses_columns_that_can_never_be_written_and_passes_what_postgresql_casts() {
     let cluster = Cluster::shared();
     let source = source_db(cluster, ROWS);
-    let target = target_db(
-        cluster,
-        "",
-        &|name| match name {
-            // Never written: a generated column, a type without input, a pair never cast.
-            "note" => Some("text GENERATED ALWAYS AS ('computed') STORED".into()),
-            "point" => Some("pg_node_tree".into()),
-            "text_arr" => Some("integer".into()),
-            "mood" => Some("date".into()),
-            // Written through text, or by COPY whatever the column says: no problem.
-            "int4_arr" => Some("int8[]".into()),
-            "mood_arr" => Some("text".into()),
-            "inet" => Some("text".into()),
-            "uuid_arr" => Some("jsonb".into()),
-            "int4range" => Some("int8range".into()),
-            "year" => Some("integer GENERATED ALWAYS AS IDENTITY".into()),
-            _ => None,
-        },
-    );
+    let target = target_db(cluster, "", &|name| match name {
+        // Never written: a generated column, a type without input, a pair never cast.
+        "note" => Some("text GENERATED ALWAYS AS ('computed') STORED".into()),
+        "point" => Some("pg_node_tree".into()),
+        "text_arr" => Some("integer".into()),
+        "mood" => Some("date".into()),
+        // Written through text, or by COPY whatever the column says: no problem.
+        "int4_arr" => Some("int8[]".into()),
+        "mood_arr" => Some("text".into()),
+        "inet" => Some("text".into()),
+        "uuid_arr" => Some("jsonb".into()),
+        "int4range" => Some("int8range".into()),
+        "year" => Some("integer GENERATED ALWAYS AS IDENTITY".into()),
+        _ => None,
+    });
     let plan = typed_plan(cluster, &source, &target, 10);
     let out = host(&["check", plan.to_str().unwrap()]).output().unwrap();
     let text = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
@@ -216,9 +212,22 @@ fn check_refuses_columns_that_can_never_be_written_and_passes_what_postgresql_ca
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
-    let problems = text.lines().filter(|l| l.starts_with("- ") || l.contains("[typed]")).count();
-    assert_eq!(problems, 4, "exactly the four columns that can never be written:\n{text}");
-    for fine in ["int4_arr", "mood_arr", "inet", "uuid_arr", "int4range", "year"] {
+    let problems = text
+        .lines()
+        .filter(|l| l.starts_with("- ") || l.contains("[typed]"))
+        .count();
+    assert_eq!(
+        problems, 4,
+        "exactly the four columns that can never be written:\n{text}"
+    );
+    for fine in [
+        "int4_arr",
+        "mood_arr",
+        "inet",
+        "uuid_arr",
+        "int4range",
+        "year",
+    ] {
         assert!(
             !text.contains(&format!("typed.{fine} ")),
             "{fine} can be written, yet check names it:\n{text}"
@@ -328,7 +337,16 @@ fn the_dry_run_sees_what_only_the_target_refuses_and_leaves_nothing() {
         .collect();
     assert_eq!(predicted, real);
     let reasons: Vec<&str> = real.iter().map(|(_, r)| r.as_str()).collect();
-    assert!(reasons[0].contains("violates check constraint \"typed_note_check\""), "{reasons:?}");
-    assert!(reasons[1].contains("duplicate key value violates unique constraint"), "{reasons:?}");
-    assert!(reasons[2].contains("violates check constraint \"short_note_check\""), "{reasons:?}");
+    assert!(
+        reasons[0].contains("violates check constraint \"typed_note_check\""),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].contains("duplicate key value violates unique constraint"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[2].contains("violates check constraint \"short_note_check\""),
+        "{reasons:?}"
+    );
 }

@@ -55,11 +55,15 @@ pub async fn check(
                 if codec::is_typed_by_codec(c) {
                     continue;
                 }
-                if !no_input.contains_key(&c.type_oid) {
-                    let why = refuses_every_input(target, &type_name).await?;
-                    no_input.insert(c.type_oid, why);
-                }
-                if let Some(why) = &no_input[&c.type_oid] {
+                let why = match no_input.get(&c.type_oid) {
+                    Some(why) => why.clone(),
+                    None => {
+                        let why = refuses_every_input(target, &type_name).await?;
+                        no_input.insert(c.type_oid, why.clone());
+                        why
+                    }
+                };
+                if let Some(why) = why {
                     problems.push(problem(format!(
                         "target column {table}.{name} is of type {type_name}, which takes no input at all ({why}): no value the plugin sends can be written\n  hint: change the column's type in the target schema, or leave `{name}` out of the plugin's describe() writes"
                     )));
@@ -94,7 +98,12 @@ async fn generated_columns(
         .map_err(|e| pg::db_error("reading the target's generated columns", e))?;
     Ok(rows
         .iter()
-        .map(|r| ((r.get(0), r.get(1)), r.get::<_, Option<String>>(2).unwrap_or_default()))
+        .map(|r| {
+            (
+                (r.get(0), r.get(1)),
+                r.get::<_, Option<String>>(2).unwrap_or_default(),
+            )
+        })
         .collect())
 }
 
@@ -299,9 +308,9 @@ async fn refused_pass_through(
         return Ok(None);
     };
     let passed = outcomes.iter().any(|o| match o {
-        Outcome::Write(out) => out.iter().any(|r| {
-            r.table == pair.table && r.values.get(pair.target_index) == Some(&sent)
-        }),
+        Outcome::Write(out) => out
+            .iter()
+            .any(|r| r.table == pair.table && r.values.get(pair.target_index) == Some(&sent)),
         _ => false,
     });
     if !passed || sent == Value::Null {

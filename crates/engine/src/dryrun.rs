@@ -192,8 +192,7 @@ async fn dry_table(
             if let Some(a) = &spec.adopt {
                 let keys: Vec<i64> = rows.iter().map(|r| r.key).collect();
                 let existing =
-                    crate::store::pg::adopted_ids(target.client(), target_schema, a, &keys)
-                        .await?;
+                    crate::store::pg::adopted_ids(target.client(), target_schema, a, &keys).await?;
                 batch.adopt(&rows, &existing, a);
             }
             if let Some(schema) = rehearse_in {
