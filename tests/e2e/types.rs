@@ -46,6 +46,9 @@ const COLUMNS: &[(&str, &str)] = &[
     ("tags", "tags"),
 ];
 
+/// The last column of both tables: the guest converts it (integer 5 becomes text `C-5`).
+const CODE: &str = "code";
+
 /// The enum and domains both sides declare.
 const TYPES: &str = "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
     CREATE DOMAIN year AS integer CHECK (VALUE BETWEEN 1900 AND 2100);
@@ -71,6 +74,7 @@ INSERT INTO typed VALUES
   '{-infinity}', '{}', '{}', '{}', '{}', 'sad', '{}', 'empty', '(,0]', '(,)', '(,2024-01-01)',
   '', '::1', '2001:db8::/32', 'ff:ff:ff:ff:ff:ff', '-1 years -2 mons 3 days', '0', B'0000', B'',
   E'<x>\n line</x>', '(0,0)', 2100, '{}');
+UPDATE typed SET code = id * 10 WHERE id <> 2;
 "#;
 
 /// `CREATE TABLE typed` with the key columns given and `COLUMNS`, each type as `retype`
@@ -83,7 +87,18 @@ fn create_typed(key: &str, retype: &dyn Fn(&str) -> Option<String>) -> String {
             format!("{} {def}", quote(name))
         })
         .collect();
-    format!("CREATE TABLE typed ({key}, {});", columns.join(", "))
+    let code = retype(CODE).unwrap_or_else(|| {
+        if key.contains("uuid") {
+            "text"
+        } else {
+            "integer"
+        }
+        .to_string()
+    });
+    format!(
+        "CREATE TABLE typed ({key}, {}, {CODE} {code});",
+        columns.join(", ")
+    )
 }
 
 fn quote(name: &str) -> String {
@@ -178,6 +193,20 @@ fn every_column_type_arrives_unchanged_and_validates() {
     let expected = rows_as_text(&mut cluster.connect(&source), "id");
     assert_eq!(expected.len(), 3);
     assert_eq!(rows_as_text(&mut tgt, "legacy_id"), expected);
+    let codes: Vec<(i64, Option<String>)> = tgt
+        .query("SELECT legacy_id, code FROM typed ORDER BY 1", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            (1, Some("C-10".into())),
+            (2, None),
+            (3, Some("C-30".into()))
+        ]
+    );
     host_ok(&["validate", plan]);
 }
 
@@ -198,6 +227,8 @@ fn check_refuses_columns_that_can_never_be_written_and_passes_what_postgresql_ca
         "uuid_arr" => Some("jsonb".into()),
         "int4range" => Some("int8range".into()),
         "year" => Some("integer GENERATED ALWAYS AS IDENTITY".into()),
+        // integer never becomes inet, but the plugin converts it: no problem either.
+        "code" => Some("inet".into()),
         _ => None,
     });
     let plan = typed_plan(cluster, &source, &target, 10);
@@ -221,6 +252,7 @@ fn check_refuses_columns_that_can_never_be_written_and_passes_what_postgresql_ca
         "exactly the four columns that can never be written:\n{text}"
     );
     for fine in [
+        "code",
         "int4_arr",
         "mood_arr",
         "inet",

@@ -1,5 +1,6 @@
 //! Passes legacy `typed` through to target `typed` unchanged: `id` becomes the minted UUID
-//! and `legacy_id`, every other column goes out as the value it came in as. Used by
+//! and `legacy_id`, every other column goes out as the value it came in as, except `code`
+//! (last), which it converts: integer 5 becomes the text `C-5`. Used by
 //! tests/e2e/types.rs, whose tables hold one column per PostgreSQL type (the names below);
 //! a test changes the target's types or constraints to see what check, run and dry run do.
 //!
@@ -46,6 +47,7 @@ const COLUMNS: &[&str] = &[
     "point",
     "year",
     "tags",
+    "code",
 ];
 
 impl Guest for Typed {
@@ -70,6 +72,11 @@ impl Guest for Typed {
                     return Outcome::Reject(format!("the key is not an integer: {:?}", row[0]));
                 };
                 row[0] = v::int(key);
+                if let Some(code) = row.last_mut() {
+                    if let Value::Int(n) = code {
+                        *code = v::text(format!("C-{n}"));
+                    }
+                }
                 row.insert(0, v::uuid(mint("typed", key)));
                 Outcome::Write(vec![TargetRow {
                     table: "typed".into(),
