@@ -297,7 +297,7 @@ async fn refused_pass_through(
     if row.unreadable.is_some() {
         return Ok(None);
     }
-    let (key, sent) = (row.key, row.values[pair.source_index].clone());
+    let (key, sent) = (row.key.clone(), row.values[pair.source_index].clone());
     // The plugin resolves nothing here: a row it skips or rejects for want of a parent says
     // nothing about the pair.
     let ids = IdMaps::in_memory(&t.description.resolves, &[], &[]);
