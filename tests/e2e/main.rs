@@ -22,3 +22,4 @@ mod secrets;
 mod shared_target;
 mod swap;
 mod tls;
+mod types;
