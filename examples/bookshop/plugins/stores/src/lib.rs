@@ -1,0 +1,55 @@
+//! legacy shop."Stores" -> public.stores, in Rust.
+//!
+//! One side of a cycle: a store's manager is one of the staff, and every staff member works
+//! in a store. Stores run first (the cycle is broken at the nullable `manager_id`), so the
+//! manager is not migrated yet: the plugin writes the id that staff row WILL get (the
+//! deterministic UUID), and the runner settles the foreign key once the staff are done.
+
+use migrate_sdk::{mint, Fate, Table, TargetRow, Transform, Uuid};
+
+migrate_sdk::source! {
+    /// What the plugin reads from shop."Stores", the key first.
+    pub struct LegacyStore from "Stores" {
+        store_id: Key as "StoreId",
+        name: Text as "Name",
+        city: Text as "City",
+        manager_id: Int as "ManagerId",
+    }
+}
+
+migrate_sdk::target! {
+    /// One row of public.stores.
+    pub struct Store into "stores" {
+        id: Uuid,
+        legacy_id: i64,
+        name: String,
+        city: String,
+        manager_id: Option<Uuid>,
+    }
+}
+
+/// The id a row of `entity` not migrated yet will get: the id map's deterministic UUID.
+pub fn later(entity: &str, legacy_id: i64) -> Uuid {
+    Uuid(mint(entity, legacy_id))
+}
+
+#[derive(Default)]
+pub struct Stores;
+
+impl Transform for Stores {
+    type Source = LegacyStore;
+    const WRITES: &'static [Table] = &[Store::TABLE];
+
+    fn transform_row(&mut self, row: LegacyStore) -> Result<Vec<TargetRow>, Fate> {
+        Ok(vec![Store {
+            id: Uuid(mint("Stores", row.store_id)),
+            legacy_id: row.store_id,
+            name: row.name.require()?.to_string(),
+            city: row.city.require()?.to_string(),
+            manager_id: row.manager_id.get().map(|m| later("Staff", m)),
+        }
+        .into()])
+    }
+}
+
+migrate_sdk::plugin!(Stores);
