@@ -21,9 +21,22 @@ fn example_file(name: &str) -> String {
     std::fs::read_to_string(example_dir().join(name)).unwrap()
 }
 
+/// Every plugin of the example (examples/bookshop/plugins/<name>, built into dist/<name>.wasm).
+const PLUGINS: [&str; 9] = [
+    "authors",
+    "books",
+    "orders",
+    "countries",
+    "customers",
+    "book_authors",
+    "sales",
+    "stores",
+    "staff",
+];
+
 /// The example's plan.toml, once its components are built.
 fn example_plan() -> PathBuf {
-    for name in ["authors", "books", "orders"] {
+    for name in PLUGINS {
         let wasm = example_dir().join("dist").join(format!("{name}.wasm"));
         assert!(
             wasm.exists(),
@@ -528,7 +541,15 @@ fn bookshop_crashed_and_killed_mid_run_ends_identical_to_an_uninterrupted_run() 
 #[test]
 fn bookshop_plugins_pass_their_fixtures() {
     example_plan();
-    for name in ["authors", "books", "orders"] {
+    // Each plugin with at least `cases` cases: the Python, JavaScript and Rust ones.
+    for (name, cases) in [
+        ("authors", 4),
+        ("books", 4),
+        ("orders", 4),
+        ("book_authors", 3),
+        ("stores", 2),
+        ("staff", 3),
+    ] {
         let dir = example_dir();
         let out = run_ok(&mut host(&[
             "plugin",
@@ -547,8 +568,115 @@ fn bookshop_plugins_pass_their_fixtures() {
         let report = json(&out);
         assert_eq!(report["ok"], true, "{name}: {report:#}");
         assert!(
-            report["cases"].as_array().unwrap().len() >= 4,
+            report["cases"].as_array().unwrap().len() >= cases,
             "{name}: {report:#}"
         );
+    }
+}
+
+/// One boolean per case the example exists to show, from the catalogs of the legacy and the
+/// new database as source.sql, reference.sql and target.sql make them: a case dropped from a
+/// script fails here, whatever the plan runs.
+#[test]
+fn bookshop_schemas_hold_every_case() {
+    let shop = Shop::new("bookshop_cases");
+    let flag = |client: &mut Client, sql: &str| -> bool {
+        client
+            .query_one(sql, &[])
+            .unwrap_or_else(|e| panic!("{e}: {sql}"))
+            .get(0)
+    };
+    // The key columns of a legacy table, in key order, with their types.
+    const KEY: &str = r#"SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY k.ord)
+        FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace,
+             unnest(i.indkey) WITH ORDINALITY k(attnum, ord) JOIN pg_attribute a ON a.attnum = k.attnum
+        WHERE i.indisprimary AND a.attrelid = c.oid AND n.nspname = 'shop' AND c.relname = $1"#;
+    let mut source = shop.source();
+    let key = |client: &mut Client, table: &str| -> String {
+        client.query_one(KEY, &[&table]).unwrap().get(0)
+    };
+    assert_eq!(
+        key(&mut source, "BookAuthors"),
+        r#"BookId integer, AuthorId integer"#
+    );
+    assert_eq!(key(&mut source, "Countries"), "Code character(2)");
+    assert_eq!(key(&mut source, "Customers"), "CustomerId uuid");
+    assert_eq!(key(&mut source, "Sales"), "SoldOn date, SaleNo integer");
+    let source_cases = [
+        (
+            "a table partitioned by month",
+            r#"SELECT count(*) = 12 FROM pg_inherits WHERE inhparent = 'shop."Sales"'::regclass"#,
+        ),
+        (
+            "neither Sales key column unique alone",
+            r#"SELECT (SELECT count(DISTINCT "SoldOn") < count(*) AND count(DISTINCT "SaleNo") < count(*) FROM shop."Sales")"#,
+        ),
+        (
+            "staff reporting to a higher key",
+            r#"SELECT count(*) > 50 FROM shop."Staff" WHERE "ReportsTo" > "StaffId""#,
+        ),
+        (
+            "staff reporting to a lower key",
+            r#"SELECT count(*) > 5 FROM shop."Staff" WHERE "ReportsTo" < "StaffId""#,
+        ),
+        (
+            "stores managed by their staff",
+            r#"SELECT count(*) = 7 FROM shop."Stores" s JOIN shop."Staff" m ON m."StaffId" = s."ManagerId" AND m."StoreId" = s."StoreId""#,
+        ),
+        (
+            "a store without a manager",
+            r#"SELECT count(*) = 1 FROM shop."Stores" WHERE "ManagerId" IS NULL"#,
+        ),
+        (
+            "an enum",
+            r#"SELECT 'shop.book_format'::regtype IS NOT NULL"#,
+        ),
+        (
+            "a domain",
+            r#"SELECT typtype = 'd' FROM pg_type WHERE oid = 'shop.isbn13'::regtype"#,
+        ),
+        (
+            "arrays",
+            r#"SELECT count(*) = 2 FROM information_schema.columns WHERE table_schema = 'shop' AND data_type = 'ARRAY'"#,
+        ),
+        (
+            "jsonb, bytea, tsvector",
+            r#"SELECT count(DISTINCT udt_name) = 3 FROM information_schema.columns WHERE table_schema = 'shop' AND udt_name IN ('jsonb', 'bytea', 'tsvector')"#,
+        ),
+        (
+            "quoted CamelCase names",
+            r#"SELECT count(*) = 9 FROM pg_tables WHERE schemaname = 'shop' AND tablename ~ '^[A-Z][A-Za-z]+$'"#,
+        ),
+    ];
+    for (case, sql) in source_cases {
+        assert!(flag(&mut source, sql), "source.sql lacks {case}");
+    }
+
+    // The target as `host run` makes it, rehearsed here: reference.sql, then target.sql.
+    let mut target = shop.target();
+    target.batch_execute(&example_file("target.sql")).unwrap();
+    const FK: &str = "SELECT count(*) > 0 FROM pg_constraint WHERE contype = 'f' AND conrelid = $1::text::regclass AND confrelid = $2::text::regclass";
+    let fk = |client: &mut Client, from: &str, to: &str| -> bool {
+        client.query_one(FK, &[&from, &to]).unwrap().get(0)
+    };
+    assert!(
+        fk(&mut target, "public.books", "ref.genres"),
+        "no foreign key into another schema"
+    );
+    assert!(
+        fk(&mut target, "public.stores", "public.staff")
+            && fk(&mut target, "public.staff", "public.stores"),
+        "no cycle"
+    );
+    assert!(
+        fk(&mut target, "public.staff", "public.staff"),
+        "no self-reference"
+    );
+    let target_cases = [
+        ("a link table without an id", "SELECT NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = 'book_authors' AND column_name = 'id')"),
+        ("the cycle breakable at a nullable column", "SELECT NOT attnotnull FROM pg_attribute WHERE attrelid = 'public.stores'::regclass AND attname = 'manager_id'"),
+    ];
+    for (case, sql) in target_cases {
+        assert!(flag(&mut target, sql), "target.sql lacks {case}");
     }
 }
