@@ -2,9 +2,10 @@
 //!
 //! The other side of the stores' cycle (a staff member's store is migrated already: resolved),
 //! and a self-reference: "ReportsTo" points at another staff row, most often one with a
-//! HIGHER key (managers were entered last), which is not migrated yet when this row is. Such
-//! a reference gets the id that row will get (the deterministic UUID) and the runner settles
-//! the foreign key once the table is done; a manager that was skipped leaves the link NULL.
+//! HIGHER key (managers were entered last), which is not migrated yet when this row is. The
+//! plugin does not resolve it: it writes the id that row will get (`mint`, the deterministic
+//! UUID the runner gives it), and the runner settles the foreign key once the table is done
+//! (a reference to a row that never came is set to NULL there, and recorded).
 
 use migrate_sdk::{mint, resolve, Date, Fate, Table, TargetRow, Transform, Uuid};
 
@@ -31,30 +32,18 @@ migrate_sdk::target! {
     }
 }
 
-/// The manager's id: migrated already, or the id it will get; None when it was skipped.
-fn manager(legacy_id: i64) -> Result<Option<Uuid>, Fate> {
-    match resolve("Staff", legacy_id, "ReportsTo") {
-        Ok(id) => Ok(Some(Uuid(id))),
-        Err(Fate::Skip(_)) => Ok(None),
-        // Not migrated yet (a higher key, or earlier in this batch): the id it will get.
-        Err(Fate::Reject(_)) => Ok(Some(Uuid(mint("Staff", legacy_id)))),
-    }
-}
-
 #[derive(Default)]
 pub struct Staff;
 
 impl Transform for Staff {
     type Source = LegacyStaff;
     const WRITES: &'static [Table] = &[StaffRow::TABLE];
-    const RESOLVES: &'static [&'static str] = &["Stores", "Staff"];
+    const RESOLVES: &'static [&'static str] = &["Stores"];
 
     fn transform_row(&mut self, row: LegacyStaff) -> Result<Vec<TargetRow>, Fate> {
         let store = resolve("Stores", row.store_id.require()?, "StoreId")?;
-        let reports_to = match row.reports_to.get() {
-            None => None,
-            Some(m) => manager(m)?,
-        };
+        // Earlier or later in key order alike: the id the manager's row gets.
+        let reports_to = row.reports_to.get().map(|m| Uuid(mint("Staff", m)));
         Ok(vec![StaffRow {
             id: Uuid(mint("Staff", row.staff_id)),
             legacy_id: row.staff_id,

@@ -2,8 +2,9 @@
 //!
 //! One side of a cycle: a store's manager is one of the staff, and every staff member works
 //! in a store. Stores run first (the cycle is broken at the nullable `manager_id`), so the
-//! manager is not migrated yet: the plugin writes the id that staff row WILL get (the
-//! deterministic UUID), and the runner settles the foreign key once the staff are done.
+//! manager is not migrated yet: the plugin writes the id that staff row WILL get (`mint`, the
+//! deterministic UUID the runner gives it), and the runner settles the foreign key once the
+//! staff are done. It does not `resolve` the manager: that would make stores wait for staff.
 
 use migrate_sdk::{mint, Fate, Table, TargetRow, Transform, Uuid};
 
@@ -28,11 +29,6 @@ migrate_sdk::target! {
     }
 }
 
-/// The id a row of `entity` not migrated yet will get: the id map's deterministic UUID.
-pub fn later(entity: &str, legacy_id: i64) -> Uuid {
-    Uuid(mint(entity, legacy_id))
-}
-
 #[derive(Default)]
 pub struct Stores;
 
@@ -46,7 +42,8 @@ impl Transform for Stores {
             legacy_id: row.store_id,
             name: row.name.require()?.to_string(),
             city: row.city.require()?.to_string(),
-            manager_id: row.manager_id.get().map(|m| later("Staff", m)),
+            // Not migrated yet: the id that staff row gets.
+            manager_id: row.manager_id.get().map(|m| Uuid(mint("Staff", m))),
         }
         .into()])
     }
