@@ -541,7 +541,9 @@ fn bookshop_crashed_and_killed_mid_run_ends_identical_to_an_uninterrupted_run() 
 #[test]
 fn bookshop_plugins_pass_their_fixtures() {
     example_plan();
-    // Each plugin with at least `cases` cases: the Python, JavaScript and Rust ones.
+    // Each plugin with at least `cases` cases: the Python, JavaScript and Rust ones. Not yet
+    // countries, customers and sales: their fixtures' keys are text, a uuid and a date, and
+    // `host plugin test` takes only an integer key so far.
     for (name, cases) in [
         ("authors", 4),
         ("books", 4),
