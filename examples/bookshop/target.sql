@@ -5,7 +5,7 @@
 --     legacy table and key, recorded in its id map), so a re-run gives the same ids.
 --   * `legacy_id` keeps the legacy integer key.
 --   * Tables with a natural key keep it: `countries` (code), `book_authors` (both links),
---     `sales` (day and number); `customers` keeps its legacy uuid as its id.
+--     `sales` (day and number); `customers` mints its id from its legacy uuid.
 --   * `stores.manager_id` -> `staff` and `staff.store_id` -> `stores` make a cycle, broken
 --     at the nullable `manager_id`; `staff.reports_to` points into its own table.
 --   * `books.genre` points into `ref.genres`, a table of another schema the migration does
@@ -68,9 +68,10 @@ CREATE TABLE public.countries (
     name  text NOT NULL
 );
 
--- The legacy uuid key is already a UUID: it stays the id, so links from other systems hold.
+-- A uuid legacy key: the id is minted from it, the legacy uuid kept.
 CREATE TABLE public.customers (
     id              uuid PRIMARY KEY,
+    legacy_id       uuid NOT NULL UNIQUE,
     full_name       text NOT NULL,
     email           text,
     country         char(2) NOT NULL REFERENCES public.countries (code),

@@ -2,9 +2,8 @@
 //!
 //! A table partitioned by month and keyed by ("SoldOn", "SaleNo"): the runner reads it
 //! through its parent, in key order. The new table keeps that key. A sale follows its book
-//! (skipped with a skipped one, rejected when it was never migrated); its customer, whose
-//! uuid stayed the customer's id, is passed on (NULL for a walk-in), and a sale of a
-//! customer the target refused is refused by the foreign key and quarantined.
+//! and its customer alike (skipped with a skipped one, rejected when it was never migrated:
+//! the customers are keyed by a uuid, resolved like any key); a walk-in has no customer.
 
 use migrate_sdk::{resolve, Date, Fate, Numeric, Table, TargetRow, Transform, Uuid};
 
@@ -38,15 +37,19 @@ pub struct Sales;
 impl Transform for Sales {
     type Source = LegacySale;
     const WRITES: &'static [Table] = &[Sale::TABLE];
-    const RESOLVES: &'static [&'static str] = &["Books"];
+    const RESOLVES: &'static [&'static str] = &["Books", "Customers"];
 
     fn transform_row(&mut self, row: LegacySale) -> Result<Vec<TargetRow>, Fate> {
         let book = resolve("Books", row.book_id.require()?, "BookId")?;
+        let customer = match row.customer_id.get() {
+            None => None,
+            Some(c) => Some(Uuid(resolve("Customers", Uuid(c.to_string()), "CustomerId")?)),
+        };
         Ok(vec![Sale {
             sold_on: Date(row.sold_on.require()?.to_string()),
             sale_no: row.sale_no.require()?,
             book_id: Uuid(book),
-            customer_id: row.customer_id.get().map(|c| Uuid(c.to_string())),
+            customer_id: customer,
             quantity: row.quantity.require()?,
             amount: Numeric(row.amount.require()?.to_string()),
         }

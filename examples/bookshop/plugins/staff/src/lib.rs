@@ -3,11 +3,11 @@
 //! The other side of the stores' cycle (a staff member's store is migrated already: resolved),
 //! and a self-reference: "ReportsTo" points at another staff row, most often one with a
 //! HIGHER key (managers were entered last), which is not migrated yet when this row is. The
-//! plugin does not resolve it: it writes the id that row will get (`mint`, the deterministic
+//! plugin does not resolve it: it writes the id that row will get (`later`: the deterministic
 //! UUID the runner gives it), and the runner settles the foreign key once the table is done
 //! (a reference to a row that never came is set to NULL there, and recorded).
 
-use migrate_sdk::{mint, resolve, Date, Fate, Table, TargetRow, Transform, Uuid};
+use migrate_sdk::{later, mint, resolve, Date, Fate, Table, TargetRow, Transform, Uuid};
 
 migrate_sdk::source! {
     /// What the plugin reads from shop."Staff", the key first.
@@ -43,7 +43,7 @@ impl Transform for Staff {
     fn transform_row(&mut self, row: LegacyStaff) -> Result<Vec<TargetRow>, Fate> {
         let store = resolve("Stores", row.store_id.require()?, "StoreId")?;
         // Earlier or later in key order alike: the id the manager's row gets.
-        let reports_to = row.reports_to.get().map(|m| Uuid(mint("Staff", m)));
+        let reports_to = row.reports_to.get().map(|m| Uuid(later("Staff", m)));
         Ok(vec![StaffRow {
             id: Uuid(mint("Staff", row.staff_id)),
             legacy_id: row.staff_id,

@@ -2,11 +2,11 @@
 //!
 //! One side of a cycle: a store's manager is one of the staff, and every staff member works
 //! in a store. Stores run first (the cycle is broken at the nullable `manager_id`), so the
-//! manager is not migrated yet: the plugin writes the id that staff row WILL get (`mint`, the
+//! manager is not migrated yet: the plugin writes the id that staff row WILL get (`later`: the
 //! deterministic UUID the runner gives it), and the runner settles the foreign key once the
 //! staff are done. It does not `resolve` the manager: that would make stores wait for staff.
 
-use migrate_sdk::{mint, Fate, Table, TargetRow, Transform, Uuid};
+use migrate_sdk::{later, mint, Fate, Table, TargetRow, Transform, Uuid};
 
 migrate_sdk::source! {
     /// What the plugin reads from shop."Stores", the key first.
@@ -43,7 +43,7 @@ impl Transform for Stores {
             name: row.name.require()?.to_string(),
             city: row.city.require()?.to_string(),
             // Not migrated yet: the id that staff row gets.
-            manager_id: row.manager_id.get().map(|m| Uuid(mint("Staff", m))),
+            manager_id: row.manager_id.get().map(|m| Uuid(later("Staff", m))),
         }
         .into()])
     }
