@@ -170,7 +170,7 @@ pub async fn swap(args: &SwapArgs) -> anyhow::Result<()> {
         Err(held) if held.0.command.as_deref() == Some("run") => None,
         Err(held) => return Err(held.into_error("swap").into()),
     };
-    let analysis = check::analyze(&trial, &runtime, Some(&source), Some(&target)).await?;
+    let analysis = engine::session::analyze(&trial, &runtime, Some(&source), Some(&target)).await?;
     if !analysis.problems.is_empty() {
         let list = check::problem_list(&analysis.problems);
         return Err(Error::check(format!(

@@ -341,7 +341,7 @@ impl FixtureKey {
             FixtureKey::Int(n) => Key::Int(*n),
             FixtureKey::Text(t) => Key::from_stored(t),
             FixtureKey::Parts(parts) => {
-                Key::from_values(&parts.iter().map(part).collect::<Vec<_>>())
+                engine::wasm::key_of(&parts.iter().map(part).collect::<Vec<_>>())
                     .unwrap_or_else(|_| Key::Text("[]".into()))
             }
         }

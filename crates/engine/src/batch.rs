@@ -89,7 +89,7 @@ impl KeySpec {
 
     /// The key of a row read in `reads` order.
     pub fn key_of(&self, values: &[Value]) -> Result<Key, String> {
-        Key::from_values(self.positions.iter().filter_map(|&p| values.get(p)))
+        crate::wasm::key_of(self.positions.iter().filter_map(|&p| values.get(p)))
     }
 
     /// The key columns, quoted, comma-separated (an ORDER BY list).

@@ -86,9 +86,10 @@ impl Analysis {
     }
 }
 
-/// Loads every plugin and checks it against both schemas. Databases that could not be
-/// reached are `None`; their problems were already reported by the caller.
-pub async fn analyze(
+/// Loads every plugin and checks what it declares against both schemas. Databases that could
+/// not be reached are `None`; their problems were already reported by the caller. The whole
+/// analysis (with the column types probed in the databases) is `session::analyze`.
+pub async fn analyze_declared(
     plan: &Plan,
     runtime: &Runtime,
     source: Option<&Client>,
@@ -107,7 +108,6 @@ pub async fn analyze(
     let mut order = None;
     if let Some(target) = target {
         order = check_target_side(plan, target, &mut tables, &mut problems).await?;
-        crate::check_types::check(plan, source, target, &tables, &mut problems).await?;
     }
     Ok(Analysis {
         tables,

@@ -355,7 +355,7 @@ async fn open_run(plan: &plan::Plan, only: &[String]) -> anyhow::Result<OpenedRu
         tracing::info!("the target schema was empty: created it from the plan's schema_files");
     }
     let runtime = crate::wasm::Runtime::new()?;
-    let analysis = check::analyze(plan, &runtime, Some(&source), Some(&target)).await?;
+    let analysis = crate::session::analyze(plan, &runtime, Some(&source), Some(&target)).await?;
     let loading = deferred::loading(&analysis, &target, only).await?;
     let mut problems = analysis.problems.clone();
     if problems.is_empty() {

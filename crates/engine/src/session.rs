@@ -2,7 +2,7 @@
 //! taken when the command writes.
 
 use crate::error::Error;
-use crate::{check, deferred, lock, pg, plan, run, wasm};
+use crate::{check, check_types, deferred, lock, pg, plan, run, wasm};
 
 /// One connection; a failure exits with the connect code (4) and says why.
 pub async fn connect(url: &str, side: pg::Side) -> Result<tokio_postgres::Client, Error> {
@@ -61,7 +61,7 @@ pub async fn open_locked(plan: &plan::Plan, command: Option<&str>) -> anyhow::Re
     })
 }
 
-/// `check::analyze`, against the schema files `host run` would apply when the target schema is
+/// [`analyze`], against the schema files `host run` would apply when the target schema is
 /// still empty: applied inside a transaction that is rolled back, so nothing changes.
 /// Returns whether it rehearsed them.
 pub async fn analyze_rehearsed(
@@ -79,11 +79,34 @@ pub async fn analyze_rehearsed(
             rehearsed = run::ensure_target_schema(plan, target).await?;
         }
     }
-    let analysis = check::analyze(plan, runtime, source, target).await;
+    let analysis = analyze(plan, runtime, source, target).await;
     if let (true, Some(target)) = (rehearsed, target) {
         target.batch_execute("ROLLBACK").await?;
     }
     Ok((analysis?, rehearsed))
+}
+
+/// Everything `host check` knows before a row moves: each plugin's declarations against both
+/// schemas (`check::analyze_declared`), then the column types it writes, probed in the
+/// databases (`check_types::check`). Databases that could not be reached are `None`.
+pub async fn analyze(
+    plan: &plan::Plan,
+    runtime: &wasm::Runtime,
+    source: Option<&tokio_postgres::Client>,
+    target: Option<&tokio_postgres::Client>,
+) -> anyhow::Result<check::Analysis> {
+    let mut analysis = check::analyze_declared(plan, runtime, source, target).await?;
+    if let Some(target) = target {
+        check_types::check(
+            plan,
+            source,
+            target,
+            &analysis.tables,
+            &mut analysis.problems,
+        )
+        .await?;
+    }
+    Ok(analysis)
 }
 
 /// `--table` names must be tables of the plan.

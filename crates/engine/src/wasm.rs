@@ -547,10 +547,35 @@ impl PluginState {
     }
 }
 
+/// The key of values (a row's key columns, or what a plugin passed), in key order: each
+/// value's text (`42`, `US`, `2024-01-31`, a lowercase uuid, `\x0aff`), see `key`. Err says
+/// why they cannot be a key (a NULL, a float, JSON).
+pub fn key_of<'a>(values: impl IntoIterator<Item = &'a Value>) -> Result<Key, String> {
+    let part = |value: &Value| -> Result<String, String> {
+        Ok(match value {
+            Value::Int(n) => n.to_string(),
+            Value::Uuid(s) => s.to_ascii_lowercase(),
+            Value::Text(s)
+            | Value::Numeric(s)
+            | Value::Date(s)
+            | Value::Timestamp(s)
+            | Value::Timestamptz(s) => s.clone(),
+            Value::Boolean(b) => b.to_string(),
+            Value::Bytes(b) => format!("\\x{}", hex::encode(b)),
+            Value::Null => return Err("a key value is NULL".into()),
+            Value::Float(_) => {
+                return Err("a floating-point value cannot be a key (it has no exact text)".into())
+            }
+            Value::Json(_) => return Err("a JSON value cannot be a key".into()),
+        })
+    };
+    Key::from_parts(values.into_iter().map(part).collect::<Result<_, _>>()?)
+}
+
 /// A key a plugin passed; one that cannot be a key (a NULL, a float) traps the call, which
 /// quarantines the row with the reason.
 fn plugin_key(entity: &str, key: &[Value]) -> wasmtime::Result<Key> {
-    Key::from_values(key).map_err(|why| {
+    key_of(key).map_err(|why| {
         wasmtime::Error::msg(format!("plugin passed an invalid key of `{entity}`: {why}"))
     })
 }
@@ -882,6 +907,23 @@ fn contract_of(
 #[cfg(test)]
 mod contract_tests {
     use super::*;
+
+    #[test]
+    fn a_key_is_the_text_of_its_values() {
+        assert_eq!(key_of(&[Value::Int(42)]).unwrap(), Key::Int(42));
+        assert_eq!(key_of(&[Value::Text("42".into())]).unwrap(), Key::Int(42));
+        let uuid = key_of(&[Value::Uuid("A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11".into())]).unwrap();
+        assert_eq!(uuid.to_string(), "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+        let pair = key_of(&[Value::Date("2024-01-31".into()), Value::Int(7)]).unwrap();
+        assert_eq!(pair.to_string(), r#"["2024-01-31","7"]"#);
+        assert_eq!(
+            key_of(&[Value::Bytes(vec![10, 255])]).unwrap().to_string(),
+            "\\x0aff"
+        );
+        assert!(key_of(&[Value::Null]).is_err());
+        assert!(key_of(&[Value::Int(1), Value::Float(1.5)]).is_err());
+        assert!(key_of(&[]).is_err());
+    }
 
     fn v(s: &str) -> Version {
         parse_version(s).unwrap()

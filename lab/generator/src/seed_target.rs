@@ -42,7 +42,7 @@ pub async fn prepare(plan_path: &Path, source_url: &str, target_url: &str) -> an
     state::ensure_schema(&target).await?;
     run::ensure_target_schema(&plan, &target).await?;
     let runtime = wasm::Runtime::new()?;
-    let analysis = check::analyze(&plan, &runtime, Some(&source), Some(&target)).await?;
+    let analysis = engine::session::analyze(&plan, &runtime, Some(&source), Some(&target)).await?;
     if let Some(p) = analysis.problems.first() {
         bail!("the adopted tables do not check out: {}", p.message);
     }
