@@ -142,46 +142,9 @@ pub async fn defer(
     loading: &Loading,
 ) -> anyhow::Result<(usize, Restored)> {
     let put_back = restore_where(client, schema, |r| !r.still_wanted(schema, loading)).await?;
-    let forward_tables: Vec<&str> = loading.forward.iter().map(|f| f.table.as_str()).collect();
-    let forward_names: Vec<&str> = loading.forward.iter().map(|f| f.name.as_str()).collect();
     let tx = client.transaction().await?;
-    for f in &loading.forward {
-        // Rows this run writes may hold forward references: not settled, whatever an earlier
-        // run (before a rollback) recorded.
-        let written = loading.written.contains(&f.table);
-        tx.execute(
-            "INSERT INTO migration.forward_refs (table_name, name, column_name, ref_table)
-             VALUES ($1, $2, $3, $4)
-             ON CONFLICT (table_name, name) DO UPDATE SET settled_at = NULL, nulled = NULL WHERE $5",
-            &[&f.table, &f.name, &f.column, &f.ref_table, &written],
-        )
-        .await
-        .context("recording the forward references")?;
-    }
-    let fks = tx
-        .query(
-            "SELECT con.conname::text, c.relname::text, pg_get_constraintdef(con.oid),
-                    a.attname::text, rn.nspname::text, r.relname::text, ra.attname::text,
-                    format_type(a.atttypid, NULL)
-             FROM pg_constraint con
-             JOIN pg_class c ON c.oid = con.conrelid
-             JOIN pg_class r ON r.oid = con.confrelid
-             JOIN pg_namespace n ON n.oid = c.relnamespace
-             JOIN pg_namespace rn ON rn.oid = r.relnamespace
-             JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = con.conkey[1]
-             JOIN pg_attribute ra ON ra.attrelid = con.confrelid AND ra.attnum = con.confkey[1]
-             JOIN pg_type ty ON ty.oid = a.atttypid
-             WHERE con.contype = 'f' AND con.conparentid = 0 AND cardinality(con.conkey) = 1
-               AND n.nspname = $1
-               AND ((c.relname = ANY($2) AND ty.typname = ANY($3)
-                     AND rn.nspname = $1 AND r.relname = ANY($4)
-                     AND con.confdeltype IN ('a', 'r') AND con.confupdtype IN ('a', 'r'))
-                    OR (c.relname::text, con.conname::text) IN (SELECT * FROM unnest($5::text[], $6::text[])))
-             ORDER BY 2, 1",
-            &[&schema, &loading.bulk, &CHECKED_TYPES, &loading.written, &forward_tables, &forward_names],
-        )
-        .await
-        .context("listing the target's foreign keys")?;
+    record_forward(&tx, loading).await?;
+    let fks = keys_to_set_aside(&tx, schema, loading).await?;
     let indexes = tx
         .query(
             "SELECT ic.relname::text, c.relname::text, pg_get_indexdef(i.indexrelid)
@@ -228,6 +191,65 @@ pub async fn defer(
     tx.commit().await?;
     let now = count(client).await?;
     Ok((now.total(), put_back))
+}
+
+/// The foreign keys `defer` sets aside: those of `loading.bulk` only this run can affect, and
+/// the forward references.
+async fn keys_to_set_aside(
+    tx: &tokio_postgres::Transaction<'_>,
+    schema: &str,
+    loading: &Loading,
+) -> anyhow::Result<Vec<tokio_postgres::Row>> {
+    let (forward_tables, forward_names): (Vec<&str>, Vec<&str>) = loading
+        .forward
+        .iter()
+        .map(|f| (f.table.as_str(), f.name.as_str()))
+        .unzip();
+    tx
+        .query(
+            "SELECT con.conname::text, c.relname::text, pg_get_constraintdef(con.oid),
+                    a.attname::text, rn.nspname::text, r.relname::text, ra.attname::text,
+                    format_type(a.atttypid, NULL)
+             FROM pg_constraint con
+             JOIN pg_class c ON c.oid = con.conrelid
+             JOIN pg_class r ON r.oid = con.confrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_namespace rn ON rn.oid = r.relnamespace
+             JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = con.conkey[1]
+             JOIN pg_attribute ra ON ra.attrelid = con.confrelid AND ra.attnum = con.confkey[1]
+             JOIN pg_type ty ON ty.oid = a.atttypid
+             WHERE con.contype = 'f' AND con.conparentid = 0 AND cardinality(con.conkey) = 1
+               AND n.nspname = $1
+               AND ((c.relname = ANY($2) AND ty.typname = ANY($3)
+                     AND rn.nspname = $1 AND r.relname = ANY($4)
+                     AND con.confdeltype IN ('a', 'r') AND con.confupdtype IN ('a', 'r'))
+                    OR (c.relname::text, con.conname::text) IN (SELECT * FROM unnest($5::text[], $6::text[])))
+             ORDER BY 2, 1",
+            &[&schema, &loading.bulk, &CHECKED_TYPES, &loading.written, &forward_tables, &forward_names],
+        )
+        .await
+        .context("listing the target's foreign keys")
+}
+
+/// Records the forward references set aside, in the transaction that sets them aside.
+async fn record_forward(
+    tx: &tokio_postgres::Transaction<'_>,
+    loading: &Loading,
+) -> anyhow::Result<()> {
+    for f in &loading.forward {
+        // Rows this run writes may hold forward references: not settled, whatever an earlier
+        // run (before a rollback) recorded.
+        let written = loading.written.contains(&f.table);
+        tx.execute(
+            "INSERT INTO migration.forward_refs (table_name, name, column_name, ref_table)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (table_name, name) DO UPDATE SET settled_at = NULL, nulled = NULL WHERE $5",
+            &[&f.table, &f.name, &f.column, &f.ref_table, &written],
+        )
+        .await
+        .context("recording the forward references")?;
+    }
+    Ok(())
 }
 
 /// How many keys and indexes are set aside.
@@ -345,7 +367,9 @@ async fn unsettled(client: &Client) -> anyhow::Result<Vec<(String, String)>> {
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
-async fn has_forward_refs_table(client: &impl tokio_postgres::GenericClient) -> anyhow::Result<bool> {
+async fn has_forward_refs_table(
+    client: &impl tokio_postgres::GenericClient,
+) -> anyhow::Result<bool> {
     Ok(client
         .query_one(
             "SELECT to_regclass('migration.forward_refs') IS NOT NULL",
@@ -422,36 +446,13 @@ async fn settle_rows(client: &mut Client, schema: &str, f: &ForwardRef) -> anyho
     }
     let table = qualified(schema, &f.table);
     let column = ident(&f.column);
-    let not_null: bool = tx
-        .query_one(
-            "SELECT attnotnull FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2",
-            &[&table, &f.column],
-        )
-        .await
-        .with_context(|| format!("reading column {}.{}", f.table, f.column))?
-        .get(0);
     let dangling = format!(
         "c.{column} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {} p WHERE p.{} = c.{column})",
         qualified(schema, &f.ref_table),
         ident(&f.ref_column)
     );
-    if not_null {
-        let r = tx
-            .query_one(
-                &format!(
-                    "SELECT count(*), coalesce((array_agg(DISTINCT c.{column}::text))[1:5], '{{}}') FROM {table} c WHERE {dangling}"
-                ),
-                &[],
-            )
-            .await
-            .with_context(|| format!("looking for dangling references in {}", f.table))?;
-        let rows: i64 = r.get(0);
-        if rows > 0 {
-            return Ok(Settled::Dangling {
-                rows,
-                missing: r.get(1),
-            });
-        }
+    if let Some(refused) = not_null_dangling(&tx, &table, f, &dangling).await? {
+        return Ok(refused);
     }
     let row_id = row_id_expression(&tx, &table).await?;
     let nulled = tx
@@ -471,7 +472,12 @@ async fn settle_rows(client: &mut Client, schema: &str, f: &ForwardRef) -> anyho
         &[],
     )
     .await
-    .with_context(|| format!("setting the dangling references of {}.{} to NULL", f.table, f.column))?;
+    .with_context(|| {
+        format!(
+            "setting the dangling references of {}.{} to NULL",
+            f.table, f.column
+        )
+    })?;
     tx.execute(
         "UPDATE migration.forward_refs SET settled_at = clock_timestamp(), nulled = $3
          WHERE table_name = $1 AND name = $2",
@@ -487,6 +493,42 @@ async fn settle_rows(client: &mut Client, schema: &str, f: &ForwardRef) -> anyho
     })
 }
 
+/// When `f`'s column is NOT NULL and rows hold `dangling` references: how many, and some of
+/// the ids they hold (such a column is never changed).
+async fn not_null_dangling(
+    tx: &tokio_postgres::Transaction<'_>,
+    table: &str,
+    f: &ForwardRef,
+    dangling: &str,
+) -> anyhow::Result<Option<Settled>> {
+    let not_null: bool = tx
+        .query_one(
+            "SELECT attnotnull FROM pg_attribute WHERE attrelid = $1::text::regclass AND attname = $2",
+            &[&table, &f.column],
+        )
+        .await
+        .with_context(|| format!("reading column {}.{}", f.table, f.column))?
+        .get(0);
+    if !not_null {
+        return Ok(None);
+    }
+    let column = ident(&f.column);
+    let r = tx
+        .query_one(
+            &format!(
+                "SELECT count(*), coalesce((array_agg(DISTINCT c.{column}::text))[1:5], '{{}}') FROM {table} c WHERE {dangling}"
+            ),
+            &[],
+        )
+        .await
+        .with_context(|| format!("looking for dangling references in {}", f.table))?;
+    let rows: i64 = r.get(0);
+    Ok((rows > 0).then(|| Settled::Dangling {
+        rows,
+        missing: r.get(1),
+    }))
+}
+
 /// The text naming one row of `table` (as `c`): its primary key, or the whole row when it
 /// has none.
 async fn row_id_expression(
@@ -497,7 +539,7 @@ async fn row_id_expression(
         .query(
             "SELECT a.attname::text FROM pg_index i
              JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey::int2[])
-             WHERE i.indrelid = $1::regclass AND i.indisprimary
+             WHERE i.indrelid = $1::text::regclass AND i.indisprimary
              ORDER BY array_position(i.indkey::int2[], a.attnum)",
             &[&table],
         )
@@ -522,7 +564,10 @@ async fn row_id_expression(
 /// References set to NULL when settled, per table and column (for `host validate`).
 pub async fn dangling_counts(client: &Client) -> anyhow::Result<Vec<(String, String, i64)>> {
     let exists: bool = client
-        .query_one("SELECT to_regclass('migration.dangling_refs') IS NOT NULL", &[])
+        .query_one(
+            "SELECT to_regclass('migration.dangling_refs') IS NOT NULL",
+            &[],
+        )
         .await?
         .get(0);
     if !exists {
@@ -535,7 +580,10 @@ pub async fn dangling_counts(client: &Client) -> anyhow::Result<Vec<(String, Str
         )
         .await
         .context("reading migration.dangling_refs")?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
 }
 
 /// In `sample` (a temporary copy of rows of target table `table`, with its `id` column), sets
@@ -568,7 +616,10 @@ pub async fn forget_dangling(
     tables: &[String],
 ) -> anyhow::Result<()> {
     let exists: bool = tx
-        .query_one("SELECT to_regclass('migration.dangling_refs') IS NOT NULL", &[])
+        .query_one(
+            "SELECT to_regclass('migration.dangling_refs') IS NOT NULL",
+            &[],
+        )
         .await?
         .get(0);
     if exists {

@@ -91,7 +91,11 @@ impl std::fmt::Display for ForwardRef {
             self.column,
             self.can_wait,
             self.referenced_by.join(", "),
-            if self.referenced_by.len() == 1 { "is" } else { "are" }
+            if self.referenced_by.len() == 1 {
+                "is"
+            } else {
+                "are"
+            }
         )
     }
 }
@@ -441,7 +445,9 @@ mod tests {
         let cycle = order(&nodes, &fks, not_null).unwrap_err();
         assert_eq!(cycle.tables, ["a", "b", "a"]);
         assert!(cycle.to_string().contains("a.b_id references b"));
-        assert!(cycle.to_string().contains("hint: make one of these foreign keys nullable or DEFERRABLE"));
+        assert!(cycle
+            .to_string()
+            .contains("hint: make one of these foreign keys nullable or DEFERRABLE"));
     }
 
     #[test]
@@ -460,7 +466,10 @@ mod tests {
         assert!(ordered.steps[0].after.is_empty());
         assert_eq!(ordered.forward_refs.len(), 1);
         let f = &ordered.forward_refs[0];
-        assert_eq!((f.table.as_str(), f.column.as_str()), ("departments", "manager_id"));
+        assert_eq!(
+            (f.table.as_str(), f.column.as_str()),
+            ("departments", "manager_id")
+        );
         assert_eq!(f.waits_for, ["departments", "employees"]);
         assert_eq!(
             f.to_string(),
@@ -505,7 +514,10 @@ mod tests {
         let fks = vec![fk("categories", "parent_id", "categories")];
         let ordered = order(&nodes, &fks, not_null).unwrap();
         assert_eq!(ordered.steps.len(), 1);
-        assert!(ordered.forward_refs.is_empty(), "a NOT NULL self-reference is proven per batch");
+        assert!(
+            ordered.forward_refs.is_empty(),
+            "a NOT NULL self-reference is proven per batch"
+        );
         let ordered = order(&nodes, &fks, |_| true).unwrap();
         assert_eq!(
             ordered.forward_refs[0].to_string(),

@@ -319,10 +319,11 @@ pub async fn run(plan: &plan::Plan, only: &[String]) -> anyhow::Result<RunSummar
     not_put_back.extend(settle_not_put_back);
     not_put_back.extend(restored.map_err(|e| with_note(e, &note))?);
     let finished = tables.iter().all(|r| r.phase == TablePhase::Done);
-    let outcome = match finished && blocked.is_empty() && not_put_back.is_empty() && unsettled.is_empty() {
-        true => RunOutcome::Done,
-        false => RunOutcome::Failed,
-    };
+    let outcome =
+        match finished && blocked.is_empty() && not_put_back.is_empty() && unsettled.is_empty() {
+            true => RunOutcome::Done,
+            false => RunOutcome::Failed,
+        };
     record_outcome(plan, &mut opened, outcome).await?;
     let mut reject_reasons = Vec::new();
     let mut store = PgStore::new(&mut opened.target, &plan.target_schema);
@@ -451,7 +452,12 @@ async fn settle_ready(
         not_put_back.extend(restored.failed);
         if let deferred::Settled::Dangling { rows, missing } = settled {
             // The plan table holding the key: first in its cycle, or the self-referencing one.
-            let holder = f.cycle.first().or(f.referenced_by.first()).cloned().unwrap_or_default();
+            let holder = f
+                .cycle
+                .first()
+                .or(f.referenced_by.first())
+                .cloned()
+                .unwrap_or_default();
             unsettled.push(format!(
                 "{holder}: {rows} row(s) of {} point with {} at no row of {} (ids {}: those rows were skipped, quarantined or are missing in the source), and {}.{} is NOT NULL: nothing was changed and the key {} stays set aside\n    hint: migrate those rows (`host retry` for quarantined ones) and run `host run` again, or make the column nullable to have such references set to NULL and recorded",
                 f.table,
