@@ -11,6 +11,7 @@ mod contract;
 mod cycles;
 mod example;
 mod faults;
+mod keys;
 mod operate;
 mod plugin;
 mod poison;

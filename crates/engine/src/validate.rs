@@ -12,9 +12,10 @@ use tokio_postgres::Client;
 
 use crate::check::{AdoptTarget, Analysis, Prepared};
 use crate::idmap::IdMaps;
+use crate::key::Key;
 use crate::pg::{self, error_text, ident, qualified, ForeignKey};
 use crate::plan::{MoneyUnit, Plan};
-use crate::run::{self, Batch, Fate, SourceRow, TableSpec};
+use crate::run::{self, Batch, Fate, KeySpec, SourceRow, TableSpec};
 use crate::state::{self, TableCounts};
 use crate::wasm::Outcome;
 
@@ -487,15 +488,29 @@ async fn money_check(
     let name = &t.plan.name;
     let (table, column) = m.target.split_once('.').unwrap_or_default();
     // The rows left behind are few: sum the source without them.
-    let left_behind: Vec<i64> = target
+    let left_behind: Vec<Key> = target
         .query(
             "SELECT legacy_key FROM migration.skipped WHERE table_name = $1 UNION ALL SELECT legacy_key FROM migration.quarantine WHERE table_name = $1",
             &[name],
         )
         .await?
         .iter()
-        .map(|r| r.get(0))
+        .map(|r| Key::from_stored(r.get(0)))
         .collect();
+    let key = KeySpec::of(t);
+    let filter = match left_behind.is_empty() {
+        true => String::new(),
+        false => format!(
+            "WHERE {} NOT IN ({})",
+            key.term(),
+            left_behind
+                .iter()
+                .map(|k| key.literal(k))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(anyhow::Error::msg)?
+                .join(", ")
+        ),
+    };
     let divisor = match m.unit {
         MoneyUnit::Units => "",
         MoneyUnit::Cents => " / 100.0",
@@ -503,12 +518,11 @@ async fn money_check(
     let source_sum: String = source
         .query_one(
             &format!(
-                "SELECT coalesce(sum({col}{divisor}), 0)::numeric(20,2)::text FROM {tbl} WHERE NOT ({key} = ANY($1::bigint[]))",
+                "SELECT coalesce(sum({col}{divisor}), 0)::numeric(20,2)::text FROM {tbl} {filter}",
                 col = ident(&m.source),
                 tbl = qualified(&plan.source_schema, &t.description.source_table),
-                key = ident(&t.plan.key)
             ),
-            &[&left_behind],
+            &[],
         )
         .await
         .map_err(|e| anyhow::anyhow!("summing source {name}.{}: {}", m.source, error_text(&e)))?
@@ -553,7 +567,7 @@ async fn sample_check(
     let outcomes = run::transform_rows(&mut instance, &mut rows)?;
     let spec = TableSpec::of(t);
 
-    let keys: Vec<i64> = rows.iter().map(|r| r.key).collect();
+    let keys: Vec<String> = rows.iter().map(|r| r.key.to_string()).collect();
     let recorded = recorded_fates(target, &t.plan.name, &keys).await?;
     let mut problems = Vec::new();
     let (compared_rows, compared_outcomes) =
@@ -589,13 +603,13 @@ async fn read_sample(
         .map(|c| ident(&c.name))
         .collect::<Vec<_>>()
         .join(", ");
-    let key = ident(&t.plan.key);
+    let key = KeySpec::of(t).term();
     let sql = format!(
-        "SELECT {select_list} FROM {} ORDER BY md5({key}::text) LIMIT {n}",
+        "SELECT {select_list} FROM {} ORDER BY md5(({key})::text) LIMIT {n}",
         qualified(&plan.source_schema, &t.description.source_table)
     );
     let mut rows = run::read_rows(source, &sql, t).await?;
-    rows.sort_by_key(|r| r.key);
+    rows.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(rows)
 }
 
@@ -604,18 +618,21 @@ async fn read_sample(
 async fn recorded_fates(
     target: &Client,
     table: &str,
-    keys: &[i64],
-) -> anyhow::Result<HashMap<i64, String>> {
+    keys: &[String],
+) -> anyhow::Result<HashMap<Key, String>> {
     let recorded = target
         .query(
             "SELECT legacy_key, 'skipped' FROM migration.skipped WHERE table_name = $1 AND legacy_key = ANY($2)
              UNION ALL SELECT legacy_key, CASE WHEN reason LIKE 'target refused the row:%' THEN 'refused' ELSE 'quarantined' END
                        FROM migration.quarantine WHERE table_name = $1 AND legacy_key = ANY($2)
-             UNION ALL SELECT legacy_id, 'written' FROM migration.id_map WHERE entity = $1 AND legacy_id = ANY($2)",
+             UNION ALL SELECT legacy_key, 'written' FROM migration.id_map WHERE entity = $1 AND legacy_key = ANY($2)",
             &[&table, &keys],
         )
         .await?;
-    Ok(recorded.iter().map(|r| (r.get(0), r.get(1))).collect())
+    Ok(recorded
+        .iter()
+        .map(|r| (Key::from_stored(r.get(0)), r.get(1)))
+        .collect())
 }
 
 /// A row the target refused (a duplicate link, say) was written by the plugin but is not in
@@ -624,7 +641,7 @@ async fn recorded_fates(
 fn set_refused_aside(
     rows: &[SourceRow],
     outcomes: Vec<Outcome>,
-    recorded: &HashMap<i64, String>,
+    recorded: &HashMap<Key, String>,
     problems: &mut Vec<String>,
 ) -> (Vec<SourceRow>, Vec<Outcome>) {
     let (mut compared_rows, mut compared_outcomes) = (Vec::new(), Vec::new());
@@ -646,7 +663,7 @@ fn set_refused_aside(
 fn fate_changes(
     rows: &[SourceRow],
     fates: &[Fate],
-    recorded: &HashMap<i64, String>,
+    recorded: &HashMap<Key, String>,
 ) -> Vec<String> {
     let mut problems = Vec::new();
     for (row, fate) in rows.iter().zip(fates) {
@@ -766,7 +783,7 @@ mod tests {
 
     fn row(key: i64) -> SourceRow {
         SourceRow {
-            key,
+            key: Key::Int(key),
             values: Vec::new(),
             unreadable: None,
         }
@@ -862,7 +879,10 @@ mod tests {
 
     #[test]
     fn a_sampled_row_whose_fate_changed_is_a_problem() {
-        let recorded = HashMap::from([(1, "written".to_string()), (2, "skipped".to_string())]);
+        let recorded = HashMap::from([
+            (Key::Int(1), "written".to_string()),
+            (Key::Int(2), "skipped".to_string()),
+        ]);
         let fates = [
             Fate::Written(uuid::Uuid::nil()),
             Fate::Quarantined("bad".into()),
@@ -879,7 +899,10 @@ mod tests {
 
     #[test]
     fn rows_the_target_refused_are_not_compared_but_must_still_be_written() {
-        let recorded = HashMap::from([(1, "refused".to_string()), (2, "refused".to_string())]);
+        let recorded = HashMap::from([
+            (Key::Int(1), "refused".to_string()),
+            (Key::Int(2), "refused".to_string()),
+        ]);
         let mut problems = Vec::new();
         let (rows, outcomes) = set_refused_aside(
             &[row(1), row(2), row(3)],
@@ -891,7 +914,10 @@ mod tests {
             &recorded,
             &mut problems,
         );
-        assert_eq!(rows.iter().map(|r| r.key).collect::<Vec<_>>(), [3]);
+        assert_eq!(
+            rows.iter().map(|r| r.key.clone()).collect::<Vec<_>>(),
+            [Key::Int(3)]
+        );
         assert_eq!(outcomes.len(), 1);
         assert_eq!(
             problems,
