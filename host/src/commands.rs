@@ -38,7 +38,7 @@ pub async fn check(args: &PlanArgs) -> anyhow::Result<()> {
             .order
             .as_ref()
             .map(|o| o.iter().map(|s| &s.table).collect::<Vec<_>>());
-        let json = serde_json::json!({ "ok": problems.is_empty(), "order": order, "problems": problems, "set_aside": set_aside });
+        let json = serde_json::json!({ "ok": problems.is_empty(), "order": order, "forward_refs": analysis.forward_refs, "problems": problems, "set_aside": set_aside });
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         crate::print::check_report(&plan, &analysis, &problems);

@@ -35,6 +35,9 @@ pub fn check_report(plan: &Plan, analysis: &Analysis, problems: &[Problem]) {
             );
         }
     }
+    for f in &analysis.forward_refs {
+        println!("  {f}");
+    }
     if problems.is_empty() {
         println!(
             "check passed: {} tables, every plugin matches both schemas ({})",

@@ -8,6 +8,7 @@ mod bounds;
 mod catalogue;
 mod check;
 mod contract;
+mod cycles;
 mod example;
 mod faults;
 mod keys;

@@ -53,6 +53,8 @@ pub struct Prepared {
 pub struct Analysis {
     pub tables: Vec<Prepared>,
     pub order: Option<Vec<Step>>,
+    /// The foreign keys the order does not wait for (cycles broken there, self-references).
+    pub forward_refs: Vec<order::ForwardRef>,
     pub problems: Vec<Problem>,
 }
 
@@ -105,13 +107,18 @@ pub async fn analyze_declared(
     if let Some(source) = source {
         check_source_side(plan, source, &mut tables, &mut problems).await?;
     }
-    let mut order = None;
+    let mut ordered = None;
     if let Some(target) = target {
-        order = check_target_side(plan, target, &mut tables, &mut problems).await?;
+        ordered = check_target_side(plan, target, &mut tables, &mut problems).await?;
     }
+    let (order, forward_refs) = match ordered {
+        Some(o) => (Some(o.steps), o.forward_refs),
+        None => (None, Vec::new()),
+    };
     Ok(Analysis {
         tables,
         order,
+        forward_refs,
         problems,
     })
 }
@@ -210,13 +217,14 @@ fn same_columns(a: &[String], b: &[String]) -> bool {
 }
 
 /// Every plugin's writes (and adopted tables) against the target tables; then the order the
-/// tables run in, when every plugin loaded and their dependencies have no cycle.
+/// tables run in, when every plugin loaded and their dependencies have no cycle that cannot
+/// be broken at a nullable or DEFERRABLE key.
 async fn check_target_side(
     plan: &Plan,
     target: &Client,
     tables: &mut [Prepared],
     problems: &mut Vec<Problem>,
-) -> anyhow::Result<Option<Vec<Step>>> {
+) -> anyhow::Result<Option<order::Ordered>> {
     let catalog = pg::tables(target, &plan.target_schema).await?;
     let fks = pg::foreign_keys(target, &plan.target_schema).await?;
     for t in tables.iter_mut() {
@@ -224,7 +232,7 @@ async fn check_target_side(
         check_adopted(t, &catalog, target, &plan.target_schema, problems).await?;
     }
     let loaded_all = tables.len() == plan.tables.len();
-    Ok(match order_tables(tables, &fks) {
+    Ok(match order_tables(tables, &fks, &catalog) {
         Ok(steps) if loaded_all => Some(steps),
         Ok(_) => None,
         Err(cycle) => {
@@ -534,7 +542,11 @@ fn column_names(info: &TableInfo) -> String {
         .join(", ")
 }
 
-fn order_tables(tables: &[Prepared], fks: &[ForeignKey]) -> Result<Vec<Step>, order::Cycle> {
+fn order_tables(
+    tables: &[Prepared],
+    fks: &[ForeignKey],
+    catalog: &BTreeMap<String, TableInfo>,
+) -> Result<order::Ordered, order::Cycle> {
     let nodes: Vec<order::Node> = tables
         .iter()
         .map(|t| order::Node {
@@ -549,7 +561,15 @@ fn order_tables(tables: &[Prepared], fks: &[ForeignKey]) -> Result<Vec<Step>, or
             depends_on: t.plan.depends_on.clone(),
         })
         .collect();
-    order::order(&nodes, fks)
+    // A key can hold a forward reference set to NULL when all its columns are nullable.
+    let nullable = |fk: &ForeignKey| {
+        catalog.get(&fk.table).is_some_and(|info| {
+            fk.columns
+                .iter()
+                .all(|c| info.column(c).is_some_and(|c| !c.not_null))
+        })
+    };
+    order::order(&nodes, fks, nullable)
 }
 
 /// Connects to one side for `check`, turning a failure into a problem.

@@ -19,15 +19,25 @@
 //! concurrent DELETE on the parent would skip its CASCADE), or when it spans several columns.
 //! Tables of `load_mode = "checked"` keep everything. Whatever is set aside that the current
 //! rule would not set aside (an older run, a plan changed since) is put back before loading.
+//!
+//! A forward reference (a cycle broken at a key, a self-reference: see order.rs) is different:
+//! its row may point at a row not written yet, so its key is set aside whatever the load mode,
+//! is NOT proven per batch, and stays set aside across runs until it is settled: once every
+//! table writing either side is done, `settle` sets each reference to a row that never came
+//! (skipped, quarantined, missing) to NULL and records it in `migration.dangling_refs`, and
+//! stamps the key settled in `migration.forward_refs`, all in one transaction; then the key is
+//! put back validated like any other. A NOT NULL column with such references is not changed:
+//! the key stays set aside and the run reports it.
 
 use anyhow::Context;
 use tokio_postgres::Client;
 
+use crate::order::ForwardRef;
 use crate::pg::{error_text, ident, qualified};
 use crate::plan::LoadMode;
 use crate::state::{ConstraintKind, StateValue};
 // Kept here by name too: set-aside keys are this module's subject; the records are state.
-pub use crate::state::{deferred_fks, DeferredFk};
+pub use crate::state::DeferredFk;
 
 /// Column types a foreign key may have to be checked per batch (their COPY text needs no
 /// unescaping); keys of other types stay in place.
@@ -41,6 +51,17 @@ pub struct Loading {
     /// Of those, the tables whose keys and indexes may be set aside (`load_mode = "bulk"`, and
     /// no table of `load_mode = "checked"` writes them too).
     pub bulk: Vec<String>,
+    /// The forward references set aside whatever the load mode: those of tables this run
+    /// writes, and those set aside earlier and not settled yet.
+    pub forward: Vec<ForwardRef>,
+}
+
+impl Loading {
+    fn is_forward(&self, table: &str, name: &str) -> bool {
+        self.forward
+            .iter()
+            .any(|f| f.table == table && f.name == name)
+    }
 }
 
 /// The actions PostgreSQL prints in a key's definition that make it unsafe to set aside.
@@ -93,6 +114,9 @@ impl Record {
 
     /// Whether `defer` would set this aside now.
     fn still_wanted(&self, schema: &str, loading: &Loading) -> bool {
+        if self.kind == ConstraintKind::ForeignKey && loading.is_forward(&self.table, &self.name) {
+            return true;
+        }
         if !loading.bulk.contains(&self.table) {
             return false;
         }
@@ -119,28 +143,8 @@ pub async fn defer(
 ) -> anyhow::Result<(usize, Restored)> {
     let put_back = restore_where(client, schema, |r| !r.still_wanted(schema, loading)).await?;
     let tx = client.transaction().await?;
-    let fks = tx
-        .query(
-            "SELECT con.conname::text, c.relname::text, pg_get_constraintdef(con.oid),
-                    a.attname::text, rn.nspname::text, r.relname::text, ra.attname::text,
-                    format_type(a.atttypid, NULL)
-             FROM pg_constraint con
-             JOIN pg_class c ON c.oid = con.conrelid
-             JOIN pg_class r ON r.oid = con.confrelid
-             JOIN pg_namespace n ON n.oid = c.relnamespace
-             JOIN pg_namespace rn ON rn.oid = r.relnamespace
-             JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = con.conkey[1]
-             JOIN pg_attribute ra ON ra.attrelid = con.confrelid AND ra.attnum = con.confkey[1]
-             JOIN pg_type ty ON ty.oid = a.atttypid
-             WHERE con.contype = 'f' AND con.conparentid = 0 AND cardinality(con.conkey) = 1
-               AND n.nspname = $1 AND c.relname = ANY($2) AND ty.typname = ANY($3)
-               AND rn.nspname = $1 AND r.relname = ANY($4)
-               AND con.confdeltype IN ('a', 'r') AND con.confupdtype IN ('a', 'r')
-             ORDER BY 2, 1",
-            &[&schema, &loading.bulk, &CHECKED_TYPES, &loading.written],
-        )
-        .await
-        .context("listing the target's foreign keys")?;
+    record_forward(&tx, loading).await?;
+    let fks = keys_to_set_aside(&tx, schema, loading).await?;
     let indexes = tx
         .query(
             "SELECT ic.relname::text, c.relname::text, pg_get_indexdef(i.indexrelid)
@@ -187,6 +191,65 @@ pub async fn defer(
     tx.commit().await?;
     let now = count(client).await?;
     Ok((now.total(), put_back))
+}
+
+/// The foreign keys `defer` sets aside: those of `loading.bulk` only this run can affect, and
+/// the forward references.
+async fn keys_to_set_aside(
+    tx: &tokio_postgres::Transaction<'_>,
+    schema: &str,
+    loading: &Loading,
+) -> anyhow::Result<Vec<tokio_postgres::Row>> {
+    let (forward_tables, forward_names): (Vec<&str>, Vec<&str>) = loading
+        .forward
+        .iter()
+        .map(|f| (f.table.as_str(), f.name.as_str()))
+        .unzip();
+    tx
+        .query(
+            "SELECT con.conname::text, c.relname::text, pg_get_constraintdef(con.oid),
+                    a.attname::text, rn.nspname::text, r.relname::text, ra.attname::text,
+                    format_type(a.atttypid, NULL)
+             FROM pg_constraint con
+             JOIN pg_class c ON c.oid = con.conrelid
+             JOIN pg_class r ON r.oid = con.confrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_namespace rn ON rn.oid = r.relnamespace
+             JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = con.conkey[1]
+             JOIN pg_attribute ra ON ra.attrelid = con.confrelid AND ra.attnum = con.confkey[1]
+             JOIN pg_type ty ON ty.oid = a.atttypid
+             WHERE con.contype = 'f' AND con.conparentid = 0 AND cardinality(con.conkey) = 1
+               AND n.nspname = $1
+               AND ((c.relname = ANY($2) AND ty.typname = ANY($3)
+                     AND rn.nspname = $1 AND r.relname = ANY($4)
+                     AND con.confdeltype IN ('a', 'r') AND con.confupdtype IN ('a', 'r'))
+                    OR (c.relname::text, con.conname::text) IN (SELECT * FROM unnest($5::text[], $6::text[])))
+             ORDER BY 2, 1",
+            &[&schema, &loading.bulk, &CHECKED_TYPES, &loading.written, &forward_tables, &forward_names],
+        )
+        .await
+        .context("listing the target's foreign keys")
+}
+
+/// Records the forward references set aside, in the transaction that sets them aside.
+async fn record_forward(
+    tx: &tokio_postgres::Transaction<'_>,
+    loading: &Loading,
+) -> anyhow::Result<()> {
+    for f in &loading.forward {
+        // Rows this run writes may hold forward references: not settled, whatever an earlier
+        // run (before a rollback) recorded.
+        let written = loading.written.contains(&f.table);
+        tx.execute(
+            "INSERT INTO migration.forward_refs (table_name, name, column_name, ref_table)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (table_name, name) DO UPDATE SET settled_at = NULL, nulled = NULL WHERE $5",
+            &[&f.table, &f.name, &f.column, &f.ref_table, &written],
+        )
+        .await
+        .context("recording the forward references")?;
+    }
+    Ok(())
 }
 
 /// How many keys and indexes are set aside.
@@ -277,6 +340,297 @@ pub struct Restored {
 /// Puts back everything set aside (see `restore_where`).
 pub async fn restore(client: &mut Client, schema: &str) -> anyhow::Result<Restored> {
     restore_where(client, schema, |_| true).await
+}
+
+/// Puts back everything set aside but the forward references not settled yet (their
+/// referenced rows may still come: they are put back when settled).
+pub async fn restore_settled(client: &mut Client, schema: &str) -> anyhow::Result<Restored> {
+    let waiting = unsettled(client).await?;
+    restore_where(client, schema, |r| {
+        !waiting.iter().any(|(t, n)| *t == r.table && *n == r.name)
+    })
+    .await
+}
+
+/// The forward references recorded and not settled yet, as (table, key name).
+async fn unsettled(client: &Client) -> anyhow::Result<Vec<(String, String)>> {
+    if !has_forward_refs_table(client).await? {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query(
+            "SELECT table_name, name FROM migration.forward_refs WHERE settled_at IS NULL",
+            &[],
+        )
+        .await
+        .context("reading migration.forward_refs")?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+async fn has_forward_refs_table(
+    client: &impl tokio_postgres::GenericClient,
+) -> anyhow::Result<bool> {
+    Ok(client
+        .query_one(
+            "SELECT to_regclass('migration.forward_refs') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0))
+}
+
+/// The foreign keys set aside that each batch proves: all but the forward references not
+/// settled yet (their referenced rows may not exist yet).
+pub async fn deferred_fks(client: &Client) -> anyhow::Result<Vec<DeferredFk>> {
+    let waiting = unsettled(client).await?;
+    let mut fks = crate::state::deferred_fks(client).await?;
+    fks.retain(|fk| !waiting.iter().any(|(t, n)| *t == fk.table && *n == fk.name));
+    Ok(fks)
+}
+
+/// What settling a forward reference came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// Settled now: this many references to rows that never came were set to NULL.
+    Now { nulled: i64 },
+    /// Settled by an earlier run.
+    Before,
+    /// Never set aside as a forward reference (PostgreSQL checked every row as it came).
+    NotSetAside,
+    /// The column is NOT NULL and this many rows point at no row: nothing changed.
+    Dangling { rows: i64, missing: Vec<String> },
+}
+
+/// Settles forward reference `f` (every table writing either side done): in one transaction,
+/// each reference to a row that is not there is set to NULL and recorded in
+/// `migration.dangling_refs`, and the key is stamped settled; then the key is put back
+/// validated. Idempotent: a settled key is left as it is. A NOT NULL column with dangling
+/// references is not changed (`Settled::Dangling`).
+pub async fn settle(
+    client: &mut Client,
+    schema: &str,
+    f: &ForwardRef,
+) -> anyhow::Result<(Settled, Restored)> {
+    let settled = settle_rows(client, schema, f).await?;
+    crate::failpoint::crash_point("after-settle", &f.table, 1);
+    let restored = match settled {
+        Settled::Dangling { .. } => Restored::default(),
+        _ => {
+            restore_where(client, schema, |r| {
+                r.kind == ConstraintKind::ForeignKey && r.table == f.table && r.name == f.name
+            })
+            .await?
+        }
+    };
+    Ok((settled, restored))
+}
+
+async fn settle_rows(client: &mut Client, schema: &str, f: &ForwardRef) -> anyhow::Result<Settled> {
+    let tx = client.transaction().await?;
+    if !has_forward_refs_table(&tx).await? {
+        return Ok(Settled::NotSetAside);
+    }
+    let settled: Option<bool> = tx
+        .query_opt(
+            "SELECT settled_at IS NOT NULL FROM migration.forward_refs
+             WHERE table_name = $1 AND name = $2 FOR UPDATE",
+            &[&f.table, &f.name],
+        )
+        .await
+        .context("reading migration.forward_refs")?
+        .map(|r| r.get(0));
+    match settled {
+        None => return Ok(Settled::NotSetAside),
+        Some(true) => return Ok(Settled::Before),
+        Some(false) => {}
+    }
+    let table = qualified(schema, &f.table);
+    let column = ident(&f.column);
+    let dangling = format!(
+        "c.{column} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {} p WHERE p.{} = c.{column})",
+        qualified(schema, &f.ref_table),
+        ident(&f.ref_column)
+    );
+    if let Some(refused) = not_null_dangling(&tx, &table, f, &dangling).await? {
+        return Ok(refused);
+    }
+    let row_id = row_id_expression(&tx, &table).await?;
+    let nulled = tx
+        .execute(
+            &format!(
+                "INSERT INTO migration.dangling_refs (table_name, column_name, row_id, missing_id, ref_table)
+                 SELECT $1, $2, {row_id}, c.{column}::text, $3 FROM {table} c WHERE {dangling}
+                 ON CONFLICT (table_name, column_name, row_id) DO UPDATE
+                 SET missing_id = EXCLUDED.missing_id, ref_table = EXCLUDED.ref_table, settled_at = EXCLUDED.settled_at"
+            ),
+            &[&f.table, &f.column, &f.ref_table],
+        )
+        .await
+        .with_context(|| format!("recording the dangling references of {}.{}", f.table, f.column))?;
+    tx.execute(
+        &format!("UPDATE {table} c SET {column} = NULL WHERE {dangling}"),
+        &[],
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "setting the dangling references of {}.{} to NULL",
+            f.table, f.column
+        )
+    })?;
+    tx.execute(
+        "UPDATE migration.forward_refs SET settled_at = clock_timestamp(), nulled = $3
+         WHERE table_name = $1 AND name = $2",
+        &[&f.table, &f.name, &(nulled as i64)],
+    )
+    .await?;
+    tx.commit().await?;
+    if nulled > 0 {
+        tracing::info!(table = %f.table, key = %f.name, nulled, "references to rows that never came set to NULL (recorded in migration.dangling_refs)");
+    }
+    Ok(Settled::Now {
+        nulled: nulled as i64,
+    })
+}
+
+/// When `f`'s column is NOT NULL and rows hold `dangling` references: how many, and some of
+/// the ids they hold (such a column is never changed).
+async fn not_null_dangling(
+    tx: &tokio_postgres::Transaction<'_>,
+    table: &str,
+    f: &ForwardRef,
+    dangling: &str,
+) -> anyhow::Result<Option<Settled>> {
+    let not_null: bool = tx
+        .query_one(
+            "SELECT attnotnull FROM pg_attribute WHERE attrelid = $1::text::regclass AND attname = $2",
+            &[&table, &f.column],
+        )
+        .await
+        .with_context(|| format!("reading column {}.{}", f.table, f.column))?
+        .get(0);
+    if !not_null {
+        return Ok(None);
+    }
+    let column = ident(&f.column);
+    let r = tx
+        .query_one(
+            &format!(
+                "SELECT count(*), coalesce((array_agg(DISTINCT c.{column}::text))[1:5], '{{}}') FROM {table} c WHERE {dangling}"
+            ),
+            &[],
+        )
+        .await
+        .with_context(|| format!("looking for dangling references in {}", f.table))?;
+    let rows: i64 = r.get(0);
+    Ok((rows > 0).then(|| Settled::Dangling {
+        rows,
+        missing: r.get(1),
+    }))
+}
+
+/// The text naming one row of `table` (as `c`): its primary key, or the whole row when it
+/// has none.
+async fn row_id_expression(
+    client: &impl tokio_postgres::GenericClient,
+    table: &str,
+) -> anyhow::Result<String> {
+    let columns: Vec<String> = client
+        .query(
+            "SELECT a.attname::text FROM pg_index i
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey::int2[])
+             WHERE i.indrelid = $1::text::regclass AND i.indisprimary
+             ORDER BY array_position(i.indkey::int2[], a.attnum)",
+            &[&table],
+        )
+        .await
+        .context("reading the primary key")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok(match columns.as_slice() {
+        [] => "c::text".to_string(),
+        [one] => format!("c.{}::text", ident(one)),
+        many => format!(
+            "row({})::text",
+            many.iter()
+                .map(|c| format!("c.{}", ident(c)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
+}
+
+/// References set to NULL when settled, per table and column (for `host validate`).
+pub async fn dangling_counts(client: &Client) -> anyhow::Result<Vec<(String, String, i64)>> {
+    let exists: bool = client
+        .query_one(
+            "SELECT to_regclass('migration.dangling_refs') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0);
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query(
+            "SELECT table_name, column_name, count(*) FROM migration.dangling_refs GROUP BY 1, 2 ORDER BY 1, 2",
+            &[],
+        )
+        .await
+        .context("reading migration.dangling_refs")?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
+}
+
+/// In `sample` (a temporary copy of rows of target table `table`, with its `id` column), sets
+/// to NULL the forward references that settling set to NULL in the table itself, so a
+/// re-transformed sample compares equal to what the run left.
+pub async fn null_settled_in(client: &Client, sample: &str, table: &str) -> anyhow::Result<()> {
+    for (t, column, _) in dangling_counts(client).await? {
+        if t != table {
+            continue;
+        }
+        client
+            .execute(
+                &format!(
+                    "UPDATE {sample} s SET {col} = NULL FROM migration.dangling_refs d
+                     WHERE d.table_name = $1 AND d.column_name = $2 AND d.row_id = s.id::text
+                       AND d.missing_id = s.{col}::text",
+                    col = ident(&column)
+                ),
+                &[&t, &column],
+            )
+            .await
+            .with_context(|| format!("applying the settled references of {t}.{column}"))?;
+    }
+    Ok(())
+}
+
+/// Forgets the dangling references recorded for `tables` (emptied by a rollback).
+pub async fn forget_dangling(
+    tx: &tokio_postgres::Transaction<'_>,
+    tables: &[String],
+) -> anyhow::Result<()> {
+    let exists: bool = tx
+        .query_one(
+            "SELECT to_regclass('migration.dangling_refs') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0);
+    if exists {
+        tx.execute(
+            "DELETE FROM migration.dangling_refs WHERE table_name = ANY($1)",
+            &[&tables],
+        )
+        .await
+        .context("clearing migration.dangling_refs")?;
+    }
+    Ok(())
 }
 
 /// Puts back what `pick` selects of what is set aside: indexes first (so the keys' checks can
@@ -440,6 +794,20 @@ pub async fn loading(
     loading.written.dedup();
     loading.bulk.sort();
     loading.bulk.dedup();
+    let waiting = if has_state {
+        unsettled(target).await?
+    } else {
+        Vec::new()
+    };
+    loading.forward = analysis
+        .forward_refs
+        .iter()
+        .filter(|f| {
+            loading.written.contains(&f.table)
+                || waiting.iter().any(|(t, n)| *t == f.table && *n == f.name)
+        })
+        .cloned()
+        .collect();
     Ok(loading)
 }
 
@@ -568,6 +936,7 @@ mod tests {
         Loading {
             written: written.iter().map(|t| t.to_string()).collect(),
             bulk: bulk.iter().map(|t| t.to_string()).collect(),
+            forward: Vec::new(),
         }
     }
 

@@ -141,6 +141,7 @@ pub async fn execute(
             .await
             .context("clearing the migration state")?;
     }
+    crate::deferred::forget_dangling(&tx, &rollback.target_tables).await?;
     tx.commit().await.context("committing the rollback")?;
     Ok(())
 }

@@ -241,6 +241,9 @@ pub struct RunSummary {
     pub blocked: Vec<Blocked>,
     /// Keys and indexes set aside for the load that could not be put back, and why.
     pub not_put_back: Vec<String>,
+    /// Forward references that could not be settled (a NOT NULL column pointing at rows that
+    /// never came), one line each: their table did not finish.
+    pub unsettled: Vec<String>,
     pub elapsed: Duration,
     pub outcome: RunOutcome,
     /// The three most frequent quarantine reasons of each table with quarantined rows.
@@ -269,6 +272,7 @@ impl RunSummary {
                 format!("{}: {why}", r.table)
             })
             .collect();
+        lines.extend(self.unsettled.iter().cloned());
         lines.extend(self.not_put_back.iter().map(|u| {
             format!("not put back: {u} (`host validate` lists the rows that point nowhere; the next `host run` tries again)")
         }));
@@ -302,16 +306,24 @@ pub async fn run(plan: &plan::Plan, only: &[String]) -> anyhow::Result<RunSummar
         o.run_id,
     )
     .await;
+    // Forward references whose tables are all done are settled (and their keys put back).
+    let settled = match &tables {
+        Ok(_) => settle_ready(plan, &mut opened).await,
+        Err(_) => Ok((Vec::new(), Vec::new())),
+    };
     // Whatever the tables came to, what was set aside goes back now while the target answers.
     let (restored, note) = put_back(plan, &mut opened).await;
     let (tables, blocked) = tables.map_err(|e| with_note(e, &note))?;
+    let (unsettled, settle_not_put_back) = settled.map_err(|e| with_note(e, &note))?;
     let mut not_put_back = std::mem::take(&mut opened.not_put_back);
+    not_put_back.extend(settle_not_put_back);
     not_put_back.extend(restored.map_err(|e| with_note(e, &note))?);
     let finished = tables.iter().all(|r| r.phase == TablePhase::Done);
-    let outcome = match finished && blocked.is_empty() && not_put_back.is_empty() {
-        true => RunOutcome::Done,
-        false => RunOutcome::Failed,
-    };
+    let outcome =
+        match finished && blocked.is_empty() && not_put_back.is_empty() && unsettled.is_empty() {
+            true => RunOutcome::Done,
+            false => RunOutcome::Failed,
+        };
     record_outcome(plan, &mut opened, outcome).await?;
     let mut reject_reasons = Vec::new();
     let mut store = PgStore::new(&mut opened.target, &plan.target_schema);
@@ -326,6 +338,7 @@ pub async fn run(plan: &plan::Plan, only: &[String]) -> anyhow::Result<RunSummar
         tables,
         blocked,
         not_put_back,
+        unsettled,
         elapsed: started.elapsed(),
         outcome,
         reject_reasons,
@@ -370,6 +383,9 @@ async fn open_run(plan: &plan::Plan, only: &[String]) -> anyhow::Result<OpenedRu
     }
     crate::session::require_plan_tables(plan, only)?;
     let tables = analysis.order.as_ref().map_or(0, Vec::len);
+    for f in &analysis.forward_refs {
+        tracing::info!("{f}");
+    }
     let run_id = PgStore::new(&mut target, &plan.target_schema)
         .start_run(&plan.path, None)
         .await?;
@@ -408,6 +424,55 @@ async fn set_aside(
     Ok(put_back.failed)
 }
 
+/// Settles each forward reference whose tables (both sides) are all done, and puts its key
+/// back (see deferred.rs), riding out a transient fault. Returns the lines of the references
+/// that could not be settled (a NOT NULL column pointing at rows that never came) and of the
+/// keys that could not be put back.
+async fn settle_ready(
+    plan: &plan::Plan,
+    o: &mut OpenedRun,
+) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let (mut unsettled, mut not_put_back) = (Vec::new(), Vec::new());
+    for f in &o.analysis.forward_refs {
+        if unfinished(plan, &mut o.target, &o.lock, &f.waits_for)
+            .await?
+            .is_some()
+        {
+            continue;
+        }
+        let (settled, restored) = transient::with_reconnect(
+            &mut o.target,
+            &plan.target_url,
+            pg::Side::Target,
+            plan.fault_timeout,
+            Some(&o.lock),
+            async |t| deferred::settle(t, &plan.target_schema, f).await,
+        )
+        .await?;
+        not_put_back.extend(restored.failed);
+        if let deferred::Settled::Dangling { rows, missing } = settled {
+            // The plan table holding the key: first in its cycle, or the self-referencing one.
+            let holder = f
+                .cycle
+                .first()
+                .or(f.referenced_by.first())
+                .cloned()
+                .unwrap_or_default();
+            unsettled.push(format!(
+                "{holder}: {rows} row(s) of {} point with {} at no row of {} (ids {}: those rows were skipped, quarantined or are missing in the source), and {}.{} is NOT NULL: nothing was changed and the key {} stays set aside\n    hint: migrate those rows (`host retry` for quarantined ones) and run `host run` again, or make the column nullable to have such references set to NULL and recorded",
+                f.table,
+                f.column,
+                f.ref_table,
+                missing.join(", "),
+                f.table,
+                f.column,
+                f.name
+            ));
+        }
+    }
+    Ok((unsettled, not_put_back))
+}
+
 /// Puts back what was set aside (riding out a transient fault). Returns what could not be put
 /// back, and the note for an error of the run (what became of the keys).
 async fn put_back(plan: &plan::Plan, o: &mut OpenedRun) -> (anyhow::Result<Vec<String>>, String) {
@@ -418,7 +483,7 @@ async fn put_back(plan: &plan::Plan, o: &mut OpenedRun) -> (anyhow::Result<Vec<S
         pg::Side::Target,
         plan.fault_timeout,
         Some(&o.lock),
-        async |t| deferred::restore(t, &plan.target_schema).await,
+        async |t| deferred::restore_settled(t, &plan.target_schema).await,
     )
     .await;
     match restored {

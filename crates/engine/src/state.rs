@@ -119,6 +119,33 @@ CREATE TABLE IF NOT EXISTS migration.deferred_constraints (
 -- there means unknown, and such a key is put back before the next run loads).
 ALTER TABLE migration.deferred_constraints ADD COLUMN IF NOT EXISTS ref_schema text;
 
+-- Foreign keys filled as forward references (a cycle broken there, a self-reference; see
+-- order.rs): set aside while either side loads, settled once both sides are done. Settling
+-- sets to NULL each reference to a row that never came (recorded in dangling_refs) and stamps
+-- settled_at, in one transaction; the key is then put back validated.
+CREATE TABLE IF NOT EXISTS migration.forward_refs (
+    table_name  text NOT NULL,
+    name        text NOT NULL,
+    column_name text NOT NULL,
+    ref_table   text NOT NULL,
+    settled_at  timestamptz,
+    nulled      bigint,
+    PRIMARY KEY (table_name, name)
+);
+
+-- Each forward reference that pointed at no row when it was settled (the referenced row was
+-- skipped, quarantined or never existed) and was set to NULL: the row (its primary key as
+-- text) and the id it held.
+CREATE TABLE IF NOT EXISTS migration.dangling_refs (
+    table_name  text NOT NULL,
+    column_name text NOT NULL,
+    row_id      text NOT NULL,
+    missing_id  text NOT NULL,
+    ref_table   text NOT NULL,
+    settled_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (table_name, column_name, row_id)
+);
+
 -- Rows deliberately left behind (soft-deleted...), with the reason.
 CREATE TABLE IF NOT EXISTS migration.skipped (
     table_name text NOT NULL,

@@ -455,11 +455,25 @@ async fn fk_orphans(
         }
         total += n;
     }
-    let detail = if bad.is_empty() {
+    let mut detail = if bad.is_empty() {
         format!("0 orphans across {checked} foreign keys")
     } else {
         format!("orphans: {}", bad.join("; "))
     };
+    // Forward references to rows that never came were set to NULL and recorded: accounted
+    // for, reported, not orphans.
+    let nulled: Vec<String> = crate::deferred::dangling_counts(target)
+        .await?
+        .into_iter()
+        .filter(|(table, _, _)| writes.contains(table.as_str()))
+        .map(|(table, column, n)| format!("{table}.{column}: {n}"))
+        .collect();
+    if !nulled.is_empty() {
+        detail.push_str(&format!(
+            "; references to rows that never came set to NULL (migration.dangling_refs): {}",
+            nulled.join(", ")
+        ));
+    }
     Ok((total, detail))
 }
 
@@ -699,6 +713,7 @@ async fn compare_written(
         if !columns.iter().any(|c| c.name == "id") {
             continue;
         }
+        crate::deferred::null_settled_in(target, &temp, table).await?;
         let differ: i64 = target
             .query_one(
                 // Rows compared as text: some types have no equality operator (xml, point).

@@ -1,0 +1,302 @@
+//! Cycles, forward and self references: a two-table cycle (a department's manager is an
+//! employee, an employee belongs to a department) broken at the nullable key, a self-reference
+//! whose parents come later in key order, references to rows that never came set to NULL and
+//! recorded, exactly once across a kill -9; and a cycle that cannot be broken, refused.
+
+use std::path::{Path, PathBuf};
+
+use crate::catalogue::guest;
+use crate::support::*;
+
+const LEGACY: &str = "
+CREATE TABLE departments (id bigint PRIMARY KEY, name text NOT NULL, manager_id bigint);
+CREATE TABLE employees (id bigint PRIMARY KEY, name text NOT NULL, department_id bigint NOT NULL, reports_to bigint);
+INSERT INTO departments VALUES
+  (1, 'Sales', 5),     -- manager migrated
+  (2, 'Ops', 9),       -- manager skipped
+  (3, 'R&D', NULL),
+  (4, 'Lab', 11);      -- manager quarantined
+INSERT INTO employees VALUES
+  (1, 'Ann', 1, 5),    -- reports to a later key
+  (2, 'Bob', 1, 1),
+  (3, 'Cid', 2, 9),    -- reports to a skipped employee
+  (4, 'Dee', 2, 12),   -- a later key, in a later batch
+  (5, 'Eve', 1, NULL),
+  (6, 'Fay', 3, 11),   -- reports to a quarantined employee
+  (7, 'Gus', 3, 4),
+  (8, 'Hal', 4, 42),   -- reports to an employee who never existed
+  (9, 'skip Ivy', 2, 5),
+  (10, 'Jon', 4, 12),
+  (11, 'bad Kim', 4, NULL),
+  (12, 'Lee', 2, NULL);
+";
+
+/// The target: the cycle's keys as `manager` says (`manager_id` nullable, or NOT NULL
+/// and DEFERRABLE, or NOT NULL).
+fn target_sql(manager: &str) -> String {
+    format!(
+        "
+CREATE TABLE departments (id uuid PRIMARY KEY, legacy_id bigint NOT NULL, name text, manager_id uuid {manager_null});
+CREATE TABLE employees (id uuid PRIMARY KEY, legacy_id bigint NOT NULL, name text,
+  department_id uuid NOT NULL REFERENCES departments (id),
+  reports_to uuid REFERENCES employees (id));
+ALTER TABLE departments ADD CONSTRAINT departments_manager_id_fkey
+  FOREIGN KEY (manager_id) REFERENCES employees (id) {deferrable};
+CREATE INDEX ON employees (department_id);
+",
+        manager_null = if manager == "nullable" { "" } else { "NOT NULL" },
+        deferrable = if manager == "deferrable" {
+            "DEFERRABLE INITIALLY DEFERRED"
+        } else {
+            ""
+        }
+    )
+}
+
+/// A legacy and a target database for the cycle, and the plan over them (batches of 2).
+fn setup(cluster: &Cluster, manager: &str) -> (String, String, PathBuf) {
+    let legacy = cluster.fresh_db("cycle_legacy");
+    cluster.connect(&legacy).batch_execute(LEGACY).unwrap();
+    let target = cluster.fresh_db("cycle_target");
+    let dir = temp_dir("cycles");
+    let schema = dir.join("target.sql");
+    std::fs::write(&schema, target_sql(manager)).unwrap();
+    let plan = write_cycle_plan(&dir, &cluster.url(&legacy), &cluster.url(&target), &schema);
+    (legacy, target, plan)
+}
+
+fn write_cycle_plan(dir: &Path, source: &str, target: &str, schema: &Path) -> PathBuf {
+    let plan = format!(
+        "[source]\nurl = \"{source}\"\n\n[target]\nurl = \"{target}\"\nschema_files = [\"{}\"]\n\n[defaults]\nbatch_size = 2\nmax_reject_rate = 1.0\n\n[validate]\nmin_success_rate = 0.5\nmin_core_success_rate = 0.5\nsample_rows = 50\n\n[[table]]\nname = \"employees\"\nplugin = \"{}\"\n\n[[table]]\nname = \"departments\"\nplugin = \"{}\"\n",
+        schema.display(),
+        guest("cycle_employees").display(),
+        guest("cycle_departments").display(),
+    );
+    let path = dir.join("plan.toml");
+    std::fs::write(&path, plan).unwrap();
+    path
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `table`'s `column` by legacy id: the legacy id of the row it points at (NULL: None).
+fn links(db: &mut postgres::Client, table: &str, column: &str) -> Vec<(i64, Option<i64>)> {
+    db.query(
+        &format!("SELECT c.legacy_id, p.legacy_id FROM {table} c LEFT JOIN employees p ON p.id = c.{column} ORDER BY 1"),
+        &[],
+    )
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect()
+}
+
+/// What settling recorded, without its time: (table, column, missing legacy id).
+fn dangling(db: &mut postgres::Client) -> Vec<(String, String, String)> {
+    db.query(
+        "SELECT table_name, column_name, missing_id FROM migration.dangling_refs ORDER BY 1, 2, 3",
+        &[],
+    )
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
+    .collect()
+}
+
+#[test]
+fn a_cycle_and_a_self_reference_migrate_with_references_to_rows_that_never_came_set_to_null() {
+    let cluster = Cluster::shared();
+    let (_legacy, target, plan) = setup(cluster, "nullable");
+    let plan = plan.to_str().unwrap();
+
+    let check = host_ok(&["check", plan]);
+    let said = text(&check);
+    assert!(
+        said.contains("cycle departments -> employees -> departments broken at departments.manager_id (nullable): filled as a forward reference, checked after employees is done"),
+        "{said}"
+    );
+    assert!(
+        said.contains("self-reference employees.reports_to (nullable): filled as a forward reference, checked after employees is done"),
+        "{said}"
+    );
+    // The table holding the broken key runs first.
+    let departments = said.find(" departments ").unwrap();
+    let employees = said.find(" employees ").unwrap();
+    assert!(departments < employees, "{said}");
+
+    let run = host_ok(&["run", plan]);
+    assert!(
+        text(&run).contains("broken at departments.manager_id"),
+        "run says where the cycle was broken:\n{}",
+        text(&run)
+    );
+    let mut db = cluster.connect(&target);
+    assert_eq!(
+        links(&mut db, "departments", "manager_id"),
+        [(1, Some(5)), (2, None), (3, None), (4, None)]
+    );
+    assert_eq!(
+        links(&mut db, "employees", "reports_to"),
+        [
+            (1, Some(5)),
+            (2, Some(1)),
+            (3, None),
+            (4, Some(12)),
+            (5, None),
+            (6, None),
+            (7, Some(4)),
+            (8, None),
+            (10, Some(12)),
+            (12, None)
+        ]
+    );
+    // Each reference to a row that never came is recorded with the id it held.
+    let recorded = dangling(&mut db);
+    let by_column = |column: &str| recorded.iter().filter(|d| d.1 == column).count();
+    assert_eq!(
+        (by_column("manager_id"), by_column("reports_to")),
+        (2, 3),
+        "{recorded:?}"
+    );
+    // Every key back in place and validated, nothing left set aside.
+    let keys: i64 = db
+        .query_one(
+            "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND convalidated AND connamespace = 'public'::regnamespace",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(keys, 3);
+    let settled: i64 = db
+        .query_one(
+            "SELECT count(*) FROM migration.forward_refs WHERE settled_at IS NOT NULL",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(settled, 2);
+
+    let validate = host_ok(&["validate", plan]);
+    let said = text(&validate);
+    assert!(
+        said.contains("references to rows that never came set to NULL (migration.dangling_refs): departments.manager_id: 2"),
+        "{said}"
+    );
+    assert!(said.contains("employees.reports_to: 3"), "{said}");
+    let report_dir = temp_dir("cycle_report");
+    let report = report_dir.join("report.html");
+    host_ok(&["report", plan, "--output", report.to_str().unwrap()]);
+    assert!(report.exists());
+
+    // Run again: nothing moves, nothing is settled twice.
+    host_ok(&["run", plan]);
+    assert_eq!(dangling(&mut db), recorded);
+}
+
+#[test]
+fn a_kill_anywhere_ends_identical_to_an_uninterrupted_run() {
+    let cluster = Cluster::shared();
+    let (_legacy, reference_target, reference_plan) = setup(cluster, "nullable");
+    host_ok(&["run", reference_plan.to_str().unwrap()]);
+    let mut reference_db = cluster.connect(&reference_target);
+    let reference = digests(&mut reference_db);
+    let reference_dangling = dangling(&mut reference_db);
+    for failpoint in [
+        // Departments done, its forward key set aside and not settled.
+        "after-commit=return(employees:2)",
+        "before-commit=return(employees:3)",
+        // Settled and committed, the key not put back yet.
+        "after-settle=return(departments:1)",
+        "after-settle=return(employees:1)",
+    ] {
+        let (_legacy, target, plan) = setup(cluster, "nullable");
+        let plan = plan.to_str().unwrap();
+        let out = host(&["run", plan])
+            .env("FAILPOINTS", failpoint)
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "{failpoint}: the runner should have aborted"
+        );
+        assert!(
+            text(&out).contains("failpoint"),
+            "{failpoint}: {}",
+            text(&out)
+        );
+        host_ok(&["run", plan]);
+        let mut db = cluster.connect(&target);
+        assert_same_digests(&reference, &digests(&mut db));
+        assert_eq!(dangling(&mut db), reference_dangling, "{failpoint}");
+        host_ok(&["validate", plan]);
+    }
+}
+
+#[test]
+fn a_cycle_with_no_key_that_can_wait_is_refused_with_the_hint() {
+    let cluster = Cluster::shared();
+    let (_legacy, _target, plan) = setup(cluster, "not null");
+    let out = host(&["check", plan.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("dependency cycle: departments -> employees -> departments"),
+        "{said}"
+    );
+    assert!(
+        said.contains("hint: make one of these foreign keys nullable or DEFERRABLE"),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_not_null_deferrable_key_pointing_at_rows_that_never_came_fails_and_changes_nothing() {
+    let cluster = Cluster::shared();
+    let (_legacy, target, plan) = setup(cluster, "deferrable");
+    let plan = plan.to_str().unwrap();
+    let said = text(&host_ok(&["check", plan]));
+    assert!(
+        said.contains("broken at departments.manager_id (deferrable)"),
+        "{said}"
+    );
+    let out = host(&["run", plan]).output().unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains(
+            "departments: 2 row(s) of departments point with manager_id at no row of employees"
+        ),
+        "{said}"
+    );
+    assert!(said.contains("is NOT NULL: nothing was changed"), "{said}");
+    let mut db = cluster.connect(&target);
+    // Department 3 (no manager) could not be written; 2 and 4 keep the ids they were given.
+    let managers: i64 = db
+        .query_one("SELECT count(manager_id) FROM departments", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(managers, 3);
+    // The nullable self-reference was settled as usual; the NOT NULL key was not.
+    assert!(
+        dangling(&mut db).iter().all(|d| d.1 == "reports_to"),
+        "{:?}",
+        dangling(&mut db)
+    );
+    let set_aside: i64 = db
+        .query_one(
+            "SELECT count(*) FROM migration.deferred_constraints WHERE name = 'departments_manager_id_fkey'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        set_aside, 1,
+        "the key stays set aside until it can be settled"
+    );
+}
