@@ -21,3 +21,4 @@ mod secrets;
 mod shared_target;
 mod swap;
 mod tls;
+mod validate_shapes;
