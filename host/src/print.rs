@@ -76,10 +76,7 @@ pub fn validate_report(report: &Report) {
         format!("; NOT CHECKED: {}", unchecked.join(", "))
     };
     if failed.is_empty() {
-        println!(
-            "validate passed: {} checks{unchecked}",
-            report.checks.len()
-        );
+        println!("validate passed: {} checks{unchecked}", report.checks.len());
     } else {
         println!("validate FAILED: {}{unchecked}", failed.join(", "));
     }

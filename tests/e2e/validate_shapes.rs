@@ -317,9 +317,98 @@ fn a_disabled_sample_says_not_checked_never_ok() {
     );
     assert!(
         text.contains("validate passed: ")
-            && text.contains(
-                "NOT CHECKED: authors sample, books sample, book_authors sample"
-            ),
+            && text.contains("NOT CHECKED: authors sample, books sample, book_authors sample"),
         "{text}"
+    );
+}
+
+/// The entities the lab's plugins resolve (`RESOLVES` in plugins/*/src/lib.rs): the only
+/// ones whose id map a runner needs to keep.
+const LAB_RESOLVED: &[&str] = &[
+    "brackets",
+    "cases",
+    "categories",
+    "comments",
+    "discounts",
+    "doctors",
+    "messages",
+    "offers",
+    "offices",
+    "orders",
+    "patients",
+    "products",
+    "profiles",
+    "projects",
+    "technician_roles",
+    "technicians",
+    "treatment_plans",
+];
+
+#[test]
+fn the_lab_validates_with_id_maps_only_for_the_entities_resolved() {
+    let cluster = Cluster::shared();
+    let legacy = legacy_db(cluster, "0.02");
+    let target = cluster.fresh_db("lab_idmaps");
+    let plan = lab_plan(
+        &temp_dir("lab_idmaps"),
+        &cluster.url(&legacy),
+        &cluster.url(&target),
+        500,
+    );
+    let plan = plan.to_str().unwrap();
+    host_ok(&[
+        "generate",
+        "--existing-source",
+        "--url",
+        &cluster.url(&legacy),
+        "--seed-target",
+        &cluster.url(&target),
+        "--plan",
+        plan,
+    ]);
+    host_ok(&["run", plan]);
+    // What a runner that keeps the id map only for resolved entities leaves (a no-op once
+    // the runner does so itself).
+    let resolved: Vec<String> = LAB_RESOLVED.iter().map(|e| e.to_string()).collect();
+    cluster
+        .connect(&target)
+        .execute(
+            "DELETE FROM migration.id_map WHERE entity <> ALL ($1)",
+            &[&resolved],
+        )
+        .unwrap();
+    let out = host(&["validate", plan, "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(with_status(&json, "failed"), vec![], "{json:#}");
+    assert_eq!(with_status(&json, "not_checked"), vec![], "{json:#}");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(ok_over_nothing(&json), Vec::<String>::new());
+    // A table nothing resolves is counted instead of mapped; a resolved one keeps its map.
+    let tasks = check(&json, "tasks", "target_rows");
+    assert!(
+        tasks["detail"]
+            .as_str()
+            .unwrap()
+            .contains("rows in task_assignments + tasks for"),
+        "{tasks:#}"
+    );
+    assert!(
+        !checks(&json)
+            .iter()
+            .any(|c| c["table"] == "tasks" && c["check"] == "id_map"),
+        "{json:#}"
+    );
+    assert_eq!(check(&json, "orders", "id_map")["status"], "ok");
+    // And a row deleted from a table counted so is noticed.
+    cluster
+        .connect(&target)
+        .batch_execute("DELETE FROM task_assignments WHERE id = (SELECT id FROM task_assignments ORDER BY id LIMIT 1)")
+        .unwrap();
+    let out = host(&["validate", plan, "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(6));
+    assert!(
+        with_status(&json, "failed").contains(&("tasks".to_string(), "target_rows".to_string())),
+        "{json:#}"
     );
 }

@@ -555,14 +555,19 @@ async fn target_foreign_keys(target: &Client, schema: &str) -> anyhow::Result<Ve
             ref_columns: r.get(5),
         })
         .collect();
-    fks.extend(state::deferred_fks(target).await?.into_iter().map(|d| TargetFk {
-        name: d.name,
-        table: d.table,
-        columns: vec![d.column],
-        ref_schema: d.ref_schema.unwrap_or_else(|| schema.to_string()),
-        ref_table: d.ref_table,
-        ref_columns: vec![d.ref_column],
-    }));
+    fks.extend(
+        state::deferred_fks(target)
+            .await?
+            .into_iter()
+            .map(|d| TargetFk {
+                name: d.name,
+                table: d.table,
+                columns: vec![d.column],
+                ref_schema: d.ref_schema.unwrap_or_else(|| schema.to_string()),
+                ref_table: d.ref_table,
+                ref_columns: vec![d.ref_column],
+            }),
+    );
     Ok(fks)
 }
 
@@ -635,10 +640,7 @@ async fn target_rows_check(
     t: &Prepared,
 ) -> anyhow::Result<(Status, String)> {
     let (tables, writers) = writing_group(analysis, t);
-    if let Some(a) = writers
-        .iter()
-        .find(|w| w.plan.adopt.is_some())
-    {
+    if let Some(a) = writers.iter().find(|w| w.plan.adopt.is_some()) {
         return Ok((
             Status::NotChecked,
             format!(
@@ -709,7 +711,11 @@ fn writing_group<'a>(analysis: &'a Analysis, t: &'a Prepared) -> (Vec<&'a str>, 
         let writers: Vec<&Prepared> = analysis
             .tables
             .iter()
-            .filter(|o| o.target_columns.iter().any(|(n, _)| tables.contains(n.as_str())))
+            .filter(|o| {
+                o.target_columns
+                    .iter()
+                    .any(|(n, _)| tables.contains(n.as_str()))
+            })
             .collect();
         let before = tables.len();
         tables.extend(
@@ -795,7 +801,10 @@ async fn sample_check(
     let n = plan.validate.sample_rows;
     if n == 0 {
         return Ok(if in_source == 0 {
-            (Status::Ok, "sampling disabled; the source table is empty".into())
+            (
+                Status::Ok,
+                "sampling disabled; the source table is empty".into(),
+            )
         } else {
             (
                 Status::NotChecked,
@@ -997,7 +1006,11 @@ async fn compare_written(
             continue;
         };
         let temp = format!("validate_sample_{i}");
-        let cols = names.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ");
+        let cols = names
+            .iter()
+            .map(|c| ident(c))
+            .collect::<Vec<_>>()
+            .join(", ");
         let key_in = |alias: &str| {
             key.iter()
                 .map(|c| format!("{alias}{}", ident(c)))
@@ -1261,10 +1274,16 @@ mod tests {
         // Rows written, none compared.
         let (status, detail) = sample_verdict(10, 8, &compared(0, &[]), Vec::new(), "abc");
         assert_eq!(status, Status::NotChecked);
-        assert!(detail.ends_with("made no target rows to compare"), "{detail}");
+        assert!(
+            detail.ends_with("made no target rows to compare"),
+            "{detail}"
+        );
         let (status, detail) = sample_verdict(10, 8, &compared(8, &["links"]), Vec::new(), "abc");
         assert_eq!(status, Status::NotChecked);
-        assert!(detail.contains("not compared: links (no primary key"), "{detail}");
+        assert!(
+            detail.contains("not compared: links (no primary key"),
+            "{detail}"
+        );
         let (status, detail) =
             sample_verdict(10, 8, &compared(8, &["links"]), vec!["bad".into()], "abc");
         assert_eq!((status, detail.as_str()), (Status::Failed, "bad"));
@@ -1282,12 +1301,17 @@ mod tests {
         let (status, detail) = target_rows(&["a", "b"], &["x", "y"], 4, 5);
         assert_eq!(status, Status::Failed);
         assert!(
-            detail.starts_with("4 rows in a + b for 5 target rows written by x + y: 1 row(s) missing"),
+            detail.starts_with(
+                "4 rows in a + b for 5 target rows written by x + y: 1 row(s) missing"
+            ),
             "{detail}"
         );
         let (status, detail) = target_rows(&["a"], &["x"], 6, 5);
         assert_eq!(status, Status::Failed);
-        assert!(detail.ends_with("1 row(s) this migration did not write"), "{detail}");
+        assert!(
+            detail.ends_with("1 row(s) this migration did not write"),
+            "{detail}"
+        );
     }
 
     #[test]
