@@ -223,19 +223,8 @@ async fn check_table(
         ));
     }
 
-    let written: BTreeSet<&str> = t
-        .target_columns
-        .iter()
-        .map(|(table, _)| table.as_str())
-        .collect();
-    let own_fks: Vec<&TargetFk> = fks
-        .iter()
-        .filter(|fk| written.contains(fk.table.as_str()))
-        .collect();
-    // A table without foreign keys has no orphan check to make (and no line saying so).
-    if !own_fks.is_empty() {
-        let (orphans, detail) = fk_orphans(target, &plan.target_schema, &own_fks).await?;
-        checks.push(passed("fk_orphans", (orphans == 0, detail)));
+    if let Some(orphans) = orphan_check(plan, target, t, fks).await? {
+        checks.push(passed("fk_orphans", orphans));
     }
     for m in &t.plan.money {
         checks.push(passed(
@@ -256,6 +245,30 @@ async fn check_table(
         ));
     }
     Ok(checks)
+}
+
+/// Orphans across the foreign keys of the tables `t` writes; None when they have none (no
+/// orphan check to make, and no line saying so).
+async fn orphan_check(
+    plan: &Plan,
+    target: &Client,
+    t: &Prepared,
+    fks: &[TargetFk],
+) -> anyhow::Result<Option<(bool, String)>> {
+    let written: BTreeSet<&str> = t
+        .target_columns
+        .iter()
+        .map(|(table, _)| table.as_str())
+        .collect();
+    let own: Vec<&TargetFk> = fks
+        .iter()
+        .filter(|fk| written.contains(fk.table.as_str()))
+        .collect();
+    if own.is_empty() {
+        return Ok(None);
+    }
+    let (orphans, detail) = fk_orphans(target, &plan.target_schema, &own).await?;
+    Ok(Some((orphans == 0, detail)))
 }
 
 /// The rows of the table in the source now.
@@ -836,7 +849,7 @@ async fn sample_check(
         written,
         &compared,
         problems,
-        &t.plugin.short_hash(),
+        t.plugin.short_hash(),
     ))
 }
 
