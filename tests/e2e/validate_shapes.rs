@@ -320,6 +320,16 @@ fn a_disabled_sample_says_not_checked_never_ok() {
             && text.contains("NOT CHECKED: authors sample, books sample, book_authors sample"),
         "{text}"
     );
+    // The report shows them apart, neither ok nor failed.
+    let html = temp_dir("shapes_unsampled_report").join("report.html");
+    host_ok(&["report", &shop.plan, "-o", html.to_str().unwrap()]);
+    let html = std::fs::read_to_string(html).unwrap();
+    assert!(
+        html.contains("3 could not check")
+            && html.contains("Checks that could not check")
+            && html.contains("<span class=\"warn\">not checked</span>"),
+        "the report does not show the checks not made"
+    );
 }
 
 /// The entities the lab's plugins resolve (`RESOLVES` in plugins/*/src/lib.rs): the only
