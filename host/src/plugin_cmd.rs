@@ -17,6 +17,7 @@ use clap::{Args, Subcommand};
 use serde::Deserialize;
 
 use engine::idmap::{self, IdMaps};
+use engine::key::Key;
 use engine::wasm::{Description, Outcome, PluginError, Runtime, TargetRow, Value};
 use engine::Error;
 
@@ -349,8 +350,8 @@ fn placeholder(text: &str) -> Option<Result<String, String>> {
     let Some((entity, id)) = body.rsplit_once(':') else {
         return Some(bad());
     };
-    match id.parse::<i64>() {
-        Ok(id) if !entity.is_empty() => Some(Ok(idmap::mint(entity, id).to_string())),
+    match (entity.is_empty(), id.is_empty()) {
+        (false, false) => Some(Ok(idmap::mint(entity, &Key::from_stored(id)).to_string())),
         _ => Some(bad()),
     }
 }
@@ -491,7 +492,10 @@ impl Names {
         let mut candidates = BTreeMap::new();
         for e in entities.iter().chain(&numbered) {
             for id in &numbers {
-                candidates.insert(idmap::mint(e, *id).to_string(), format!("@{e}:{id}"));
+                candidates.insert(
+                    idmap::mint(e, &Key::Int(*id)).to_string(),
+                    format!("@{e}:{id}"),
+                );
             }
         }
         Names { candidates }
@@ -621,8 +625,8 @@ fn test_plugin(args: &TestArgs) -> anyhow::Result<()> {
                 let names = Names::new(&description, &row, &ids.migrated_and_skipped());
                 let maps = Arc::new(IdMaps::in_memory(
                     &description.resolves,
-                    &ids.migrated,
-                    &ids.skipped,
+                    &ids.migrated_keys(),
+                    &ids.skipped_keys(),
                 ));
                 let actual = run_case(&plugin, &description, maps, row);
                 result.problems = compare(&case.expect, &actual, &description, &names);
@@ -656,6 +660,20 @@ struct CaseIds {
 }
 
 impl CaseIds {
+    fn migrated_keys(&self) -> Vec<(String, Key)> {
+        self.migrated
+            .iter()
+            .map(|(e, i)| (e.clone(), Key::Int(*i)))
+            .collect()
+    }
+
+    fn skipped_keys(&self) -> Vec<(String, Key, String)> {
+        self.skipped
+            .iter()
+            .map(|(e, i, r)| (e.clone(), Key::Int(*i), r.clone()))
+            .collect()
+    }
+
     fn migrated_and_skipped(&self) -> Vec<(String, i64)> {
         self.migrated
             .iter()
@@ -690,13 +708,6 @@ fn prepare(
                 "fixture: input.{column}: \"@any\" is only for expectations"
             )),
             Some(Err(e)) => problems.push(format!("fixture: input.{column}: {e}")),
-        }
-    }
-    if let Some(key) = description.reads.first() {
-        if !matches!(row.first(), Some(Value::Int(_))) {
-            problems.push(format!(
-                "fixture: input.{key} (the key, read first) must be an integer"
-            ));
         }
     }
     let mut ids = CaseIds {
@@ -1134,11 +1145,11 @@ mod tests {
         );
         assert_eq!(
             exact("\"@offices:1\""),
-            Value::Uuid(idmap::mint("offices", 1).to_string())
+            Value::Uuid(idmap::mint("offices", &Key::Int(1)).to_string())
         );
         assert_eq!(
             exact("{ uuid = \"@order_status_history:2:5\" }"),
-            Value::Uuid(idmap::mint("order_status_history:2", 5).to_string())
+            Value::Uuid(idmap::mint("order_status_history:2", &Key::Int(5)).to_string())
         );
         assert!(matches!(parse("\"@any\""), Ok(Pattern::Any)));
         assert!(parse("\"@nope\"").is_err());
@@ -1158,15 +1169,19 @@ mod tests {
         let names = Names::new(&description, &[Value::Int(5)], &[("patients".into(), 4)]);
         let show = |v: Value| show(&v, &names);
         assert_eq!(
-            show(Value::Uuid(idmap::mint("orders", 5).to_string())),
+            show(Value::Uuid(idmap::mint("orders", &Key::Int(5)).to_string())),
             "\"@orders:5\""
         );
         assert_eq!(
-            show(Value::Uuid(idmap::mint("patients", 4).to_string())),
+            show(Value::Uuid(
+                idmap::mint("patients", &Key::Int(4)).to_string()
+            )),
             "\"@patients:4\""
         );
         assert_eq!(
-            show(Value::Uuid(idmap::mint("orders:2", 5).to_string())),
+            show(Value::Uuid(
+                idmap::mint("orders:2", &Key::Int(5)).to_string()
+            )),
             "\"@orders:2:5\""
         );
         assert_eq!(

@@ -92,7 +92,7 @@ pub fn print_dry_run(tables: &[DryTable]) {
                 let keys = r
                     .example_keys
                     .iter()
-                    .map(i64::to_string)
+                    .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join(", ");
                 println!("    {what} {:>7} x {}  (keys {keys})", r.rows, r.reason);

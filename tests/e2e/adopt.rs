@@ -102,7 +102,7 @@ fn adopted_tables_keep_their_uuids_and_report_missing_and_extra_rows() {
     // Adopted rows keep the old scripts' UUIDs, in the id map and in every child.
     let mapped: BTreeMap<i64, Uuid> = tgt
         .query(
-            "SELECT legacy_id, id FROM migration.id_map WHERE entity = 'offices'",
+            "SELECT legacy_key::int8, id FROM migration.id_map WHERE entity = 'offices'",
             &[],
         )
         .unwrap()
@@ -149,7 +149,7 @@ fn adopted_tables_keep_their_uuids_and_report_missing_and_extra_rows() {
     // The missing one is quarantined, the extra one reported; the accounting holds.
     let reason: String = tgt
         .query_one(
-            "SELECT reason FROM migration.quarantine WHERE table_name = 'offices' AND legacy_key = $1",
+            "SELECT reason FROM migration.quarantine WHERE table_name = 'offices' AND legacy_key::int8 = $1",
             &[&missing],
         )
         .unwrap()

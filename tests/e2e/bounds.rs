@@ -43,7 +43,7 @@ pub(crate) fn offices_plan(
 
 pub(crate) fn quarantined(db: &mut postgres::Client) -> Vec<(i64, String)> {
     db.query(
-        "SELECT legacy_key, reason FROM migration.quarantine WHERE table_name = 'offices' ORDER BY 1",
+        "SELECT legacy_key::int8, reason FROM migration.quarantine WHERE table_name = 'offices' ORDER BY 1",
         &[],
     )
     .unwrap()

@@ -416,7 +416,7 @@ pub(crate) const CASES: &[Case] = &[
         plan: concat!(head!(), table!("offices", "@GUESTS@/other_world.wasm")),
         command: CHECK,
         exit: 3,
-        expect: &["other_world.wasm does not implement the `transform` world of a contract this host accepts, migrate:transform@0.2.0 (or the earlier lab:migrate@0.1.0): ", "hint: rebuild it against this host's wit/migrate.wit (migrate:transform@0.2.0)"],
+        expect: &["other_world.wasm does not implement the `transform` world of a contract this host accepts, migrate:transform@0.3.0 (or the earlier migrate:transform@0.2.0, lab:migrate@0.1.0): ", "hint: rebuild it against this host's wit/migrate.wit (migrate:transform@0.3.0)"],
         hook: None,
     },
     Case {
@@ -489,13 +489,13 @@ pub(crate) const CASES: &[Case] = &[
         hook: None,
     },
     Case {
-        name: "key_column_not_an_integer",
-        source: "ALTER TABLE categories ALTER COLUMN id DROP DEFAULT; ALTER TABLE categories ALTER COLUMN id TYPE text;",
+        name: "key_column_not_a_key_type",
+        source: "ALTER TABLE categories ALTER COLUMN id DROP DEFAULT; ALTER TABLE categories ALTER COLUMN id TYPE float8;",
         target: None,
         plan: concat!(head!(), table!("categories", "@PLUGINS@/categories.wasm")),
         command: CHECK,
         exit: 3,
-        expect: &["key column `id` is text, not an integer: set `key` in the plan to the table's integer key"],
+        expect: &["key column `id` is double precision, which cannot be a key (no exact, ordered text)", "hint: set `key` in the plan to other unique NOT NULL columns"],
         hook: None,
     },
     Case {
@@ -505,7 +505,17 @@ pub(crate) const CASES: &[Case] = &[
         plan: concat!(head!(), table!("offices", "@PLUGINS@/offices.wasm"), "key = \"office_no\"\n"),
         command: CHECK,
         exit: 3,
-        expect: &["key column `office_no` does not exist in source table offices", "the plugin must read the key column `office_no` first"],
+        expect: &["key column `office_no` does not exist in source table offices (it has: id, name, address"],
+        hook: None,
+    },
+    Case {
+        name: "no_key",
+        source: "ALTER TABLE offices DROP CONSTRAINT offices_pkey; INSERT INTO offices (name) VALUES ('Office 1');",
+        target: None,
+        plan: OFFICES_PLAN,
+        command: CHECK,
+        exit: 3,
+        expect: &["source table public.offices has no primary key and no unique index over NOT NULL columns", "hint: name a unique NOT NULL column set in the plan (key = [\"a\", \"b\"]); adding a primary key to the source is not needed"],
         hook: None,
     },
     Case {
@@ -513,10 +523,10 @@ pub(crate) const CASES: &[Case] = &[
         source: "ALTER TABLE offices DROP CONSTRAINT offices_pkey; ALTER TABLE offices ALTER COLUMN id DROP NOT NULL;
                  INSERT INTO offices (name) VALUES ('Office 1'); INSERT INTO offices (id, name) VALUES (NULL, 'keyless');",
         target: None,
-        plan: OFFICES_PLAN,
+        plan: concat!(head!(), table!("offices", "@PLUGINS@/offices.wasm"), "key = \"id\"\n"),
         command: RUN,
         exit: 3,
-        expect: &["the plan does not check out, nothing was migrated", "source table public.offices has 1 row(s) whose key `id` is NULL", "hint: give those rows a key"],
+        expect: &["the plan does not check out, nothing was migrated", "source table public.offices has 1 row(s) with a NULL in key [\"id\"]", "hint: give those rows a key"],
         hook: None,
     },
     Case {
@@ -524,10 +534,10 @@ pub(crate) const CASES: &[Case] = &[
         source: "ALTER TABLE offices DROP CONSTRAINT offices_pkey;
                  INSERT INTO offices (id, name) VALUES (1, 'Office 1'), (2, 'Office 2'), (2, 'Office 2 again');",
         target: None,
-        plan: OFFICES_PLAN,
+        plan: concat!(head!(), table!("offices", "@PLUGINS@/offices.wasm"), "key = \"id\"\n"),
         command: CHECK,
         exit: 3,
-        expect: &["key `id` of source table public.offices is not unique (id=2 appears 2 times)", "hint: make the key unique in the source"],
+        expect: &["key [\"id\"] of source table public.offices is not unique (2 appears 2 times)", "hint: set `key` in the plan to unique columns"],
         hook: None,
     },
     Case {
@@ -821,7 +831,7 @@ pub(crate) fn accounting_problems(
     let mut problems = Vec::new();
     let rows = tgt
         .query(
-            "SELECT s.table_name, s.phase, s.last_key, s.rows_read, s.rows_written, s.rows_skipped, s.rows_rejected,
+            "SELECT s.table_name, s.phase, s.last_key::int8, s.rows_read, s.rows_written, s.rows_skipped, s.rows_rejected,
                     (SELECT count(*) FROM migration.skipped k WHERE k.table_name = s.table_name),
                     (SELECT count(*) FROM migration.quarantine q WHERE q.table_name = s.table_name),
                     (SELECT count(*) FROM migration.id_map m WHERE m.entity = s.table_name)

@@ -1,8 +1,9 @@
-//! Contract versions: a component built against the contract as released at 0.1.0
-//! (`lab:migrate@0.1.0`, tests/guests/contract_0_1, built from wit/frozen/) still checks, runs,
-//! stays within the output bounds and hot-swaps next to components built against 0.2.0
-//! (`migrate:transform@0.2.0`), with the same results as its 0.2.0 twin (fixed_offices: the
-//! same mapping through the SDK). A component of neither contract is refused by `host check`
+//! Contract versions: components built against the contract as released at 0.1.0
+//! (`lab:migrate@0.1.0`, tests/guests/contract_0_1) and at 0.2.0 (`migrate:transform@0.2.0`,
+//! tests/guests/contract_0_2), both built from wit/frozen/, still check and run; the 0.1.0 one
+//! also stays within the output bounds and hot-swaps next to components built against the
+//! current contract, with the same results as its current twin (fixed_offices: the same
+//! mapping through the SDK). A component of neither contract is refused by `host check`
 //! (catalogue: plugin_of_another_world; plugin.rs: contract_versions_are_checked).
 
 use crate::bounds::{offices_plan, quarantined};
@@ -10,14 +11,14 @@ use crate::catalogue::{guest, hand_made_legacy};
 use crate::support::*;
 use crate::swap::{drop_in, run_and_act};
 
-/// `host check` accepts the 0.1.0 component, also when it comes from the compile cache, and a
-/// run with it writes exactly what a run with the 0.2.0 twin writes.
+/// `host check` accepts the 0.1.0 and 0.2.0 components, also when they come from the compile
+/// cache, and a run with either writes exactly what a run with the current twin writes.
 #[test]
-fn a_0_1_component_checks_and_runs_like_its_0_2_twin() {
+fn frozen_contract_components_check_and_run_like_their_current_twin() {
     let cluster = Cluster::shared();
     let legacy = legacy_db(cluster, "0.05");
     let mut results = Vec::new();
-    for name in ["fixed_offices", "contract_0_1"] {
+    for name in ["fixed_offices", "contract_0_1", "contract_0_2"] {
         let dir = temp_dir(name);
         let target = cluster.fresh_db(name);
         let plan = write_plan_with(
@@ -45,6 +46,7 @@ fn a_0_1_component_checks_and_runs_like_its_0_2_twin() {
         results.push(digests(&mut db));
     }
     assert_same_digests(&results[0], &results[1]);
+    assert_same_digests(&results[0], &results[2]);
 }
 
 /// A live run swaps from a 0.2.0 component to a 0.1.0 one, `host retry` replays through the

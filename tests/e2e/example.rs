@@ -155,7 +155,9 @@ fn rows_by_key(client: &mut Client, sql: &str) -> BTreeMap<i64, Vec<String>> {
 fn left_behind(target: &mut Client, state: &str, table: &str) -> BTreeMap<i64, String> {
     target
         .query(
-            &format!("SELECT legacy_key, reason FROM migration.{state} WHERE table_name = $1"),
+            &format!(
+                "SELECT legacy_key::int8, reason FROM migration.{state} WHERE table_name = $1"
+            ),
             &[&table],
         )
         .unwrap()
@@ -322,7 +324,7 @@ fn bookshop_from_an_empty_database_to_a_validated_migration() {
     // The quarantined row itself is kept, for an operator to fix.
     let kept: String = target
         .query_one(
-            "SELECT source_row->>'CustomerEmail' FROM migration.quarantine WHERE table_name = 'Orders' AND legacy_key = 10",
+            "SELECT source_row->>'CustomerEmail' FROM migration.quarantine WHERE table_name = 'Orders' AND legacy_key = '10'",
             &[],
         )
         .unwrap()

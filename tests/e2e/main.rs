@@ -10,6 +10,7 @@ mod check;
 mod contract;
 mod example;
 mod faults;
+mod keys;
 mod operate;
 mod plugin;
 mod poison;

@@ -278,7 +278,7 @@ fn dry_run_writes_nothing_and_predicts_the_real_run() {
                 for key in r["example_keys"].as_array().unwrap() {
                     let got: String = tgt
                         .query_one(
-                            &format!("SELECT reason FROM {relation} WHERE table_name = $1 AND legacy_key = $2"),
+                            &format!("SELECT reason FROM {relation} WHERE table_name = $1 AND legacy_key::int8 = $2"),
                             &[&name, &key.as_i64().unwrap()],
                         )
                         .unwrap()

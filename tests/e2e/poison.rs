@@ -55,7 +55,7 @@ fn poison_rows_are_quarantined_and_the_rest_goes_through() {
     let mut tgt = cluster.connect(&target);
     let quarantined: Vec<(i64, String, String)> = tgt
         .query(
-            "SELECT legacy_key, reason, component_sha256 FROM migration.quarantine WHERE table_name = 'offices' ORDER BY 1",
+            "SELECT legacy_key::int8, reason, component_sha256 FROM migration.quarantine WHERE table_name = 'offices' ORDER BY 1",
             &[],
         )
         .unwrap()
@@ -92,7 +92,7 @@ fn poison_rows_are_quarantined_and_the_rest_goes_through() {
     // The bisected batches still cover the table in key order, without a gap or an overlap.
     let spans: Vec<(i64, i64)> = tgt
         .query(
-            "SELECT first_key, last_key FROM migration.batches WHERE table_name = 'offices' ORDER BY batch_no",
+            "SELECT first_key::int8, last_key::int8 FROM migration.batches WHERE table_name = 'offices' ORDER BY batch_no",
             &[],
         )
         .unwrap()

@@ -100,7 +100,7 @@ fn core_tables_end_to_end() {
     // Money is exact: the written orders' totals sum to the cent in both databases.
     let written_ids: Vec<i64> = tgt
         .query(
-            "SELECT legacy_id FROM migration.id_map WHERE entity = 'orders'",
+            "SELECT legacy_key::int8 FROM migration.id_map WHERE entity = 'orders'",
             &[],
         )
         .unwrap()

@@ -26,7 +26,7 @@ impl Probe {
         Cluster::shared()
             .connect(&self.target)
             .query(
-                "SELECT legacy_key, reason FROM migration.quarantine WHERE table_name = 'offices' ORDER BY 1",
+                "SELECT legacy_key::int8, reason FROM migration.quarantine WHERE table_name = 'offices' ORDER BY 1",
                 &[],
             )
             .unwrap()

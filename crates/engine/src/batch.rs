@@ -7,6 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::check::{AdoptTarget, Prepared};
 use crate::codec;
+use crate::key::Key;
 use crate::pg::{ident, qualified, Column};
 use crate::state::{DeferredFk, TableCounts};
 use crate::wasm::{Outcome, Value};
@@ -14,7 +15,7 @@ use crate::wasm::{Outcome, Value};
 /// One source row: its key and values in the plugin's `reads` order.
 #[derive(Debug, Clone)]
 pub struct SourceRow {
-    pub key: i64,
+    pub key: Key,
     pub values: Vec<Value>,
     /// Why the row cannot be decoded (invalid UTF-8 from a SQL_ASCII source...): it is
     /// quarantined without a plugin call, its text kept as well as it reads.
@@ -26,8 +27,8 @@ pub struct SourceRow {
 pub struct TableSpec {
     pub name: String,
     pub source_table: String,
-    /// The source key column (the keyset pages' order).
-    pub key: String,
+    /// The source key (the keyset pages' order).
+    pub key: KeySpec,
     pub batch_size: usize,
     pub max_reject_rate: f64,
     /// The source columns the plugin reads, key first.
@@ -43,7 +44,7 @@ impl TableSpec {
         TableSpec {
             name: t.plan.name.clone(),
             source_table: t.description.source_table.clone(),
-            key: t.plan.key.clone(),
+            key: KeySpec::of(t),
             batch_size: t.plan.batch_size,
             max_reject_rate: t.plan.max_reject_rate,
             source_columns: t.source_columns.clone(),
@@ -57,12 +58,79 @@ impl TableSpec {
     }
 }
 
+/// A table's key columns: where they are in the rows read, and their types.
+#[derive(Debug, Clone, Default)]
+pub struct KeySpec {
+    /// The key columns, in key order.
+    pub columns: Vec<String>,
+    /// Each key column's position in the plugin's `reads`.
+    pub positions: Vec<usize>,
+    /// Each key column's declared type as SQL, to cast a key's text for comparisons.
+    pub sql_types: Vec<String>,
+}
+
+impl KeySpec {
+    pub fn of(t: &Prepared) -> Self {
+        let mut spec = KeySpec::default();
+        for name in &t.plan.key {
+            let Some(position) = t.description.reads.iter().position(|r| r == name) else {
+                continue;
+            };
+            spec.columns.push(name.clone());
+            spec.positions.push(position);
+            spec.sql_types.push(
+                t.source_columns
+                    .get(position)
+                    .map_or_else(|| "text".to_string(), |c| c.sql_type.clone()),
+            );
+        }
+        spec
+    }
+
+    /// The key of a row read in `reads` order.
+    pub fn key_of(&self, values: &[Value]) -> Result<Key, String> {
+        Key::from_values(self.positions.iter().filter_map(|&p| values.get(p)))
+    }
+
+    /// The key columns, quoted, comma-separated (an ORDER BY list).
+    pub fn order_by(&self) -> String {
+        self.columns
+            .iter()
+            .map(|c| ident(c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// `key` as typed SQL literals, parenthesized when there are several: `'7'::integer`,
+    /// `('2024-01-31'::date, '7'::integer)`.
+    pub fn literal(&self, key: &Key) -> Result<String, String> {
+        let parts = key.parts(self.columns.len())?;
+        let typed: Vec<String> = parts
+            .iter()
+            .zip(&self.sql_types)
+            .map(|(p, t)| format!("{}::{t}", crate::pg::literal(p)))
+            .collect();
+        Ok(match typed.as_slice() {
+            [one] => one.clone(),
+            _ => format!("({})", typed.join(", ")),
+        })
+    }
+
+    /// The key columns as one comparable SQL term: `"id"` or `("a", "b")`.
+    pub fn term(&self) -> String {
+        match self.columns.as_slice() {
+            [one] => ident(one),
+            _ => format!("({})", self.order_by()),
+        }
+    }
+}
+
 /// `run::adopt_extras_select` for the target schema `schema`.
 pub fn adopt_extras_select_in(schema: &str, a: &AdoptTarget) -> String {
     format!(
         "SELECT $1::text, $2::text, t.{id}::text, t.{legacy}::int8,
                 CASE WHEN t.{legacy} IS NULL THEN 'its legacy id is NULL'
-                     WHEN EXISTS (SELECT 1 FROM migration.id_map m WHERE m.entity = $1 AND m.legacy_id = t.{legacy}::int8)
+                     WHEN EXISTS (SELECT 1 FROM migration.id_map m WHERE m.entity = $1 AND m.legacy_key = t.{legacy}::int8::text)
                        THEN 'a duplicate: another row with this legacy id was adopted'
                      ELSE 'no source row has this legacy id' END
          FROM {table} t
@@ -155,7 +223,7 @@ impl Batch {
                     Err(reason) => Fate::Quarantined(reason),
                     Ok(encoded) => {
                         batch.add_rows(fk_checks, encoded);
-                        Fate::Written(crate::idmap::mint(&t.name, row.key))
+                        Fate::Written(crate::idmap::mint(&t.name, &row.key))
                     }
                 },
             };
@@ -183,7 +251,7 @@ impl Batch {
     pub fn adopt(
         &mut self,
         rows: &[SourceRow],
-        existing: &HashMap<i64, uuid::Uuid>,
+        existing: &HashMap<Key, uuid::Uuid>,
         a: &AdoptTarget,
     ) {
         adopt_fates(rows, &mut self.fates, existing, a);
@@ -277,7 +345,7 @@ fn encode_row(
 pub fn adopt_fates(
     rows: &[SourceRow],
     fates: &mut [Fate],
-    existing: &HashMap<i64, uuid::Uuid>,
+    existing: &HashMap<Key, uuid::Uuid>,
     a: &AdoptTarget,
 ) {
     for (row, fate) in rows.iter().zip(fates.iter_mut()) {

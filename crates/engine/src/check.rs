@@ -152,7 +152,7 @@ fn prepare(t: &TablePlan, runtime: &Runtime, problems: &mut Vec<Problem>) -> Opt
     })
 }
 
-/// What a plugin says it does, against its plan table: the same legacy table, the key first.
+/// What a plugin says it does, against its plan table: the same legacy table.
 fn description_problems(t: &TablePlan, description: &Description) -> Vec<String> {
     let mut problems = Vec::new();
     if description.source_table != t.name {
@@ -163,16 +163,11 @@ fn description_problems(t: &TablePlan, description: &Description) -> Vec<String>
             t.name
         ));
     }
-    if description.reads.first() != Some(&t.key) {
-        problems.push(format!(
-            "the plugin must read the key column `{}` first (it reads {:?}): rows arrive in key order and the first value is the checkpoint key",
-            t.key, description.reads
-        ));
-    }
     problems
 }
 
-/// Every plugin's reads against the source tables, then the integer keys' values.
+/// Every plugin's reads against the source tables and each table's key; then the keys'
+/// values where no unique index vouches for them.
 async fn check_source_side(
     plan: &Plan,
     source: &Client,
@@ -180,18 +175,37 @@ async fn check_source_side(
     problems: &mut Vec<Problem>,
 ) -> anyhow::Result<()> {
     let catalog = pg::tables(source, &plan.source_schema).await?;
+    let keys = pg::table_keys(source, &plan.source_schema).await?;
     for t in tables.iter_mut() {
+        let table_keys = keys.get(&t.description.source_table);
+        resolve_key(t, table_keys.map(Vec::as_slice).unwrap_or_default());
         check_source(t, &catalog, &plan.source_schema, problems);
     }
     for t in tables.iter() {
-        let key = catalog
+        let Some(info) = catalog.get(&t.description.source_table) else {
+            continue;
+        };
+        let key: Vec<&Column> = t.plan.key.iter().filter_map(|k| info.column(k)).collect();
+        let vouched = keys
             .get(&t.description.source_table)
-            .and_then(|info| info.column(&t.plan.key));
-        if let Some(key) = key.filter(|k| is_integer(k)) {
-            check_key_values(source, &plan.source_schema, t, key, problems).await?;
+            .is_some_and(|ks| ks.iter().any(|k| same_columns(k, &t.plan.key)));
+        if !key.is_empty() && key.len() == t.plan.key.len() && !vouched {
+            check_key_values(source, &plan.source_schema, t, &key, problems).await?;
         }
     }
     Ok(())
+}
+
+/// The plan's key, or else the source table's primary key (else its first unique NOT NULL
+/// column set). Left empty when the table has neither (`check_source` says what to do).
+fn resolve_key(t: &mut Prepared, table_keys: &[Vec<String>]) {
+    if t.plan.key.is_empty() {
+        t.plan.key = table_keys.first().cloned().unwrap_or_default();
+    }
+}
+
+fn same_columns(a: &[String], b: &[String]) -> bool {
+    a.len() == b.len() && a.iter().all(|c| b.contains(c))
 }
 
 /// Every plugin's writes (and adopted tables) against the target tables; then the order the
@@ -222,9 +236,49 @@ async fn check_target_side(
     })
 }
 
-/// Whether a column can be the key rows are paged and checkpointed by.
+/// Whether a column holds integers (an adopted table's key must: its legacy ids are integers).
 fn is_integer(column: &Column) -> bool {
     matches!(column.type_name.as_str(), "int2" | "int4" | "int8")
+}
+
+/// The key rows are paged and checkpointed by: it must exist, be of an orderable type with an
+/// exact text, and be read by the plugin (the key is taken from the row it reads).
+fn key_problems(t: &Prepared, info: &TableInfo, schema: &str) -> Vec<String> {
+    let table = &t.description.source_table;
+    if t.plan.key.is_empty() {
+        return vec![format!(
+            "source table {schema}.{table} has no primary key and no unique index over NOT NULL columns: rows are paged, checkpointed and recorded by a key\n  hint: name a unique NOT NULL column set in the plan (key = [\"a\", \"b\"]); adding a primary key to the source is not needed"
+        )];
+    }
+    let mut problems = Vec::new();
+    for name in &t.plan.key {
+        match info.column(name) {
+            None => problems.push(format!(
+                "key column `{name}` does not exist in source table {table} (it has: {})",
+                column_names(info)
+            )),
+            Some(c) if !crate::key::is_key_type(&c.type_name) => problems.push(format!(
+                "key column `{name}` is {}, which cannot be a key (no exact, ordered text)\n  hint: set `key` in the plan to other unique NOT NULL columns",
+                c.sql_type
+            )),
+            Some(_) if !t.description.reads.contains(name) => problems.push(format!(
+                "the plugin does not read key column `{name}` (it reads {:?}): add it to reads; each row's key is taken from the values it reads",
+                t.description.reads
+            )),
+            Some(_) => {}
+        }
+    }
+    if t.plan.adopt.is_some() {
+        let integer =
+            matches!(t.plan.key.as_slice(), [k] if info.column(k).is_some_and(is_integer));
+        if !integer {
+            problems.push(format!(
+                "adopt needs a single integer key (its legacy ids are integers), and the key is {:?}",
+                t.plan.key
+            ));
+        }
+    }
+    problems
 }
 
 fn check_source(
@@ -255,60 +309,47 @@ fn check_source(
             ))),
         }
     }
-    if let Some(key) = info.column(&t.plan.key) {
-        if !is_integer(key) {
-            problems.push(problem(format!(
-                "key column `{}` is {}, not an integer: set `key` in the plan to the table's integer key",
-                t.plan.key, key.type_name
-            )));
-        }
-    } else {
-        problems.push(problem(format!(
-            "key column `{}` does not exist in source table {}",
-            t.plan.key, t.description.source_table
-        )));
-    }
+    problems.extend(key_problems(t, info, schema).into_iter().map(problem));
     if columns.len() == t.description.reads.len() {
         t.source_columns = columns;
     }
 }
 
 /// Rows are paged and checkpointed by the key, so every row needs one and no two may share
-/// one (rows with the same key on both sides of a batch boundary would be lost). A NOT NULL
-/// key with a unique index is fine as it is; anything else is looked at in the data.
+/// one (rows with the same key on both sides of a batch boundary would be lost). A key that
+/// is a primary key or a unique index over NOT NULL columns is fine as it is (the caller
+/// skips those); anything else is looked at in the data.
 async fn check_key_values(
     source: &Client,
     schema: &str,
     t: &Prepared,
-    key: &Column,
+    key: &[&Column],
     problems: &mut Vec<Problem>,
 ) -> anyhow::Result<()> {
     let table = &t.description.source_table;
-    let unique: bool = source
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_index i
-                 JOIN pg_class c ON c.oid = i.indrelid
-                 JOIN pg_namespace n ON n.oid = c.relnamespace
-                 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = $3
-                 WHERE n.nspname = $1 AND c.relname = $2 AND i.indisunique AND i.indpred IS NULL
-                   AND i.indnkeyatts = 1 AND i.indkey[0] = a.attnum)",
-            &[&schema, table, &key.name],
-        )
-        .await
-        .context("reading the source key's indexes")?
-        .get(0);
-    if unique && key.not_null {
-        return Ok(());
-    }
-    let (qtable, qkey) = (pg::qualified(schema, table), pg::ident(&key.name));
+    let qtable = pg::qualified(schema, table);
+    let names: Vec<&str> = key.iter().map(|c| c.name.as_str()).collect();
+    let columns = key
+        .iter()
+        .map(|c| pg::ident(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
     let problem = |message: String| Problem {
         table: Some(t.plan.name.clone()),
         message,
     };
-    if !key.not_null {
+    let nullable: Vec<String> = key
+        .iter()
+        .filter(|c| !c.not_null)
+        .map(|c| format!("{} IS NULL", pg::ident(&c.name)))
+        .collect();
+    if !nullable.is_empty() {
         let nulls: i64 = source
             .query_one(
-                &format!("SELECT count(*) FROM {qtable} WHERE {qkey} IS NULL"),
+                &format!(
+                    "SELECT count(*) FROM {qtable} WHERE {}",
+                    nullable.join(" OR ")
+                ),
                 &[],
             )
             .await
@@ -316,26 +357,22 @@ async fn check_key_values(
             .get(0);
         if nulls > 0 {
             problems.push(problem(format!(
-                "source table {schema}.{table} has {nulls} row(s) whose key `{}` is NULL: rows are read and checkpointed in key order, so every row needs a key\n  hint: give those rows a key (or delete them) in the source, or set `key` in the plan to a NOT NULL integer column",
-                key.name
+                "source table {schema}.{table} has {nulls} row(s) with a NULL in key {names:?}: rows are read and checkpointed in key order, so every row needs a key\n  hint: give those rows a key (or delete them) in the source, or set `key` in the plan to NOT NULL columns"
             )));
         }
     }
-    if !unique {
-        let duplicate = source
-            .query_opt(
-                &format!("SELECT {qkey}::int8, count(*) FROM {qtable} WHERE {qkey} IS NOT NULL GROUP BY 1 HAVING count(*) > 1 ORDER BY 2 DESC, 1 LIMIT 1"),
-                &[],
-            )
-            .await
-            .with_context(|| format!("looking for duplicate keys in {schema}.{table}"))?;
-        if let Some(row) = duplicate {
-            let (value, count): (i64, i64) = (row.get(0), row.get(1));
-            problems.push(problem(format!(
-                "key `{}` of source table {schema}.{table} is not unique ({}={value} appears {count} times): rows sharing a key could be lost between two batches\n  hint: make the key unique in the source, or set `key` in the plan to a unique integer column",
-                key.name, key.name
-            )));
-        }
+    let duplicate = source
+        .query_opt(
+            &format!("SELECT ({columns})::text, count(*) FROM {qtable} WHERE ({columns}) IS NOT NULL GROUP BY {columns} HAVING count(*) > 1 ORDER BY 2 DESC, 1 LIMIT 1"),
+            &[],
+        )
+        .await
+        .with_context(|| format!("looking for duplicate keys in {schema}.{table}"))?;
+    if let Some(row) = duplicate {
+        let (value, count): (String, i64) = (row.get(0), row.get(1));
+        problems.push(problem(format!(
+            "key {names:?} of source table {schema}.{table} is not unique ({value} appears {count} times): rows sharing a key could be lost between two batches\n  hint: set `key` in the plan to unique columns (the primary key, say)"
+        )));
     }
     Ok(())
 }
@@ -481,12 +518,6 @@ pub async fn recheck(
             ),
         });
     }
-    if new.description.reads.first() != Some(&new.plan.key) {
-        problems.push(Problem {
-            table: None,
-            message: format!("it must read the key column `{}` first", new.plan.key),
-        });
-    }
     let source = BTreeMap::from([(new.description.source_table.clone(), source_info.clone())]);
     check_source(new, &source, &plan.source_schema, &mut problems);
     let catalog = pg::tables(target, &plan.target_schema).await?;
@@ -564,14 +595,14 @@ mod tests {
     }
 
     #[test]
-    fn a_plugin_must_transform_its_table_and_read_the_key_first() {
+    fn a_plugin_must_transform_its_table() {
         let t = table_plan();
-        assert!(description_problems(&t, &description("offices", &["id", "name"])).is_empty());
+        // The key may be read anywhere: rows carry it wherever `reads` puts it.
+        assert!(description_problems(&t, &description("offices", &["name", "id"])).is_empty());
         assert_eq!(
             description_problems(&t, &description("doctors", &["name", "id"])),
             [
                 "plugin /lab/offices.wasm transforms `doctors`, not `offices`: point this table at the right plugin",
-                "the plugin must read the key column `id` first (it reads [\"name\", \"id\"]): rows arrive in key order and the first value is the checkpoint key",
             ]
         );
     }
@@ -587,6 +618,7 @@ mod tests {
             not_null: true,
             has_default: false,
             enum_labels: None,
+            sql_type: type_name.into(),
         };
         for t in ["int2", "int4", "int8"] {
             assert!(is_integer(&column(t)), "{t}");

@@ -458,6 +458,7 @@ mod tests {
             not_null,
             has_default: false,
             enum_labels: None,
+            sql_type: ty.name().into(),
         }
     }
 

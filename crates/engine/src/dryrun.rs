@@ -11,6 +11,7 @@ use tokio_postgres::{Client, IsolationLevel};
 
 use crate::check::{Analysis, Prepared};
 use crate::idmap::IdMaps;
+use crate::key::Key;
 use crate::plan::Plan;
 use crate::run::{
     transform_next, Batch, Fate, PageSource, PgSource, PluginTransform, SourceRow, TableSpec,
@@ -26,7 +27,7 @@ const TOP_REASONS: usize = 5;
 pub struct Reason {
     pub reason: String,
     pub rows: i64,
-    pub example_keys: Vec<i64>,
+    pub example_keys: Vec<Key>,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -87,20 +88,20 @@ pub async fn dry_run(
 /// What the tables before would have written and skipped (the id maps children resolve).
 #[derive(Default)]
 struct Earlier {
-    written: Vec<(String, i64)>,
-    skipped: Vec<(String, i64, String)>,
+    written: Vec<(String, Key)>,
+    skipped: Vec<(String, Key, String)>,
 }
 
 impl Earlier {
     fn id_maps(&self, t: &Prepared) -> IdMaps {
         let entities = &t.description.resolves;
-        let written: Vec<(String, i64)> = self
+        let written: Vec<(String, Key)> = self
             .written
             .iter()
             .filter(|(e, _)| entities.contains(e))
             .cloned()
             .collect();
-        let skipped: Vec<(String, i64, String)> = self
+        let skipped: Vec<(String, Key, String)> = self
             .skipped
             .iter()
             .filter(|(e, _, _)| entities.contains(e))
@@ -121,14 +122,14 @@ async fn dry_table(
 ) -> anyhow::Result<()> {
     let mut after = None;
     loop {
-        let rows = pages.page(spec, after).await?;
+        let rows = pages.page(spec, after.as_ref()).await?;
         let Some(last) = rows.last() else { break };
-        after = Some(last.key);
+        after = Some(last.key.clone());
         let mut pending = vec![rows];
         while let Some((rows, mut batch)) = transform_next(&mut transform, spec, &[], &mut pending)?
         {
             if let Some(a) = &spec.adopt {
-                let keys: Vec<i64> = rows.iter().map(|r| r.key).collect();
+                let keys: Vec<Key> = rows.iter().map(|r| r.key.clone()).collect();
                 let existing =
                     crate::store::pg::adopted_ids(target, target_schema, a, &keys).await?;
                 batch.adopt(&rows, &existing, a);
@@ -146,8 +147,8 @@ struct Tally {
     report: DryTable,
     skips: BTreeMap<String, Reason>,
     rejects: BTreeMap<String, Reason>,
-    written: Vec<(String, i64)>,
-    skipped: Vec<(String, i64, String)>,
+    written: Vec<(String, Key)>,
+    skipped: Vec<(String, Key, String)>,
 }
 
 impl Tally {
@@ -173,12 +174,13 @@ impl Tally {
             let (tally, reason) = match fate {
                 Fate::Written(_) => {
                     self.report.would_write += 1;
-                    self.written.push((name.clone(), row.key));
+                    self.written.push((name.clone(), row.key.clone()));
                     continue;
                 }
                 Fate::Skipped(reason) => {
                     self.report.would_skip += 1;
-                    self.skipped.push((name.clone(), row.key, reason.clone()));
+                    self.skipped
+                        .push((name.clone(), row.key.clone(), reason.clone()));
                     (&mut self.skips, reason)
                 }
                 Fate::Quarantined(reason) => {
@@ -192,7 +194,7 @@ impl Tally {
             });
             entry.rows += 1;
             if entry.example_keys.len() < EXAMPLE_KEYS {
-                entry.example_keys.push(row.key);
+                entry.example_keys.push(row.key.clone());
             }
         }
     }

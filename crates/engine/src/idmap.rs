@@ -1,28 +1,32 @@
-//! The legacy-id map: legacy integer ids -> UUIDs, kept in `migration.id_map`.
+//! The legacy-id map: legacy keys -> UUIDs, kept in `migration.id_map`.
 //!
-//! New UUIDs are deterministic (UUIDv5 of entity and legacy id), so the same source always
-//! gives the same target rows; mappings already in the map are honoured.
+//! New UUIDs are deterministic (UUIDv5 of entity and key), so the same source always gives
+//! the same target rows; mappings already in the map are honoured. A plugin that resolves its
+//! own table also sees the rows of the batch it is transforming (see [`IdMaps::begin_batch`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::Context;
 use tokio_postgres::Client;
 use uuid::Uuid;
 
+use crate::key::Key;
+
 /// The namespace of every UUID this tool mints. Never change it: it would change every id.
 pub const NAMESPACE: Uuid = Uuid::from_u128(0x6c61_622d_6d69_6772_6174_652d_7631_0001);
 
-/// The UUID for a new row of `entity` with `legacy_id`.
-pub fn mint(entity: &str, legacy_id: i64) -> Uuid {
-    Uuid::new_v5(&NAMESPACE, format!("{entity}:{legacy_id}").as_bytes())
+/// The UUID for a new row of `entity` with key `key`: UUIDv5 of `entity:<canonical key text>`
+/// (see `key`), so an integer key 42 gives the UUID of `entity:42`.
+pub fn mint(entity: &str, key: &Key) -> Uuid {
+    Uuid::new_v5(&NAMESPACE, format!("{entity}:{key}").as_bytes())
 }
 
 /// The id maps of the entities one table's plugin may resolve, held in memory while it runs.
 #[derive(Debug, Default)]
 pub struct IdMaps {
-    maps: HashMap<String, HashMap<i64, Uuid>>,
+    maps: HashMap<String, HashMap<Key, Uuid>>,
     /// Skip reasons of the same entities' skipped rows.
-    skipped: HashMap<String, HashMap<i64, String>>,
+    skipped: HashMap<String, HashMap<Key, String>>,
     /// Rows of the running table committed since the maps were loaded, for a plugin that
     /// resolves its own table (replies to comments...): the same answers a resumed run gets.
     committed: std::sync::RwLock<Committed>,
@@ -31,8 +35,11 @@ pub struct IdMaps {
 #[derive(Debug, Default)]
 struct Committed {
     entity: String,
-    written: HashMap<i64, Uuid>,
-    skipped: HashMap<i64, String>,
+    written: HashMap<Key, Uuid>,
+    skipped: HashMap<Key, String>,
+    /// The keys of the batch being transformed: each resolves to the UUID its row gets when
+    /// written, so a row may point at another row of its own batch.
+    batch: HashSet<Key>,
 }
 
 impl IdMaps {
@@ -50,16 +57,21 @@ impl IdMaps {
                 .with_context(|| format!("loading the skipped rows of {entity}"))?;
             skipped.insert(
                 entity.clone(),
-                rows.iter().map(|r| (r.get(0), r.get(1))).collect(),
+                rows.iter()
+                    .map(|r| (Key::from_stored(r.get(0)), r.get(1)))
+                    .collect(),
             );
             let rows = client
                 .query(
-                    "SELECT legacy_id, id FROM migration.id_map WHERE entity = $1",
+                    "SELECT legacy_key, id FROM migration.id_map WHERE entity = $1",
                     &[entity],
                 )
                 .await
                 .with_context(|| format!("loading the id map of {entity}"))?;
-            let map: HashMap<i64, Uuid> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+            let map: HashMap<Key, Uuid> = rows
+                .iter()
+                .map(|r| (Key::from_stored(r.get(0)), r.get(1)))
+                .collect();
             maps.insert(entity.clone(), map);
         }
         Ok(IdMaps {
@@ -74,24 +86,24 @@ impl IdMaps {
     /// their reasons, as a real run would have recorded them.
     pub fn in_memory(
         entities: &[String],
-        migrated: &[(String, i64)],
-        skipped: &[(String, i64, String)],
+        migrated: &[(String, Key)],
+        skipped: &[(String, Key, String)],
     ) -> IdMaps {
-        let mut maps: HashMap<String, HashMap<i64, Uuid>> = entities
+        let mut maps: HashMap<String, HashMap<Key, Uuid>> = entities
             .iter()
             .map(|e| (e.clone(), HashMap::new()))
             .collect();
-        let mut skips: HashMap<String, HashMap<i64, String>> = HashMap::new();
-        for (entity, id) in migrated {
+        let mut skips: HashMap<String, HashMap<Key, String>> = HashMap::new();
+        for (entity, key) in migrated {
             maps.entry(entity.clone())
                 .or_default()
-                .insert(*id, mint(entity, *id));
+                .insert(key.clone(), mint(entity, key));
         }
-        for (entity, id, reason) in skipped {
+        for (entity, key, reason) in skipped {
             skips
                 .entry(entity.clone())
                 .or_default()
-                .insert(*id, reason.clone());
+                .insert(key.clone(), reason.clone());
         }
         IdMaps {
             maps,
@@ -104,25 +116,46 @@ impl IdMaps {
         self.maps.contains_key(entity)
     }
 
-    /// The UUID of a migrated row, or None when it was never migrated.
-    pub fn resolve(&self, entity: &str, legacy_id: i64) -> Option<Uuid> {
+    /// The UUID of a migrated row (or of a row of the batch being transformed, for the
+    /// running table), or None when it was never migrated.
+    pub fn resolve(&self, entity: &str, key: &Key) -> Option<Uuid> {
         let map = self.maps.get(entity)?;
-        map.get(&legacy_id).copied().or_else(|| {
-            self.own(entity)
-                .and_then(|c| c.written.get(&legacy_id).copied())
+        map.get(key).copied().or_else(|| {
+            let own = self.own(entity)?;
+            own.written
+                .get(key)
+                .copied()
+                .or_else(|| own.batch.contains(key).then(|| mint(entity, key)))
         })
+    }
+
+    /// The batch about to be transformed for `entity` (the running table): its rows resolve
+    /// (when the entity's map is loaded, that is when the plugin resolves its own table).
+    pub fn begin_batch(&self, entity: &str, keys: impl IntoIterator<Item = Key>) {
+        if !self.maps.contains_key(entity) {
+            return;
+        }
+        let mut c = self.own_mut(entity);
+        c.batch = keys.into_iter().collect();
     }
 
     /// Records rows of `entity` (the running table) as they commit, when its map is loaded.
     pub fn record(
         &self,
         entity: &str,
-        written: impl IntoIterator<Item = (i64, Uuid)>,
-        skipped: impl IntoIterator<Item = (i64, String)>,
+        written: impl IntoIterator<Item = (Key, Uuid)>,
+        skipped: impl IntoIterator<Item = (Key, String)>,
     ) {
         if !self.maps.contains_key(entity) {
             return;
         }
+        let mut c = self.own_mut(entity);
+        c.written.extend(written);
+        c.skipped.extend(skipped);
+        c.batch.clear();
+    }
+
+    fn own_mut(&self, entity: &str) -> std::sync::RwLockWriteGuard<'_, Committed> {
         let mut c = self.committed.write().unwrap_or_else(|e| e.into_inner());
         if c.entity != entity {
             *c = Committed {
@@ -130,8 +163,7 @@ impl IdMaps {
                 ..Default::default()
             };
         }
-        c.written.extend(written);
-        c.skipped.extend(skipped);
+        c
     }
 
     fn own(&self, entity: &str) -> Option<std::sync::RwLockReadGuard<'_, Committed>> {
@@ -139,17 +171,17 @@ impl IdMaps {
     }
 
     /// Why a row was skipped, if it was.
-    pub fn skipped(&self, entity: &str, legacy_id: i64) -> Option<String> {
-        if let Some(reason) = self.skipped.get(entity)?.get(&legacy_id) {
+    pub fn skipped(&self, entity: &str, key: &Key) -> Option<String> {
+        if let Some(reason) = self.skipped.get(entity)?.get(key) {
             return Some(reason.clone());
         }
-        self.own(entity)?.skipped.get(&legacy_id).cloned()
+        self.own(entity)?.skipped.get(key).cloned()
     }
 
     /// The UUID of a row being created: the existing mapping if there is one, else minted.
-    pub fn mint(&self, entity: &str, legacy_id: i64) -> Uuid {
-        self.resolve(entity, legacy_id)
-            .unwrap_or_else(|| mint(entity, legacy_id))
+    pub fn mint(&self, entity: &str, key: &Key) -> Uuid {
+        self.resolve(entity, key)
+            .unwrap_or_else(|| mint(entity, key))
     }
 }
 
@@ -159,21 +191,46 @@ mod tests {
 
     #[test]
     fn minting_is_deterministic_and_distinct() {
-        assert_eq!(mint("offices", 1), mint("offices", 1));
-        assert_ne!(mint("offices", 1), mint("offices", 2));
-        assert_ne!(mint("offices", 1), mint("doctors", 1));
-        assert_eq!(mint("offices", 1).get_version_num(), 5);
+        let k = |n: i64| Key::Int(n);
+        assert_eq!(mint("offices", &k(1)), mint("offices", &k(1)));
+        assert_ne!(mint("offices", &k(1)), mint("offices", &k(2)));
+        assert_ne!(mint("offices", &k(1)), mint("doctors", &k(1)));
+        assert_eq!(mint("offices", &k(1)).get_version_num(), 5);
+        // An integer key keeps the UUID it had when keys were integers only.
+        assert_eq!(
+            mint("offices", &k(1)),
+            Uuid::new_v5(&NAMESPACE, b"offices:1")
+        );
     }
 
     #[test]
     fn existing_mappings_win() {
         let kept = Uuid::from_u128(7);
         let maps = IdMaps {
-            maps: HashMap::from([("offices".to_string(), HashMap::from([(1, kept)]))]),
+            maps: HashMap::from([("offices".to_string(), HashMap::from([(Key::Int(1), kept)]))]),
             ..Default::default()
         };
-        assert_eq!(maps.mint("offices", 1), kept);
-        assert_eq!(maps.mint("offices", 2), mint("offices", 2));
-        assert_eq!(maps.resolve("offices", 2), None);
+        assert_eq!(maps.mint("offices", &Key::Int(1)), kept);
+        assert_eq!(
+            maps.mint("offices", &Key::Int(2)),
+            mint("offices", &Key::Int(2))
+        );
+        assert_eq!(maps.resolve("offices", &Key::Int(2)), None);
+    }
+
+    #[test]
+    fn rows_of_the_batch_being_transformed_resolve_until_it_commits() {
+        let maps = IdMaps::in_memory(&["staff".to_string()], &[], &[]);
+        let (a, b) = (Key::Int(7), Key::Text("x".into()));
+        assert_eq!(maps.resolve("staff", &a), None);
+        maps.begin_batch("staff", [a.clone(), b.clone()]);
+        assert_eq!(maps.resolve("staff", &b), Some(mint("staff", &b)));
+        // Committed: only the rows written stay resolvable.
+        maps.record("staff", [(a.clone(), mint("staff", &a))], []);
+        assert_eq!(maps.resolve("staff", &a), Some(mint("staff", &a)));
+        assert_eq!(maps.resolve("staff", &b), None);
+        // Not loaded (the plugin does not resolve it): nothing is kept.
+        maps.begin_batch("other", [a.clone()]);
+        assert_eq!(maps.resolve("other", &a), None);
     }
 }

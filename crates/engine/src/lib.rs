@@ -29,6 +29,7 @@ pub mod dryrun;
 pub mod error;
 pub mod failpoint;
 pub mod idmap;
+pub mod key;
 pub mod lock;
 pub mod order;
 pub mod pg;

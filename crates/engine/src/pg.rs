@@ -31,7 +31,7 @@ pub async fn connect(url: &str, side: Side) -> anyhow::Result<Client> {
     let client = open(url, side).await?;
     // Text output the transforms can rely on whatever the server's settings are.
     client
-        .batch_execute("SET DateStyle = ISO; SET IntervalStyle = iso_8601; SET TimeZone = 'UTC'; SET extra_float_digits = 3; SET client_encoding = 'UTF8'; SET client_min_messages = warning")
+        .batch_execute("SET DateStyle = ISO; SET IntervalStyle = iso_8601; SET TimeZone = 'UTC'; SET extra_float_digits = 3; SET client_encoding = 'UTF8'; SET client_min_messages = warning; SET standard_conforming_strings = on")
         .await
         .with_context(|| format!("configuring the {side} session"))?;
     // A SQL_ASCII database stores any bytes, and the server refuses to hand text that is not
@@ -285,6 +285,10 @@ pub struct Column {
     pub has_default: bool,
     /// For enum columns, the allowed labels.
     pub enum_labels: Option<Vec<String>>,
+    /// The declared type as SQL, modifiers included (`integer`, `character(2)`, `"MyEnum"`,
+    /// `other.year_domain`): what a key's text is cast to, to compare with this column (a
+    /// cast to bare `character` would cut it to one letter).
+    pub sql_type: String,
 }
 
 /// The columns of one table, in table order.
@@ -308,6 +312,7 @@ pub async fn tables(client: &Client, schema: &str) -> anyhow::Result<BTreeMap<St
             // checks the domain's own constraints on COPY.
             "WITH col AS (
                 SELECT c.relname, a.attname, a.attnum, a.attnotnull, a.atthasdef,
+                       format_type(a.atttypid, a.atttypmod) AS sql_type,
                        CASE WHEN d1.typtype = 'd' AND d2.typtype = 'd' THEN d2.typbasetype
                             WHEN d1.typtype = 'd' THEN d1.typbasetype ELSE a.atttypid END AS typid,
                        CASE WHEN d1.typtype = 'd' AND d2.typtype = 'd' THEN d2.typtypmod
@@ -325,7 +330,8 @@ pub async fn tables(client: &Client, schema: &str) -> anyhow::Result<BTreeMap<St
                         (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid)
                     END,
                     CASE WHEN t.typname = 'numeric' AND col.typmod > 0 THEN ((col.typmod - 4) >> 16) & 65535 END,
-                    CASE WHEN t.typname = 'numeric' AND col.typmod > 0 THEN (((col.typmod - 4) & 2047) # 1024) - 1024 END
+                    CASE WHEN t.typname = 'numeric' AND col.typmod > 0 THEN (((col.typmod - 4) & 2047) # 1024) - 1024 END,
+                    col.sql_type
              FROM col JOIN pg_type t ON t.oid = col.typid
              ORDER BY col.relname, col.attnum",
             &[&schema],
@@ -349,9 +355,48 @@ pub async fn tables(client: &Client, schema: &str) -> anyhow::Result<BTreeMap<St
                 has_default: r.get(6),
                 enum_labels: r.get(7),
                 numeric_precision: r.get::<_, Option<i32>>(8).zip(r.get::<_, Option<i32>>(9)),
+                sql_type: r.get(10),
             });
     }
     Ok(out)
+}
+
+/// The keys of each table of `schema` a run can page by: its primary key first, then its
+/// unique indexes whose columns are all NOT NULL (no expressions, no predicate), each as its
+/// columns in index order.
+pub async fn table_keys(
+    client: &Client,
+    schema: &str,
+) -> anyhow::Result<BTreeMap<String, Vec<Vec<String>>>> {
+    let rows = client
+        .query(
+            "SELECT c.relname::text,
+                    ARRAY(SELECT a.attname::text FROM unnest(i.indkey[0:i.indnkeyatts - 1]) WITH ORDINALITY k(n, o)
+                          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.n ORDER BY k.o)
+             FROM pg_index i
+             JOIN pg_class c ON c.oid = i.indrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND i.indisunique AND i.indpred IS NULL
+               AND i.indexprs IS NULL
+               AND NOT EXISTS (SELECT 1 FROM unnest(i.indkey[0:i.indnkeyatts - 1]) k(n)
+                               JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.n
+                               WHERE NOT a.attnotnull)
+             ORDER BY c.relname, i.indisprimary DESC, i.indnkeyatts, i.indexrelid",
+            &[&schema],
+        )
+        .await
+        .context("reading the tables' keys")?;
+    let mut out: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
+    for r in rows {
+        out.entry(r.get(0)).or_default().push(r.get(1));
+    }
+    Ok(out)
+}
+
+/// `text` as an SQL string literal (standard_conforming_strings, on since PostgreSQL 9.1:
+/// only the quote is doubled), for the places a parameter cannot go (a COPY's query).
+pub fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// A foreign key between two tables of the target schema.
@@ -422,5 +467,6 @@ mod tests {
     fn identifiers_are_quoted() {
         assert_eq!(ident("we\"ird"), "\"we\"\"ird\"");
         assert_eq!(qualified("public", "t"), "\"public\".\"t\"");
+        assert_eq!(literal("it's"), "'it''s'");
     }
 }

@@ -258,9 +258,11 @@ pub struct RawTable {
     /// Tables that must finish first, beyond what the target's foreign keys imply.
     #[serde(default)]
     pub depends_on: Vec<String>,
-    /// The integer key column rows are paged and checkpointed by.
-    #[serde(default = "default_key")]
-    pub key: String,
+    /// The key rows are paged, checkpointed and recorded by: a column (`key = "id"`) or a
+    /// column list (`key = ["book_id", "author_id"]`), unique and NOT NULL. Default: the
+    /// source table's primary key (else its first unique NOT NULL column set).
+    #[serde(default)]
+    pub key: Option<KeyColumns>,
     #[serde(default)]
     pub batch_size: Option<usize>,
     #[serde(default)]
@@ -289,6 +291,37 @@ pub struct RawTable {
     /// rows others wrote (otherwise refused).
     #[serde(default)]
     pub load_mode: Option<LoadMode>,
+}
+
+/// `key = "id"` or `key = ["a", "b"]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyColumns(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for KeyColumns {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let columns = match toml::Value::deserialize(d)? {
+            toml::Value::String(s) => vec![s],
+            toml::Value::Array(items) => items
+                .into_iter()
+                .map(|v| match v {
+                    toml::Value::String(s) => Ok(s),
+                    other => Err(D::Error::custom(format!(
+                        "key: a column name must be a string, not {other}"
+                    ))),
+                })
+                .collect::<Result<_, _>>()?,
+            other => Err(D::Error::custom(format!(
+                "key must be a column name or a list of them, not {other}"
+            )))?,
+        };
+        if columns.is_empty() || columns.iter().any(String::is_empty) {
+            return Err(D::Error::custom(
+                "key: name at least one column, none empty",
+            ));
+        }
+        Ok(KeyColumns(columns))
+    }
 }
 
 /// `adopt = true` or `adopt = { table = "...", legacy_id = "...", id = "..." }`.
@@ -371,7 +404,9 @@ pub struct TablePlan {
     pub plugin: PathBuf,
     pub phase: String,
     pub depends_on: Vec<String>,
-    pub key: String,
+    /// The key columns: the plan's `key`, or (empty until `host check` resolves it) the
+    /// source table's primary key.
+    pub key: Vec<String>,
     pub batch_size: usize,
     pub max_reject_rate: f64,
     /// What its plugin may print and return.
@@ -613,7 +648,7 @@ impl RawTable {
             max_reject_rate: self.max_reject_rate.unwrap_or(defaults.max_reject_rate),
             name: self.name,
             depends_on: self.depends_on,
-            key: self.key,
+            key: self.key.map(|k| k.0).unwrap_or_default(),
             money: self.money,
             load_mode: self.load_mode.unwrap_or(defaults.load_mode),
             bulk_over_existing_rows: self.load_mode == Some(LoadMode::Bulk),
@@ -702,12 +737,36 @@ plugin = "plugins/offices.wasm"
         assert_eq!(t.plugin, PathBuf::from("/lab/plugins/offices.wasm"));
         assert_eq!(t.batch_size, 1000);
         assert_eq!(t.max_reject_rate, 0.02);
-        assert_eq!(t.key, "id");
+        assert!(t.key.is_empty(), "resolved from the source's primary key");
         assert_eq!(plan.fault_timeout, std::time::Duration::from_secs(300));
         // No success thresholds unless the plan sets them.
         assert_eq!(plan.validate.min_success_rate, None);
         assert_eq!(plan.validate.min_core_success_rate, None);
         assert_eq!(plan.validate.core_phase, None);
+    }
+
+    #[test]
+    fn a_key_is_a_column_or_a_column_list() {
+        let parse = |key: &str| {
+            let text = MINIMAL.replace(
+                "plugin = \"plugins/offices.wasm\"",
+                &format!("plugin = \"plugins/offices.wasm\"\nkey = {key}"),
+            );
+            Plan::parse(Path::new("plan.toml"), &text, &Overrides::default())
+                .map(|p| p.tables[0].key.clone())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(parse(r#""code""#).unwrap(), ["code"]);
+        assert_eq!(
+            parse(r#"["book_id", "author_id"]"#).unwrap(),
+            ["book_id", "author_id"]
+        );
+        assert!(parse("[]")
+            .unwrap_err()
+            .contains("name at least one column"));
+        assert!(parse("7")
+            .unwrap_err()
+            .contains("key must be a column name or a list"));
     }
 
     #[test]

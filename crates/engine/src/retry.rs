@@ -9,6 +9,7 @@ use tokio_postgres::Client;
 use tracing::{info, info_span, Instrument};
 
 use crate::check::Analysis;
+use crate::key::Key;
 use crate::plan::Plan;
 use crate::run::{PageSource, PgSource, PluginTransform, TableSpec, TableWriter, Transform};
 use crate::state::BatchKind;
@@ -62,7 +63,7 @@ pub async fn retry(
 pub async fn retry_table<S: StateStore, R: PageSource, T: Transform>(
     mut writer: TableWriter<'_, S, T>,
     source: &R,
-    keys: &[i64],
+    keys: &[Key],
 ) -> anyhow::Result<RetryReport> {
     let before = writer.counts.clone();
     let spec = writer.spec.clone();
@@ -74,7 +75,7 @@ pub async fn retry_table<S: StateStore, R: PageSource, T: Transform>(
             continue;
         }
         let span =
-            info_span!("retry", table = %spec.name, first_key = rows[0].key, rows = rows.len());
+            info_span!("retry", table = %spec.name, first_key = %rows[0].key, rows = rows.len());
         writer
             .process(rows, BatchKind::Retry)
             .instrument(span)

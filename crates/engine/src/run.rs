@@ -21,13 +21,15 @@ use tokio_postgres::{Client, IsolationLevel};
 use tracing::{info, info_span, warn, Instrument};
 
 pub use crate::batch::{
-    adopt_extras_select_in, adopt_fates, source_json, Batch, Fate, FkCheck, SourceRow, TableSpec,
+    adopt_extras_select_in, adopt_fates, source_json, Batch, Fate, FkCheck, KeySpec, SourceRow,
+    TableSpec,
 };
 use crate::check::{AdoptTarget, Prepared};
 use crate::codec;
 use crate::deferred::DeferredFk;
 use crate::error::{Error, ErrorKind};
 use crate::idmap::IdMaps;
+use crate::key::Key;
 use crate::pg::{self, error_text, ident, qualified, Column};
 use crate::plan::Plan;
 use crate::progress::Progress;
@@ -74,13 +76,13 @@ pub trait PageSource: Sync {
     fn page(
         &self,
         t: &TableSpec,
-        after: Option<i64>,
+        after: Option<&Key>,
     ) -> impl Future<Output = anyhow::Result<Vec<SourceRow>>> + Send;
     /// The rows with these keys that are still there, in key order.
     fn rows_with_keys(
         &self,
         t: &TableSpec,
-        keys: &[i64],
+        keys: &[Key],
     ) -> impl Future<Output = anyhow::Result<Vec<SourceRow>>> + Send;
 }
 
@@ -115,34 +117,59 @@ impl PageSource for PgSource<'_> {
             .get(0))
     }
 
-    /// The next keyset page, each field decoded by its source column type.
-    async fn page(&self, t: &TableSpec, after: Option<i64>) -> anyhow::Result<Vec<SourceRow>> {
-        let key = ident(&t.key);
-        let filter = after
-            .map(|k| format!("WHERE {key} > {k}"))
-            .unwrap_or_default();
+    /// The next keyset page (a row comparison over the key columns, which their B-tree
+    /// serves), each field decoded by its source column type.
+    async fn page(&self, t: &TableSpec, after: Option<&Key>) -> anyhow::Result<Vec<SourceRow>> {
+        let filter = match after {
+            Some(k) => format!(
+                "WHERE {} > {}",
+                t.key.term(),
+                t.key.literal(k).map_err(anyhow::Error::msg)?
+            ),
+            None => String::new(),
+        };
         let sql = format!(
-            "SELECT {} FROM {} {filter} ORDER BY {key} LIMIT {}",
+            "SELECT {} FROM {} {filter} ORDER BY {} LIMIT {}",
             Self::select_list(t),
             qualified(self.schema, &t.source_table),
+            t.key.order_by(),
             t.batch_size
         );
-        read_rows_of(self.client, &sql, &t.source_table, &t.source_columns).await
+        read_rows_of(
+            self.client,
+            &sql,
+            &t.source_table,
+            &t.source_columns,
+            &t.key,
+        )
+        .await
     }
 
-    async fn rows_with_keys(&self, t: &TableSpec, keys: &[i64]) -> anyhow::Result<Vec<SourceRow>> {
+    async fn rows_with_keys(&self, t: &TableSpec, keys: &[Key]) -> anyhow::Result<Vec<SourceRow>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
         let list = keys
             .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
+            .map(|k| t.key.literal(k))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(anyhow::Error::msg)?
+            .join(", ");
         let sql = format!(
-            "SELECT {} FROM {} WHERE {key} = ANY('{{{list}}}'::bigint[]) ORDER BY {key}",
+            "SELECT {} FROM {} WHERE {} IN ({list}) ORDER BY {}",
             Self::select_list(t),
             qualified(self.schema, &t.source_table),
-            key = ident(&t.key),
+            t.key.term(),
+            t.key.order_by(),
         );
-        read_rows_of(self.client, &sql, &t.source_table, &t.source_columns).await
+        read_rows_of(
+            self.client,
+            &sql,
+            &t.source_table,
+            &t.source_columns,
+            &t.key,
+        )
+        .await
     }
 }
 
@@ -163,6 +190,8 @@ pub trait Transform: Send {
 /// A table's plugin, one instance at a time (a new one after each trap).
 pub struct PluginTransform {
     plugin: crate::wasm::Plugin,
+    /// The plan table (its id-map entity).
+    table: String,
     ids: Arc<IdMaps>,
     /// What the plugin prints, bounded per batch across the instances a trap replaces.
     output: PluginOutput,
@@ -185,6 +214,7 @@ impl PluginTransform {
         let instance = t.plugin.instantiate_with(ids.clone(), &output)?;
         Ok(PluginTransform {
             plugin: t.plugin.clone(),
+            table: t.plan.name.clone(),
             ids,
             output,
             instance,
@@ -198,6 +228,8 @@ impl Transform for PluginTransform {
     }
 
     fn transform(&mut self, rows: &mut [SourceRow]) -> Result<Vec<Outcome>, PluginError> {
+        self.ids
+            .begin_batch(&self.table, rows.iter().map(|r| r.key.clone()));
         transform_rows(&mut self.instance, rows)
     }
 
@@ -212,11 +244,11 @@ impl Transform for PluginTransform {
         self.ids.record(
             table,
             rows.iter().zip(fates).filter_map(|(r, f)| match f {
-                Fate::Written(id) => Some((r.key, *id)),
+                Fate::Written(id) => Some((r.key.clone(), *id)),
                 _ => None,
             }),
             rows.iter().zip(fates).filter_map(|(r, f)| match f {
-                Fate::Skipped(reason) => Some((r.key, reason.clone())),
+                Fate::Skipped(reason) => Some((r.key.clone(), reason.clone())),
                 _ => None,
             }),
         );
@@ -260,7 +292,7 @@ pub fn transform_next<T: Transform>(
                     split_into(pending, rows);
                     continue;
                 }
-                warn!(key = rows[0].key, reason = %trap_reason(&trap), "plugin trapped on this row; quarantining it");
+                warn!(key = %rows[0].key, reason = %trap_reason(&trap), "plugin trapped on this row; quarantining it");
                 return Ok(Some((rows, Batch::quarantined(trap_reason(&trap)))));
             }
         }
@@ -280,7 +312,7 @@ pub struct TableWriter<'s, S, T> {
     fk_checks: Vec<FkCheck>,
     pub counts: TableCounts,
     /// The checkpoint: the last committed key, after which a run reads on.
-    pub last_key: Option<i64>,
+    pub last_key: Option<Key>,
     pub timing: Timing,
 }
 
@@ -303,7 +335,7 @@ impl<'s, S: StateStore, T: Transform> TableWriter<'s, S, T> {
             deferred_fks,
             fk_checks,
             counts: state.map(|s| s.counts.clone()).unwrap_or_default(),
-            last_key: state.and_then(|s| s.last_key),
+            last_key: state.and_then(|s| s.last_key.clone()),
             timing: Timing::default(),
         })
     }
@@ -339,7 +371,7 @@ impl<'s, S: StateStore, T: Transform> TableWriter<'s, S, T> {
             };
             // Retry writes the rows an earlier migration missed; a run adopts.
             if let (Some(a), BatchKind::Run) = (&self.spec.adopt, kind) {
-                let keys: Vec<i64> = rows.iter().map(|r| r.key).collect();
+                let keys: Vec<Key> = rows.iter().map(|r| r.key.clone()).collect();
                 let existing = self.store.adopted_ids(a, &keys).await?;
                 batch.adopt(&rows, &existing, a);
             }
@@ -369,7 +401,7 @@ impl<'s, S: StateStore, T: Transform> TableWriter<'s, S, T> {
                 return Ok(None);
             }
             Err(CommitError::Data(reason)) => {
-                warn!(key = rows[0].key, %reason, "target refused this row; quarantining it");
+                warn!(key = %rows[0].key, %reason, "target refused this row; quarantining it");
                 let alone = Batch::quarantined(format!("target refused the row: {reason}"));
                 self.commit(&rows, &alone, kind)
                     .await
@@ -389,7 +421,7 @@ impl<'s, S: StateStore, T: Transform> TableWriter<'s, S, T> {
     ) -> Result<(), CommitError> {
         let checkpoint = match kind {
             BatchKind::Run => Checkpoint::Advance {
-                from: self.last_key,
+                from: self.last_key.clone(),
             },
             BatchKind::Retry => Checkpoint::Stay,
         };
@@ -419,7 +451,7 @@ impl<'s, S: StateStore, T: Transform> TableWriter<'s, S, T> {
         self.transform
             .committed(&self.spec.name, rows, &batch.fates);
         if kind == BatchKind::Run {
-            self.last_key = rows.last().map(|r| r.key);
+            self.last_key = rows.last().map(|r| r.key.clone());
         }
     }
 
@@ -536,7 +568,7 @@ where
             Some(rows) => rows,
             None => {
                 let clock = Instant::now();
-                let rows = source.page(&w.spec, w.last_key).await?;
+                let rows = source.page(&w.spec, w.last_key.as_ref()).await?;
                 w.timing.read += clock.elapsed();
                 rows
             }
@@ -545,17 +577,17 @@ where
         let span = info_span!(
             "batch",
             batch = w.counts.batches + 1,
-            first_key = first.key,
+            first_key = %first.key,
             rows = rows.len()
         );
         // A short page is the last one of the snapshot.
         let more = rows.len() >= w.spec.batch_size;
-        let after = rows.last().map(|r| r.key);
+        let after = rows.last().map(|r| r.key.clone());
         let spec = w.spec.clone();
         let read_next = async {
             let clock = Instant::now();
             let next = match more {
-                true => source.page(&spec, after).await,
+                true => source.page(&spec, after.as_ref()).await,
                 false => Ok(Vec::new()),
             };
             (next, clock.elapsed())
@@ -1213,9 +1245,17 @@ pub fn transform_rows(
     result
 }
 
-/// Runs `select` (the plugin's `reads` columns, key first) through COPY and decodes the rows.
+/// Runs `select` (the plugin's `reads` columns, in order) through COPY and decodes the rows.
 pub async fn read_rows(src: &Client, select: &str, t: &Prepared) -> anyhow::Result<Vec<SourceRow>> {
-    read_rows_of(src, select, &t.description.source_table, &t.source_columns).await
+    let key = KeySpec::of(t);
+    read_rows_of(
+        src,
+        select,
+        &t.description.source_table,
+        &t.source_columns,
+        &key,
+    )
+    .await
 }
 
 async fn read_rows_of(
@@ -1223,6 +1263,7 @@ async fn read_rows_of(
     select: &str,
     source_table: &str,
     columns: &[Column],
+    key: &KeySpec,
 ) -> anyhow::Result<Vec<SourceRow>> {
     let stream = src
         .copy_out(&format!("COPY ({select}) TO STDOUT"))
@@ -1243,9 +1284,12 @@ async fn read_rows_of(
             unreadable = unreadable.or(why);
             values.push(value);
         }
-        let key = match values.first() {
-            Some(Value::Int(k)) => *k,
-            _ => bail!("{source_table}: a row has a NULL key; the key column must be NOT NULL"),
+        let key = match key.key_of(&values) {
+            Ok(k) => k,
+            Err(why) => bail!(
+                "{source_table}: a row has no usable key {:?} ({why}); the key columns must be NOT NULL",
+                key.columns
+            ),
         };
         rows.push(SourceRow {
             key,

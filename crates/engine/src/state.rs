@@ -5,6 +5,8 @@
 //! only ever changes in the same transaction as the rows it covers.
 
 use anyhow::Context;
+
+use crate::key::Key;
 use tokio_postgres::{Client, GenericClient};
 
 pub const SCHEMA_SQL: &str = r#"
@@ -23,7 +25,7 @@ CREATE TABLE IF NOT EXISTS migration.runs (
 CREATE TABLE IF NOT EXISTS migration.table_state (
     table_name       text PRIMARY KEY,
     phase            text NOT NULL,          -- pending | copying | done | failed (TablePhase)
-    last_key         bigint,                 -- last committed source key (the checkpoint)
+    last_key         text COLLATE "C",       -- last committed source key (the checkpoint; key.rs)
     source_rows      bigint,                 -- rows in the source when the table started
     rows_read        bigint NOT NULL DEFAULT 0,
     rows_written     bigint NOT NULL DEFAULT 0,  -- source rows that were written
@@ -43,8 +45,8 @@ CREATE TABLE IF NOT EXISTS migration.batches (
     table_name       text NOT NULL,
     batch_no         bigint NOT NULL,
     run_id           bigint NOT NULL,
-    first_key        bigint NOT NULL,
-    last_key         bigint NOT NULL,
+    first_key        text COLLATE "C" NOT NULL,
+    last_key         text COLLATE "C" NOT NULL,
     rows_in          integer NOT NULL,
     rows_written     integer NOT NULL,
     rows_skipped     integer NOT NULL,
@@ -71,15 +73,15 @@ CREATE TABLE IF NOT EXISTS migration.swaps (
 
 CREATE TABLE IF NOT EXISTS migration.id_map (
     entity    text NOT NULL,
-    legacy_id bigint NOT NULL,
-    id        uuid NOT NULL,
-    PRIMARY KEY (entity, legacy_id)
+    legacy_key text COLLATE "C" NOT NULL,  -- the row's source key, as key.rs writes it
+    id         uuid NOT NULL,
+    PRIMARY KEY (entity, legacy_key)
 );
 
 -- Rows a plugin rejected (or that did not fit the target), with the source row.
 CREATE TABLE IF NOT EXISTS migration.quarantine (
     table_name       text NOT NULL,
-    legacy_key       bigint NOT NULL,
+    legacy_key       text COLLATE "C" NOT NULL,
     source_row       jsonb NOT NULL,
     reason           text NOT NULL,
     component_sha256 text NOT NULL,
@@ -120,11 +122,34 @@ ALTER TABLE migration.deferred_constraints ADD COLUMN IF NOT EXISTS ref_schema t
 -- Rows deliberately left behind (soft-deleted...), with the reason.
 CREATE TABLE IF NOT EXISTS migration.skipped (
     table_name text NOT NULL,
-    legacy_key bigint NOT NULL,
+    legacy_key text COLLATE "C" NOT NULL,
     reason     text NOT NULL,
     batch_no   bigint NOT NULL,
     PRIMARY KEY (table_name, legacy_key)
 );
+
+-- Keys were integers before any key could be (a state schema from then, a migration in
+-- progress across the upgrade): they become their text, which is what key.rs writes for an
+-- integer, so nothing already recorded changes meaning.
+DO $upgrade$
+DECLARE
+    c record;
+BEGIN
+    IF EXISTS (SELECT 1 FROM information_schema.columns
+               WHERE table_schema = 'migration' AND table_name = 'id_map' AND column_name = 'legacy_id') THEN
+        ALTER TABLE migration.id_map RENAME COLUMN legacy_id TO legacy_key;
+    END IF;
+    FOR c IN SELECT table_name, column_name FROM information_schema.columns
+             WHERE table_schema = 'migration' AND data_type = 'bigint'
+               AND (table_name, column_name) IN (('id_map', 'legacy_key'), ('quarantine', 'legacy_key'),
+                   ('skipped', 'legacy_key'), ('table_state', 'last_key'), ('batches', 'first_key'),
+                   ('batches', 'last_key'))
+    LOOP
+        EXECUTE format('ALTER TABLE migration.%I ALTER COLUMN %I TYPE text COLLATE "C" USING %I::text',
+                       c.table_name, c.column_name, c.column_name);
+    END LOOP;
+END
+$upgrade$;
 "#;
 
 /// Creates the state schema if it is missing (idempotent).
@@ -263,7 +288,7 @@ pub struct TableCounts {
 pub struct TableState {
     pub phase: TablePhase,
     /// The checkpoint: the last committed source key.
-    pub last_key: Option<i64>,
+    pub last_key: Option<Key>,
     pub counts: TableCounts,
     /// Why it failed (set with [`TablePhase::Failed`]).
     pub error: Option<String>,
@@ -288,7 +313,7 @@ pub async fn table_state(
         TablePhase::parse(r.get(0)).with_context(|| format!("reading the state of {table}"))?;
     Ok(Some(TableState {
         phase,
-        last_key: r.get(1),
+        last_key: r.get::<_, Option<&str>>(1).map(Key::from_stored),
         counts: TableCounts {
             source_rows: r.get(2),
             rows_read: r.get(3),

@@ -13,6 +13,7 @@ use crate::batch::{Batch, FkCheck, SourceRow, TableSpec};
 use crate::check::AdoptTarget;
 use crate::deferred::DeferredFk;
 use crate::idmap::IdMaps;
+use crate::key::Key;
 use crate::state::{BatchKind, RunOutcome, TableState};
 
 pub mod memory;
@@ -24,11 +25,11 @@ pub use memory::MemoryStore;
 pub use pg::PgStore;
 
 /// How a committed batch moves the table's checkpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Checkpoint {
     /// New rows (`host run`): the checkpoint moves from `from` (the value the table must
     /// still have: None before its first batch) to the batch's last key.
-    Advance { from: Option<i64> },
+    Advance { from: Option<Key> },
     /// Quarantined rows replayed (`host retry`): they leave the quarantine; the checkpoint
     /// stays.
     Stay,
@@ -36,7 +37,7 @@ pub enum Checkpoint {
 
 impl Checkpoint {
     /// The kind recorded with the batch.
-    pub fn kind(self) -> BatchKind {
+    pub fn kind(&self) -> BatchKind {
         match self {
             Checkpoint::Advance { .. } => BatchKind::Run,
             Checkpoint::Stay => BatchKind::Retry,
@@ -146,7 +147,7 @@ pub trait StateStore: Send {
     fn quarantined_keys(
         &mut self,
         table: &str,
-    ) -> impl Future<Output = anyhow::Result<Vec<i64>>> + Send;
+    ) -> impl Future<Output = anyhow::Result<Vec<Key>>> + Send;
 
     /// The committed id maps and skips of `entities`, for a plugin that resolves them.
     fn id_maps(
@@ -163,8 +164,8 @@ pub trait StateStore: Send {
     fn adopted_ids(
         &mut self,
         adopt: &AdoptTarget,
-        keys: &[i64],
-    ) -> impl Future<Output = anyhow::Result<HashMap<i64, uuid::Uuid>>> + Send;
+        keys: &[Key],
+    ) -> impl Future<Output = anyhow::Result<HashMap<Key, uuid::Uuid>>> + Send;
 
     /// Records the rows of an adopted table no source row accounts for (replacing what an
     /// earlier run recorded); returns how many there are.

@@ -19,9 +19,10 @@ use tokio_postgres::Client;
 
 use crate::check::{AdoptTarget, Analysis, Prepared};
 use crate::idmap::IdMaps;
+use crate::key::Key;
 use crate::pg::{error_text, ident, qualified};
 use crate::plan::{MoneyUnit, Plan};
-use crate::run::{self, Batch, Fate, SourceRow, TableSpec};
+use crate::run::{self, Batch, Fate, KeySpec, SourceRow, TableSpec};
 use crate::state::{self, TableCounts};
 use crate::wasm::Outcome;
 
@@ -753,15 +754,29 @@ async fn money_check(
     let name = &t.plan.name;
     let (table, column) = m.target.split_once('.').unwrap_or_default();
     // The rows left behind are few: sum the source without them.
-    let left_behind: Vec<i64> = target
+    let left_behind: Vec<Key> = target
         .query(
             "SELECT legacy_key FROM migration.skipped WHERE table_name = $1 UNION ALL SELECT legacy_key FROM migration.quarantine WHERE table_name = $1",
             &[name],
         )
         .await?
         .iter()
-        .map(|r| r.get(0))
+        .map(|r| Key::from_stored(r.get(0)))
         .collect();
+    let key = KeySpec::of(t);
+    let filter = match left_behind.is_empty() {
+        true => String::new(),
+        false => format!(
+            "WHERE {} NOT IN ({})",
+            key.term(),
+            left_behind
+                .iter()
+                .map(|k| key.literal(k))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(anyhow::Error::msg)?
+                .join(", ")
+        ),
+    };
     let divisor = match m.unit {
         MoneyUnit::Units => "",
         MoneyUnit::Cents => " / 100.0",
@@ -769,12 +784,11 @@ async fn money_check(
     let source_sum: String = source
         .query_one(
             &format!(
-                "SELECT coalesce(sum({col}{divisor}), 0)::numeric(20,2)::text FROM {tbl} WHERE NOT ({key} = ANY($1::bigint[]))",
+                "SELECT coalesce(sum({col}{divisor}), 0)::numeric(20,2)::text FROM {tbl} {filter}",
                 col = ident(&m.source),
                 tbl = qualified(&plan.source_schema, &t.description.source_table),
-                key = ident(&t.plan.key)
             ),
-            &[&left_behind],
+            &[],
         )
         .await
         .map_err(|e| anyhow::anyhow!("summing source {name}.{}: {}", m.source, error_text(&e)))?
@@ -831,7 +845,7 @@ async fn sample_check(
     let outcomes = run::transform_rows(&mut instance, &mut rows)?;
     let spec = TableSpec::of(t);
 
-    let keys: Vec<i64> = rows.iter().map(|r| r.key).collect();
+    let keys: Vec<Key> = rows.iter().map(|r| r.key.clone()).collect();
     let recorded = recorded_fates(target, &t.plan.name, &keys, id_map_kept).await?;
     let mut problems = Vec::new();
     let (compared_rows, compared_outcomes) =
@@ -909,13 +923,13 @@ async fn read_sample(
         .map(|c| ident(&c.name))
         .collect::<Vec<_>>()
         .join(", ");
-    let key = ident(&t.plan.key);
+    let key = KeySpec::of(t).term();
     let sql = format!(
-        "SELECT {select_list} FROM {} ORDER BY md5({key}::text) LIMIT {n}",
+        "SELECT {select_list} FROM {} ORDER BY md5(({key})::text) LIMIT {n}",
         qualified(&plan.source_schema, &t.description.source_table)
     );
     let mut rows = run::read_rows(source, &sql, t).await?;
-    rows.sort_by_key(|r| r.key);
+    rows.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(rows)
 }
 
@@ -925,22 +939,26 @@ async fn read_sample(
 async fn recorded_fates(
     target: &Client,
     table: &str,
-    keys: &[i64],
+    keys: &[Key],
     id_map_kept: bool,
-) -> anyhow::Result<HashMap<i64, String>> {
+) -> anyhow::Result<HashMap<Key, String>> {
+    let stored: Vec<String> = keys.iter().map(Key::to_string).collect();
     let recorded = target
         .query(
             "SELECT legacy_key, 'skipped' FROM migration.skipped WHERE table_name = $1 AND legacy_key = ANY($2)
              UNION ALL SELECT legacy_key, CASE WHEN reason LIKE 'target refused the row:%' THEN 'refused' ELSE 'quarantined' END
                        FROM migration.quarantine WHERE table_name = $1 AND legacy_key = ANY($2)
-             UNION ALL SELECT legacy_id, 'written' FROM migration.id_map WHERE entity = $1 AND legacy_id = ANY($2) AND $3",
-            &[&table, &keys, &id_map_kept],
+             UNION ALL SELECT legacy_key, 'written' FROM migration.id_map WHERE entity = $1 AND legacy_key = ANY($2) AND $3",
+            &[&table, &stored, &id_map_kept],
         )
         .await?;
-    let mut fates: HashMap<i64, String> = recorded.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let mut fates: HashMap<Key, String> = recorded
+        .iter()
+        .map(|r| (Key::from_stored(r.get(0)), r.get(1)))
+        .collect();
     if !id_map_kept {
         for key in keys {
-            fates.entry(*key).or_insert_with(|| "written".into());
+            fates.entry(key.clone()).or_insert_with(|| "written".into());
         }
     }
     Ok(fates)
@@ -952,7 +970,7 @@ async fn recorded_fates(
 fn set_refused_aside(
     rows: &[SourceRow],
     outcomes: Vec<Outcome>,
-    recorded: &HashMap<i64, String>,
+    recorded: &HashMap<Key, String>,
     problems: &mut Vec<String>,
 ) -> (Vec<SourceRow>, Vec<Outcome>) {
     let (mut compared_rows, mut compared_outcomes) = (Vec::new(), Vec::new());
@@ -974,7 +992,7 @@ fn set_refused_aside(
 fn fate_changes(
     rows: &[SourceRow],
     fates: &[Fate],
-    recorded: &HashMap<i64, String>,
+    recorded: &HashMap<Key, String>,
 ) -> Vec<String> {
     let mut problems = Vec::new();
     for (row, fate) in rows.iter().zip(fates) {
@@ -1134,7 +1152,7 @@ mod tests {
 
     fn row(key: i64) -> SourceRow {
         SourceRow {
-            key,
+            key: Key::Int(key),
             values: Vec::new(),
             unreadable: None,
         }
@@ -1230,7 +1248,10 @@ mod tests {
 
     #[test]
     fn a_sampled_row_whose_fate_changed_is_a_problem() {
-        let recorded = HashMap::from([(1, "written".to_string()), (2, "skipped".to_string())]);
+        let recorded = HashMap::from([
+            (Key::Int(1), "written".to_string()),
+            (Key::Int(2), "skipped".to_string()),
+        ]);
         let fates = [
             Fate::Written(uuid::Uuid::nil()),
             Fate::Quarantined("bad".into()),
@@ -1247,7 +1268,10 @@ mod tests {
 
     #[test]
     fn rows_the_target_refused_are_not_compared_but_must_still_be_written() {
-        let recorded = HashMap::from([(1, "refused".to_string()), (2, "refused".to_string())]);
+        let recorded = HashMap::from([
+            (Key::Int(1), "refused".to_string()),
+            (Key::Int(2), "refused".to_string()),
+        ]);
         let mut problems = Vec::new();
         let (rows, outcomes) = set_refused_aside(
             &[row(1), row(2), row(3)],
@@ -1259,7 +1283,10 @@ mod tests {
             &recorded,
             &mut problems,
         );
-        assert_eq!(rows.iter().map(|r| r.key).collect::<Vec<_>>(), [3]);
+        assert_eq!(
+            rows.iter().map(|r| r.key.clone()).collect::<Vec<_>>(),
+            [Key::Int(3)]
+        );
         assert_eq!(outcomes.len(), 1);
         assert_eq!(
             problems,

@@ -1,7 +1,7 @@
 //! Loading and calling transform components: the host side of `wit/`.
 //!
 //! The WIT world is bound here, once per contract version the host accepts: the current
-//! `wit/migrate.wit` and the frozen 0.1.0 (see `contract_of`). Each plugin is compiled and
+//! `wit/migrate.wit` and the frozen 0.2.0 and 0.1.0 (see `contract_of`). Each plugin is compiled and
 //! pre-instantiated once ([`Plugin`]); a fresh [`Instance`] (store + instance) is cheap and is
 //! made again after any trap, since a trapped instance cannot be entered again.
 
@@ -17,10 +17,11 @@ use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::idmap::IdMaps;
+use crate::key::Key;
 pub use output::PluginOutput;
 use output::Source;
 
-// The contract, `wit/migrate.wit` (migrate:transform@0.2.0): the types the whole host works in.
+// The contract, `wit/migrate.wit` (migrate:transform@0.3.0): the types the whole host works in.
 wasmtime::component::bindgen!({
     path: "../../wit",
     world: "transform",
@@ -40,6 +41,17 @@ mod contract_0_1 {
         world: "transform",
         imports: { default: trappable },
         with: { "lab:migrate/types": super::migrate::transform::types },
+    });
+}
+
+/// The contract as released at 0.2.0 (frozen in wit/frozen/): the same types, and `ids` with
+/// integer keys only. Its imports are served by the current ones.
+mod contract_0_2 {
+    wasmtime::component::bindgen!({
+        path: "../../wit/frozen/migrate-transform-0.2.0.wit",
+        world: "transform",
+        imports: { default: trappable },
+        with: { "migrate:transform/types": super::migrate::transform::types },
     });
 }
 
@@ -173,6 +185,10 @@ impl Runtime {
             Contract::Current => {
                 Transform::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s)
             }
+            Contract::V0_2 => contract_0_2::Transform::add_to_linker::<
+                PluginState,
+                HasSelf<PluginState>,
+            >(&mut linker, |s| s),
             Contract::V0_1 => contract_0_1::Transform::add_to_linker::<
                 PluginState,
                 HasSelf<PluginState>,
@@ -186,6 +202,7 @@ impl Runtime {
         let pre = linker.instantiate_pre(&component).map_err(wrong_world)?;
         let pre = match contract {
             Contract::Current => TransformPre::new(pre).map(ContractPre::Current),
+            Contract::V0_2 => contract_0_2::TransformPre::new(pre).map(ContractPre::V0_2),
             Contract::V0_1 => contract_0_1::TransformPre::new(pre).map(ContractPre::V0_1),
         }
         .map_err(wrong_world)?;
@@ -273,13 +290,15 @@ pub struct Plugin {
 #[derive(Clone)]
 enum ContractPre {
     Current(TransformPre<PluginState>),
+    V0_2(contract_0_2::TransformPre<PluginState>),
     V0_1(contract_0_1::TransformPre<PluginState>),
 }
 
-/// The bindings of one live instance, by contract version. Both return the same Rust types,
+/// The bindings of one live instance, by contract version. All return the same Rust types,
 /// so a call costs one match more than with a single contract.
 enum ContractBindings {
     Current(Transform),
+    V0_2(contract_0_2::Transform),
     V0_1(contract_0_1::Transform),
 }
 
@@ -338,6 +357,7 @@ impl Plugin {
         store.set_epoch_deadline(call_deadline_ticks());
         let bindings = match &self.pre {
             ContractPre::Current(pre) => pre.instantiate(&mut store).map(ContractBindings::Current),
+            ContractPre::V0_2(pre) => pre.instantiate(&mut store).map(ContractBindings::V0_2),
             ContractPre::V0_1(pre) => pre.instantiate(&mut store).map(ContractBindings::V0_1),
         }
         .map_err(|e| self.trap(&store, e))?;
@@ -410,6 +430,7 @@ impl Instance {
         output.begin_call();
         let result = outside_async(|| match &self.bindings {
             ContractBindings::Current(b) => b.call_describe(&mut self.store),
+            ContractBindings::V0_2(b) => b.call_describe(&mut self.store),
             ContractBindings::V0_1(b) => b.call_describe(&mut self.store),
         })
         .map_err(|e| trap_error(&self.path, &self.store, e));
@@ -427,6 +448,7 @@ impl Instance {
         output.begin_call();
         let result = outside_async(|| match &self.bindings {
             ContractBindings::Current(b) => b.call_transform(&mut self.store, rows),
+            ContractBindings::V0_2(b) => b.call_transform(&mut self.store, rows),
             ContractBindings::V0_1(b) => b.call_transform(&mut self.store, rows),
         })
         .map_err(|e| trap_error(&self.path, &self.store, e));
@@ -513,22 +535,62 @@ impl WasiView for PluginState {
 
 impl migrate::transform::types::Host for PluginState {}
 
+impl PluginState {
+    /// An entity's id map must be loaded to be read: the plugin declares what it resolves.
+    fn require_loaded(&self, entity: &str) -> wasmtime::Result<()> {
+        if self.ids.is_loaded(entity) {
+            return Ok(());
+        }
+        Err(wasmtime::Error::msg(format!(
+            "plugin resolved an id of `{entity}` without declaring it in describe().resolves: declare it so the runner loads its id map and orders the tables"
+        )))
+    }
+}
+
+/// A key a plugin passed; one that cannot be a key (a NULL, a float) traps the call, which
+/// quarantines the row with the reason.
+fn plugin_key(entity: &str, key: &[Value]) -> wasmtime::Result<Key> {
+    Key::from_values(key).map_err(|why| {
+        wasmtime::Error::msg(format!("plugin passed an invalid key of `{entity}`: {why}"))
+    })
+}
+
 impl migrate::transform::ids::Host for PluginState {
     fn resolve(&mut self, entity: String, legacy_id: i64) -> wasmtime::Result<Option<String>> {
-        if !self.ids.is_loaded(&entity) {
-            return Err(wasmtime::Error::msg(format!(
-                "plugin resolved an id of `{entity}` without declaring it in describe().resolves: declare it so the runner loads its id map and orders the tables"
-            )));
-        }
-        Ok(self.ids.resolve(&entity, legacy_id).map(|u| u.to_string()))
+        self.require_loaded(&entity)?;
+        Ok(self
+            .ids
+            .resolve(&entity, &Key::Int(legacy_id))
+            .map(|u| u.to_string()))
     }
 
     fn skipped(&mut self, entity: String, legacy_id: i64) -> wasmtime::Result<Option<String>> {
-        Ok(self.ids.skipped(&entity, legacy_id))
+        Ok(self.ids.skipped(&entity, &Key::Int(legacy_id)))
     }
 
     fn mint(&mut self, entity: String, legacy_id: i64) -> wasmtime::Result<String> {
-        Ok(self.ids.mint(&entity, legacy_id).to_string())
+        Ok(self.ids.mint(&entity, &Key::Int(legacy_id)).to_string())
+    }
+
+    fn resolve_key(&mut self, entity: String, key: Vec<Value>) -> wasmtime::Result<Option<String>> {
+        self.require_loaded(&entity)?;
+        let key = plugin_key(&entity, &key)?;
+        Ok(self.ids.resolve(&entity, &key).map(|u| u.to_string()))
+    }
+
+    fn skipped_key(&mut self, entity: String, key: Vec<Value>) -> wasmtime::Result<Option<String>> {
+        let key = plugin_key(&entity, &key)?;
+        Ok(self.ids.skipped(&entity, &key))
+    }
+
+    fn mint_key(&mut self, entity: String, key: Vec<Value>) -> wasmtime::Result<String> {
+        let key = plugin_key(&entity, &key)?;
+        Ok(self.ids.mint(&entity, &key).to_string())
+    }
+
+    fn later(&mut self, entity: String, key: Vec<Value>) -> wasmtime::Result<String> {
+        let key = plugin_key(&entity, &key)?;
+        Ok(self.ids.mint(&entity, &key).to_string())
     }
 }
 
@@ -547,6 +609,39 @@ impl migrate::transform::log::Host for PluginState {
         };
         self.output.log(level, &message);
         Ok(())
+    }
+}
+
+// Contract 0.2.0's imports: the integer-key functions of the current ones.
+impl contract_0_2::migrate::transform::ids::Host for PluginState {
+    fn resolve(&mut self, entity: String, legacy_id: i64) -> wasmtime::Result<Option<String>> {
+        migrate::transform::ids::Host::resolve(self, entity, legacy_id)
+    }
+
+    fn skipped(&mut self, entity: String, legacy_id: i64) -> wasmtime::Result<Option<String>> {
+        migrate::transform::ids::Host::skipped(self, entity, legacy_id)
+    }
+
+    fn mint(&mut self, entity: String, legacy_id: i64) -> wasmtime::Result<String> {
+        migrate::transform::ids::Host::mint(self, entity, legacy_id)
+    }
+}
+
+impl contract_0_2::migrate::transform::log::Host for PluginState {
+    fn log(
+        &mut self,
+        level: contract_0_2::migrate::transform::log::Level,
+        message: String,
+    ) -> wasmtime::Result<()> {
+        use contract_0_2::migrate::transform::log::Level as Old;
+        use migrate::transform::log::Level;
+        let level = match level {
+            Old::Debug => Level::Debug,
+            Old::Info => Level::Info,
+            Old::Warn => Level::Warn,
+            Old::Error => Level::Error,
+        };
+        migrate::transform::log::Host::log(self, level, message)
     }
 }
 
@@ -624,6 +719,11 @@ pub const CONTRACT_WIT: &str = include_str!("../../../wit/migrate.wit");
 /// (`migrate:transform@0.2.0`).
 pub const CONTRACT: &str = contract_package(CONTRACT_WIT);
 
+/// The contract as released at 0.2.0, whose components still load.
+pub const CONTRACT_0_2: &str = contract_package(include_str!(
+    "../../../wit/frozen/migrate-transform-0.2.0.wit"
+));
+
 /// The contract as released at 0.1.0 (`lab:migrate@0.1.0`), whose components still load.
 pub const CONTRACT_0_1: &str =
     contract_package(include_str!("../../../wit/frozen/lab-migrate-0.1.0.wit"));
@@ -632,22 +732,27 @@ pub const CONTRACT_0_1: &str =
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Contract {
     Current,
+    V0_2,
     V0_1,
 }
 
 impl Contract {
+    /// Every contract this host binds, newest first.
+    const ALL: [Contract; 3] = [Contract::Current, Contract::V0_2, Contract::V0_1];
+
     fn package(self) -> &'static str {
         match self {
             Contract::Current => CONTRACT,
+            Contract::V0_2 => CONTRACT_0_2,
             Contract::V0_1 => CONTRACT_0_1,
         }
     }
 }
 
-/// The contracts this host loads, for the messages: "migrate:transform@0.2.0 (or the earlier
-/// lab:migrate@0.1.0)".
+/// The contracts this host loads, for the messages: "migrate:transform@0.3.0 (or the earlier
+/// migrate:transform@0.2.0, lab:migrate@0.1.0)".
 fn accepted_contracts() -> String {
-    format!("{CONTRACT} (or the earlier {CONTRACT_0_1})")
+    format!("{CONTRACT} (or the earlier {CONTRACT_0_2}, {CONTRACT_0_1})")
 }
 
 const fn contract_package(wit: &'static str) -> &'static str {
@@ -713,10 +818,11 @@ fn compatible(host: &Version, found: &Version) -> Result<(), String> {
 }
 
 /// The contract a component was built against, read from the package of its imports and
-/// exports (`migrate:transform/...@0.2.0`, or `lab:migrate/...@0.1.0` before the rename).
-/// One naming no contract of ours is bound as the current one, whose linker then says what
-/// is missing. A component built against an incompatible version of a known contract is
-/// refused naming both versions (the linker would only say "missing import").
+/// exports (`migrate:transform/...@0.3.0`, or `lab:migrate/...@0.1.0` before the rename): the
+/// newest contract of that package whose version is compatible with the one it names. One
+/// naming no contract of ours is bound as the current one, whose linker then says what is
+/// missing. A component built against an incompatible version of a known contract is refused
+/// naming both versions (the linker would only say "missing import").
 fn contract_of(
     engine: &Engine,
     component: &Component,
@@ -728,38 +834,49 @@ fn contract_of(
         .map(|(name, _)| name.to_string())
         .chain(ty.exports(engine).map(|(name, _)| name.to_string()))
         .collect();
-    for contract in [Contract::Current, Contract::V0_1] {
-        let (package, host_version) = contract.package().split_once('@').expect("versioned");
-        let host = parse_version(host_version).expect("the contract WIT has a semver version");
-        let prefix = format!("{package}/");
-        let mut named = false;
-        for name in &names {
-            let Some(rest) = name.strip_prefix(&prefix) else {
-                continue;
-            };
-            named = true;
-            let incompatible = |found: String, why: String| PluginError::IncompatibleContract {
-                path: path.into(),
-                found,
-                why,
-            };
-            let Some((_, version)) = rest.split_once('@') else {
-                return Err(incompatible(
-                    format!("{package} without a version (it imports `{name}`)"),
-                    "an unversioned contract cannot be checked".into(),
-                ));
-            };
-            let found = format!("{package}@{version}");
-            let Some(v) = parse_version(version) else {
-                return Err(incompatible(found, "its version is not semver".into()));
-            };
-            compatible(&host, &v).map_err(|why| incompatible(found, why))?;
-        }
-        if named {
-            return Ok(contract);
+    let mut chosen = None;
+    for name in &names {
+        let Some(package) = Contract::ALL
+            .iter()
+            .map(|c| c.package().split_once('@').expect("versioned").0)
+            .find(|p| name.starts_with(&format!("{p}/")))
+        else {
+            continue;
+        };
+        let incompatible = |found: String, why: String| PluginError::IncompatibleContract {
+            path: path.into(),
+            found,
+            why,
+        };
+        let Some((_, version)) = name.split_once('@') else {
+            return Err(incompatible(
+                format!("{package} without a version (it imports `{name}`)"),
+                "an unversioned contract cannot be checked".into(),
+            ));
+        };
+        let found = format!("{package}@{version}");
+        let Some(v) = parse_version(version) else {
+            return Err(incompatible(found, "its version is not semver".into()));
+        };
+        let mut why = String::new();
+        let contract = Contract::ALL.into_iter().find(|c| {
+            let (p, host_version) = c.package().split_once('@').expect("versioned");
+            let host = parse_version(host_version).expect("the contract WIT has a semver version");
+            p == package
+                && compatible(&host, &v)
+                    .map_err(|e| {
+                        if why.is_empty() {
+                            why = e
+                        }
+                    })
+                    .is_ok()
+        });
+        match contract {
+            Some(c) => chosen = Some(c),
+            None => return Err(incompatible(found, why)),
         }
     }
-    Ok(Contract::Current)
+    Ok(chosen.unwrap_or(Contract::Current))
 }
 
 #[cfg(test)]
@@ -772,25 +889,46 @@ mod contract_tests {
 
     #[test]
     fn the_contract_is_read_from_the_wit() {
-        assert_eq!(CONTRACT, "migrate:transform@0.2.0");
+        assert_eq!(CONTRACT, "migrate:transform@0.3.0");
+        assert_eq!(CONTRACT_0_2, "migrate:transform@0.2.0");
         assert_eq!(CONTRACT_0_1, "lab:migrate@0.1.0");
     }
 
-    /// The 0.1.0 binding reuses the current types (`with` in `contract_0_1`), which is right
-    /// only while the interfaces are the same. When the contract's types change, bind 0.1.0
-    /// with its own types and convert, and change this test.
+    fn declarations(wit: &str) -> Vec<String> {
+        wit.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("//") && !l.starts_with("package "))
+            .map(String::from)
+            .collect()
+    }
+
+    /// The `types` interface of a contract's WIT, declarations only.
+    fn types_interface(wit: &str) -> Vec<String> {
+        let lines = declarations(wit);
+        let start = lines.iter().position(|l| l == "interface types {");
+        let end = lines.iter().position(|l| l.starts_with("interface ids"));
+        lines[start.expect("a types interface")..end.expect("an ids interface")].to_vec()
+    }
+
+    /// The 0.1.0 and 0.2.0 bindings reuse the current types (`with` in `contract_0_1` and
+    /// `contract_0_2`), which is right only while `types` is the same. When it changes, bind
+    /// the frozen contracts with their own types and convert, and change this test.
     #[test]
-    fn the_0_1_contract_differs_only_in_its_package_name() {
-        let declarations = |wit: &str| -> Vec<String> {
-            wit.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with("//") && !l.starts_with("package "))
-                .map(String::from)
-                .collect()
+    fn the_frozen_contracts_share_the_current_types() {
+        let v0_1 = include_str!("../../../wit/frozen/lab-migrate-0.1.0.wit");
+        let v0_2 = include_str!("../../../wit/frozen/migrate-transform-0.2.0.wit");
+        let current = include_str!("../../../wit/migrate.wit");
+        assert_eq!(
+            declarations(v0_1),
+            declarations(v0_2),
+            "0.2.0 only renamed 0.1.0"
+        );
+        let strip_docs = |l: Vec<String>| -> Vec<String> {
+            l.into_iter().filter(|l| !l.starts_with("///")).collect()
         };
         assert_eq!(
-            declarations(include_str!("../../../wit/frozen/lab-migrate-0.1.0.wit")),
-            declarations(include_str!("../../../wit/migrate.wit"))
+            strip_docs(types_interface(v0_2)),
+            strip_docs(types_interface(current))
         );
     }
 

@@ -95,7 +95,9 @@ pub mod money;
 pub mod read;
 pub mod time;
 
+mod key;
 mod write;
+pub use key::{KeyValues, LegacyKey};
 pub use write::{Date, IntoValue, Numeric, Timestamptz, Uuid};
 
 /// Why a row is not written: the two non-write outcomes, usable with `?`.
@@ -346,25 +348,19 @@ macro_rules! __column {
     };
 }
 
-/// The UUID of an already migrated `entity` row. When there is none, the row follows its
-/// parent: skipped if the parent was skipped (soft-deleted...), rejected as an orphan otherwise.
-pub fn resolve(entity: &str, legacy_id: i64, column: &str) -> Result<String, Fate> {
-    #[cfg(target_arch = "wasm32")]
-    let (found, skipped) = (
-        bindings::migrate::transform::ids::resolve(entity, legacy_id),
-        || bindings::migrate::transform::ids::skipped(entity, legacy_id),
-    );
-    #[cfg(not(target_arch = "wasm32"))]
-    let (found, skipped) = (testing::resolve(entity, legacy_id), || {
-        testing::skipped(entity, legacy_id)
-    });
-    if let Some(id) = found {
+/// The UUID of an already migrated `entity` row (`key`: its legacy id, or any key, see
+/// [`LegacyKey`]). When there is none, the row follows its parent: skipped if the parent was
+/// skipped (soft-deleted...), rejected as an orphan otherwise.
+pub fn resolve(entity: &str, key: impl LegacyKey, column: &str) -> Result<String, Fate> {
+    let key = key.key_values();
+    if let Some(id) = ids::resolve(entity, &key) {
         return Ok(id);
     }
-    match skipped() {
-        Some(reason) => Err(Fate::skip(format!("{column}={legacy_id}: that {entity} row was skipped ({reason})"))),
+    let shown = key.text();
+    match ids::skipped(entity, &key) {
+        Some(reason) => Err(Fate::skip(format!("{column}={shown}: that {entity} row was skipped ({reason})"))),
         None => Err(Fate::reject(format!(
-            "orphan: {column}={legacy_id} has no migrated row in {entity} (missing in the legacy data, or quarantined)"
+            "orphan: {column}={shown} has no migrated row in {entity} (missing in the legacy data, or quarantined)"
         ))),
     }
 }
@@ -372,10 +368,14 @@ pub fn resolve(entity: &str, legacy_id: i64, column: &str) -> Result<String, Fat
 /// Like [`resolve`] for an optional reference: NULL stays NULL and a dangling id rejects,
 /// but a reference to a skipped parent (a soft-deleted login, say) becomes NULL: the row
 /// itself is still wanted, only the link is gone.
-pub fn resolve_optional(entity: &str, legacy_id: Option<i64>, column: &str) -> Result<Value, Fate> {
-    match legacy_id {
+pub fn resolve_optional<K: LegacyKey>(
+    entity: &str,
+    key: Option<K>,
+    column: &str,
+) -> Result<Value, Fate> {
+    match key {
         None => Ok(Value::Null),
-        Some(id) => match resolve(entity, id, column) {
+        Some(key) => match resolve(entity, key, column) {
             Ok(uuid) => Ok(Value::Uuid(uuid)),
             Err(Fate::Skip(_)) => Ok(Value::Null),
             Err(reject) => Err(reject),
@@ -384,28 +384,79 @@ pub fn resolve_optional(entity: &str, legacy_id: Option<i64>, column: &str) -> R
 }
 
 /// For an optional reference whose loss must not cost the row: the parent's UUID, or NULL
-/// when the parent is missing, quarantined or skipped. The dangling legacy id comes back so
-/// the caller keeps it (in `legacy_metadata`): the link is unlinked, never silently lost.
-pub fn resolve_or_unlink(
+/// when the parent is missing, quarantined or skipped. The dangling key comes back so the
+/// caller keeps it (in `legacy_metadata`): the link is unlinked, never silently lost.
+pub fn resolve_or_unlink<K: LegacyKey + Clone>(
     entity: &str,
-    legacy_id: Option<i64>,
+    key: Option<K>,
     column: &str,
-) -> (Value, Option<i64>) {
-    match legacy_id {
+) -> (Value, Option<K>) {
+    match key {
         None => (Value::Null, None),
-        Some(id) => match resolve(entity, id, column) {
+        Some(key) => match resolve(entity, key.clone(), column) {
             Ok(uuid) => (Value::Uuid(uuid), None),
-            Err(_) => (Value::Null, Some(id)),
+            Err(_) => (Value::Null, Some(key)),
         },
     }
 }
 
 /// The deterministic UUID of a row this plugin creates.
-pub fn mint(entity: &str, legacy_id: i64) -> String {
+pub fn mint(entity: &str, key: impl LegacyKey) -> String {
+    ids::mint(entity, &key.key_values())
+}
+
+/// A reference to a row that is not migrated yet (a later row of the same table, or of a
+/// table later in a cycle): the UUID it will get. The runner checks such references once
+/// that table is done; where the row never arrives the reference becomes NULL and is
+/// recorded. A row of the plugin's own table in the same batch already resolves with
+/// [`resolve`]; `resolve(..).or_else(|_| Ok(later(..)))` keeps the output the same
+/// wherever batches happen to end.
+pub fn later(entity: &str, key: impl LegacyKey) -> String {
+    ids::later(entity, &key.key_values())
+}
+
+/// The runner's `ids` imports (or, outside WebAssembly, the [`testing`] stand-ins), with the
+/// integer functions used for integer keys so a plugin's imports stay what they were.
+mod ids {
     #[cfg(target_arch = "wasm32")]
-    return bindings::migrate::transform::ids::mint(entity, legacy_id);
+    use super::KeyValues;
+    #[cfg(target_arch = "wasm32")]
+    use crate::bindings::migrate::transform::ids as host;
+
+    #[cfg(target_arch = "wasm32")]
+    pub fn resolve(entity: &str, key: &KeyValues) -> Option<String> {
+        match key {
+            KeyValues::Int(n) => host::resolve(entity, *n),
+            KeyValues::Values(v) => host::resolve_key(entity, v),
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    pub fn skipped(entity: &str, key: &KeyValues) -> Option<String> {
+        match key {
+            KeyValues::Int(n) => host::skipped(entity, *n),
+            KeyValues::Values(v) => host::skipped_key(entity, v),
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    pub fn mint(entity: &str, key: &KeyValues) -> String {
+        match key {
+            KeyValues::Int(n) => host::mint(entity, *n),
+            KeyValues::Values(v) => host::mint_key(entity, v),
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    pub fn later(entity: &str, key: &KeyValues) -> String {
+        match key {
+            KeyValues::Int(n) => host::later(entity, &[crate::Value::Int(*n)]),
+            KeyValues::Values(v) => host::later(entity, v),
+        }
+    }
+
     #[cfg(not(target_arch = "wasm32"))]
-    return testing::uuid(entity, legacy_id);
+    pub(crate) use crate::testing::{later_key as later, mint_key as mint, resolve, skipped};
 }
 
 pub fn log(level: Level, message: &str) {
@@ -423,40 +474,62 @@ pub fn log(level: Level, message: &str) {
 /// with [`testing::migrated`] (per test thread).
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing {
-    use super::{Fate, Source, Table, TargetRow, Transform, Value};
+    use super::{Fate, KeyValues, LegacyKey, Source, Table, TargetRow, Transform, Value};
     use std::any::{Any, TypeId};
     use std::cell::RefCell;
     use std::collections::{BTreeSet, HashMap};
 
     thread_local! {
-        static MIGRATED: RefCell<BTreeSet<(String, i64)>> = const { RefCell::new(BTreeSet::new()) };
-        static SKIPPED: RefCell<BTreeSet<(String, i64)>> = const { RefCell::new(BTreeSet::new()) };
+        static MIGRATED: RefCell<BTreeSet<(String, String)>> = const { RefCell::new(BTreeSet::new()) };
+        static SKIPPED: RefCell<BTreeSet<(String, String)>> = const { RefCell::new(BTreeSet::new()) };
     }
 
     /// Marks rows of `entity` as skipped, so [`super::resolve`] skips their children.
     pub fn skipped_rows(entity: &str, legacy_ids: &[i64]) {
+        skipped_keys(entity, legacy_ids.iter().copied())
+    }
+
+    /// [`skipped_rows`] for keys of any shape.
+    pub fn skipped_keys<K: LegacyKey>(entity: &str, keys: impl IntoIterator<Item = K>) {
         SKIPPED.with(|m| {
-            m.borrow_mut()
-                .extend(legacy_ids.iter().map(|id| (entity.to_string(), *id)))
+            m.borrow_mut().extend(
+                keys.into_iter()
+                    .map(|k| (entity.to_string(), k.key_values().text())),
+            )
         })
     }
 
-    pub(crate) fn skipped(entity: &str, legacy_id: i64) -> Option<String> {
+    pub(crate) fn skipped(entity: &str, key: &KeyValues) -> Option<String> {
         SKIPPED
-            .with(|m| m.borrow().contains(&(entity.to_string(), legacy_id)))
+            .with(|m| m.borrow().contains(&(entity.to_string(), key.text())))
             .then(|| "skipped in test".to_string())
     }
 
-    /// The stand-in id of a row: readable, deterministic, distinct per entity and id.
-    pub fn uuid(entity: &str, legacy_id: i64) -> String {
-        format!("uuid:{entity}:{legacy_id}")
+    /// The stand-in id of a row: readable, deterministic, distinct per entity and key.
+    pub fn uuid(entity: &str, key: impl LegacyKey) -> String {
+        format!("uuid:{entity}:{}", key.key_values().text())
+    }
+
+    pub(crate) fn mint_key(entity: &str, key: &KeyValues) -> String {
+        uuid(entity, key.clone())
+    }
+
+    pub(crate) fn later_key(entity: &str, key: &KeyValues) -> String {
+        uuid(entity, key.clone())
     }
 
     /// Marks rows of `entity` as migrated, so [`super::resolve`] finds them.
     pub fn migrated(entity: &str, legacy_ids: &[i64]) {
+        migrated_keys(entity, legacy_ids.iter().copied())
+    }
+
+    /// [`migrated`] for keys of any shape.
+    pub fn migrated_keys<K: LegacyKey>(entity: &str, keys: impl IntoIterator<Item = K>) {
         MIGRATED.with(|m| {
-            m.borrow_mut()
-                .extend(legacy_ids.iter().map(|id| (entity.to_string(), *id)))
+            m.borrow_mut().extend(
+                keys.into_iter()
+                    .map(|k| (entity.to_string(), k.key_values().text())),
+            )
         })
     }
 
@@ -468,10 +541,10 @@ pub mod testing {
         INSTANCES.with(|i| i.borrow_mut().clear());
     }
 
-    pub(crate) fn resolve(entity: &str, legacy_id: i64) -> Option<String> {
+    pub(crate) fn resolve(entity: &str, key: &KeyValues) -> Option<String> {
         MIGRATED
-            .with(|m| m.borrow().contains(&(entity.to_string(), legacy_id)))
-            .then(|| uuid(entity, legacy_id))
+            .with(|m| m.borrow().contains(&(entity.to_string(), key.text())))
+            .then(|| uuid(entity, key.clone()))
     }
 
     thread_local! {

@@ -32,6 +32,11 @@ impl IntoValue for String {
         Value::Text(self)
     }
 }
+impl IntoValue for &str {
+    fn into_value(self) -> Value {
+        Value::Text(self.to_string())
+    }
+}
 /// A nullable column: None is NULL.
 impl<T: IntoValue> IntoValue for Option<T> {
     fn into_value(self) -> Value {

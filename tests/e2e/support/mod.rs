@@ -467,7 +467,7 @@ pub fn digests(client: &mut Client) -> Vec<(String, String)> {
         out.push((t, client.query_one(&sql, &[]).unwrap().get(0)));
     }
     for (name, sql) in [
-        ("migration.id_map", "SELECT entity, legacy_id, id FROM migration.id_map"),
+        ("migration.id_map", "SELECT entity, legacy_key, id FROM migration.id_map"),
         ("migration.quarantine", "SELECT table_name, legacy_key, source_row, reason, component_sha256 FROM migration.quarantine"),
         ("migration.skipped", "SELECT table_name, legacy_key, reason FROM migration.skipped"),
         ("migration.table_state", "SELECT table_name, phase, last_key, source_rows, rows_read, rows_written, rows_skipped, rows_rejected, target_rows FROM migration.table_state"),

@@ -9,6 +9,7 @@ use crate::batch::{source_json, Fate};
 use crate::check::AdoptTarget;
 use crate::deferred::DeferredFk;
 use crate::idmap::IdMaps;
+use crate::key::Key;
 use crate::state::{BatchKind, RunOutcome, TableCounts, TablePhase, TableState};
 
 /// A quarantined row as `migration.quarantine` keeps it.
@@ -26,8 +27,8 @@ pub struct BatchRecord {
     pub table: String,
     pub batch_no: i64,
     pub run_id: i64,
-    pub first_key: i64,
-    pub last_key: i64,
+    pub first_key: Option<Key>,
+    pub last_key: Option<Key>,
     pub rows_in: i64,
     pub counts: TableCounts,
     pub kind: BatchKind,
@@ -43,9 +44,9 @@ pub struct MemoryStore {
     pub tables: BTreeMap<String, TableState>,
     /// Target rows per target table, as COPY text lines, in commit order.
     pub target_rows: BTreeMap<String, Vec<Vec<u8>>>,
-    pub id_map: BTreeMap<(String, i64), uuid::Uuid>,
-    pub quarantine: BTreeMap<(String, i64), Quarantined>,
-    pub skipped: BTreeMap<(String, i64), (String, i64)>,
+    pub id_map: BTreeMap<(String, Key), uuid::Uuid>,
+    pub quarantine: BTreeMap<(String, Key), Quarantined>,
+    pub skipped: BTreeMap<(String, Key), (String, i64)>,
     pub batches: Vec<BatchRecord>,
     /// Runs by id: outcome and whether finished.
     pub runs: BTreeMap<i64, (Option<RunOutcome>, bool)>,
@@ -78,7 +79,7 @@ impl MemoryStore {
             return Some(format!("duplicate key: batch {} of {name}", c.batch_no));
         }
         for (row, fate) in c.rows.iter().zip(&c.batch.fates) {
-            let key = (name.clone(), row.key);
+            let key = (name.clone(), row.key.clone());
             let taken = match fate {
                 Fate::Written(_) => self.id_map.contains_key(&key),
                 Fate::Skipped(_) => self.skipped.contains_key(&key),
@@ -110,7 +111,7 @@ impl MemoryStore {
             lines.extend(data.split_inclusive(|b| *b == b'\n').map(<[u8]>::to_vec));
         }
         for (row, fate) in c.rows.iter().zip(&c.batch.fates) {
-            let key = (name.clone(), row.key);
+            let key = (name.clone(), row.key.clone());
             if c.checkpoint == Checkpoint::Stay {
                 self.quarantine.remove(&key);
             }
@@ -136,8 +137,8 @@ impl MemoryStore {
             table: name.clone(),
             batch_no: c.batch_no,
             run_id: c.run_id,
-            first_key: c.rows.first().map_or(0, |r| r.key),
-            last_key: c.rows.last().map_or(0, |r| r.key),
+            first_key: c.rows.first().map(|r| r.key.clone()),
+            last_key: c.rows.last().map(|r| r.key.clone()),
             rows_in: c.rows.len() as i64,
             counts: c.batch.counts(),
             kind: c.checkpoint.kind(),
@@ -155,12 +156,12 @@ impl MemoryStore {
         };
         let state = self.tables.get_mut(&c.table.name).ok_or_else(moved_away)?;
         let s = &mut state.counts;
-        match c.checkpoint {
+        match &c.checkpoint {
             Checkpoint::Advance { from } => {
-                if state.last_key != from {
+                if state.last_key != *from {
                     return Err(moved_away());
                 }
-                state.last_key = c.rows.last().map(|r| r.key);
+                state.last_key = c.rows.last().map(|r| r.key.clone());
                 s.rows_read += counts.rows_read;
                 s.rows_rejected += counts.rows_rejected;
             }
@@ -250,27 +251,27 @@ impl StateStore for MemoryStore {
         Ok(reasons)
     }
 
-    async fn quarantined_keys(&mut self, table: &str) -> anyhow::Result<Vec<i64>> {
+    async fn quarantined_keys(&mut self, table: &str) -> anyhow::Result<Vec<Key>> {
         Ok(self
             .quarantine
             .keys()
             .filter(|(t, _)| t == table)
-            .map(|(_, k)| *k)
+            .map(|(_, k)| k.clone())
             .collect())
     }
 
     async fn id_maps(&mut self, entities: &[String]) -> anyhow::Result<IdMaps> {
-        let written: Vec<(String, i64)> = self
+        let written: Vec<(String, Key)> = self
             .id_map
             .keys()
             .filter(|(e, _)| entities.contains(e))
             .cloned()
             .collect();
-        let skipped: Vec<(String, i64, String)> = self
+        let skipped: Vec<(String, Key, String)> = self
             .skipped
             .iter()
             .filter(|((e, _), _)| entities.contains(e))
-            .map(|((e, k), (reason, _))| (e.clone(), *k, reason.clone()))
+            .map(|((e, k), (reason, _))| (e.clone(), k.clone(), reason.clone()))
             .collect();
         Ok(IdMaps::in_memory(entities, &written, &skipped))
     }
@@ -282,8 +283,8 @@ impl StateStore for MemoryStore {
     async fn adopted_ids(
         &mut self,
         _adopt: &AdoptTarget,
-        _keys: &[i64],
-    ) -> anyhow::Result<HashMap<i64, uuid::Uuid>> {
+        _keys: &[Key],
+    ) -> anyhow::Result<HashMap<Key, uuid::Uuid>> {
         Ok(HashMap::new())
     }
 

@@ -15,6 +15,7 @@ use crate::check::AdoptTarget;
 use crate::codec;
 use crate::deferred::DeferredFk;
 use crate::idmap::IdMaps;
+use crate::key::Key;
 use crate::pg::{self, error_text, ident, qualified};
 use crate::state::{self, RunOutcome, StateValue, TableState};
 
@@ -94,15 +95,18 @@ impl StateStore for PgStore<'_> {
         state::top_reject_reasons(self.client, table, n).await
     }
 
-    async fn quarantined_keys(&mut self, table: &str) -> anyhow::Result<Vec<i64>> {
+    async fn quarantined_keys(&mut self, table: &str) -> anyhow::Result<Vec<Key>> {
         let rows = self
             .client
             .query(
-                "SELECT legacy_key FROM migration.quarantine WHERE table_name = $1 ORDER BY legacy_key",
+                "SELECT legacy_key FROM migration.quarantine WHERE table_name = $1",
                 &[&table],
             )
             .await?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        // Integer keys in numeric order, as the source reads them.
+        let mut keys: Vec<Key> = rows.iter().map(|r| Key::from_stored(r.get(0))).collect();
+        keys.sort();
+        Ok(keys)
     }
 
     async fn id_maps(&mut self, entities: &[String]) -> anyhow::Result<IdMaps> {
@@ -116,8 +120,8 @@ impl StateStore for PgStore<'_> {
     async fn adopted_ids(
         &mut self,
         adopt: &AdoptTarget,
-        keys: &[i64],
-    ) -> anyhow::Result<HashMap<i64, uuid::Uuid>> {
+        keys: &[Key],
+    ) -> anyhow::Result<HashMap<Key, uuid::Uuid>> {
         adopted_ids(self.client, self.schema, adopt, keys).await
     }
 
@@ -182,13 +186,15 @@ pub async fn record_swap(client: &Client, swap: &SwapRecord<'_>) -> anyhow::Resu
     Ok(())
 }
 
-/// The UUIDs an earlier migration gave the rows of `keys`, by legacy id.
+/// The UUIDs an earlier migration gave the rows of `keys`, by legacy id (an adopted table's
+/// key is a single integer: `host check` says so).
 pub async fn adopted_ids(
     target: &Client,
     schema: &str,
     a: &AdoptTarget,
-    keys: &[i64],
-) -> anyhow::Result<HashMap<i64, uuid::Uuid>> {
+    keys: &[Key],
+) -> anyhow::Result<HashMap<Key, uuid::Uuid>> {
+    let keys: Vec<i64> = keys.iter().filter_map(Key::as_int).collect();
     let sql = format!(
         "SELECT {legacy}::int8, {id} FROM {table} WHERE {legacy}::int8 = ANY($1)",
         legacy = ident(&a.legacy_id),
@@ -199,7 +205,10 @@ pub async fn adopted_ids(
         .query(&sql, &[&keys])
         .await
         .map_err(|e| pg::db_error(format!("reading the adopted rows of {}", a.table), e))?;
-    Ok(found.iter().map(|r| (r.get(0), r.get(1))).collect())
+    Ok(found
+        .iter()
+        .map(|r| (Key::Int(r.get(0)), r.get(1)))
+        .collect())
 }
 
 /// Everything of one batch, in its transaction: the checkpoint update also asserts nobody
@@ -210,7 +219,7 @@ async fn write_batch(
     c: &BatchCommit<'_>,
 ) -> Result<(), CommitError> {
     let name = &c.table.name;
-    let keys: Vec<i64> = c.rows.iter().map(|r| r.key).collect();
+    let keys: Vec<String> = c.rows.iter().map(|r| r.key.to_string()).collect();
     if c.checkpoint == Checkpoint::Stay {
         tx.execute(
             "DELETE FROM migration.quarantine WHERE table_name = $1 AND legacy_key = ANY($2)",
@@ -293,18 +302,24 @@ async fn write_fates(tx: &Transaction<'_>, c: &BatchCommit<'_>) -> Result<(), Co
         match fate {
             Fate::Written(id) => {
                 codec::escape_text(&mut id_buf, name);
-                id_buf.extend_from_slice(format!("\t{}\t{id}\n", row.key).as_bytes());
+                id_buf.push(b'\t');
+                codec::escape_text(&mut id_buf, &row.key.to_string());
+                id_buf.extend_from_slice(format!("\t{id}\n").as_bytes());
             }
             Fate::Skipped(reason) => {
                 codec::escape_text(&mut s_buf, name);
-                s_buf.extend_from_slice(format!("\t{}\t", row.key).as_bytes());
+                s_buf.push(b'\t');
+                codec::escape_text(&mut s_buf, &row.key.to_string());
+                s_buf.push(b'\t');
                 codec::escape_text(&mut s_buf, reason);
                 s_buf.extend_from_slice(format!("\t{batch_no}\n").as_bytes());
             }
             Fate::Quarantined(reason) => {
                 let json = source_json(c.table, row);
                 codec::escape_text(&mut q_buf, name);
-                q_buf.extend_from_slice(format!("\t{}\t", row.key).as_bytes());
+                q_buf.push(b'\t');
+                codec::escape_text(&mut q_buf, &row.key.to_string());
+                q_buf.push(b'\t');
                 codec::escape_text(&mut q_buf, &json);
                 q_buf.push(b'\t');
                 codec::escape_text(&mut q_buf, reason);
@@ -315,7 +330,7 @@ async fn write_fates(tx: &Transaction<'_>, c: &BatchCommit<'_>) -> Result<(), Co
     if !id_buf.is_empty() {
         copy_in(
             tx,
-            "COPY migration.id_map (entity, legacy_id, id) FROM STDIN",
+            "COPY migration.id_map (entity, legacy_key, id) FROM STDIN",
             id_buf,
         )
         .await?;
@@ -338,11 +353,11 @@ async fn write_fates(tx: &Transaction<'_>, c: &BatchCommit<'_>) -> Result<(), Co
 async fn write_lineage(
     tx: &Transaction<'_>,
     c: &BatchCommit<'_>,
-    keys: &[i64],
+    keys: &[String],
 ) -> Result<(), CommitError> {
     let counts = c.batch.counts();
-    let first_key = keys.first().copied().unwrap_or_default();
-    let last_key = keys.last().copied().unwrap_or_default();
+    let first_key = keys.first().cloned().unwrap_or_default();
+    let last_key = keys.last().cloned().unwrap_or_default();
     let kind = c.checkpoint.kind().as_str();
     tx.execute(
         "INSERT INTO migration.batches (table_name, batch_no, run_id, first_key, last_key, rows_in, rows_written, rows_skipped, rows_rejected, target_rows, component_sha256, kind)
@@ -358,12 +373,14 @@ async fn write_lineage(
 async fn move_checkpoint(
     tx: &Transaction<'_>,
     c: &BatchCommit<'_>,
-    keys: &[i64],
+    keys: &[String],
 ) -> Result<(), CommitError> {
     let (name, sha, counts) = (&c.table.name, c.sha256, c.batch.counts());
-    let last_key = keys.last().copied().unwrap_or_default();
-    let moved = match c.checkpoint {
-        Checkpoint::Advance { from } => tx
+    let last_key = keys.last().cloned().unwrap_or_default();
+    let moved = match &c.checkpoint {
+        Checkpoint::Advance { from } => {
+            let from = from.as_ref().map(Key::to_string);
+            tx
             .execute(
                 "UPDATE migration.table_state
                  SET last_key = $2, rows_read = rows_read + $3, rows_written = rows_written + $4, rows_skipped = rows_skipped + $5,
@@ -373,7 +390,8 @@ async fn move_checkpoint(
                 &[name, &last_key, &counts.rows_read, &counts.rows_written, &counts.rows_skipped, &counts.rows_rejected, &counts.target_rows, &sha, &from],
             )
             .await
-            .map_err(CommitError::from_pg)?,
+            .map_err(CommitError::from_pg)?
+        }
         Checkpoint::Stay => tx
             .execute(
                 "UPDATE migration.table_state

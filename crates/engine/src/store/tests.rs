@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use super::*;
 use crate::error::ErrorKind;
+use crate::key::Key;
 use crate::pg::Column;
 use crate::run::{
     begin_table, copy_table, table_report, NoSwaps, PageSource, SourceRow, TableSpec, TableWriter,
@@ -24,6 +25,7 @@ fn column(name: &str, type_oid: u32, type_name: &str) -> Column {
         not_null: false,
         has_default: false,
         enum_labels: None,
+        sql_type: type_name.into(),
     }
 }
 
@@ -33,7 +35,11 @@ fn spec(batch_size: usize, max_reject_rate: f64) -> TableSpec {
     TableSpec {
         name: "offices".into(),
         source_table: "office".into(),
-        key: "id".into(),
+        key: crate::batch::KeySpec {
+            columns: vec!["id".into()],
+            positions: vec![0],
+            sql_types: vec!["bigint".into()],
+        },
         batch_size,
         max_reject_rate,
         source_columns: columns(),
@@ -52,7 +58,7 @@ impl Source {
     fn new(n: i64) -> Self {
         let rows = (1..=n)
             .map(|key| SourceRow {
-                key,
+                key: Key::Int(key),
                 values: vec![Value::Int(key), Value::Text(format!("office {key}"))],
                 unreadable: None,
             })
@@ -73,13 +79,19 @@ impl PageSource for Source {
         Ok(self.rows.len() as i64)
     }
 
-    async fn page(&self, t: &TableSpec, after: Option<i64>) -> anyhow::Result<Vec<SourceRow>> {
-        self.pages_after.lock().unwrap().push(after);
-        let rows = self.rows.iter().filter(|r| after.is_none_or(|a| r.key > a));
+    async fn page(&self, t: &TableSpec, after: Option<&Key>) -> anyhow::Result<Vec<SourceRow>> {
+        self.pages_after
+            .lock()
+            .unwrap()
+            .push(after.and_then(Key::as_int));
+        let rows = self
+            .rows
+            .iter()
+            .filter(|r| after.is_none_or(|a| r.key > *a));
         Ok(rows.take(t.batch_size).cloned().collect())
     }
 
-    async fn rows_with_keys(&self, _: &TableSpec, keys: &[i64]) -> anyhow::Result<Vec<SourceRow>> {
+    async fn rows_with_keys(&self, _: &TableSpec, keys: &[Key]) -> anyhow::Result<Vec<SourceRow>> {
         let rows = self.rows.iter().filter(|r| keys.contains(&r.key));
         Ok(rows.cloned().collect())
     }
@@ -107,14 +119,14 @@ impl Transform for Rules {
     }
 
     fn transform(&mut self, rows: &mut [SourceRow]) -> Result<Vec<Outcome>, PluginError> {
-        if let Some(r) = rows.iter().find(|r| self.trap_on.contains(&r.key)) {
+        if let Some(r) = rows.iter().find(|r| self.trap_on.contains(&int(r))) {
             return Err(PluginError::Trap {
                 path: "rules.wasm".into(),
                 message: format!("panicked on {}", r.key),
             });
         }
-        let outcome = |r: &SourceRow| match (self.reject)(r.key) {
-            true => Outcome::Reject(format!("bad office {}", r.key % 2)),
+        let outcome = |r: &SourceRow| match (self.reject)(int(r)) {
+            true => Outcome::Reject(format!("bad office {}", int(r) % 2)),
             false => Outcome::Write(vec![TargetRow {
                 table: "offices".into(),
                 values: r.values.clone(),
@@ -150,7 +162,16 @@ fn state(store: &MemoryStore) -> &crate::state::TableState {
 }
 
 fn quarantined_keys(store: &MemoryStore) -> Vec<i64> {
-    store.quarantine.keys().map(|(_, k)| *k).collect()
+    store
+        .quarantine
+        .keys()
+        .filter_map(|(_, k)| k.as_int())
+        .collect()
+}
+
+/// A test row's integer key.
+fn int(r: &SourceRow) -> i64 {
+    r.key.as_int().expect("test rows have integer keys")
 }
 
 #[tokio::test]
@@ -173,7 +194,7 @@ async fn a_trapping_row_and_a_refused_row_are_halved_out_and_quarantined() {
 
     let s = state(&store);
     assert_eq!(s.phase, TablePhase::Done);
-    assert_eq!(s.last_key, Some(100));
+    assert_eq!(s.last_key, Some(Key::Int(100)));
     assert_eq!(
         (
             s.counts.rows_read,
@@ -183,7 +204,11 @@ async fn a_trapping_row_and_a_refused_row_are_halved_out_and_quarantined() {
         (100, 98, 2)
     );
     assert_eq!(quarantined_keys(&store), vec![7, 13]);
-    let reason = |k: i64| store.quarantine[&("offices".to_string(), k)].reason.clone();
+    let reason = |k: i64| {
+        store.quarantine[&("offices".to_string(), Key::Int(k))]
+            .reason
+            .clone()
+    };
     assert_eq!(reason(7), "plugin trapped: panicked on 7");
     assert_eq!(
         reason(13),
@@ -197,8 +222,12 @@ async fn a_trapping_row_and_a_refused_row_are_halved_out_and_quarantined() {
     // The halves commit in key order, each a batch of its own: together they cover every key once.
     let mut next = 1;
     for b in &store.batches {
-        assert_eq!((b.first_key, b.kind), (next, BatchKind::Run), "{b:?}");
-        next = b.last_key + 1;
+        assert_eq!(
+            (b.first_key.clone(), b.kind),
+            (Some(Key::Int(next)), BatchKind::Run),
+            "{b:?}"
+        );
+        next = b.last_key.as_ref().and_then(Key::as_int).unwrap() + 1;
     }
     assert_eq!(next, 101);
     assert!(store.batches.len() > 4, "the first two pages were halved");
@@ -238,7 +267,10 @@ async fn the_reject_rate_stops_the_table_once_its_limit_cannot_be_met() {
     assert_eq!(s.phase, TablePhase::Failed);
     assert_eq!(s.error.as_deref(), Some(failure.message.as_str()));
     // What it committed stays, and balances.
-    assert_eq!((s.last_key, s.counts.rows_read), (Some(40), 40));
+    assert_eq!(
+        (s.last_key.clone(), s.counts.rows_read),
+        (Some(Key::Int(40)), 40)
+    );
     assert_eq!(s.counts.rows_written + s.counts.rows_rejected, 40);
 }
 
@@ -276,8 +308,8 @@ async fn a_run_stopped_after_a_committed_batch_resumes_after_it() {
     assert!(stopped.unwrap_err().to_string().contains("connection lost"));
     let s = state(&store);
     assert_eq!(
-        (s.phase, s.last_key, s.counts.rows_read),
-        (TablePhase::Copying, Some(30), 30)
+        (s.phase, s.last_key.clone(), s.counts.rows_read),
+        (TablePhase::Copying, Some(Key::Int(30)), 30)
     );
     assert_eq!(store.rows_of("offices").len(), 30, "batch 4 did not commit");
     source.pages_after();
@@ -293,10 +325,10 @@ async fn a_run_stopped_after_a_committed_batch_resumes_after_it() {
     assert_eq!(state(&store), state(&reference));
     assert_eq!(store.rows_of("offices"), reference.rows_of("offices"));
     assert_eq!(store.id_map, reference.id_map);
-    let keys = |s: &MemoryStore| -> Vec<(i64, i64, i64)> {
+    let keys = |s: &MemoryStore| -> Vec<(i64, Option<Key>, Option<Key>)> {
         s.batches
             .iter()
-            .map(|b| (b.batch_no, b.first_key, b.last_key))
+            .map(|b| (b.batch_no, b.first_key.clone(), b.last_key.clone()))
             .collect()
     };
     assert_eq!(keys(&store), keys(&reference));
@@ -339,7 +371,11 @@ async fn retry_writes_the_quarantined_rows_that_now_pass_and_the_checkpoint_stay
     );
     assert_eq!(quarantined_keys(&store), vec![50]);
     let s = state(&store);
-    assert_eq!(s.last_key, Some(100), "the checkpoint does not move");
+    assert_eq!(
+        s.last_key,
+        Some(Key::Int(100)),
+        "the checkpoint does not move"
+    );
     assert_eq!(
         (
             s.counts.rows_read,
