@@ -1,7 +1,9 @@
 -- The bookshop's legacy database: schema `shop`, designed long before this migration tool
 -- and nothing like the lab's. Quoted CamelCase names, an enum, arrays, a domain, jsonb,
--- bytea, a tsvector, exact money and both kinds of timestamps; no foreign keys (the old
--- application checked nothing), so the data holds the dirt a migration has to sort out:
+-- bytea, a tsvector, exact money and both kinds of timestamps; keys of every shape (integer,
+-- char(2), uuid, a composite link table, a month-partitioned table keyed by (date, number));
+-- a self-reference and a two-table cycle. No foreign keys (the old application checked
+-- nothing), so the data holds the dirt a migration has to sort out:
 --
 --   * "Authors": one in 25 soft-deleted ("DeletedAt" set)      -> skipped, and their books and
 --                                                                those books' orders with them
@@ -12,9 +14,20 @@
 --   * "Books"."Genre": free text; 'Poetry' is a genre the target's reference table does not
 --     know, so PostgreSQL refuses the row (foreign key into ref.genres) -> quarantined
 --   * "Orders": "BookId" 99999 on a few orders                 -> rejected as orphans
+--   * "BookAuthors" (key ("BookId", "AuthorId")): links of skipped or rejected books and
+--     authors follow them (skipped / rejected)
+--   * "Customers" (key "CustomerId" uuid): two live in country 'XX', which "Countries" (key
+--     "Code" char(2)) does not hold -> refused by the target's foreign key, quarantined
+--   * "Sales" (partitioned by month, key ("SoldOn", "SaleNo"), "SaleNo" counting from 1 each
+--     day): sales of skipped books are skipped, of rejected books rejected
+--   * "Staff"."ReportsTo": most staff report to a manager with a HIGHER "StaffId" (managers
+--     and directors were entered last), some to a colleague with a lower one
+--   * "Stores"."ManagerId" -> "Staff" and "Staff"."StoreId" -> "Stores": a cycle; store 8 has
+--     no manager (NULL)
 --
 -- Deterministic: no random(), no now(); every value comes from md5 of the row number, so the
--- same script always gives the same rows. About 200 authors, 1,500 books, 3,000 orders.
+-- same script always gives the same rows. 200 authors, 1,500 books, 3,000 orders, 12
+-- countries, 600 customers, about 2,000 book-author links and 1,650 sales, 8 stores, 120 staff.
 --
 -- Apply to an empty database: psql -v ON_ERROR_STOP=1 -1 -f examples/bookshop/source.sql
 
@@ -138,3 +151,141 @@ SELECT i,
        (99 + pg_temp.pick('unit', i, 6000))::numeric / 100,
        timestamp '2022-01-01 00:00' + pg_temp.pick('ordered', i, 3 * 365 * 24 * 60) * interval '1 minute'
 FROM generate_series(1, 3000) AS i;
+
+-- ------------------------------------------------------------------------------ countries
+-- A text key: char(2), blank-padded by PostgreSQL. 'PT' is held by nobody.
+
+CREATE TABLE shop."Countries" (
+    "Code" char(2) PRIMARY KEY,
+    "Name" text NOT NULL
+);
+
+INSERT INTO shop."Countries" VALUES
+    ('CO', 'Colombia'), ('DE', 'Germany'), ('EG', 'Egypt'), ('FR', 'France'),
+    ('GB', 'United Kingdom'), ('IT', 'Italy'), ('JP', 'Japan'), ('NG', 'Nigeria'),
+    ('PT', 'Portugal'), ('RU', 'Russia'), ('US', 'United States'), ('ES', 'Spain');
+
+-- ------------------------------------------------------------------------------ customers
+-- A uuid key, made from md5 (deterministic; not ordered like the row numbers).
+
+CREATE TABLE shop."Customers" (
+    "CustomerId" uuid PRIMARY KEY,
+    "FullName"   text NOT NULL,
+    "Email"      text,
+    "Country"    char(2) NOT NULL,
+    "Since"      date NOT NULL
+);
+
+INSERT INTO shop."Customers"
+SELECT md5('customer:' || i)::uuid,
+       'Reader ' || i,
+       CASE WHEN i % 37 = 0 THEN '' ELSE 'reader' || i || '@example.com' END,  -- blank -> NULL
+       CASE WHEN i IN (77, 401) THEN 'XX'                               -- no such country
+            ELSE (ARRAY['GB', 'FR', 'NG', 'RU', 'CO', 'IT', 'JP', 'US', 'EG', 'DE', 'ES'])[1 + pg_temp.pick('ccountry', i, 11)] END,
+       date '2010-01-01' + pg_temp.pick('since', i, 5000)
+FROM generate_series(1, 600) AS i;
+
+-- ------------------------------------------------------------------------------ book authors
+-- A link table keyed by both its columns: each book's own author (even where that author
+-- is missing), a co-author on one book in four, a translator on one in ten.
+
+CREATE TABLE shop."BookAuthors" (
+    "BookId"   integer NOT NULL,
+    "AuthorId" integer NOT NULL,
+    "Role"     text NOT NULL,
+    PRIMARY KEY ("BookId", "AuthorId")
+);
+
+INSERT INTO shop."BookAuthors"
+SELECT "BookId", "AuthorId", 'author' FROM shop."Books";
+
+INSERT INTO shop."BookAuthors"
+SELECT b, 1 + pg_temp.pick('coauthor', b, 200), 'co-author'
+FROM generate_series(4, 1500, 4) AS b
+ON CONFLICT DO NOTHING;
+
+INSERT INTO shop."BookAuthors"
+SELECT b, 1 + pg_temp.pick('translator', b, 200), 'translator'
+FROM generate_series(3, 1500, 10) AS b
+ON CONFLICT DO NOTHING;
+
+-- ------------------------------------------------------------------------------ sales
+-- Partitioned by month; the key is the day and the sale's number within the day, so
+-- neither column is unique alone. A sale without a customer was a walk-in.
+
+CREATE TABLE shop."Sales" (
+    "SoldOn"     date NOT NULL,
+    "SaleNo"     integer NOT NULL,
+    "BookId"     integer NOT NULL,
+    "CustomerId" uuid,
+    "Quantity"   integer NOT NULL,
+    "Amount"     numeric(10,2) NOT NULL,
+    PRIMARY KEY ("SoldOn", "SaleNo")
+) PARTITION BY RANGE ("SoldOn");
+
+DO $$
+BEGIN
+    FOR m IN 0..11 LOOP
+        EXECUTE format('CREATE TABLE shop.%I PARTITION OF shop."Sales" FOR VALUES FROM (%L) TO (%L)',
+                       'Sales_2024_' || lpad((m + 1)::text, 2, '0'),
+                       date '2024-01-01' + make_interval(months => m),
+                       date '2024-01-01' + make_interval(months => m + 1));
+    END LOOP;
+END
+$$;
+
+INSERT INTO shop."Sales"
+SELECT day::date,
+       n,
+       1 + pg_temp.pick('sbook', d * 10 + n, 1500),
+       CASE WHEN pg_temp.pick('walkin', d * 10 + n, 5) = 0 THEN NULL
+            ELSE md5('customer:' || (1 + pg_temp.pick('scustomer', d * 10 + n, 600)))::uuid END,
+       1 + pg_temp.pick('sqty', d * 10 + n, 3),
+       (299 + pg_temp.pick('samount', d * 10 + n, 4000))::numeric / 100
+FROM generate_series(0, 365) AS d,
+     LATERAL (SELECT date '2024-01-01' + d AS day) AS days,
+     LATERAL generate_series(1, 1 + pg_temp.pick('sales', d, 8)) AS n;
+
+-- ------------------------------------------------------------------------------ stores and staff
+-- A cycle: a store's manager is one of its staff, every staff member works in a store.
+-- Staff 1-108 are clerks, 109-116 the managers of stores 1-8 (store 8's left: it has none),
+-- 117-119 regional directors, 120 the managing director. Clerks report to their store's
+-- manager (a higher key) except every fifth, who reports to the clerk three before; managers
+-- to a director, directors to 120 (all higher keys).
+
+CREATE TABLE shop."Stores" (
+    "StoreId"   integer PRIMARY KEY,
+    "Name"      text NOT NULL,
+    "City"      text NOT NULL,
+    "ManagerId" integer
+);
+
+CREATE TABLE shop."Staff" (
+    "StaffId"   integer PRIMARY KEY,
+    "StoreId"   integer NOT NULL,
+    "ReportsTo" integer,
+    "FullName"  text NOT NULL,
+    "HiredOn"   date NOT NULL
+);
+
+INSERT INTO shop."Stores"
+SELECT s,
+       'Bookshop ' || (ARRAY['Central', 'Harbour', 'Old Town', 'Station', 'University', 'Market', 'Riverside', 'Airport'])[s],
+       (ARRAY['Lyon', 'Porto', 'Leeds', 'Turin', 'Lagos', 'Osaka', 'Cairo', 'Bogotá'])[s],
+       CASE WHEN s = 8 THEN NULL ELSE 108 + s END
+FROM generate_series(1, 8) AS s;
+
+INSERT INTO shop."Staff"
+SELECT i,
+       CASE WHEN i <= 108 THEN 1 + (i - 1) % 8
+            WHEN i <= 116 THEN i - 108
+            ELSE 1 END,
+       CASE WHEN i <= 108 AND i % 5 = 0 THEN i - 3
+            WHEN i <= 108 THEN 108 + 1 + (i - 1) % 8
+            WHEN i <= 116 THEN 117 + (i - 109) % 3
+            WHEN i <= 119 THEN 120
+            END,
+       (ARRAY['Amal', 'Bruno', 'Chiara', 'Dmitri', 'Efua', 'Felipe', 'Greta', 'Hiro'])[1 + pg_temp.pick('sfirst', i, 8)]
+           || ' ' || (ARRAY['Okafor', 'Silva', 'Rossi', 'Ivanov', 'Mensah', 'Gómez', 'Berg', 'Sato'])[1 + pg_temp.pick('slast', i, 8)],
+       date '2012-01-01' + pg_temp.pick('hired', i, 4000)
+FROM generate_series(1, 120) AS i;

@@ -119,8 +119,8 @@ pub async fn validate(args: &PlanArgs) -> anyhow::Result<()> {
 pub async fn dry_run(args: &RunArgs) -> anyhow::Result<()> {
     let plan = args.plan.load()?;
     // A fresh target is only rehearsed (in a rolled-back transaction): nothing is written.
-    let (mut source, target, analysis) = open(&plan).await?;
-    let tables = dryrun::dry_run(&plan, &analysis, &mut source, &target).await?;
+    let (mut source, mut target, analysis) = open(&plan).await?;
+    let tables = dryrun::dry_run(&plan, &analysis, &mut source, &mut target).await?;
     if args.plan.json {
         println!("{}", serde_json::to_string_pretty(&tables)?);
     } else {

@@ -283,9 +283,9 @@ fn new_plugin(args: &NewArgs) -> anyhow::Result<()> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FixtureFile {
-    /// Migrated rows shared by every case (each case may add its own).
+    /// Migrated rows shared by every case (each case may add its own), by key.
     #[serde(default)]
-    migrated: BTreeMap<String, Vec<i64>>,
+    migrated: BTreeMap<String, Vec<FixtureKey>>,
     #[serde(default)]
     skipped: BTreeMap<String, SkippedRows>,
     #[serde(default, rename = "case")]
@@ -299,18 +299,53 @@ struct Case {
     /// Source column -> value; columns of `reads` left out are NULL.
     input: toml::Table,
     #[serde(default)]
-    migrated: BTreeMap<String, Vec<i64>>,
+    migrated: BTreeMap<String, Vec<FixtureKey>>,
     #[serde(default)]
     skipped: BTreeMap<String, SkippedRows>,
     expect: Expect,
 }
 
-/// Skipped rows: a list of ids (reason "skipped (fixture)"), or a table id -> reason.
+/// Skipped rows: a list of keys (reason "skipped (fixture)"), or a table key -> reason (the
+/// key as the runner records it: `"42"`, `"US"`, `'["12","7"]'`).
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 enum SkippedRows {
-    Ids(Vec<i64>),
+    Ids(Vec<FixtureKey>),
     Reasons(BTreeMap<String, String>),
+}
+
+/// A row's key in a fixture: an integer id (`42`), a text key (`"US"`), or the values of a
+/// composite key in key order (`["DE", "Berlin"]`, `["2024-01-31", 7]`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum FixtureKey {
+    Int(i64),
+    Text(String),
+    Parts(Vec<FixtureKeyPart>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum FixtureKeyPart {
+    Int(i64),
+    Text(String),
+}
+
+impl FixtureKey {
+    fn key(&self) -> Key {
+        let part = |p: &FixtureKeyPart| match p {
+            FixtureKeyPart::Int(n) => Value::Int(*n),
+            FixtureKeyPart::Text(t) => Value::Text(t.clone()),
+        };
+        match self {
+            FixtureKey::Int(n) => Key::Int(*n),
+            FixtureKey::Text(t) => Key::from_stored(t),
+            FixtureKey::Parts(parts) => {
+                Key::from_values(&parts.iter().map(part).collect::<Vec<_>>())
+                    .unwrap_or_else(|_| Key::Text("[]".into()))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -347,7 +382,13 @@ fn placeholder(text: &str) -> Option<Result<String, String>> {
             "unknown placeholder {text:?}: use \"@any\", \"@null\", or \"@<entity>:<legacy id>\" for a minted UUID (literal text starting with @ is {{ text = {text:?} }})"
         ))
     };
-    let Some((entity, id)) = body.rsplit_once(':') else {
+    // `@entity:key`; a composite key is its JSON array (`@cities:["DE","Berlin"]`), and an
+    // entity may hold colons itself (`@order_status_history:2:8`).
+    let split = match body.find(":[") {
+        Some(at) => Some((&body[..at], &body[at + 1..])),
+        None => body.rsplit_once(':'),
+    };
+    let Some((entity, id)) = split else {
         return Some(bad());
     };
     match (entity.is_empty(), id.is_empty()) {
@@ -470,7 +511,7 @@ struct Names {
 }
 
 impl Names {
-    fn new(description: &Description, input: &[Value], ids: &[(String, i64)]) -> Names {
+    fn new(description: &Description, input: &[Value], ids: &[(String, Key)]) -> Names {
         let mut entities: BTreeSet<String> = BTreeSet::new();
         entities.insert(description.source_table.clone());
         entities.extend(description.resolves.iter().cloned());
@@ -483,7 +524,7 @@ impl Names {
                 _ => None,
             })
             .collect();
-        numbers.extend(ids.iter().map(|(_, i)| *i));
+        numbers.extend(ids.iter().filter_map(|(_, k)| k.as_int()));
         // Entities of rows a plugin creates per key, such as `order_status_history:<n>`.
         let numbered: Vec<String> = entities
             .iter()
@@ -497,6 +538,10 @@ impl Names {
                     format!("@{e}:{id}"),
                 );
             }
+        }
+        // Rows named by a key of another shape.
+        for (e, key) in ids.iter().filter(|(_, k)| k.as_int().is_none()) {
+            candidates.insert(idmap::mint(e, key).to_string(), format!("@{e}:{key}"));
         }
         Names { candidates }
     }
@@ -625,8 +670,8 @@ fn test_plugin(args: &TestArgs) -> anyhow::Result<()> {
                 let names = Names::new(&description, &row, &ids.migrated_and_skipped());
                 let maps = Arc::new(IdMaps::in_memory(
                     &description.resolves,
-                    &ids.migrated_keys(),
-                    &ids.skipped_keys(),
+                    &ids.migrated,
+                    &ids.skipped,
                 ));
                 let actual = run_case(&plugin, &description, maps, row);
                 result.problems = compare(&case.expect, &actual, &description, &names);
@@ -655,30 +700,16 @@ fn test_plugin(args: &TestArgs) -> anyhow::Result<()> {
 }
 
 struct CaseIds {
-    migrated: Vec<(String, i64)>,
-    skipped: Vec<(String, i64, String)>,
+    migrated: Vec<(String, Key)>,
+    skipped: Vec<(String, Key, String)>,
 }
 
 impl CaseIds {
-    fn migrated_keys(&self) -> Vec<(String, Key)> {
-        self.migrated
-            .iter()
-            .map(|(e, i)| (e.clone(), Key::Int(*i)))
-            .collect()
-    }
-
-    fn skipped_keys(&self) -> Vec<(String, Key, String)> {
-        self.skipped
-            .iter()
-            .map(|(e, i, r)| (e.clone(), Key::Int(*i), r.clone()))
-            .collect()
-    }
-
-    fn migrated_and_skipped(&self) -> Vec<(String, i64)> {
+    fn migrated_and_skipped(&self) -> Vec<(String, Key)> {
         self.migrated
             .iter()
             .cloned()
-            .chain(self.skipped.iter().map(|(e, i, _)| (e.clone(), *i)))
+            .chain(self.skipped.iter().map(|(e, k, _)| (e.clone(), k.clone())))
             .collect()
     }
 }
@@ -725,7 +756,7 @@ fn prepare(
             problems.push(undeclared("migrated", entity));
         }
         ids.migrated
-            .extend(list.iter().map(|id| (entity.clone(), *id)));
+            .extend(list.iter().map(|k| (entity.clone(), k.key())));
     }
     for (entity, rows) in file.skipped.iter().chain(&case.skipped) {
         if !description.resolves.contains(entity) {
@@ -734,18 +765,12 @@ fn prepare(
         match rows {
             SkippedRows::Ids(list) => ids.skipped.extend(
                 list.iter()
-                    .map(|id| (entity.clone(), *id, DEFAULT_SKIP_REASON.to_string())),
+                    .map(|k| (entity.clone(), k.key(), DEFAULT_SKIP_REASON.to_string())),
             ),
-            SkippedRows::Reasons(map) => {
-                for (id, reason) in map {
-                    match id.parse::<i64>() {
-                        Ok(id) => ids.skipped.push((entity.clone(), id, reason.clone())),
-                        Err(_) => problems.push(format!(
-                            "fixture: skipped.{entity}: `{id}` is not a legacy id"
-                        )),
-                    }
-                }
-            }
+            SkippedRows::Reasons(map) => ids.skipped.extend(
+                map.iter()
+                    .map(|(key, reason)| (entity.clone(), Key::from_stored(key), reason.clone())),
+            ),
         }
     }
     if problems.is_empty() {
@@ -1166,7 +1191,11 @@ mod tests {
             writes: vec![],
             resolves: vec!["patients".into()],
         };
-        let names = Names::new(&description, &[Value::Int(5)], &[("patients".into(), 4)]);
+        let names = Names::new(
+            &description,
+            &[Value::Int(5)],
+            &[("patients".into(), Key::Int(4))],
+        );
         let show = |v: Value| show(&v, &names);
         assert_eq!(
             show(Value::Uuid(idmap::mint("orders", &Key::Int(5)).to_string())),

@@ -509,6 +509,16 @@ pub(crate) const CASES: &[Case] = &[
         hook: None,
     },
     Case {
+        name: "key_column_not_read",
+        source: "ALTER TABLE offices ADD COLUMN office_no serial UNIQUE;",
+        target: None,
+        plan: concat!(head!(), table!("offices", "@PLUGINS@/offices.wasm"), "key = \"office_no\"\n"),
+        command: CHECK,
+        exit: 3,
+        expect: &["the plugin does not read key column `office_no` (it reads [\"id\", \"name\"", "add it to reads; each row's key is taken from the values it reads"],
+        hook: None,
+    },
+    Case {
         name: "no_key",
         source: "ALTER TABLE offices DROP CONSTRAINT offices_pkey; INSERT INTO offices (name) VALUES ('Office 1');",
         target: None,

@@ -213,3 +213,48 @@ fn a_table_without_a_key_is_refused_by_check_with_what_to_do() {
     host_ok(&["check", plan.to_str().unwrap()]);
     host_ok(&["run", plan.to_str().unwrap()]);
 }
+
+/// `host plugin test` takes keys of any shape: migrated and skipped rows by text and
+/// composite keys, and `@entity:key` placeholders for their UUIDs.
+#[test]
+fn fixtures_name_rows_by_keys_of_any_shape() {
+    let dir = temp_dir("keys_fixtures");
+    let fixtures = dir.join("fixtures.toml");
+    std::fs::write(
+        &fixtures,
+        r#"
+[migrated]
+countries = ["DE"]
+cities = [["DE", "Berlin"]]
+
+[skipped]
+countries = { "XX" = "a placeholder country" }
+
+[[case]]
+name = "a city near a migrated one"
+input = { country = "DE", name = "Hamburg", population = 1800000, near = "Berlin" }
+expect = { write = [
+  { table = "cities", values = { id = '@cities:["DE","Hamburg"]', country_id = "@countries:DE", name = "Hamburg", population = 1800000, near_id = '@cities:["DE","Berlin"]' } },
+] }
+
+[[case]]
+name = "a city of a skipped country is skipped"
+input = { country = "XX", name = "Nowhere" }
+expect = { skip = "country=XX: that countries row was skipped (a placeholder country)" }
+
+[[case]]
+name = "a city near one not migrated is rejected"
+input = { country = "DE", name = "Koeln", near = "Hamburg" }
+expect = { reject = "orphan: near=[\"DE\",\"Hamburg\"] has no migrated row in cities" }
+"#,
+    )
+    .unwrap();
+    let out = host_ok(&[
+        "plugin",
+        "test",
+        guest("cities").to_str().unwrap(),
+        fixtures.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("all 3 case(s) ok"), "{stdout}");
+}

@@ -22,4 +22,5 @@ mod secrets;
 mod shared_target;
 mod swap;
 mod tls;
+mod types;
 mod validate_shapes;

@@ -107,6 +107,7 @@ pub async fn analyze(
     let mut order = None;
     if let Some(target) = target {
         order = check_target_side(plan, target, &mut tables, &mut problems).await?;
+        crate::check_types::check(plan, source, target, &tables, &mut problems).await?;
     }
     Ok(Analysis {
         tables,

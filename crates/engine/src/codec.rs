@@ -186,9 +186,20 @@ fn pg_type(column: &Column) -> Option<Type> {
     Type::from_oid(column.type_oid)
 }
 
+/// A NULL into a NOT NULL column is refused here, default or not: COPY applies a column's
+/// DEFAULT only when the column is left out of its column list, and the host lists every
+/// column the plugin writes, so the target would refuse the NULL and the whole batch with it.
 fn encode_null(out: &mut Vec<u8>, column: &Column) -> Result<(), Misfit> {
-    if column.not_null && !column.has_default {
-        return Err(format!("NULL for required column {}", column.name));
+    if column.not_null {
+        let name = &column.name;
+        return Err(if column.has_default {
+            format!(
+                "NULL for required column {name}: it is NOT NULL, and its DEFAULT applies only to rows that leave the column out, never to a NULL written into it \
+                 (write a value, or leave {name} out of describe()'s writes so PostgreSQL fills in the default)"
+            )
+        } else {
+            format!("NULL for required column {name}")
+        });
     }
     out.extend_from_slice(b"\\N");
     Ok(())
@@ -378,7 +389,7 @@ fn check_precision(column: &Column, s: &str) -> Result<(), Misfit> {
 /// (arrays, ranges, tsvector, inet, interval, money, bit strings, xml, extension types...)
 /// take text, which PostgreSQL casts on COPY: a value it cannot cast is refused there, and
 /// its row quarantined with PostgreSQL's reason.
-fn is_typed_by_codec(column: &Column) -> bool {
+pub fn is_typed_by_codec(column: &Column) -> bool {
     matches!(
         pg_type(column),
         Some(
@@ -522,6 +533,14 @@ mod tests {
         assert!(encode(&mut out, &v, &Value::Null)
             .unwrap_err()
             .contains("required"));
+        // A default does not make a NULL fit: COPY writes the NULL it is given.
+        let with_default = Column {
+            has_default: true,
+            ..v.clone()
+        };
+        assert!(encode(&mut out, &with_default, &Value::Null)
+            .unwrap_err()
+            .contains("its DEFAULT applies only to rows that leave the column out"));
         assert!(encode(&mut out, &v, &Value::Text("a\0".into()))
             .unwrap_err()
             .contains("NUL"));

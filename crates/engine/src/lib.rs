@@ -5,7 +5,8 @@
 //!
 //! Where things happen:
 //! - [`plan`]: the plan file, parsed then resolved; [`check`]: the plan against the databases
-//!   and the plugins; [`order`]: dependency order.
+//!   and the plugins ([`check_types`]: column types that can never be written); [`order`]:
+//!   dependency order.
 //! - [`session`]: connecting both sides and opening a checked migration.
 //! - [`scheduler`]: which table runs when, and the whole of `host run`; [`run`]: one table,
 //!   batch by batch (read a page, call the plugin, split a batch around a bad row).
@@ -22,6 +23,7 @@
 
 pub mod batch;
 pub mod check;
+pub mod check_types;
 pub mod codec;
 pub mod conninfo;
 pub mod deferred;

@@ -1177,7 +1177,7 @@ pub fn adopt_extras_select(plan: &Plan, a: &AdoptTarget) -> String {
     adopt_extras_select_in(&plan.target_schema, a)
 }
 
-fn split_into(pending: &mut Vec<Vec<SourceRow>>, mut rows: Vec<SourceRow>) {
+pub(crate) fn split_into(pending: &mut Vec<Vec<SourceRow>>, mut rows: Vec<SourceRow>) {
     let second = rows.split_off(rows.len() / 2);
     // A stack: push the later half first so rows commit in key order.
     pending.push(second);

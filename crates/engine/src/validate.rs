@@ -1052,8 +1052,9 @@ async fn compare_written(
         load_sample(target, &temp, &cols, &real, table, copy).await?;
         let row = target
             .query_one(
+                // Rows compared as text: some types have no equality operator (xml, point).
                 &format!(
-                    "SELECT (SELECT count(*) FROM (SELECT * FROM {temp} EXCEPT SELECT {cols} FROM {real} WHERE ({key}) IN (SELECT {key} FROM {temp})) d),
+                    "SELECT (SELECT count(*) FROM (SELECT s::text FROM {temp} s EXCEPT SELECT r::text FROM (SELECT {cols} FROM {real} WHERE ({key}) IN (SELECT {key} FROM {temp})) r) d),
                             (SELECT count(*) FROM {temp} s WHERE NOT EXISTS (SELECT 1 FROM {real} r WHERE ({key_r}) = ({key_s}))),
                             (SELECT count(*) FROM {temp})"
                 ),

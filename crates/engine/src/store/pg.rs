@@ -240,7 +240,7 @@ async fn write_batch(
 }
 
 /// The COPY statement for the plugin's `i`-th target table.
-fn copy_statement(schema: &str, t: &TableSpec, i: usize) -> String {
+pub(crate) fn copy_statement(schema: &str, t: &TableSpec, i: usize) -> String {
     let (table, columns) = &t.target_columns[i];
     let cols = columns
         .iter()
@@ -411,7 +411,11 @@ async fn move_checkpoint(
     Ok(())
 }
 
-async fn copy_in(tx: &Transaction<'_>, statement: &str, data: Vec<u8>) -> Result<(), CommitError> {
+pub(crate) async fn copy_in(
+    tx: &Transaction<'_>,
+    statement: &str,
+    data: Vec<u8>,
+) -> Result<(), CommitError> {
     let sink = tx.copy_in(statement).await.map_err(CommitError::from_pg)?;
     futures_util::pin_mut!(sink);
     sink.send(Bytes::from(data))
@@ -423,7 +427,7 @@ async fn copy_in(tx: &Transaction<'_>, statement: &str, data: Vec<u8>) -> Result
 
 impl CommitError {
     /// A data exception or an integrity violation is the data's; anything else is not.
-    fn from_pg(e: tokio_postgres::Error) -> Self {
+    pub(crate) fn from_pg(e: tokio_postgres::Error) -> Self {
         let data_error = e.code().is_some_and(|c| {
             let code = c.code();
             code.starts_with("22") || code.starts_with("23")
