@@ -111,7 +111,7 @@ pub async fn validate(args: &PlanArgs) -> anyhow::Result<()> {
     if report.ok {
         Ok(())
     } else {
-        let failed = report.checks.iter().filter(|c| !c.ok).count();
+        let failed = report.failed().count();
         Err(Error::validate(format!("{failed} check(s) failed")).into())
     }
 }

@@ -56,27 +56,31 @@ pub fn check_report(plan: &Plan, analysis: &Analysis, problems: &[Problem]) {
     }
 }
 
-/// `host validate`: one line per check, then the verdict.
+/// `host validate`: one line per check, then the verdict (and the checks it could not make).
 pub fn validate_report(report: &Report) {
-    println!("{:<22} {:<18} {:<6} detail", "table", "check", "result");
+    println!("{:<22} {:<18} {:<11} detail", "table", "check", "result");
     for c in &report.checks {
         println!(
-            "{:<22} {:<18} {:<6} {}",
+            "{:<22} {:<18} {:<11} {}",
             c.table.as_deref().unwrap_or("(all)"),
             c.check,
-            if c.ok { "ok" } else { "FAIL" },
+            c.status.word(),
             c.detail
         );
     }
-    let failed: Vec<String> = report
-        .checks
-        .iter()
-        .filter(|c| !c.ok)
-        .map(|c| format!("{} {}", c.table.as_deref().unwrap_or("(all)"), c.check))
-        .collect();
-    if failed.is_empty() {
-        println!("validate passed: {} checks", report.checks.len());
+    let named = |c: &engine::validate::CheckResult| {
+        format!("{} {}", c.table.as_deref().unwrap_or("(all)"), c.check)
+    };
+    let failed: Vec<String> = report.failed().map(named).collect();
+    let unchecked: Vec<String> = report.unchecked().map(named).collect();
+    let unchecked = if unchecked.is_empty() {
+        String::new()
     } else {
-        println!("validate FAILED: {}", failed.join(", "));
+        format!("; NOT CHECKED: {}", unchecked.join(", "))
+    };
+    if failed.is_empty() {
+        println!("validate passed: {} checks{unchecked}", report.checks.len());
+    } else {
+        println!("validate FAILED: {}{unchecked}", failed.join(", "));
     }
 }

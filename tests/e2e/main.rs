@@ -24,3 +24,4 @@ mod shared_target;
 mod swap;
 mod tls;
 mod types;
+mod validate_shapes;

@@ -347,6 +347,11 @@ fn whole_lab_end_to_end_validates() {
         "{failed:#?}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // No check says "ok" having compared nothing (every lab table has rows).
+    assert_eq!(
+        crate::validate_shapes::ok_over_nothing(&report),
+        Vec::<String>::new()
+    );
 
     let mut tgt = cluster.connect(&target);
     let tables: i64 = tgt

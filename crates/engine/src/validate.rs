@@ -1,8 +1,15 @@
 //! `host validate`: proves, from the data and the state tables, that the migration is whole.
 //!
-//! Per table: the accounting identity, recorded reasons, id-map completeness, foreign-key
-//! orphans, money sums to the cent, and a sample of source rows re-transformed through the
-//! current plugin and compared with the target. Then the plan's success criteria (`[validate]`).
+//! Per table: the accounting identity, recorded reasons, id-map completeness (target tables
+//! with a uuid `id`), target row counts (target tables keyed otherwise: link tables, natural
+//! keys), foreign-key orphans (every key of the tables written, into any schema, of any width),
+//! money sums to the cent, and a sample of source rows re-transformed through the current
+//! plugin and compared with the target by each target table's key. Then the plan's success
+//! criteria (`[validate]`).
+//!
+//! No check says "ok" over nothing: a check that had rows to look at and compared none either
+//! does its job another way or says [`Status::NotChecked`] with why (a warning: validate still
+//! passes, and says which checks it could not make).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -13,11 +20,43 @@ use tokio_postgres::Client;
 use crate::check::{AdoptTarget, Analysis, Prepared};
 use crate::idmap::IdMaps;
 use crate::key::Key;
-use crate::pg::{self, error_text, ident, qualified, ForeignKey};
+use crate::pg::{error_text, ident, qualified};
 use crate::plan::{MoneyUnit, Plan};
 use crate::run::{self, Batch, Fate, KeySpec, SourceRow, TableSpec};
 use crate::state::{self, TableCounts};
 use crate::wasm::Outcome;
+
+/// How one check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Checked, and found what it should.
+    Ok,
+    /// There was something to check and this check could not look at it (its detail says
+    /// why and what would let it). Not a failure, never an "ok".
+    NotChecked,
+    /// Checked, and found a problem.
+    Failed,
+}
+
+impl Status {
+    fn passed(ok: bool) -> Status {
+        if ok {
+            Status::Ok
+        } else {
+            Status::Failed
+        }
+    }
+
+    /// The word `host validate` prints.
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::NotChecked => "NOT CHECKED",
+            Status::Failed => "FAIL",
+        }
+    }
+}
 
 /// One check's result.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -25,17 +64,50 @@ pub struct CheckResult {
     /// The plan table, or None for run-wide checks.
     pub table: Option<String>,
     pub check: &'static str,
+    /// Checked and passed (false for a failed check and for one that could not check).
     pub ok: bool,
+    pub status: Status,
     pub detail: String,
+}
+
+impl CheckResult {
+    fn new(table: Option<String>, check: &'static str, status: Status, detail: String) -> Self {
+        CheckResult {
+            table,
+            check,
+            ok: status == Status::Ok,
+            status,
+            detail,
+        }
+    }
+
+    pub fn failed(&self) -> bool {
+        self.status == Status::Failed
+    }
 }
 
 /// Everything validate found.
 #[derive(Debug, serde::Serialize)]
 pub struct Report {
+    /// No check failed (some may not have been able to check: `not_checked`).
     pub ok: bool,
     pub checks: Vec<CheckResult>,
+    /// How many checks could not check.
+    pub not_checked: usize,
     pub success_rate: Option<f64>,
     pub core_success_rate: Option<f64>,
+}
+
+impl Report {
+    pub fn failed(&self) -> impl Iterator<Item = &CheckResult> {
+        self.checks.iter().filter(|c| c.failed())
+    }
+
+    pub fn unchecked(&self) -> impl Iterator<Item = &CheckResult> {
+        self.checks
+            .iter()
+            .filter(|c| c.status == Status::NotChecked)
+    }
 }
 
 pub async fn validate(
@@ -44,18 +116,22 @@ pub async fn validate(
     source: &Client,
     target: &Client,
 ) -> anyhow::Result<Report> {
-    let fks = pg::foreign_keys(target, &plan.target_schema).await?;
+    let fks = target_foreign_keys(target, &plan.target_schema).await?;
     let mut checks = Vec::new();
     let mut tally = Tally::default();
     for t in &analysis.tables {
-        checks.extend(check_table(plan, source, target, t, &fks, &mut tally).await?);
+        checks.extend(check_table(plan, analysis, source, target, t, &fks, &mut tally).await?);
     }
     checks.push(constraints_check(target).await?);
     let success_rate = tally.success_rate();
     let core_success_rate = tally.core_success_rate();
     checks.extend(rate_checks(plan, &tally));
     Ok(Report {
-        ok: checks.iter().all(|c| c.ok),
+        ok: !checks.iter().any(CheckResult::failed),
+        not_checked: checks
+            .iter()
+            .filter(|c| c.status == Status::NotChecked)
+            .count(),
         checks,
         success_rate,
         core_success_rate,
@@ -98,62 +174,102 @@ fn rate(done: i64, all: i64) -> Option<f64> {
 /// Every check of one plan table, in the order they are reported.
 async fn check_table(
     plan: &Plan,
+    analysis: &Analysis,
     source: &Client,
     target: &Client,
     t: &Prepared,
-    fks: &[ForeignKey],
+    fks: &[TargetFk],
     tally: &mut Tally,
 ) -> anyhow::Result<Vec<CheckResult>> {
     let name = &t.plan.name;
-    let result = |check: &'static str, (ok, detail): (bool, String)| CheckResult {
-        table: Some(name.clone()),
-        check,
-        ok,
-        detail,
+    let result = |check: &'static str, (status, detail): (Status, String)| {
+        CheckResult::new(Some(name.clone()), check, status, detail)
+    };
+    let passed = |check: &'static str, (ok, detail): (bool, String)| {
+        result(check, (Status::passed(ok), detail))
     };
     let Some(st) = state::table_state(target, name).await? else {
-        return Ok(vec![result(
+        return Ok(vec![passed(
             "accounting",
             (false, "never ran: run `host run` first".into()),
         )]);
     };
     let c = &st.counts;
     let in_source = count_source(plan, source, t).await?;
-    let mut checks = vec![result("accounting", accounting(&st, in_source))];
+    let mut checks = vec![passed("accounting", accounting(&st, in_source))];
     let core = plan.validate.core_phase.as_deref() == Some(t.plan.phase.as_str());
     tally.add(core, in_source, c);
 
     let recorded = Recorded::read(target, name).await?;
-    checks.push(result("reasons", recorded.reasons(c)));
-    let missing = id_map_dangling(plan, target, t).await?;
-    checks.push(result("id_map", id_map(t, &recorded, missing, c)));
-
-    let (orphans, detail) = fk_orphans(target, &plan.target_schema, t, fks).await?;
-    checks.push(result("fk_orphans", (orphans == 0, detail)));
-    for m in &t.plan.money {
+    checks.push(passed("reasons", recorded.reasons(c)));
+    let adopted_table = t.adopt_target();
+    // The id map is kept for the tables another plugin resolves (and was kept for every
+    // table before): where it is, it must be whole.
+    let resolved = analysis
+        .tables
+        .iter()
+        .any(|o| o.description.resolves.contains(name));
+    let id_map_kept = recorded.mapped > 0 || resolved || adopted_table.is_some();
+    if !tables_with_id(t).is_empty() && id_map_kept {
+        let missing = id_map_dangling(plan, target, t).await?;
+        checks.push(passed("id_map", id_map(t, &recorded, missing, c)));
+    }
+    // A target table keyed otherwise than by a uuid id (or rows no id map records) is
+    // counted instead: its rows against the rows the run wrote into it.
+    let has_keyed = tables_with_id(t).len() < t.target_columns.len();
+    if adopted_table.is_none() && (has_keyed || (!id_map_kept && c.rows_written > 0)) {
         checks.push(result(
+            "target_rows",
+            target_rows_check(plan, analysis, target, t).await?,
+        ));
+    }
+
+    if let Some(orphans) = orphan_check(plan, target, t, fks).await? {
+        checks.push(passed("fk_orphans", orphans));
+    }
+    for m in &t.plan.money {
+        checks.push(passed(
             "money",
             money_check(plan, source, target, t, m).await?,
         ));
     }
 
-    if let Some(a) = t.adopt_target() {
+    // An adopted table's rows were written by an earlier migration: not re-transformed (the
+    // current plugin would not make them); the `adopted` check compares them with the source.
+    if let Some(a) = adopted_table {
         let extras = adopt_extras(plan, target, t, &a).await?;
-        checks.push(result("adopted", adopted(&a, extras, c)));
-        checks.push(result(
-            "sample",
-            (
-                true,
-                "not re-transformed: an earlier migration wrote this table's rows".into(),
-            ),
-        ));
+        checks.push(passed("adopted", adopted(&a, extras, c)));
     } else {
         checks.push(result(
             "sample",
-            sample_check(plan, source, target, t).await?,
+            sample_check(plan, source, target, t, in_source, id_map_kept).await?,
         ));
     }
     Ok(checks)
+}
+
+/// Orphans across the foreign keys of the tables `t` writes; None when they have none (no
+/// orphan check to make, and no line saying so).
+async fn orphan_check(
+    plan: &Plan,
+    target: &Client,
+    t: &Prepared,
+    fks: &[TargetFk],
+) -> anyhow::Result<Option<(bool, String)>> {
+    let written: BTreeSet<&str> = t
+        .target_columns
+        .iter()
+        .map(|(table, _)| table.as_str())
+        .collect();
+    let own: Vec<&TargetFk> = fks
+        .iter()
+        .filter(|fk| written.contains(fk.table.as_str()))
+        .collect();
+    if own.is_empty() {
+        return Ok(None);
+    }
+    let (orphans, detail) = fk_orphans(target, &plan.target_schema, &own).await?;
+    Ok(Some((orphans == 0, detail)))
 }
 
 /// The rows of the table in the source now.
@@ -240,11 +356,16 @@ impl Recorded {
     }
 }
 
-/// The target tables the plugin writes that have an `id` column (what id-map entries point at).
+/// The target tables the plugin writes that have a uuid `id` column (what id-map entries
+/// point at). The others (link tables, natural keys) are counted and compared by their key.
 fn tables_with_id(t: &Prepared) -> Vec<&String> {
     t.target_columns
         .iter()
-        .filter(|(_, columns)| columns.iter().any(|c| c.name == "id"))
+        .filter(|(_, columns)| {
+            columns
+                .iter()
+                .any(|c| c.name == "id" && c.type_name == "uuid")
+        })
         .map(|(table, _)| table)
         .collect()
 }
@@ -339,11 +460,11 @@ async fn constraints_check(target: &Client) -> anyhow::Result<CheckResult> {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    Ok(CheckResult {
-        table: None,
-        check: "constraints",
-        ok: set_aside.is_empty(),
-        detail: if set_aside.is_empty() {
+    Ok(CheckResult::new(
+        None,
+        "constraints",
+        Status::passed(set_aside.is_empty()),
+        if set_aside.is_empty() {
             "every foreign key and index of the target is in place".into()
         } else {
             format!(
@@ -351,7 +472,7 @@ async fn constraints_check(target: &Client) -> anyhow::Result<CheckResult> {
                 set_aside.join("; ")
             )
         },
-    })
+    ))
 }
 
 /// The run-wide success rates, each when there are rows to rate.
@@ -397,66 +518,126 @@ fn rate_check(
         Some(min) => (rate > min, format!("must exceed {:.1}%", min * 100.0)),
         None => (true, format!("no threshold set ([validate] {key})")),
     };
-    CheckResult {
-        table: None,
+    CheckResult::new(
+        None,
         check,
-        ok,
-        detail: format!("{percent:.3}% {what}; {bound}"),
-    }
+        Status::passed(ok),
+        format!("{percent:.3}% {what}; {bound}"),
+    )
 }
 
-/// Orphans across every foreign key whose child table this plugin writes.
+/// A foreign key of a target table: into any schema, of any number of columns.
+#[derive(Debug, Clone, PartialEq)]
+struct TargetFk {
+    name: String,
+    table: String,
+    columns: Vec<String>,
+    ref_schema: String,
+    ref_table: String,
+    ref_columns: Vec<String>,
+}
+
+/// Every foreign key of the tables of `schema`, wherever it points (`auth.users`, a
+/// `ref.countries` owned by someone else), with the keys a run set aside while it loads.
+async fn target_foreign_keys(target: &Client, schema: &str) -> anyhow::Result<Vec<TargetFk>> {
+    let rows = target
+        .query(
+            "SELECT con.conname::text, c.relname::text, rn.nspname::text, r.relname::text,
+                    ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(n, i)
+                          JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.i),
+                    ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(n, i)
+                          JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.i)
+             FROM pg_constraint con
+             JOIN pg_class c ON c.oid = con.conrelid
+             JOIN pg_class r ON r.oid = con.confrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_namespace rn ON rn.oid = r.relnamespace
+             WHERE con.contype = 'f' AND n.nspname = $1
+             ORDER BY c.relname, con.conname",
+            &[&schema],
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the target's foreign keys: {}", error_text(&e)))?;
+    let mut fks: Vec<TargetFk> = rows
+        .iter()
+        .map(|r| TargetFk {
+            name: r.get(0),
+            table: r.get(1),
+            ref_schema: r.get(2),
+            ref_table: r.get(3),
+            columns: r.get(4),
+            ref_columns: r.get(5),
+        })
+        .collect();
+    fks.extend(
+        state::deferred_fks(target)
+            .await?
+            .into_iter()
+            .map(|d| TargetFk {
+                name: d.name,
+                table: d.table,
+                columns: vec![d.column],
+                ref_schema: d.ref_schema.unwrap_or_else(|| schema.to_string()),
+                ref_table: d.ref_table,
+                ref_columns: vec![d.ref_column],
+            }),
+    );
+    Ok(fks)
+}
+
+/// The rows of `fk.table` whose key (every column set: PostgreSQL's MATCH SIMPLE) names no
+/// row of the table it references.
+fn orphans_sql(schema: &str, fk: &TargetFk) -> String {
+    let not_null = fk
+        .columns
+        .iter()
+        .map(|c| format!("c.{} IS NOT NULL", ident(c)))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let joins = fk
+        .columns
+        .iter()
+        .zip(&fk.ref_columns)
+        .map(|(c, r)| format!("p.{} = c.{}", ident(r), ident(c)))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    format!(
+        "SELECT count(*) FROM {} c WHERE {not_null} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {joins})",
+        qualified(schema, &fk.table),
+        qualified(&fk.ref_schema, &fk.ref_table)
+    )
+}
+
+/// Orphans across `fks` (the foreign keys of the tables one plugin writes).
 async fn fk_orphans(
     target: &Client,
     schema: &str,
-    t: &Prepared,
-    fks: &[ForeignKey],
+    fks: &[&TargetFk],
 ) -> anyhow::Result<(i64, String)> {
-    let writes: BTreeSet<&str> = t
-        .target_columns
-        .iter()
-        .map(|(table, _)| table.as_str())
-        .collect();
     let mut total = 0;
     let mut bad = Vec::new();
-    let mut checked = 0;
-    for fk in fks.iter().filter(|fk| writes.contains(fk.table.as_str())) {
-        checked += 1;
-        let not_null = fk
-            .columns
-            .iter()
-            .map(|c| format!("c.{} IS NOT NULL", ident(c)))
-            .collect::<Vec<_>>()
-            .join(" AND ");
-        let joins = fk
-            .columns
-            .iter()
-            .zip(&fk.ref_columns)
-            .map(|(c, r)| format!("p.{} = c.{}", ident(r), ident(c)))
-            .collect::<Vec<_>>()
-            .join(" AND ");
-        let sql = format!(
-            "SELECT count(*) FROM {} c WHERE {not_null} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {joins})",
-            qualified(schema, &fk.table),
-            qualified(schema, &fk.ref_table)
-        );
+    for fk in fks {
         let n: i64 = target
-            .query_one(&sql, &[])
+            .query_one(&orphans_sql(schema, fk), &[])
             .await
-            .map_err(|e| anyhow::anyhow!("{}: {}", fk.name, error_text(&e)))?
+            .map_err(|e| anyhow::anyhow!("{} of {}: {}", fk.name, fk.table, error_text(&e)))?
             .get(0);
         if n > 0 {
+            let parent = if fk.ref_schema == schema {
+                fk.ref_table.clone()
+            } else {
+                format!("{}.{}", fk.ref_schema, fk.ref_table)
+            };
             bad.push(format!(
-                "{}.{} -> {}: {n}",
+                "{}.{} -> {parent}: {n}",
                 fk.table,
-                fk.columns.join(","),
-                fk.ref_table
+                fk.columns.join(",")
             ));
         }
         total += n;
     }
     let mut detail = if bad.is_empty() {
-        format!("0 orphans across {checked} foreign keys")
+        format!("0 orphans across {} foreign keys", fks.len())
     } else {
         format!("orphans: {}", bad.join("; "))
     };
@@ -465,7 +646,7 @@ async fn fk_orphans(
     let nulled: Vec<String> = crate::deferred::dangling_counts(target)
         .await?
         .into_iter()
-        .filter(|(table, _, _)| writes.contains(table.as_str()))
+        .filter(|(table, _, _)| fks.iter().any(|fk| &fk.table == table))
         .map(|(table, column, n)| format!("{table}.{column}: {n}"))
         .collect();
     if !nulled.is_empty() {
@@ -475,6 +656,105 @@ async fn fk_orphans(
         ));
     }
     Ok((total, detail))
+}
+
+/// The rows of the target tables this plan table writes, against the target rows the run
+/// wrote into them. Tables another plan table writes too are counted together with it (the
+/// run records target rows per plan table, not per target table).
+async fn target_rows_check(
+    plan: &Plan,
+    analysis: &Analysis,
+    target: &Client,
+    t: &Prepared,
+) -> anyhow::Result<(Status, String)> {
+    let (tables, writers) = writing_group(analysis, t);
+    if let Some(a) = writers.iter().find(|w| w.plan.adopt.is_some()) {
+        return Ok((
+            Status::NotChecked,
+            format!(
+                "{} is also written by adopted table {} (whose rows an earlier migration wrote, uncounted): the sample check compares rows instead",
+                tables.join(", "),
+                a.plan.name
+            ),
+        ));
+    }
+    let names: Vec<&str> = writers.iter().map(|w| w.plan.name.as_str()).collect();
+    let written: i64 = target
+        .query_one(
+            "SELECT coalesce(sum(target_rows), 0)::bigint FROM migration.table_state WHERE table_name = ANY($1)",
+            &[&names],
+        )
+        .await?
+        .get(0);
+    let mut held = 0;
+    for table in &tables {
+        let n: i64 = target
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM {}",
+                    qualified(&plan.target_schema, table)
+                ),
+                &[],
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("counting the rows of {table}: {}", error_text(&e)))?
+            .get(0);
+        held += n;
+    }
+    Ok(target_rows(&tables, &names, held, written))
+}
+
+fn target_rows(tables: &[&str], writers: &[&str], held: i64, written: i64) -> (Status, String) {
+    let what = format!(
+        "{held} rows in {} for {written} target rows written by {}",
+        tables.join(" + "),
+        writers.join(" + ")
+    );
+    if held == written {
+        (Status::Ok, what)
+    } else if held < written {
+        (
+            Status::Failed,
+            format!(
+                "{what}: {} row(s) missing (deleted since the run?); `host rollback` and `host run` the table(s) to write them again",
+                written - held
+            ),
+        )
+    } else {
+        (
+            Status::Failed,
+            format!(
+                "{what}: {} row(s) this migration did not write",
+                held - written
+            ),
+        )
+    }
+}
+
+/// The target tables `t` writes, and the plan tables writing any of them, closed over
+/// sharing: every writer's tables are in the group, so the rows it holds are theirs alone.
+fn writing_group<'a>(analysis: &'a Analysis, t: &'a Prepared) -> (Vec<&'a str>, Vec<&'a Prepared>) {
+    let mut tables: BTreeSet<&str> = t.target_columns.iter().map(|(n, _)| n.as_str()).collect();
+    loop {
+        let writers: Vec<&Prepared> = analysis
+            .tables
+            .iter()
+            .filter(|o| {
+                o.target_columns
+                    .iter()
+                    .any(|(n, _)| tables.contains(n.as_str()))
+            })
+            .collect();
+        let before = tables.len();
+        tables.extend(
+            writers
+                .iter()
+                .flat_map(|w| w.target_columns.iter().map(|(n, _)| n.as_str())),
+        );
+        if tables.len() == before {
+            return (tables.into_iter().collect(), writers);
+        }
+    }
 }
 
 /// Source sum over the rows that were written vs target sum, to the cent.
@@ -550,16 +830,28 @@ async fn money_check(
 
 /// Re-transforms a deterministic sample of source rows with the current plugin and compares
 /// what it would write with what the target holds (through a temporary table, so PostgreSQL
-/// normalizes both sides the same way).
+/// normalizes both sides the same way), row by row by each target table's key.
 async fn sample_check(
     plan: &Plan,
     source: &Client,
     target: &Client,
     t: &Prepared,
-) -> anyhow::Result<(bool, String)> {
+    in_source: i64,
+    id_map_kept: bool,
+) -> anyhow::Result<(Status, String)> {
     let n = plan.validate.sample_rows;
     if n == 0 {
-        return Ok((true, "sampling disabled".into()));
+        return Ok(if in_source == 0 {
+            (
+                Status::Ok,
+                "sampling disabled; the source table is empty".into(),
+            )
+        } else {
+            (
+                Status::NotChecked,
+                "sampling disabled ([validate] sample_rows = 0): no row re-transformed".into(),
+            )
+        });
     }
     let mut rows = read_sample(plan, source, t, n).await?;
     let ids = Arc::new(IdMaps::load(target, &t.description.resolves).await?);
@@ -567,27 +859,69 @@ async fn sample_check(
     let outcomes = run::transform_rows(&mut instance, &mut rows)?;
     let spec = TableSpec::of(t);
 
-    let keys: Vec<String> = rows.iter().map(|r| r.key.to_string()).collect();
-    let recorded = recorded_fates(target, &t.plan.name, &keys).await?;
+    let keys: Vec<Key> = rows.iter().map(|r| r.key.clone()).collect();
+    let recorded = recorded_fates(target, &t.plan.name, &keys, id_map_kept).await?;
     let mut problems = Vec::new();
     let (compared_rows, compared_outcomes) =
         set_refused_aside(&rows, outcomes, &recorded, &mut problems);
     let batch = Batch::new(&spec, &[], &compared_rows, compared_outcomes);
     problems.extend(fate_changes(&compared_rows, &batch.fates, &recorded));
+    let written = batch
+        .fates
+        .iter()
+        .filter(|f| matches!(f, Fate::Written(_)))
+        .count();
     let compared = compare_written(plan, target, t, &batch, &mut problems).await?;
+    Ok(sample_verdict(
+        rows.len(),
+        written,
+        &compared,
+        problems,
+        t.plugin.short_hash(),
+    ))
+}
 
-    let ok = problems.is_empty();
-    let detail = if ok {
-        format!(
-            "{} source rows re-transformed by plugin {}: {compared} target rows identical",
-            rows.len(),
-            t.plugin.short_hash()
-        )
-    } else {
+/// What the target tables' comparison found: rows compared, and the tables holding sampled
+/// rows that could not be compared (no key to match rows by).
+#[derive(Debug, Default)]
+struct Compared {
+    rows: i64,
+    without_key: Vec<String>,
+}
+
+/// The sample's verdict: problems fail it; written rows of which no target row could be
+/// compared make it "not checked", never "ok".
+fn sample_verdict(
+    sampled: usize,
+    written: usize,
+    compared: &Compared,
+    mut problems: Vec<String>,
+    plugin: &str,
+) -> (Status, String) {
+    if !problems.is_empty() {
         problems.truncate(5);
-        problems.join("; ")
-    };
-    Ok((ok, detail))
+        return (Status::Failed, problems.join("; "));
+    }
+    let head = format!(
+        "{sampled} source rows re-transformed by plugin {plugin}, fates as recorded ({written} written): {} target rows identical",
+        compared.rows
+    );
+    if !compared.without_key.is_empty() {
+        return (
+            Status::NotChecked,
+            format!(
+                "{head}; not compared: {} (no primary key or unique NOT NULL key among the columns written, to match rows by)",
+                compared.without_key.join(", ")
+            ),
+        );
+    }
+    if written > 0 && compared.rows == 0 {
+        return (
+            Status::NotChecked,
+            format!("{head}: the sampled rows written made no target rows to compare"),
+        );
+    }
+    (Status::Ok, head)
 }
 
 /// `n` source rows picked by the hash of their key (the same rows every time), in key order.
@@ -614,25 +948,34 @@ async fn read_sample(
 }
 
 /// What the run recorded for each of `keys`: written, skipped, quarantined, or refused (by
-/// the target).
+/// the target). Where no id map is kept for the table, a row neither skipped nor quarantined
+/// counts as written (whether it is, the comparison with the target shows).
 async fn recorded_fates(
     target: &Client,
     table: &str,
-    keys: &[String],
+    keys: &[Key],
+    id_map_kept: bool,
 ) -> anyhow::Result<HashMap<Key, String>> {
+    let stored: Vec<String> = keys.iter().map(Key::to_string).collect();
     let recorded = target
         .query(
             "SELECT legacy_key, 'skipped' FROM migration.skipped WHERE table_name = $1 AND legacy_key = ANY($2)
              UNION ALL SELECT legacy_key, CASE WHEN reason LIKE 'target refused the row:%' THEN 'refused' ELSE 'quarantined' END
                        FROM migration.quarantine WHERE table_name = $1 AND legacy_key = ANY($2)
-             UNION ALL SELECT legacy_key, 'written' FROM migration.id_map WHERE entity = $1 AND legacy_key = ANY($2)",
-            &[&table, &keys],
+             UNION ALL SELECT legacy_key, 'written' FROM migration.id_map WHERE entity = $1 AND legacy_key = ANY($2) AND $3",
+            &[&table, &stored, &id_map_kept],
         )
         .await?;
-    Ok(recorded
+    let mut fates: HashMap<Key, String> = recorded
         .iter()
         .map(|r| (Key::from_stored(r.get(0)), r.get(1)))
-        .collect())
+        .collect();
+    if !id_map_kept {
+        for key in keys {
+            fates.entry(key.clone()).or_insert_with(|| "written".into());
+        }
+    }
+    Ok(fates)
 }
 
 /// A row the target refused (a duplicate link, say) was written by the plugin but is not in
@@ -687,52 +1030,93 @@ fn fate_changes(
 }
 
 /// Compares the rows the current plugin makes of the sample with the target's, table by
-/// table; returns how many target rows were compared.
+/// table, matching rows by the table's key.
 async fn compare_written(
     plan: &Plan,
     target: &Client,
     t: &Prepared,
     batch: &Batch,
     problems: &mut Vec<String>,
-) -> anyhow::Result<i64> {
-    let mut compared = 0;
+) -> anyhow::Result<Compared> {
+    let mut compared = Compared::default();
     for (i, (table, columns)) in t.target_columns.iter().enumerate() {
         let copy = &batch.target_copy[i];
         if copy.is_empty() {
             continue;
         }
+        let real = qualified(&plan.target_schema, table);
+        let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+        let Some(key) = row_key(target, &real, &names).await? else {
+            compared.without_key.push(table.clone());
+            continue;
+        };
         let temp = format!("validate_sample_{i}");
-        let cols = columns
+        let cols = names
             .iter()
-            .map(|c| ident(&c.name))
+            .map(|c| ident(c))
             .collect::<Vec<_>>()
             .join(", ");
-        let real = qualified(&plan.target_schema, table);
+        let key_in = |alias: &str| {
+            key.iter()
+                .map(|c| format!("{alias}{}", ident(c)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let (key_r, key_s, key) = (key_in("r."), key_in("s."), key_in(""));
         load_sample(target, &temp, &cols, &real, table, copy).await?;
-        // Rows are matched by id: without one there is nothing to compare against.
-        if !columns.iter().any(|c| c.name == "id") {
-            continue;
-        }
         crate::deferred::null_settled_in(target, &temp, table).await?;
-        let differ: i64 = target
+        let row = target
             .query_one(
                 // Rows compared as text: some types have no equality operator (xml, point).
-                &format!("SELECT count(*) FROM (SELECT s::text FROM {temp} s EXCEPT SELECT r::text FROM (SELECT {cols} FROM {real} WHERE id IN (SELECT id FROM {temp})) r) d"),
+                &format!(
+                    "SELECT (SELECT count(*) FROM (SELECT s::text FROM {temp} s EXCEPT SELECT r::text FROM (SELECT {cols} FROM {real} WHERE ({key}) IN (SELECT {key} FROM {temp})) r) d),
+                            (SELECT count(*) FROM {temp} s WHERE NOT EXISTS (SELECT 1 FROM {real} r WHERE ({key_r}) = ({key_s}))),
+                            (SELECT count(*) FROM {temp})"
+                ),
                 &[],
             )
-            .await?
-            .get(0);
-        let n: i64 = target
-            .query_one(&format!("SELECT count(*) FROM {temp}"), &[])
-            .await?
-            .get(0);
-        compared += n;
+            .await
+            .map_err(|e| anyhow::anyhow!("comparing the sample of {table}: {}", error_text(&e)))?;
+        let (differ, missing, n): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+        compared.rows += n;
         if differ > 0 {
-            problems.push(format!("{differ} of {n} sampled {table} rows differ from what the current plugin makes of their source rows"));
+            let missing = if missing > 0 {
+                format!(" ({missing} of them missing from the target)")
+            } else {
+                String::new()
+            };
+            problems.push(format!("{differ} of {n} sampled {table} rows differ from what the current plugin makes of their source rows{missing}"));
         }
         target.batch_execute(&format!("DROP TABLE {temp}")).await?;
     }
     Ok(compared)
+}
+
+/// The columns rows of `table` are matched by: its primary key, else a unique key of NOT NULL
+/// columns (no expression, no predicate), among the `written` columns. None when it has none.
+async fn row_key(
+    target: &Client,
+    table: &str,
+    written: &[&str],
+) -> anyhow::Result<Option<Vec<String>>> {
+    let keys = target
+        .query(
+            "SELECT ARRAY(SELECT a.attname::text FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(n, o)
+                          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o)
+             FROM pg_index i
+             WHERE i.indrelid = $1::text::regclass AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
+               AND NOT EXISTS (SELECT 1 FROM unnest(i.indkey::int2[]) k(n)
+                               JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n
+                               WHERE NOT a.attnotnull)
+             ORDER BY i.indisprimary DESC, i.indnatts, i.indexrelid",
+            &[&table],
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the keys of {table}: {}", error_text(&e)))?;
+    Ok(keys
+        .iter()
+        .map(|r| r.get::<_, Vec<String>>(0))
+        .find(|key| !key.is_empty() && key.iter().all(|c| written.contains(&c.as_str()))))
 }
 
 /// Copies the sample's COPY text for `table` into a fresh temporary table `temp` shaped like
@@ -924,5 +1308,90 @@ mod tests {
             problems,
             ["key 2: refused by the target, not written by the current plugin"]
         );
+    }
+
+    #[test]
+    fn a_sample_is_never_ok_over_nothing() {
+        let compared = |rows, without_key: &[&str]| Compared {
+            rows,
+            without_key: without_key.iter().map(|t| t.to_string()).collect(),
+        };
+        let (status, detail) = sample_verdict(10, 8, &compared(8, &[]), Vec::new(), "abc");
+        assert_eq!(status, Status::Ok);
+        assert_eq!(
+            detail,
+            "10 source rows re-transformed by plugin abc, fates as recorded (8 written): 8 target rows identical"
+        );
+        // Every sampled row skipped: their fates were compared, no target row is due.
+        assert_eq!(
+            sample_verdict(10, 0, &compared(0, &[]), Vec::new(), "abc").0,
+            Status::Ok
+        );
+        // Rows written, none compared.
+        let (status, detail) = sample_verdict(10, 8, &compared(0, &[]), Vec::new(), "abc");
+        assert_eq!(status, Status::NotChecked);
+        assert!(
+            detail.ends_with("made no target rows to compare"),
+            "{detail}"
+        );
+        let (status, detail) = sample_verdict(10, 8, &compared(8, &["links"]), Vec::new(), "abc");
+        assert_eq!(status, Status::NotChecked);
+        assert!(
+            detail.contains("not compared: links (no primary key"),
+            "{detail}"
+        );
+        let (status, detail) =
+            sample_verdict(10, 8, &compared(8, &["links"]), vec!["bad".into()], "abc");
+        assert_eq!((status, detail.as_str()), (Status::Failed, "bad"));
+    }
+
+    #[test]
+    fn target_rows_must_be_the_rows_written() {
+        assert_eq!(
+            target_rows(&["links"], &["links"], 5, 5),
+            (
+                Status::Ok,
+                "5 rows in links for 5 target rows written by links".into()
+            )
+        );
+        let (status, detail) = target_rows(&["a", "b"], &["x", "y"], 4, 5);
+        assert_eq!(status, Status::Failed);
+        assert!(
+            detail.starts_with(
+                "4 rows in a + b for 5 target rows written by x + y: 1 row(s) missing"
+            ),
+            "{detail}"
+        );
+        let (status, detail) = target_rows(&["a"], &["x"], 6, 5);
+        assert_eq!(status, Status::Failed);
+        assert!(
+            detail.ends_with("1 row(s) this migration did not write"),
+            "{detail}"
+        );
+    }
+
+    #[test]
+    fn orphans_are_sought_in_the_referenced_schema_over_every_column() {
+        let fk = TargetFk {
+            name: "authors_region_fkey".into(),
+            table: "authors".into(),
+            columns: vec!["country".into(), "region".into()],
+            ref_schema: "ref".into(),
+            ref_table: "regions".into(),
+            ref_columns: vec!["country".into(), "region".into()],
+        };
+        assert_eq!(
+            orphans_sql("public", &fk),
+            "SELECT count(*) FROM \"public\".\"authors\" c WHERE c.\"country\" IS NOT NULL AND c.\"region\" IS NOT NULL AND NOT EXISTS (SELECT 1 FROM \"ref\".\"regions\" p WHERE p.\"country\" = c.\"country\" AND p.\"region\" = c.\"region\")"
+        );
+    }
+
+    #[test]
+    fn a_check_not_made_is_neither_ok_nor_a_failure() {
+        let c = CheckResult::new(None, "sample", Status::NotChecked, "why".into());
+        assert!(!c.ok && !c.failed());
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["status"], "not_checked");
+        assert_eq!(json["ok"], false);
     }
 }

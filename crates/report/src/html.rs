@@ -9,7 +9,7 @@ use engine::plan::Plan;
 use engine::progress::format_duration;
 use engine::state::TablePhase;
 use engine::status::TableStatus;
-use engine::validate::CheckResult;
+use engine::validate::{CheckResult, Status};
 
 use super::{throughput, Data, Reasons, Timeline, Validation, BAR_COLOUR, LINE_COLOUR};
 
@@ -296,6 +296,8 @@ tr.bad td { background: #fff0f0; }
 code, .mono { font-family: ui-monospace, "DejaVu Sans Mono", "Liberation Mono", monospace; font-size: 12px; }
 .ok { color: #1b7f3b; font-weight: 600; }
 .bad { color: #b42318; font-weight: 600; }
+.warn { color: #9a6700; font-weight: 600; }
+tr.warn td { background: #fff8e6; }
 .muted { color: #6b7385; }
 .cards { display: flex; flex-wrap: wrap; gap: 10px; }
 .card { border: 1px solid #dfe2e8; border-radius: 6px; padding: 8px 14px; min-width: 140px; }
@@ -593,9 +595,25 @@ fn pct(r: Option<f64>) -> String {
     r.map_or("-".into(), |r| format!("{:.3}%", r * 100.0))
 }
 
-fn ok_or_failed(ok: bool) -> Markup {
+/// A check's result: ok, FAILED, or "not checked" (it had rows to look at and could not).
+fn check_status(status: Status) -> Markup {
     html! {
-        @if ok { span.ok { "ok" } } @else { span.bad { "FAILED" } }
+        @match status {
+            Status::Ok => span.ok { "ok" },
+            Status::Failed => span.bad { "FAILED" },
+            Status::NotChecked => span.warn { "not checked" },
+        }
+    }
+}
+
+/// The worst of several checks' results (a failure, then a check not made).
+fn worst(checks: &[&CheckResult]) -> Status {
+    if checks.iter().any(|c| c.failed()) {
+        Status::Failed
+    } else if checks.iter().any(|c| c.status == Status::NotChecked) {
+        Status::NotChecked
+    } else {
+        Status::Ok
     }
 }
 
@@ -618,11 +636,13 @@ fn validation(v: &Validation) -> Markup {
                     div.error { (why) }
                 }
                 Validation::Ran(r) => {
-                    @let failed: Vec<&CheckResult> = r.checks.iter().filter(|c| !c.ok).collect();
+                    @let failed: Vec<&CheckResult> = r.failed().collect();
+                    @let unchecked: Vec<&CheckResult> = r.unchecked().collect();
                     @let run_wide: Vec<&CheckResult> = r.checks.iter().filter(|c| c.table.is_none()).collect();
                     p {
                         @if r.ok { span.ok { "validate passed" } } @else { span.bad { "validate FAILED" } }
-                        " — " (r.checks.len()) " checks, " (failed.len()) " failed. Success rate "
+                        " — " (r.checks.len()) " checks, " (failed.len()) " failed, "
+                        (unchecked.len()) " could not check. Success rate "
                         b { (pct(r.success_rate)) } " of all source rows, "
                         b { (pct(r.core_success_rate)) }
                         " of the core tables' rows (written, or skipped with a reason)."
@@ -634,6 +654,11 @@ fn validation(v: &Validation) -> Markup {
                     @if !failed.is_empty() {
                         h3 { "Failed checks" }
                         (check_table(&failed, true))
+                    }
+                    @if !unchecked.is_empty() {
+                        h3 { "Checks that could not check" }
+                        p.note { "Each had rows to look at and compared none; its detail says why." }
+                        (check_table(&unchecked, true))
                     }
                     details {
                         summary { "Every check with its detail (" (r.checks.len()) ")" }
@@ -653,10 +678,10 @@ fn check_table(checks: &[&CheckResult], with_table: bool) -> Markup {
                 th { "check" } th { "result" } th { "detail" }
             }
             @for c in checks {
-                tr class=[(!c.ok).then_some("bad")] {
+                tr class=[match c.status { Status::Failed => Some("bad"), Status::NotChecked => Some("warn"), Status::Ok => None }] {
                     @if with_table { td { (c.table.as_deref().unwrap_or("(all)")) } }
                     td { (c.check) }
-                    td { (ok_or_failed(c.ok)) }
+                    td { (check_status(c.status)) }
                     td.reason { (c.detail) }
                 }
             }
@@ -700,7 +725,7 @@ fn check_matrix(checks: &[CheckResult]) -> Markup {
                         } @else {
                             @let title = cell.iter().map(|c| c.detail.as_str()).collect::<Vec<_>>().join("\n");
                             td title=(title) {
-                                (ok_or_failed(cell.iter().all(|c| c.ok)))
+                                (check_status(worst(&cell)))
                                 @if cell.len() > 1 { " ×" (cell.len()) }
                             }
                         }

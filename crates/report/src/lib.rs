@@ -92,7 +92,7 @@ pub async fn write(
     })?;
     let (validation_state, failed_checks) = match &validation {
         Validation::Ran(r) if r.ok => ("passed", 0),
-        Validation::Ran(r) => ("failed", r.checks.iter().filter(|c| !c.ok).count()),
+        Validation::Ran(r) => ("failed", r.failed().count()),
         Validation::CouldNot(_) => ("could_not_run", 0),
         Validation::Skipped => ("left_out", 0),
     };
