@@ -232,6 +232,8 @@ fn bookshop_from_an_empty_database_to_a_validated_migration() {
         "5. Customers",
         "6. BookAuthors",
         "7. Sales",
+        "8. Stores",
+        "9. Staff",
     ]
     .iter()
     .map(|t| {
@@ -240,7 +242,11 @@ fn bookshop_from_an_empty_database_to_a_validated_migration() {
     })
     .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
-    assert!(text.contains("check passed: 7 tables"), "{text}");
+    assert!(text.contains("check passed: 9 tables"), "{text}");
+    assert!(
+        text.contains("broken at stores.manager_id (nullable)"),
+        "the cycle is broken at the nullable key: {text}"
+    );
 
     // The rehearsal sees every fate the plugins decide (not the target's own refusals).
     let dry = json(&shop.host_ok("run", &plan, &["--dry-run", "--json"]));
@@ -271,6 +277,37 @@ fn bookshop_from_an_empty_database_to_a_validated_migration() {
     let first = digests(&mut target);
     shop.host_ok("run", &plan, &[]);
     assert_same_digests(&first, &digests(&mut target));
+
+    // ------------------------------------------------------------------ the cycle
+    // Every store's manager and every staff member's manager is the legacy one, whether its
+    // row came before or after (forward references, settled once Staff was done).
+    let legacy_links = |db: &mut Client, sql: &str| -> Vec<(i64, Option<i64>)> {
+        db.query(sql, &[])
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+    };
+    assert_eq!(
+        legacy_links(
+            &mut target,
+            "SELECT s.legacy_id, m.legacy_id FROM stores s LEFT JOIN staff m ON m.id = s.manager_id ORDER BY 1"
+        ),
+        legacy_links(
+            &mut source,
+            r#"SELECT "StoreId"::int8, "ManagerId"::int8 FROM shop."Stores" ORDER BY 1"#
+        )
+    );
+    assert_eq!(
+        legacy_links(
+            &mut target,
+            "SELECT s.legacy_id, m.legacy_id FROM staff s LEFT JOIN staff m ON m.id = s.reports_to ORDER BY 1"
+        ),
+        legacy_links(
+            &mut source,
+            r#"SELECT "StaffId"::int8, "ReportsTo"::int8 FROM shop."Staff" ORDER BY 1"#
+        )
+    );
 
     // ------------------------------------------------------------------ the dirt
     let skipped = left_behind(&mut target, "skipped", "Authors");
@@ -479,7 +516,7 @@ fn bookshop_from_an_empty_database_to_a_validated_migration() {
 
     let status = json(&shop.host_ok("status", &plan, &["--json"]));
     let tables = status["tables"].as_array().unwrap();
-    assert_eq!(tables.len(), 7);
+    assert_eq!(tables.len(), 9);
     for t in tables {
         assert_eq!(t["phase"], "done", "{t:#}");
         let n = |k: &str| t[k].as_i64().unwrap();
@@ -489,7 +526,7 @@ fn bookshop_from_an_empty_database_to_a_validated_migration() {
             "{t:#}"
         );
     }
-    assert_eq!(status["rows_read"], 4700 + 12 + 600 + 2023 + 1685);
+    assert_eq!(status["rows_read"], 4700 + 12 + 600 + 2023 + 1685 + 8 + 120);
 
     let report = shop.host_ok("report", &plan, &["-o", "bookshop.html"]);
     assert!(

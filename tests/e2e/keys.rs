@@ -1,9 +1,10 @@
 //! Keys of any shape: a table keyed by text (`countries.code char(2)`, one code holding a
 //! quote) and one keyed by two text columns (`cities (country, name)`), paged, checkpointed,
 //! recorded (id map, quarantine, skips) and resolved by those keys, with no change to the
-//! source. A city resolves another city of its own batch through the runner (Hamburg its
-//! Berlin, Boston its New York, which comes after it) and one of an earlier batch through the
-//! id map. A table with no key is refused by `host check` with what to do.
+//! source. A city resolves a city of an earlier batch through the id map (Koeln its Hamburg);
+//! one not committed yet (Hamburg's Berlin in its own batch, Boston's New York after it) is a
+//! forward reference the runner settles. A table with no key is refused by `host check` with
+//! what to do.
 
 use crate::catalogue::guest;
 use crate::support::*;
@@ -133,8 +134,8 @@ fn text_and_composite_keys_are_paged_recorded_and_resolved() {
             "countries YY: a country named bad",
         ]
     );
-    // References resolve by key: a city to its country, Hamburg to Berlin and Boston to New
-    // York in their own batch, Koeln to Hamburg in the batch before.
+    // References by key: a city to its country, Koeln to Hamburg (committed before), Hamburg to
+    // Berlin and Boston to New York (forward references, settled).
     assert_eq!(
         strings(
             &mut db,
@@ -243,9 +244,11 @@ input = { country = "XX", name = "Nowhere" }
 expect = { skip = "country=XX: that countries row was skipped (a placeholder country)" }
 
 [[case]]
-name = "a city near one not migrated is rejected"
+name = "a city near one not migrated yet points at the id it will get"
 input = { country = "DE", name = "Koeln", near = "Hamburg" }
-expect = { reject = "orphan: near=[\"DE\",\"Hamburg\"] has no migrated row in cities" }
+expect = { write = [
+  { table = "cities", values = { id = '@cities:["DE","Koeln"]', country_id = "@countries:DE", name = "Koeln", near_id = '@cities:["DE","Hamburg"]' } },
+] }
 "#,
     )
     .unwrap();

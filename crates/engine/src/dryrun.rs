@@ -14,8 +14,9 @@
 //! A table an earlier run already started is transformed but not rehearsed (its rows would
 //! collide with those already migrated), nor is an adopted one (nothing is written), nor one
 //! resolving an adopted table (the in-memory id map mints the adopted rows' UUIDs, which are
-//! not theirs) or a table a run left half done (the target lacks the rest of its rows), nor,
-//! in turn, their dependents. Constraints deferred to commit are not checked: the transaction
+//! not theirs) or a table a run left half done (the target lacks the rest of its rows), nor
+//! one holding a forward reference (a cycle broken there, a self-reference: the referenced
+//! row comes later), nor, in turn, their dependents. Constraints deferred to commit are not checked: the transaction
 //! never commits.
 
 use std::collections::BTreeMap;
@@ -97,8 +98,20 @@ pub async fn dry_run(
         // would see its references refused.
         let resolves_unheld = t.description.resolves.iter().any(|e| unheld.contains(e));
         let started_here = started.iter().find(|(name, _)| name == &spec.name);
-        let rehearse = spec.adopt.is_none() && started_here.is_none() && !resolves_unheld;
-        if spec.adopt.is_some() || started_here.is_some_and(|(_, done)| !done) || resolves_unheld {
+        // A forward reference points at a row the target gets only later: refused until then.
+        let holds_forward_refs = analysis
+            .forward_refs
+            .iter()
+            .any(|f| t.description.writes.iter().any(|w| w.table == f.table));
+        let rehearse = spec.adopt.is_none()
+            && started_here.is_none()
+            && !resolves_unheld
+            && !holds_forward_refs;
+        if spec.adopt.is_some()
+            || started_here.is_some_and(|(_, done)| !done)
+            || resolves_unheld
+            || holds_forward_refs
+        {
             unheld.push(spec.name.clone());
         }
         tally.report.rehearsed = rehearse;

@@ -2,9 +2,10 @@
 //!
 //! New UUIDs are deterministic (UUIDv5 of entity and key), so the same source always gives
 //! the same target rows; mappings already in the map are honoured. A plugin that resolves its
-//! own table also sees the rows of the batch it is transforming (see [`IdMaps::begin_batch`]).
+//! own table sees its rows as they commit; a row not committed yet (later in the batch, or in
+//! a later batch) is a forward reference (`ids.later`), which the runner settles.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use anyhow::Context;
 use tokio_postgres::Client;
@@ -37,9 +38,6 @@ struct Committed {
     entity: String,
     written: HashMap<Key, Uuid>,
     skipped: HashMap<Key, String>,
-    /// The keys of the batch being transformed: each resolves to the UUID its row gets when
-    /// written, so a row may point at another row of its own batch.
-    batch: HashSet<Key>,
 }
 
 impl IdMaps {
@@ -116,27 +114,12 @@ impl IdMaps {
         self.maps.contains_key(entity)
     }
 
-    /// The UUID of a migrated row (or of a row of the batch being transformed, for the
-    /// running table), or None when it was never migrated.
+    /// The UUID of a migrated row, or None when it was never migrated.
     pub fn resolve(&self, entity: &str, key: &Key) -> Option<Uuid> {
         let map = self.maps.get(entity)?;
-        map.get(key).copied().or_else(|| {
-            let own = self.own(entity)?;
-            own.written
-                .get(key)
-                .copied()
-                .or_else(|| own.batch.contains(key).then(|| mint(entity, key)))
-        })
-    }
-
-    /// The batch about to be transformed for `entity` (the running table): its rows resolve
-    /// (when the entity's map is loaded, that is when the plugin resolves its own table).
-    pub fn begin_batch(&self, entity: &str, keys: impl IntoIterator<Item = Key>) {
-        if !self.maps.contains_key(entity) {
-            return;
-        }
-        let mut c = self.own_mut(entity);
-        c.batch = keys.into_iter().collect();
+        map.get(key)
+            .copied()
+            .or_else(|| self.own(entity)?.written.get(key).copied())
     }
 
     /// Records rows of `entity` (the running table) as they commit, when its map is loaded.
@@ -152,7 +135,6 @@ impl IdMaps {
         let mut c = self.own_mut(entity);
         c.written.extend(written);
         c.skipped.extend(skipped);
-        c.batch.clear();
     }
 
     fn own_mut(&self, entity: &str) -> std::sync::RwLockWriteGuard<'_, Committed> {
@@ -219,18 +201,14 @@ mod tests {
     }
 
     #[test]
-    fn rows_of_the_batch_being_transformed_resolve_until_it_commits() {
+    fn rows_of_the_running_table_resolve_once_committed() {
         let maps = IdMaps::in_memory(&["staff".to_string()], &[], &[]);
-        let (a, b) = (Key::Int(7), Key::Text("x".into()));
+        let a = Key::Int(7);
         assert_eq!(maps.resolve("staff", &a), None);
-        maps.begin_batch("staff", [a.clone(), b.clone()]);
-        assert_eq!(maps.resolve("staff", &b), Some(mint("staff", &b)));
-        // Committed: only the rows written stay resolvable.
         maps.record("staff", [(a.clone(), mint("staff", &a))], []);
         assert_eq!(maps.resolve("staff", &a), Some(mint("staff", &a)));
-        assert_eq!(maps.resolve("staff", &b), None);
         // Not loaded (the plugin does not resolve it): nothing is kept.
-        maps.begin_batch("other", [a.clone()]);
+        maps.record("other", [(a.clone(), mint("other", &a))], []);
         assert_eq!(maps.resolve("other", &a), None);
     }
 }

@@ -190,8 +190,6 @@ pub trait Transform: Send {
 /// A table's plugin, one instance at a time (a new one after each trap).
 pub struct PluginTransform {
     plugin: crate::wasm::Plugin,
-    /// The plan table (its id-map entity).
-    table: String,
     ids: Arc<IdMaps>,
     /// What the plugin prints, bounded per batch across the instances a trap replaces.
     output: PluginOutput,
@@ -214,7 +212,6 @@ impl PluginTransform {
         let instance = t.plugin.instantiate_with(ids.clone(), &output)?;
         Ok(PluginTransform {
             plugin: t.plugin.clone(),
-            table: t.plan.name.clone(),
             ids,
             output,
             instance,
@@ -228,8 +225,6 @@ impl Transform for PluginTransform {
     }
 
     fn transform(&mut self, rows: &mut [SourceRow]) -> Result<Vec<Outcome>, PluginError> {
-        self.ids
-            .begin_batch(&self.table, rows.iter().map(|r| r.key.clone()));
         transform_rows(&mut self.instance, rows)
     }
 

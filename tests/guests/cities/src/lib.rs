@@ -1,9 +1,9 @@
 //! Legacy `cities (country char(2), name text, population int, near text,
 //! PRIMARY KEY (country, name))`: a composite text key. `country` resolves a country by its
-//! code; `near` names another city of the same country, which must already be migrated or be
-//! in the same batch (the runner resolves those); a later one is rejected.
+//! code; `near` names another city of the same country: migrated already (resolved), or not
+//! yet (a forward reference, `later`, which the runner settles once the table is done).
 
-use migrate_sdk::{mint, resolve, Fate, Table, TargetRow, Transform, Uuid, Value};
+use migrate_sdk::{later, mint, resolve, Fate, Table, TargetRow, Transform, Uuid, Value};
 
 migrate_sdk::source! {
     pub struct City from "cities" {
@@ -37,7 +37,10 @@ impl Transform for Cities {
         let country_id = resolve("countries", country, "country")?;
         let near_id = match c.near.get() {
             None => Value::Null,
-            Some(near) => Value::Uuid(resolve("cities", (country, near), "near")?),
+            Some(near) => Value::Uuid(
+                resolve("cities", (country, near), "near")
+                    .unwrap_or_else(|_| later("cities", (country, near))),
+            ),
         };
         Ok(vec![CityRow {
             id: Uuid(mint("cities", (country, name))),

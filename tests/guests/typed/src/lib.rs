@@ -53,7 +53,9 @@ const COLUMNS: &[&str] = &[
 impl Guest for Typed {
     fn describe() -> Description {
         let reads = std::iter::once("id").chain(COLUMNS.iter().copied());
-        let writes = ["id", "legacy_id"].into_iter().chain(COLUMNS.iter().copied());
+        let writes = ["id", "legacy_id"]
+            .into_iter()
+            .chain(COLUMNS.iter().copied());
         Description {
             source_table: "typed".into(),
             reads: reads.map(str::to_string).collect(),
