@@ -277,9 +277,12 @@ async fn prove_foreign_keys(
             .await
             .map_err(CommitError::from_pg)?;
         if let Some(row) = missing {
+            // PostgreSQL's own words for the same refusal, so a row's recorded reason does not
+            // depend on whether its key was set aside (a resumed run keeps in place the keys
+            // into tables already done, and PostgreSQL refuses those rows itself).
             let fk = &check.fk;
             return Err(CommitError::Data(format!(
-                "insert on table \"{}\" violates foreign key \"{}\": {} = {} has no row in {}",
+                "insert or update on table \"{}\" violates foreign key constraint \"{}\" (Key ({})=({}) is not present in table \"{}\".)",
                 fk.table,
                 fk.name,
                 fk.column,
