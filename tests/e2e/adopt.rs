@@ -28,16 +28,7 @@ fn adopted_core(cluster: &Cluster, name: &str) -> (String, String, String) {
     }
     std::fs::write(&plan, text).unwrap();
     let plan = plan.to_str().unwrap().to_string();
-    host_ok(&[
-        "generate",
-        "--existing-source",
-        "--url",
-        &cluster.url(&legacy),
-        "--seed-target",
-        &cluster.url(&target),
-        "--plan",
-        &plan,
-    ]);
+    seed_lab_target(&cluster.url(&legacy), &cluster.url(&target), &plan);
     (legacy, target, plan)
 }
 

@@ -322,16 +322,7 @@ fn whole_lab_end_to_end_validates() {
     );
     let plan = plan.to_str().unwrap();
     // The lab's real starting point: the old scripts already moved the foundation tables.
-    host_ok(&[
-        "generate",
-        "--existing-source",
-        "--url",
-        &cluster.url(&legacy),
-        "--seed-target",
-        &cluster.url(&target),
-        "--plan",
-        plan,
-    ]);
+    seed_lab_target(&cluster.url(&legacy), &cluster.url(&target), plan);
     host_ok(&["check", plan]);
     host_ok(&["run", plan]);
     let out = host(&["validate", plan, "--json"]).output().unwrap();

@@ -17,16 +17,7 @@ fn lab_passes(scale: &str, seed: &str) -> String {
         &target_url,
     );
     let plan = plan.to_str().unwrap();
-    host_ok(&[
-        "generate",
-        "--existing-source",
-        "--url",
-        &source_url,
-        "--seed-target",
-        &target_url,
-        "--plan",
-        plan,
-    ]);
+    seed_lab_target(&source_url, &target_url, plan);
     host_ok(&["check", plan]);
     let run = host(&["run", plan]).output().unwrap();
     let validate = host(&["validate", plan, "--json"]).output().unwrap();

@@ -366,16 +366,7 @@ fn the_lab_validates_with_id_maps_only_for_the_entities_resolved() {
         500,
     );
     let plan = plan.to_str().unwrap();
-    host_ok(&[
-        "generate",
-        "--existing-source",
-        "--url",
-        &cluster.url(&legacy),
-        "--seed-target",
-        &cluster.url(&target),
-        "--plan",
-        plan,
-    ]);
+    seed_lab_target(&cluster.url(&legacy), &cluster.url(&target), plan);
     host_ok(&["run", plan]);
     // What a runner that keeps the id map only for resolved entities leaves (a no-op once
     // the runner does so itself).

@@ -613,9 +613,9 @@ impl migrate::transform::ids::Host for PluginState {
         Ok(self.ids.mint(&entity, &key).to_string())
     }
 
+    /// The UUID the row will get: what `mint-key` gives; the runner settles the reference.
     fn later(&mut self, entity: String, key: Vec<Value>) -> wasmtime::Result<String> {
-        let key = plugin_key(&entity, &key)?;
-        Ok(self.ids.mint(&entity, &key).to_string())
+        self.mint_key(entity, key)
     }
 }
 
@@ -637,71 +637,44 @@ impl migrate::transform::log::Host for PluginState {
     }
 }
 
-// Contract 0.2.0's imports: the integer-key functions of the current ones.
-impl contract_0_2::migrate::transform::ids::Host for PluginState {
-    fn resolve(&mut self, entity: String, legacy_id: i64) -> wasmtime::Result<Option<String>> {
-        migrate::transform::ids::Host::resolve(self, entity, legacy_id)
-    }
+/// A frozen contract's imports, served by the current ones: `ids` with integer keys only (the
+/// same functions) and `log` (the same levels under the old names).
+macro_rules! frozen_contract_imports {
+    ($($ids:ident)::+ ; $($log:ident)::+) => {
+        impl $($ids)::+::Host for PluginState {
+            fn resolve(&mut self, entity: String, legacy_id: i64) -> wasmtime::Result<Option<String>> {
+                migrate::transform::ids::Host::resolve(self, entity, legacy_id)
+            }
 
-    fn skipped(&mut self, entity: String, legacy_id: i64) -> wasmtime::Result<Option<String>> {
-        migrate::transform::ids::Host::skipped(self, entity, legacy_id)
-    }
+            fn skipped(&mut self, entity: String, legacy_id: i64) -> wasmtime::Result<Option<String>> {
+                migrate::transform::ids::Host::skipped(self, entity, legacy_id)
+            }
 
-    fn mint(&mut self, entity: String, legacy_id: i64) -> wasmtime::Result<String> {
-        migrate::transform::ids::Host::mint(self, entity, legacy_id)
-    }
+            fn mint(&mut self, entity: String, legacy_id: i64) -> wasmtime::Result<String> {
+                migrate::transform::ids::Host::mint(self, entity, legacy_id)
+            }
+        }
+
+        impl $($log)::+::Host for PluginState {
+            fn log(&mut self, level: $($log)::+::Level, message: String) -> wasmtime::Result<()> {
+                use $($log)::+::Level as Old;
+                use migrate::transform::log::Level;
+                let level = match level {
+                    Old::Debug => Level::Debug,
+                    Old::Info => Level::Info,
+                    Old::Warn => Level::Warn,
+                    Old::Error => Level::Error,
+                };
+                migrate::transform::log::Host::log(self, level, message)
+            }
+        }
+    };
 }
 
-impl contract_0_2::migrate::transform::log::Host for PluginState {
-    fn log(
-        &mut self,
-        level: contract_0_2::migrate::transform::log::Level,
-        message: String,
-    ) -> wasmtime::Result<()> {
-        use contract_0_2::migrate::transform::log::Level as Old;
-        use migrate::transform::log::Level;
-        let level = match level {
-            Old::Debug => Level::Debug,
-            Old::Info => Level::Info,
-            Old::Warn => Level::Warn,
-            Old::Error => Level::Error,
-        };
-        migrate::transform::log::Host::log(self, level, message)
-    }
-}
-
-// Contract 0.1.0's imports: the same functions under the old package name.
-impl contract_0_1::lab::migrate::ids::Host for PluginState {
-    fn resolve(&mut self, entity: String, legacy_id: i64) -> wasmtime::Result<Option<String>> {
-        migrate::transform::ids::Host::resolve(self, entity, legacy_id)
-    }
-
-    fn skipped(&mut self, entity: String, legacy_id: i64) -> wasmtime::Result<Option<String>> {
-        migrate::transform::ids::Host::skipped(self, entity, legacy_id)
-    }
-
-    fn mint(&mut self, entity: String, legacy_id: i64) -> wasmtime::Result<String> {
-        migrate::transform::ids::Host::mint(self, entity, legacy_id)
-    }
-}
-
-impl contract_0_1::lab::migrate::log::Host for PluginState {
-    fn log(
-        &mut self,
-        level: contract_0_1::lab::migrate::log::Level,
-        message: String,
-    ) -> wasmtime::Result<()> {
-        use contract_0_1::lab::migrate::log::Level as Old;
-        use migrate::transform::log::Level;
-        let level = match level {
-            Old::Debug => Level::Debug,
-            Old::Info => Level::Info,
-            Old::Warn => Level::Warn,
-            Old::Error => Level::Error,
-        };
-        migrate::transform::log::Host::log(self, level, message)
-    }
-}
+// Contract 0.2.0: the current package, before keys of any shape.
+frozen_contract_imports!(contract_0_2::migrate::transform::ids; contract_0_2::migrate::transform::log);
+// Contract 0.1.0: the same functions under the old package name.
+frozen_contract_imports!(contract_0_1::lab::migrate::ids; contract_0_1::lab::migrate::log);
 
 /// A clock that always reads zero: plugins get no real time.
 struct FrozenClock;

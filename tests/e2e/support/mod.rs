@@ -439,6 +439,21 @@ pub const CORE_TABLES: &[&str] = &[
     "doctor_offices",
 ];
 
+/// The lab's real starting point in `target`: the tables the old scripts moved, as
+/// `host generate --seed-target` leaves them for `plan` (its `adopt` tables), from `legacy`.
+pub fn seed_lab_target(legacy_url: &str, target_url: &str, plan: &str) {
+    host_ok(&[
+        "generate",
+        "--existing-source",
+        "--url",
+        legacy_url,
+        "--seed-target",
+        target_url,
+        "--plan",
+        plan,
+    ]);
+}
+
 pub fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "host-test-{name}-{}-{}",
