@@ -79,6 +79,20 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
     }
 }
 
+pub async fn worker(args: &PlanArgs) -> anyhow::Result<()> {
+    let plan = args.load()?;
+    let worked = scheduler::work(&plan).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&worked)?);
+    } else {
+        summary::print_work(&worked);
+    }
+    match worked.failure() {
+        None => Ok(()),
+        Some(failure) => Err(failure.into()),
+    }
+}
+
 pub async fn validate(args: &PlanArgs) -> anyhow::Result<()> {
     let plan = args.load()?;
     let Opened {

@@ -175,7 +175,7 @@ pub struct Worker {
 impl Worker {
     /// Records this process (`command`: run or worker) and takes its liveness lock.
     pub async fn register(client: &Client, command: &str) -> anyhow::Result<Worker> {
-        let host = crate::lock::hostname();
+        let host = crate::state::hostname();
         let pid = std::process::id() as i32;
         let id: i64 = client
             .query_one(

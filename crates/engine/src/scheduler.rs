@@ -323,6 +323,55 @@ impl<'p> Tables<'p> {
         report
     }
 
+    /// A worker takes up the split tables the run is copying that it does not work yet (their
+    /// chunks not done), once it checked that it runs the same component for each.
+    async fn join_split(&mut self, target: &Client) -> anyhow::Result<()> {
+        let rows = target
+            .query(
+                "SELECT s.table_name, s.component_sha256 FROM migration.table_state s
+                 WHERE s.phase = 'copying'
+                   AND EXISTS (SELECT 1 FROM migration.chunks c WHERE c.table_name = s.table_name AND NOT c.done)
+                 ORDER BY s.started_at",
+                &[],
+            )
+            .await
+            .context("looking for split tables to work")?;
+        for r in rows {
+            let table: String = r.get(0);
+            let run_sha: Option<String> = r.get(1);
+            if self.split.iter().any(|s| s.prepared.plan.name == table) {
+                continue;
+            }
+            let Some(prepared) = self.analysis.prepared(&table) else {
+                continue;
+            };
+            let sha = &prepared.plugin.sha256;
+            if let Some(run_sha) = run_sha.filter(|r| r != sha) {
+                return Err(Error::check(format!(
+                    "table {table}: this worker's component {} has sha256 {}, but the run copies {table} with {}: a worker must run the component the run runs (copy the run's plugin file here, or `host swap` the run to this one first); nothing of {table} was written by this worker",
+                    prepared.plan.plugin.display(),
+                    &sha[..12.min(sha.len())],
+                    &run_sha[..12.min(run_sha.len())],
+                ))
+                .into());
+            }
+            let left: Vec<chunk::Chunk> = chunk::chunks(target, &table)
+                .await?
+                .into_iter()
+                .filter(|c| !c.done)
+                .collect();
+            self.running_names.push(table.clone());
+            self.split.push(Split {
+                prepared: std::sync::Arc::new(prepared.clone()),
+                queue: left.into(),
+                running: 0,
+                started: Instant::now(),
+                failure: None,
+            });
+        }
+        Ok(())
+    }
+
     /// The split tables whose last chunks other processes hold: a table done or failed there
     /// ends here too; a chunk left unclaimed (its process died) is queued to be claimed here;
     /// a table whose chunks are all done but which nobody finished is finished here.
@@ -369,6 +418,78 @@ impl<'p> Tables<'p> {
         }
         Ok(reports)
     }
+}
+
+/// What `host worker` did.
+#[derive(Debug, serde::Serialize)]
+pub struct WorkSummary {
+    /// The tables this worker saw end (it worked their last chunk, or found them ended).
+    pub tables: Vec<TableReport>,
+    pub elapsed_seconds: f64,
+}
+
+impl WorkSummary {
+    /// A table that failed while this worker worked it (the run reports it too).
+    pub fn failure(&self) -> Option<Error> {
+        let failed: Vec<String> = self
+            .tables
+            .iter()
+            .filter_map(|r| Some(format!("{}: {}", r.table, r.error.as_ref()?.message)))
+            .collect();
+        (!failed.is_empty()).then(|| {
+            Error::new(
+                ErrorKind::TableFailed,
+                format!("tables failed while this worker worked them:\n  {}", failed.join("\n  ")),
+            )
+        })
+    }
+}
+
+/// `host worker`: joins the `host run` going on in the plan's target and works chunks of its
+/// split tables (see chunk.rs) beside it, until that run has ended. Refused when no run holds
+/// the target, when the plan does not check out, and when this worker's component for a table
+/// is not the one the run runs.
+pub async fn work(plan: &plan::Plan) -> anyhow::Result<WorkSummary> {
+    let started = Instant::now();
+    let mut target = connect(&plan.target_url, pg::Side::Target).await?;
+    if lock::holder(&target).await?.is_none() {
+        return Err(Error::plan(
+            "no `host run` is running on this target: a worker joins a running migration; start `host run` with this plan (on any machine), then the workers",
+        )
+        .into());
+    }
+    let source = connect(&plan.source_url, pg::Side::Source).await?;
+    let runtime = crate::wasm::Runtime::new()?;
+    let analysis = crate::session::analyze(plan, &runtime, Some(&source), Some(&target)).await?;
+    if !analysis.problems.is_empty() {
+        let list = crate::check::problem_list(&analysis.problems);
+        return Err(Error::check(format!(
+            "the plan does not check out here, this worker worked nothing:\n{list}"
+        ))
+        .into());
+    }
+    let run_id: i64 = target
+        .query_one("SELECT coalesce(max(run_id), 0) FROM migration.runs", &[])
+        .await?
+        .get(0);
+    let worker = chunk::Worker::register(&target, "worker").await?;
+    info!(worker = %worker.name, run_id, "joined the run");
+    let mut tables = Tables::new(plan, &analysis, &[], run_id, worker).await?;
+    let mut reports = Vec::new();
+    loop {
+        tables.join_split(&target).await?;
+        tables.start_chunks().await?;
+        match tables.next_finished().await {
+            Some(joined) => reports.extend(tables.finished(joined).await?),
+            None if tables.running.is_empty() && lock::holder(&target).await?.is_none() => break,
+            None if tables.awaits_others() => reports.extend(tables.look_again(&mut target).await?),
+            None => tokio::time::sleep(POLL).await,
+        }
+    }
+    Ok(WorkSummary {
+        tables: reports,
+        elapsed_seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// Per table: its source rows plus the largest such sum along any chain of tables that must

@@ -515,3 +515,13 @@ pub async fn has_deferred_table(client: &Client) -> anyhow::Result<bool> {
         .await?
         .get(0))
 }
+
+/// This machine's name, as the state records who holds the run lock and who works a chunk.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
