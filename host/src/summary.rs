@@ -207,6 +207,20 @@ pub fn print_status(
     }
 }
 
+/// The processes working the migration now and how far each split table's chunks are.
+pub fn print_workers(workers: &[engine::chunk::LiveWorker], split: &[engine::chunk::SplitProgress]) {
+    for s in split.iter().filter(|s| s.done < s.chunks) {
+        println!("{}: {} of {} chunks done", s.table, s.done, s.chunks);
+    }
+    for w in workers {
+        let on = w.chunk.as_deref().unwrap_or("nothing right now");
+        println!(
+            "{} pid {} on host {} (since {}): working {on}",
+            w.command, w.pid, w.hostname, w.started_at
+        );
+    }
+}
+
 fn print_status_table(t: &TableStatus) {
     let total = t.source_rows.map_or("?".to_string(), |n| n.to_string());
     println!(

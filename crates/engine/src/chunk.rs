@@ -149,19 +149,19 @@ pub async fn reread(client: &impl GenericClient, chunk: &Chunk) -> anyhow::Resul
         .with_context(|| format!("chunk {} disappeared from migration.chunks", chunk.label()))
 }
 
-/// Marks `chunk` done; true when no chunk of its table is left.
-pub async fn finish(client: &Client, chunk: &Chunk) -> anyhow::Result<bool> {
-    let left: i64 = client
+/// Marks `chunk` done. Returns how many chunks of its table are done now, and of how many.
+pub async fn finish(client: &Client, chunk: &Chunk) -> anyhow::Result<(i64, i64)> {
+    let row = client
         .query_one(
             "WITH done AS (UPDATE migration.chunks SET done = true, updated_at = clock_timestamp()
                            WHERE table_name = $1 AND chunk_no = $2)
-             SELECT count(*) FROM migration.chunks WHERE table_name = $1 AND NOT done AND chunk_no <> $2",
+             SELECT count(*) FILTER (WHERE done OR chunk_no = $2), count(*)
+             FROM migration.chunks WHERE table_name = $1",
             &[&chunk.table, &chunk.no],
         )
         .await
-        .with_context(|| format!("recording chunk {} done", chunk.label()))?
-        .get(0);
-    Ok(left == 0)
+        .with_context(|| format!("recording chunk {} done", chunk.label()))?;
+    Ok((row.get(0), row.get(1)))
 }
 
 /// This process in `migration.workers`, live while its session holds the lock on its id.
@@ -244,4 +244,50 @@ pub async fn live_workers(client: &impl GenericClient) -> anyhow::Result<Vec<Liv
             started_at: r.get(4),
         })
         .collect())
+}
+
+/// How far a split table's chunks are, for `host status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SplitProgress {
+    pub table: String,
+    pub chunks: i64,
+    pub done: i64,
+}
+
+/// Every split table's chunks (none when the state has no chunks table yet).
+pub async fn split_progress(client: &impl GenericClient) -> anyhow::Result<Vec<SplitProgress>> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('migration.chunks') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query(
+            "SELECT table_name, count(*), count(*) FILTER (WHERE done) FROM migration.chunks GROUP BY 1 ORDER BY 1",
+            &[],
+        )
+        .await
+        .context("reading migration.chunks")?;
+    Ok(rows
+        .iter()
+        .map(|r| SplitProgress {
+            table: r.get(0),
+            chunks: r.get(1),
+            done: r.get(2),
+        })
+        .collect())
+}
+
+/// The live processes, or none when the state has no workers table yet.
+pub async fn live_workers_if_any(client: &impl GenericClient) -> anyhow::Result<Vec<LiveWorker>> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('migration.workers') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    match exists {
+        true => live_workers(client).await,
+        false => Ok(Vec::new()),
+    }
 }

@@ -232,15 +232,8 @@ pub async fn acquire_or_refuse(client: &Client, command: &str) -> anyhow::Result
     if command == "run" {
         return Ok(lock);
     }
-    let has_workers: bool = client
-        .query_one("SELECT to_regclass('migration.workers') IS NOT NULL", &[])
+    let workers: Vec<String> = crate::chunk::live_workers_if_any(client)
         .await?
-        .get(0);
-    let workers = match has_workers {
-        true => crate::chunk::live_workers(client).await?,
-        false => Vec::new(),
-    };
-    let workers: Vec<String> = workers
         .iter()
         .filter(|w| w.command == "worker")
         .map(|w| format!("pid {} on host {}", w.pid, w.hostname))

@@ -653,7 +653,9 @@ where
     let mut progress = Progress::new(&w.spec.name, total as u64, w.counts.rows_read as u64);
     copy_pages(w, source, boundary, total, &mut progress).await?;
     w.timing.log();
-    if !w.store.finish_chunk(&chunk).await? {
+    let (done, of) = w.store.finish_chunk(&chunk).await?;
+    crate::failpoint::crash_point("after-chunk", &chunk.table, done);
+    if done < of {
         info!(chunk = %chunk.label(), "chunk done");
         progress.leave();
         return Ok(());

@@ -133,9 +133,12 @@ pub trait StateStore: Send {
         commit: &BatchCommit<'_>,
     ) -> impl Future<Output = Result<Committed, CommitError>> + Send;
 
-    /// Every row of `chunk` is committed: it is done. True when no chunk of its table is left
-    /// (the caller then finishes the table).
-    fn finish_chunk(&mut self, chunk: &Chunk) -> impl Future<Output = anyhow::Result<bool>> + Send;
+    /// Every row of `chunk` is committed: it is done. Returns how many chunks of its table are
+    /// done now, and of how many (all: the caller finishes the table).
+    fn finish_chunk(
+        &mut self,
+        chunk: &Chunk,
+    ) -> impl Future<Output = anyhow::Result<(i64, i64)>> + Send;
 
     /// Every source row is accounted for: phase done.
     fn finish_table(&mut self, table: &str) -> impl Future<Output = anyhow::Result<()>> + Send;

@@ -233,15 +233,14 @@ impl StateStore for MemoryStore {
         Ok(Committed { batch_no, counts })
     }
 
-    async fn finish_chunk(&mut self, chunk: &Chunk) -> anyhow::Result<bool> {
+    async fn finish_chunk(&mut self, chunk: &Chunk) -> anyhow::Result<(i64, i64)> {
         self.chunks
             .entry((chunk.table.clone(), chunk.no))
             .or_default()
             .1 = true;
-        Ok(self
-            .chunks
-            .iter()
-            .all(|((table, _), (_, done))| table != &chunk.table || *done))
+        let of_table = self.chunks.iter().filter(|((t, _), _)| t == &chunk.table);
+        let done = of_table.clone().filter(|(_, (_, done))| *done).count();
+        Ok((done as i64, of_table.count() as i64))
     }
 
     async fn finish_table(&mut self, table: &str) -> anyhow::Result<()> {

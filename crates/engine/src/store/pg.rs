@@ -73,7 +73,7 @@ impl StateStore for PgStore<'_> {
         Ok(committed)
     }
 
-    async fn finish_chunk(&mut self, chunk: &Chunk) -> anyhow::Result<bool> {
+    async fn finish_chunk(&mut self, chunk: &Chunk) -> anyhow::Result<(i64, i64)> {
         crate::chunk::finish(self.client, chunk).await
     }
 
