@@ -179,6 +179,16 @@ fn a_chunked_run_killed_anywhere_resumes_identically() {
     assert!(finished_by_resume, "the last kill was meant to fall between tasks' last chunk and its finish");
     host_ok(&["run", plan]);
     assert_same_digests(&expected, &digests(&mut db));
+
+    // Rolled back, a split table is split afresh and migrated again to the same rows.
+    host_ok(&["rollback", plan, "--table", "tasks", "--cascade", "--yes"]);
+    let chunks: i64 = db
+        .query_one("SELECT count(*) FROM migration.chunks WHERE table_name = 'tasks'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(chunks, 0, "rollback left tasks' chunks behind");
+    host_ok(&["run", plan]);
+    assert_same_digests(&expected, &digests(&mut db));
 }
 
 #[test]

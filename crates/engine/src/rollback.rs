@@ -136,6 +136,8 @@ pub async fn execute(
         "DELETE FROM migration.adopt_extras WHERE table_name = ANY($1)",
         "DELETE FROM migration.batches WHERE table_name = ANY($1)",
         "DELETE FROM migration.table_state WHERE table_name = ANY($1)",
+        // The next run splits the table afresh (its rows may have changed since).
+        "DELETE FROM migration.chunks WHERE table_name = ANY($1)",
     ] {
         tx.execute(sql, &[&rollback.tables])
             .await
