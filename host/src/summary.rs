@@ -29,7 +29,10 @@ pub fn print_work(summary: &engine::scheduler::WorkSummary) {
         summary.elapsed_seconds
     );
     for r in &summary.tables {
-        let error = r.error.as_ref().map_or(String::new(), |e| format!(": {}", e.message));
+        let error = r
+            .error
+            .as_ref()
+            .map_or(String::new(), |e| format!(": {}", e.message));
         println!("  {} {}{error}", r.table, r.phase);
     }
 }
@@ -208,7 +211,10 @@ pub fn print_status(
 }
 
 /// The processes working the migration now and how far each split table's chunks are.
-pub fn print_workers(workers: &[engine::chunk::LiveWorker], split: &[engine::chunk::SplitProgress]) {
+pub fn print_workers(
+    workers: &[engine::chunk::LiveWorker],
+    split: &[engine::chunk::SplitProgress],
+) {
     for s in split.iter().filter(|s| s.done < s.chunks) {
         println!("{}: {} of {} chunks done", s.table, s.done, s.chunks);
     }

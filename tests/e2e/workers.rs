@@ -17,7 +17,11 @@ const CHUNK_ROWS: u64 = 1500;
 fn chunked_plan(dir: &std::path::Path, source: &str, target: &str) -> std::path::PathBuf {
     let path = whole_lab_plan(dir, source, target, 300);
     let text = std::fs::read_to_string(&path).unwrap();
-    let text = text.replacen("[defaults]", &format!("[defaults]\nchunk_rows = {CHUNK_ROWS}"), 1);
+    let text = text.replacen(
+        "[defaults]",
+        &format!("[defaults]\nchunk_rows = {CHUNK_ROWS}"),
+        1,
+    );
     std::fs::write(&path, text).unwrap();
     path
 }
@@ -25,11 +29,18 @@ fn chunked_plan(dir: &std::path::Path, source: &str, target: &str) -> std::path:
 /// The lab migrated by one uninterrupted `host run` of the chunked plan.
 fn one_process_reference(cluster: &Cluster, legacy: &str) -> Vec<(String, String)> {
     let target = cluster.fresh_db("workers_ref");
-    let plan = chunked_plan(&temp_dir("workers_ref"), &cluster.url(legacy), &cluster.url(&target));
+    let plan = chunked_plan(
+        &temp_dir("workers_ref"),
+        &cluster.url(legacy),
+        &cluster.url(&target),
+    );
     host_ok(&["run", plan.to_str().unwrap()]);
     let mut db = cluster.connect(&target);
     let split: i64 = db
-        .query_one("SELECT count(DISTINCT table_name) FROM migration.chunks", &[])
+        .query_one(
+            "SELECT count(DISTINCT table_name) FROM migration.chunks",
+            &[],
+        )
         .unwrap()
         .get(0);
     assert!(split >= 2, "the reference run split only {split} table(s)");
@@ -81,7 +92,11 @@ fn four_workers_two_killed_and_one_restarted_end_identical_to_one_process() {
     let expected = one_process_reference(cluster, &legacy);
 
     let target = cluster.fresh_db("workers");
-    let plan = chunked_plan(&temp_dir("workers"), &cluster.url(&legacy), &cluster.url(&target));
+    let plan = chunked_plan(
+        &temp_dir("workers"),
+        &cluster.url(&legacy),
+        &cluster.url(&target),
+    );
     let plan = plan.to_str().unwrap();
     let mut db = cluster.connect(&target);
     let run = spawn_paced_run(plan, 15);
@@ -141,7 +156,11 @@ fn a_chunked_run_killed_anywhere_resumes_identically() {
     let legacy = legacy_db(cluster, "0.05");
     let expected = one_process_reference(cluster, &legacy);
     let target = cluster.fresh_db("chunk_kill");
-    let plan = chunked_plan(&temp_dir("chunk_kill"), &cluster.url(&legacy), &cluster.url(&target));
+    let plan = chunked_plan(
+        &temp_dir("chunk_kill"),
+        &cluster.url(&legacy),
+        &cluster.url(&target),
+    );
     let plan = plan.to_str().unwrap();
     let mut db = cluster.connect(&target);
     // Killed right after a chunk's batch commits, before one commits, and after the table's
@@ -176,14 +195,20 @@ fn a_chunked_run_killed_anywhere_resumes_identically() {
         )
         .unwrap()
         .get(0);
-    assert!(finished_by_resume, "the last kill was meant to fall between tasks' last chunk and its finish");
+    assert!(
+        finished_by_resume,
+        "the last kill was meant to fall between tasks' last chunk and its finish"
+    );
     host_ok(&["run", plan]);
     assert_same_digests(&expected, &digests(&mut db));
 
     // Rolled back, a split table is split afresh and migrated again to the same rows.
     host_ok(&["rollback", plan, "--table", "tasks", "--cascade", "--yes"]);
     let chunks: i64 = db
-        .query_one("SELECT count(*) FROM migration.chunks WHERE table_name = 'tasks'", &[])
+        .query_one(
+            "SELECT count(*) FROM migration.chunks WHERE table_name = 'tasks'",
+            &[],
+        )
         .unwrap()
         .get(0);
     assert_eq!(chunks, 0, "rollback left tasks' chunks behind");
@@ -229,7 +254,9 @@ fn a_worker_is_refused_without_a_run_or_with_another_component() {
         "SELECT to_regclass('migration.chunks') IS NOT NULL AND EXISTS (SELECT 1 FROM migration.chunks c JOIN migration.table_state s USING (table_name) WHERE c.table_name = 'tasks' AND s.phase = 'copying')",
         "tasks to be split",
     );
-    let out = host(&["worker", other_plan.to_str().unwrap()]).output().unwrap();
+    let out = host(&["worker", other_plan.to_str().unwrap()])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(

@@ -77,7 +77,11 @@ pub async fn chunks(client: &impl GenericClient, table: &str) -> anyhow::Result<
 
 /// Records `table`'s chunks, split at `bounds` (each the last key of a chunk, ascending):
 /// `bounds.len() + 1` chunks. Returns them.
-pub async fn record(client: &mut Client, table: &str, bounds: &[Key]) -> anyhow::Result<Vec<Chunk>> {
+pub async fn record(
+    client: &mut Client,
+    table: &str,
+    bounds: &[Key],
+) -> anyhow::Result<Vec<Chunk>> {
     let tx = client.transaction().await?;
     for i in 0..=bounds.len() {
         let upto = bounds.get(i).map(Key::to_string);
@@ -108,7 +112,11 @@ pub async fn set_component(client: &Client, table: &str, sha256: &str) -> anyhow
 
 /// Takes the claim on `chunk` for this session (recording `worker` as working it, when
 /// given); false when another session holds it.
-pub async fn try_claim(client: &Client, chunk: &Chunk, worker: Option<&str>) -> anyhow::Result<bool> {
+pub async fn try_claim(
+    client: &Client,
+    chunk: &Chunk,
+    worker: Option<&str>,
+) -> anyhow::Result<bool> {
     let claimed: bool = client
         .query_one(
             "SELECT pg_try_advisory_lock($1, $2)",
@@ -187,7 +195,10 @@ impl Worker {
             .context("recording this process in migration.workers")?
             .get(0);
         client
-            .execute("SELECT pg_advisory_lock($1, $2)", &[&WORKER_CLASS, &(id as i32)])
+            .execute(
+                "SELECT pg_advisory_lock($1, $2)",
+                &[&WORKER_CLASS, &(id as i32)],
+            )
             .await?;
         Ok(Worker {
             id,

@@ -220,7 +220,6 @@ fn unknown() -> Holder {
     }
 }
 
-
 /// Takes the lock for `command`, or refuses with the holder named (exit 4). Workers of an
 /// ended run may still be finishing their chunks (see chunk.rs): a new `host run` goes on
 /// beside them, any other command waits for them.

@@ -174,9 +174,15 @@ impl PageSource for PgSource<'_> {
             "SELECT {} FROM {table} WHERE {term} IN (SELECT {order} FROM (SELECT {order}, row_number() OVER (ORDER BY {order}) AS n FROM {table}) s WHERE n % {every} = 0) ORDER BY {order}",
             Self::select_list(t),
         );
-        let rows = read_rows_of(self.client, &sql, &t.source_table, &t.source_columns, &t.key)
-            .await
-            .with_context(|| format!("splitting {table} into chunks"))?;
+        let rows = read_rows_of(
+            self.client,
+            &sql,
+            &t.source_table,
+            &t.source_columns,
+            &t.key,
+        )
+        .await
+        .with_context(|| format!("splitting {table} into chunks"))?;
         Ok(rows.into_iter().map(|r| r.key).collect())
     }
 
@@ -487,7 +493,13 @@ impl<'s, S: StateStore, T: Transform> TableWriter<'s, S, T> {
 
     /// A committed batch in the writer's counts (the table's, as the commit left them: other
     /// chunks of the table commit too) and checkpoint, and for the plugin.
-    fn account(&mut self, rows: &[SourceRow], batch: &Batch, kind: BatchKind, committed: Committed) {
+    fn account(
+        &mut self,
+        rows: &[SourceRow],
+        batch: &Batch,
+        kind: BatchKind,
+        committed: Committed,
+    ) {
         self.counts = committed.counts;
         self.transform
             .committed(&self.spec.name, rows, &batch.fates);
@@ -649,7 +661,10 @@ where
     T: Transform,
     B: BatchBoundary<S, T>,
 {
-    let chunk = w.chunk.clone().context("copy_chunk needs a chunk's writer")?;
+    let chunk = w
+        .chunk
+        .clone()
+        .context("copy_chunk needs a chunk's writer")?;
     let mut progress = Progress::new(&w.spec.name, total as u64, w.counts.rows_read as u64);
     copy_pages(w, source, boundary, total, &mut progress).await?;
     w.timing.log();
@@ -678,7 +693,10 @@ pub async fn finish_split_table<S: StateStore>(
         .unwrap_or_default();
     let total = counts.source_rows.unwrap_or(counts.rows_read);
     if let Err(stop) = check_reject_rate(&spec.name, spec.max_reject_rate, &counts, total, true) {
-        let reasons = store.top_reject_reasons(&spec.name, 3).await.unwrap_or_default();
+        let reasons = store
+            .top_reject_reasons(&spec.name, 3)
+            .await
+            .unwrap_or_default();
         return Err(state::with_reasons(stop, &reasons));
     }
     store.finish_table(&spec.name).await?;

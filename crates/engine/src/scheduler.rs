@@ -9,12 +9,12 @@ use tokio::task::JoinHandle;
 use tokio_postgres::Client;
 use tracing::info;
 
+use crate::batch::TableSpec;
 use crate::error::{Error, ErrorKind};
 use crate::run::TableReport;
 use crate::session::connect;
 use crate::state::{RunOutcome, TablePhase};
 use crate::store::{PgStore, StateStore};
-use crate::batch::TableSpec;
 use crate::{check, chunk, deferred, lock, order, pg, plan, run, state, transient};
 
 /// A table that could not start: a table it depends on is not done.
@@ -67,7 +67,9 @@ pub async fn run_tables(
     let mut tables = Tables::new(plan, analysis, &names, run_id, worker).await?;
     let mut reports = Vec::new();
     loop {
-        tables.start_ready(&mut waiting, source, target, run_lock, &mut reports).await?;
+        tables
+            .start_ready(&mut waiting, source, target, run_lock, &mut reports)
+            .await?;
         tables.start_chunks().await?;
         match tables.next_finished().await {
             Some(joined) => reports.extend(tables.finished(joined).await?),
@@ -176,13 +178,26 @@ impl<'p> Tables<'p> {
                     .clone()
             });
             let mut store = PgStore::new(target, &self.plan.target_schema);
-            match run::split_table(&prepared, &run::PgSource::new(source, &self.plan.source_schema), &mut store).await? {
-                None => self.start(Unit::Table(step.table.clone()), std::sync::Arc::new(prepared)),
+            match run::split_table(
+                &prepared,
+                &run::PgSource::new(source, &self.plan.source_schema),
+                &mut store,
+            )
+            .await?
+            {
+                None => self.start(
+                    Unit::Table(step.table.clone()),
+                    std::sync::Arc::new(prepared),
+                ),
                 Some(chunks) if chunks.is_empty() => {
                     // Every chunk was done before the table could be finished (a kill).
                     let started = Instant::now();
-                    let finished = run::finish_split_table(&mut store, &TableSpec::of(&prepared)).await;
-                    reports.push(run::table_report(&mut store, &step.table, finished.map(|_| ()), started).await?);
+                    let finished =
+                        run::finish_split_table(&mut store, &TableSpec::of(&prepared)).await;
+                    reports.push(
+                        run::table_report(&mut store, &step.table, finished.map(|_| ()), started)
+                            .await?,
+                    );
                 }
                 Some(chunks) => {
                     info!(table = %step.table, chunks = chunks.len(), "split into key-range chunks");
@@ -226,7 +241,8 @@ impl<'p> Tables<'p> {
     /// The next unit to end (None when none runs).
     async fn next_finished(
         &mut self,
-    ) -> Option<Result<(Unit, anyhow::Result<TableReport>, Client, Client), tokio::task::JoinError>> {
+    ) -> Option<Result<(Unit, anyhow::Result<TableReport>, Client, Client), tokio::task::JoinError>>
+    {
         if self.running.is_empty() {
             if self.awaits_others() {
                 tokio::time::sleep(POLL).await;
@@ -244,7 +260,9 @@ impl<'p> Tables<'p> {
 
     /// Some split table has no chunk queued or running here: other processes hold the rest.
     fn awaits_others(&self) -> bool {
-        self.split.iter().any(|s| s.queue.is_empty() && s.running == 0)
+        self.split
+            .iter()
+            .any(|s| s.queue.is_empty() && s.running == 0)
     }
 
     fn block(&mut self, table: &str, waits_for: String) {
@@ -292,7 +310,11 @@ impl<'p> Tables<'p> {
         let Unit::Chunk(chunk) = unit else {
             return Ok(Some(self.ended(report)));
         };
-        let Some(s) = self.split.iter().position(|s| s.prepared.plan.name == chunk.table) else {
+        let Some(s) = self
+            .split
+            .iter()
+            .position(|s| s.prepared.plan.name == chunk.table)
+        else {
             return Ok(None);
         };
         let split = &mut self.split[s];
@@ -400,7 +422,10 @@ impl<'p> Tables<'p> {
                 _ if left.is_empty() => {
                     let spec = TableSpec::of(&split.prepared);
                     let finished = run::finish_split_table(&mut store, &spec).await;
-                    Some(run::table_report(&mut store, &table, finished.map(|_| ()), split.started).await?)
+                    Some(
+                        run::table_report(&mut store, &table, finished.map(|_| ()), split.started)
+                            .await?,
+                    )
                 }
                 _ => {
                     self.split[s].queue = left.into();
@@ -439,7 +464,10 @@ impl WorkSummary {
         (!failed.is_empty()).then(|| {
             Error::new(
                 ErrorKind::TableFailed,
-                format!("tables failed while this worker worked them:\n  {}", failed.join("\n  ")),
+                format!(
+                    "tables failed while this worker worked them:\n  {}",
+                    failed.join("\n  ")
+                ),
             )
         })
     }

@@ -11,10 +11,10 @@ use std::future::Future;
 
 use crate::batch::{Batch, FkCheck, SourceRow, TableSpec};
 use crate::check::AdoptTarget;
+use crate::chunk::Chunk;
 use crate::deferred::DeferredFk;
 use crate::idmap::IdMaps;
 use crate::key::Key;
-use crate::chunk::Chunk;
 use crate::state::{BatchKind, RunOutcome, TableCounts, TableState};
 
 pub mod memory;
@@ -30,7 +30,10 @@ pub use pg::PgStore;
 pub enum Checkpoint {
     /// New rows (`host run`): the checkpoint moves from `from` (the value the table, or its
     /// chunk `chunk`, must still have: None before its first batch) to the batch's last key.
-    Advance { from: Option<Key>, chunk: Option<i32> },
+    Advance {
+        from: Option<Key>,
+        chunk: Option<i32>,
+    },
     /// Quarantined rows replayed (`host retry`): they leave the quarantine; the checkpoint
     /// stays.
     Stay,

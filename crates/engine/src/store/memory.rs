@@ -5,9 +5,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{BatchCommit, Checkpoint, CommitError, Committed, StateStore, SwapRecord};
-use crate::chunk::Chunk;
 use crate::batch::{source_json, Fate};
 use crate::check::AdoptTarget;
+use crate::chunk::Chunk;
 use crate::deferred::DeferredFk;
 use crate::idmap::IdMaps;
 use crate::key::Key;
@@ -157,7 +157,8 @@ impl MemoryStore {
                 let last = c.rows.last().map(|r| r.key.clone());
                 match chunk {
                     Some(no) => {
-                        let checkpoint = self.chunks.entry((c.table.name.clone(), *no)).or_default();
+                        let checkpoint =
+                            self.chunks.entry((c.table.name.clone(), *no)).or_default();
                         if checkpoint.0 != *from {
                             return Err(moved_away());
                         }
@@ -213,11 +214,7 @@ impl StateStore for MemoryStore {
             .get(&c.table.name)
             .map_or(0, |s| s.counts.batches)
             + 1;
-        if let Some(i) = self
-            .lose_connection_at
-            .iter()
-            .position(|n| *n == batch_no)
-        {
+        if let Some(i) = self.lose_connection_at.iter().position(|n| *n == batch_no) {
             self.lose_connection_at.remove(i);
             return Err(CommitError::Other(anyhow::anyhow!(
                 "connection lost (arranged by the test)"

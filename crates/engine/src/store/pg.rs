@@ -10,9 +10,9 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Transaction};
 
 use super::{BatchCommit, Checkpoint, CommitError, Committed, StateStore, SwapRecord};
-use crate::chunk::Chunk;
 use crate::batch::{source_json, Fate, FkCheck, TableSpec};
 use crate::check::AdoptTarget;
+use crate::chunk::Chunk;
 use crate::codec;
 use crate::deferred::DeferredFk;
 use crate::idmap::IdMaps;

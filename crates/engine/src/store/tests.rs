@@ -98,7 +98,13 @@ impl PageSource for Source {
 
     async fn split_points(&self, _: &TableSpec, every: i64) -> anyhow::Result<Vec<Key>> {
         let every = every as usize;
-        Ok(self.rows.iter().skip(every - 1).step_by(every).map(|r| r.key.clone()).collect())
+        Ok(self
+            .rows
+            .iter()
+            .skip(every - 1)
+            .step_by(every)
+            .map(|r| r.key.clone())
+            .collect())
     }
 
     async fn rows_with_keys(&self, _: &TableSpec, keys: &[Key]) -> anyhow::Result<Vec<SourceRow>> {
