@@ -854,7 +854,7 @@ async fn sample_check(
         });
     }
     let mut rows = read_sample(plan, source, t, n).await?;
-    let ids = Arc::new(IdMaps::load(target, &t.description.resolves).await?);
+    let ids = Arc::new(IdMaps::connect(&plan.target_url, &t.description.resolves).await?);
     let mut instance = t.plugin.instantiate(ids, &t.plan.name)?;
     let outcomes = run::transform_rows(&mut instance, &mut rows)?;
     let spec = TableSpec::of(t);
@@ -1163,6 +1163,7 @@ mod tests {
             last_key: None,
             counts,
             error: None,
+            keep_id_map: None,
         }
     }
 
