@@ -138,6 +138,12 @@ pub fn keep_id_maps(tables: &mut [Prepared]) {
     }
 }
 
+/// Whether `host rollback` must refuse to start over `p`: every problem but a map not kept,
+/// which rolling the table back is how to fix.
+pub fn problem_blocks_rollback(p: &Problem) -> bool {
+    !p.message.contains(crate::state::NO_ID_MAP_ROWS)
+}
+
 /// The entities `t` resolves whose rows were committed without id-map rows: every resolve of
 /// one would answer "not migrated". `decisions` is `state::id_map_decisions`.
 fn unkept_resolves(
@@ -149,7 +155,7 @@ fn unkept_resolves(
         .iter()
         .filter_map(|e| match decisions.get(e) {
             Some(&(false, written)) if written > 0 => Some(format!(
-                "its plugin resolves {}",
+                "its plugin resolves {e}, but {}",
                 crate::state::id_map_not_kept(e, written)
             )),
             _ => None,

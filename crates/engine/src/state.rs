@@ -379,15 +379,22 @@ pub fn keep_id_map(
         None => Ok(wanted),
         Some(_) if rows_written == 0 => Ok(wanted),
         Some(true) => Ok(true),
-        Some(false) if wanted => Err(anyhow::anyhow!("{}", id_map_not_kept(table, rows_written))),
+        Some(false) if wanted => Err(anyhow::anyhow!(
+            "{table} cannot start keeping its id map: {}",
+            id_map_not_kept(table, rows_written)
+        )),
         Some(false) => Ok(false),
     }
 }
 
+/// What every message about a map not kept says (`host rollback`, which is the way out, lets
+/// such problems pass: see `check::problem_blocks_rollback`).
+pub const NO_ID_MAP_ROWS: &str = "have no id-map rows";
+
 /// Why a table's id map cannot be resolved: its written rows have no id-map rows.
 pub fn id_map_not_kept(table: &str, rows_written: i64) -> String {
     format!(
-        "{table}'s {rows_written} written rows were committed without id-map rows (no plugin of the plan resolved {table} when it ran, and its plan entry has no keep_id_map), so every resolve of a {table} id would answer \"not migrated\"\n  hint: set keep_id_map = true on [[table]] {table} and migrate it again (`host rollback {table}`, with --cascade if asked, then `host run`), or keep the plugin that does not resolve {table}"
+        "the {rows_written} rows written for {table} {NO_ID_MAP_ROWS} (no plugin of the plan resolved {table} when they were committed, and its [[table]] has no keep_id_map = true), so every resolve of a {table} id would answer \"not migrated\"\n  hint: migrate {table} again, so that it keeps its map: `host rollback PLAN --table {table} --cascade`, then `host run`; to keep a map for a plugin added later, set keep_id_map = true on its [[table]] before it runs"
     )
 }
 
