@@ -94,6 +94,11 @@ struct LookupState {
     learned: HashMap<String, BTreeSet<usize>>,
     /// Keys asked for in the current call that were not fetched before it.
     misses: Vec<(String, Key)>,
+    /// The current call's integer values, by source column (empty for other columns): a
+    /// miss on an integer key fetches, at once, the batch's values of the columns holding it.
+    batch_ints: Vec<Vec<i64>>,
+    /// Each integer of `batch_ints` -> its columns, built at the call's first such miss.
+    int_columns: Option<HashMap<i64, Vec<usize>>>,
     /// A lookup that failed inside a call (the call traps); the run stops with it.
     fault: Option<anyhow::Error>,
     /// Queries sent: before calls, and for single keys.
@@ -369,11 +374,27 @@ impl Lookup {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A key asked for inside a plugin call: the cache, else one round trip.
+    /// A key asked for inside a plugin call: the cache, else (an integer held in columns of
+    /// the batch not learned yet for `entity`) those columns' values at once, else one round
+    /// trip for the key.
     fn answer(&self, entity: &str, key: &Key) -> anyhow::Result<Answer> {
         let mut st = self.state();
         if let Some(a) = st.cache.get(entity, key) {
             return Ok(a.clone());
+        }
+        if let Some(n) = key.as_int() {
+            match self.fetch_columns_holding(&mut st, entity, n) {
+                Ok(()) => {
+                    if let Some(a) = st.cache.get(entity, key) {
+                        return Ok(a.clone());
+                    }
+                }
+                Err(e) => {
+                    let message = format!("{e:#}");
+                    st.fault = Some(e);
+                    return Err(anyhow::anyhow!(message));
+                }
+            }
         }
         st.misses.push((entity.to_string(), key.clone()));
         st.single_lookups += 1;
@@ -394,9 +415,85 @@ impl Lookup {
         }
     }
 
+    /// Learns for `entity` the batch's integer columns holding `n` that it had not learned,
+    /// and fetches their values (one query).
+    fn fetch_columns_holding(
+        &self,
+        st: &mut LookupState,
+        entity: &str,
+        n: i64,
+    ) -> anyhow::Result<()> {
+        if st.int_columns.is_none() {
+            let mut index: HashMap<i64, Vec<usize>> = HashMap::new();
+            for (p, values) in st.batch_ints.iter().enumerate() {
+                for &v in values {
+                    let columns = index.entry(v).or_default();
+                    if columns.last() != Some(&p) {
+                        columns.push(p);
+                    }
+                }
+            }
+            st.int_columns = Some(index);
+        }
+        let learned = st.learned.get(entity);
+        let new: Vec<usize> = st
+            .int_columns
+            .as_ref()
+            .and_then(|index| index.get(&n))
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|p| !learned.is_some_and(|l| l.contains(p)))
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        st.learned
+            .entry(entity.to_string())
+            .or_default()
+            .extend(new.iter().copied());
+        let mut seen = HashSet::new();
+        let keys: Vec<Key> = new
+            .iter()
+            .flat_map(|&p| st.batch_ints[p].iter())
+            .map(|&v| Key::Int(v))
+            .filter(|k| !st.cache.contains(entity, k) && seen.insert(k.clone()))
+            .collect();
+        self.fetch_into(st, entity, &keys)
+    }
+
+    /// Fetches `keys` of `entity` into the cache, all of them held together.
+    fn fetch_into(&self, st: &mut LookupState, entity: &str, keys: &[Key]) -> anyhow::Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        st.cache.make_room(keys.len());
+        st.prefetches += 1;
+        let answers = block_on(fetch(&self.client, entity, keys))?
+            .with_context(|| format!("looking up {entity} ids in the target"))?;
+        for (key, answer) in answers {
+            st.cache.insert(entity, key, answer);
+        }
+        Ok(())
+    }
+
     fn prefetch(&self, rows: &[SourceRow]) -> anyhow::Result<()> {
         let mut st = self.state();
         let st = &mut *st;
+        st.int_columns = None;
+        st.batch_ints.clear();
+        let width = rows.first().map_or(0, |r| r.values.len());
+        for p in 0..width {
+            let ints: Option<Vec<i64>> = rows
+                .iter()
+                .filter(|r| !matches!(r.values.get(p), Some(Value::Null)))
+                .map(|r| match r.values.get(p) {
+                    Some(Value::Int(v)) => Some(*v),
+                    _ => None,
+                })
+                .collect();
+            st.batch_ints.push(ints.unwrap_or_default());
+        }
         if st.learned.is_empty() {
             return Ok(());
         }
@@ -413,14 +510,19 @@ impl Lookup {
                 wanted.push((entity, keys));
             }
         }
+        let wanted: Vec<(String, Vec<Key>)> = wanted
+            .into_iter()
+            .map(|(e, keys)| (e.to_string(), keys))
+            .collect();
         st.cache
             .make_room(wanted.iter().map(|(_, keys)| keys.len()).sum());
         for (entity, keys) in wanted {
+            // Room was made for all of them: none of this call's answers is dropped.
             st.prefetches += 1;
-            let answers = block_on(fetch(&self.client, entity, &keys))?
-                .with_context(|| format!("looking up {} ids in the target", entity))?;
+            let answers = block_on(fetch(&self.client, &entity, &keys))?
+                .with_context(|| format!("looking up {entity} ids in the target"))?;
             for (key, answer) in answers {
-                st.cache.insert(entity, key, answer);
+                st.cache.insert(&entity, key, answer);
             }
         }
         Ok(())
