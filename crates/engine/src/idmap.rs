@@ -32,9 +32,10 @@ pub fn mint(entity: &str, key: &Key) -> Uuid {
     Uuid::new_v5(&NAMESPACE, format!("{entity}:{key}").as_bytes())
 }
 
-/// Answers a table run keeps, at most: about 100 bytes each, so some 10 MB whatever the size
-/// of the maps (a batch's keys for a few parents fit many times over).
-pub const CACHE_ENTRIES: usize = 100_000;
+/// Answers a table run keeps, at most: some 150 bytes each with the hash table's overhead, so
+/// about 3 MB per running table whatever the size of the maps (a 5,000-row batch's keys of a
+/// few parents fit; a batch needing more is answered all the same, a few more queries).
+pub const CACHE_ENTRIES: usize = 20_000;
 
 /// The id maps of the entities one table's plugin declares it resolves: the one place that
 /// answers ids.
