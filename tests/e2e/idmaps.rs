@@ -83,7 +83,10 @@ fn only_tables_something_resolves_keep_an_id_map() {
         .get(0);
     assert_eq!(orphans, 0);
     let resolved_patients: i64 = db
-        .query_one("SELECT count(*) FROM orders WHERE patient_id IS NOT NULL", &[])
+        .query_one(
+            "SELECT count(*) FROM orders WHERE patient_id IS NOT NULL",
+            &[],
+        )
         .unwrap()
         .get(0);
     assert!(resolved_patients > 0, "no order resolved its patient");
@@ -166,7 +169,14 @@ fn resolving_a_table_run_without_its_map_is_refused() {
     }
     // What the message says to do works: roll doctors back and run again (patients resolves
     // doctors now: its map is kept).
-    host_ok(&["rollback", second, "--table", "doctors", "--cascade", "--yes"]);
+    host_ok(&[
+        "rollback",
+        second,
+        "--table",
+        "doctors",
+        "--cascade",
+        "--yes",
+    ]);
     host_ok(&["run", second]);
     let decided = decisions(&mut db);
     assert_eq!(decided["doctors"].0, Some(true));
@@ -211,7 +221,11 @@ fn a_swap_that_starts_resolving_a_table_without_its_map_is_refused() {
             && stderr.contains("rows written for offices have no id-map rows"),
         "{stderr}"
     );
-    assert_eq!(before, std::fs::read(&live).unwrap(), "the file was replaced");
+    assert_eq!(
+        before,
+        std::fs::read(&live).unwrap(),
+        "the file was replaced"
+    );
 }
 
 #[test]

@@ -146,10 +146,7 @@ pub fn problem_blocks_rollback(p: &Problem) -> bool {
 
 /// The entities `t` resolves whose rows were committed without id-map rows: every resolve of
 /// one would answer "not migrated". `decisions` is `state::id_map_decisions`.
-fn unkept_resolves(
-    t: &Prepared,
-    decisions: &BTreeMap<String, (bool, i64)>,
-) -> Vec<String> {
+fn unkept_resolves(t: &Prepared, decisions: &BTreeMap<String, (bool, i64)>) -> Vec<String> {
     t.description
         .resolves
         .iter()
@@ -271,10 +268,14 @@ async fn check_target_side(
     for t in tables.iter_mut() {
         check_target(t, &catalog, &plan.target_schema, problems);
         check_adopted(t, &catalog, target, &plan.target_schema, problems).await?;
-        problems.extend(unkept_resolves(t, &decisions).into_iter().map(|message| Problem {
-            table: Some(t.plan.name.clone()),
-            message,
-        }));
+        problems.extend(
+            unkept_resolves(t, &decisions)
+                .into_iter()
+                .map(|message| Problem {
+                    table: Some(t.plan.name.clone()),
+                    message,
+                }),
+        );
     }
     let loaded_all = tables.len() == plan.tables.len();
     Ok(match order_tables(tables, &fks, &catalog) {

@@ -264,7 +264,8 @@ impl StateStore for MemoryStore {
         let Some(st) = self.tables.get_mut(table) else {
             return Ok(wanted);
         };
-        let keep = crate::state::keep_id_map(table, st.keep_id_map, st.counts.rows_written, wanted)?;
+        let keep =
+            crate::state::keep_id_map(table, st.keep_id_map, st.counts.rows_written, wanted)?;
         st.keep_id_map = Some(keep);
         Ok(keep)
     }
