@@ -11,6 +11,7 @@ mod contract;
 mod cycles;
 mod example;
 mod faults;
+mod idmaps;
 mod keys;
 mod operate;
 mod plugin;

@@ -59,7 +59,8 @@ fn validate_passes_then_names_tampered_tables() {
     let mut tgt = cluster.connect(&target);
     // A cent more on one order: the money check and the re-transformed sample notice.
     tgt.batch_execute("UPDATE orders SET total_amount = total_amount + 0.01 WHERE id = (SELECT id FROM orders ORDER BY legacy_id LIMIT 1)").unwrap();
-    // A deleted link row: the id map points at nothing.
+    // A deleted link row (no id map is kept for it: nothing resolves doctor_offices): its
+    // target rows no longer add up.
     tgt.batch_execute("DELETE FROM doctor_offices WHERE id = (SELECT id FROM doctor_offices ORDER BY legacy_id LIMIT 1)").unwrap();
     let (code, json) = validate_json(&plan);
     assert_eq!(code, 6, "{json:#}");
@@ -69,7 +70,7 @@ fn validate_passes_then_names_tampered_tables() {
         "{failed:?}"
     );
     assert!(
-        failed.contains(&("doctor_offices".into(), "id_map".into())),
+        failed.contains(&("doctor_offices".into(), "target_rows".into())),
         "{failed:?}"
     );
     assert!(
@@ -82,7 +83,7 @@ fn validate_passes_then_names_tampered_tables() {
     assert!(
         text.contains("validate FAILED: ")
             && text.contains("orders money")
-            && text.contains("doctor_offices id_map"),
+            && text.contains("doctor_offices target_rows"),
         "{text}"
     );
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 
-fn test_guest(name: &str) -> PathBuf {
+pub(crate) fn test_guest(name: &str) -> PathBuf {
     let path = repo_root()
         .join("tests/guests/dist")
         .join(format!("{name}.wasm"));

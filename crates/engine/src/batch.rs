@@ -37,6 +37,9 @@ pub struct TableSpec {
     pub target_columns: Vec<(String, Vec<Column>)>,
     /// Set when an earlier migration already wrote this table's rows: they are adopted.
     pub adopt: Option<AdoptTarget>,
+    /// Whether the analysis wants its id-map rows written (`TablePlan::keep_id_map`); what
+    /// the commits follow is the decision recorded when the table began.
+    pub keep_id_map: bool,
 }
 
 impl TableSpec {
@@ -50,6 +53,7 @@ impl TableSpec {
             source_columns: t.source_columns.clone(),
             target_columns: t.target_columns.clone(),
             adopt: t.adopt_target(),
+            keep_id_map: t.plan.keep_id_map,
         }
     }
 

@@ -104,6 +104,7 @@ pub async fn analyze_declared(
             tables.push(prepared);
         }
     }
+    keep_id_maps(&mut tables);
     if let Some(source) = source {
         check_source_side(plan, source, &mut tables, &mut problems).await?;
     }
@@ -121,6 +122,42 @@ pub async fn analyze_declared(
         forward_refs,
         problems,
     })
+}
+
+/// Which tables' id-map rows are written: those a plugin of the plan resolves (the map is how
+/// it finds their rows), adopted ones (their UUIDs are an earlier migration's, kept nowhere
+/// else) and those whose plan entry says `keep_id_map`. The others' UUIDs are minted from
+/// their keys, so no reader needs a map of them.
+pub fn keep_id_maps(tables: &mut [Prepared]) {
+    let resolved: std::collections::BTreeSet<String> = tables
+        .iter()
+        .flat_map(|t| t.description.resolves.iter().cloned())
+        .collect();
+    for t in tables.iter_mut() {
+        t.plan.keep_id_map |= t.plan.adopt.is_some() || resolved.contains(&t.plan.name);
+    }
+}
+
+/// Whether `host rollback` must refuse to start over `p`: every problem but a map not kept,
+/// which rolling the table back is how to fix.
+pub fn problem_blocks_rollback(p: &Problem) -> bool {
+    !p.message.contains(crate::state::NO_ID_MAP_ROWS)
+}
+
+/// The entities `t` resolves whose rows were committed without id-map rows: every resolve of
+/// one would answer "not migrated". `decisions` is `state::id_map_decisions`.
+fn unkept_resolves(t: &Prepared, decisions: &BTreeMap<String, (bool, i64)>) -> Vec<String> {
+    t.description
+        .resolves
+        .iter()
+        .filter_map(|e| match decisions.get(e) {
+            Some(&(false, written)) if written > 0 => Some(format!(
+                "its plugin resolves {e}, but {}",
+                crate::state::id_map_not_kept(e, written)
+            )),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Loads a table's plugin and asks it what it does; None (with the problem) when either fails.
@@ -227,9 +264,18 @@ async fn check_target_side(
 ) -> anyhow::Result<Option<order::Ordered>> {
     let catalog = pg::tables(target, &plan.target_schema).await?;
     let fks = pg::foreign_keys(target, &plan.target_schema).await?;
+    let decisions = crate::state::id_map_decisions(target).await?;
     for t in tables.iter_mut() {
         check_target(t, &catalog, &plan.target_schema, problems);
         check_adopted(t, &catalog, target, &plan.target_schema, problems).await?;
+        problems.extend(
+            unkept_resolves(t, &decisions)
+                .into_iter()
+                .map(|message| Problem {
+                    table: Some(t.plan.name.clone()),
+                    message,
+                }),
+        );
     }
     let loaded_all = tables.len() == plan.tables.len();
     Ok(match order_tables(tables, &fks, &catalog) {
@@ -531,7 +577,28 @@ pub async fn recheck(
     check_source(new, &source, &plan.source_schema, &mut problems);
     let catalog = pg::tables(target, &plan.target_schema).await?;
     check_target(new, &catalog, &plan.target_schema, &mut problems);
-    Ok(problems.into_iter().map(|p| p.message).collect())
+    let mut problems: Vec<String> = problems.into_iter().map(|p| p.message).collect();
+    // An entity the old component did not resolve may have begun without its map, or not
+    // begun yet, and then begin without one (the plan's analysis did not see this resolve):
+    // the new component may resolve it only once its map is recorded as kept, or (its own
+    // table, not begun yet) when its own table then begins keeping it.
+    let decisions = crate::state::id_map_decisions(target).await?;
+    problems.extend(unkept_resolves(new, &decisions));
+    let own = new.plan.name.clone();
+    for e in &new.description.resolves {
+        let decided = decisions.get(e).map(|&(kept, _)| kept);
+        if e == &own && decided.is_none() {
+            new.plan.keep_id_map = true;
+        } else if !old.description.resolves.contains(e)
+            && decided != Some(true)
+            && !matches!(decisions.get(e), Some(&(false, written)) if written > 0)
+        {
+            problems.push(format!(
+                "it resolves {e}, which the running component does not, and {e} has not begun with its id map kept, so its rows may get no id-map rows and every resolve would answer \"not migrated\"\n  hint: declare {e} in the resolves of the component the run starts with (or set keep_id_map = true on [[table]] {e}) and run again"
+            ));
+        }
+    }
+    Ok(problems)
 }
 
 fn column_names(info: &TableInfo) -> String {

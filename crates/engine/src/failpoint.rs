@@ -10,6 +10,7 @@
 //!   recorded done (see chunk.rs; after its last, before the table is finished).
 //! - `batch-delay=return(50)`: sleep 50 ms after each batch, so a test can act part-way.
 //! - `call-deadline-ms=return(1000)`: a plugin call may run 1 s instead of the default.
+//! - `id-cache-entries=return(4)`: a table run keeps 4 id answers instead of `idmap::CACHE_ENTRIES`.
 
 /// Whether this build has the failpoints (`host --version` says so; the e2e harness checks).
 pub const ENABLED: bool = cfg!(feature = "failpoints");
@@ -55,4 +56,9 @@ pub async fn batch_delay() {
 /// A shorter plugin-call deadline, in milliseconds (`call-deadline-ms`).
 pub fn call_deadline_ms() -> Option<u64> {
     argument("call-deadline-ms").and_then(|v| v.parse().ok())
+}
+
+/// A smaller id-answer cache, in entries (`id-cache-entries`).
+pub fn id_cache_entries() -> Option<usize> {
+    argument("id-cache-entries").and_then(|v| v.parse().ok())
 }

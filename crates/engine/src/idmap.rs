@@ -4,14 +4,24 @@
 //! the same target rows; mappings already in the map are honoured. A plugin that resolves its
 //! own table sees its rows as they commit; a row not committed yet (later in the batch, or in
 //! a later batch) is a forward reference (`ids.later`), which the runner settles.
+//!
+//! A run answers from the target itself ([`IdMaps::connect`]): memory stays flat however many
+//! rows the maps hold. Before each plugin call the keys the batch will likely ask for are
+//! fetched in one query per entity (the source columns whose values earlier asks named); a key
+//! asked for anyway is looked up there and then (one round trip). Answers are kept in a
+//! bounded cache; rows the running table commits refresh theirs. `host plugin test` and the
+//! dry run hold their maps in memory ([`IdMaps::in_memory`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use tokio_postgres::Client;
 use uuid::Uuid;
 
+use crate::batch::SourceRow;
 use crate::key::Key;
+use crate::wasm::Value;
 
 /// The namespace of every UUID this tool mints. Never change it: it would change every id.
 pub const NAMESPACE: Uuid = Uuid::from_u128(0x6c61_622d_6d69_6772_6174_652d_7631_0001);
@@ -22,75 +32,182 @@ pub fn mint(entity: &str, key: &Key) -> Uuid {
     Uuid::new_v5(&NAMESPACE, format!("{entity}:{key}").as_bytes())
 }
 
-/// The id maps of the entities one table's plugin may resolve, held in memory while it runs.
+/// Answers a table run keeps, at most: some 150 bytes each with the hash table's overhead, so
+/// about 3 MB per running table whatever the size of the maps (a 5,000-row batch's keys of a
+/// few parents fit; a batch needing more is answered all the same, a few more queries).
+pub const CACHE_ENTRIES: usize = 20_000;
+
+/// The id maps of the entities one table's plugin declares it resolves: the one place that
+/// answers ids.
 #[derive(Debug, Default)]
 pub struct IdMaps {
+    /// The entities the plugin declared (`describe().resolves`): only these are answered.
+    declared: HashSet<String>,
+    answers: Answers,
+}
+
+#[derive(Debug)]
+enum Answers {
+    Memory(MemoryMaps),
+    Target(Lookup),
+}
+
+impl Default for Answers {
+    fn default() -> Self {
+        Answers::Memory(MemoryMaps::default())
+    }
+}
+
+/// Whole maps in memory (`host plugin test`, the dry run).
+#[derive(Debug, Default)]
+struct MemoryMaps {
     maps: HashMap<String, HashMap<Key, Uuid>>,
     /// Skip reasons of the same entities' skipped rows.
     skipped: HashMap<String, HashMap<Key, String>>,
-    /// Rows of the running table committed since the maps were loaded, for a plugin that
-    /// resolves its own table (replies to comments...): the same answers a resumed run gets.
-    committed: std::sync::RwLock<Committed>,
+    /// Rows of the running table committed since, for a plugin that resolves its own table.
+    committed: std::sync::RwLock<HashMap<String, HashMap<Key, Answer>>>,
 }
 
-#[derive(Debug, Default)]
-struct Committed {
-    entity: String,
-    written: HashMap<Key, Uuid>,
-    skipped: HashMap<Key, String>,
+/// What the target records for one key of an entity.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Answer {
+    id: Option<Uuid>,
+    skipped: Option<String>,
+}
+
+/// Answers from the target: a connection of the table run's own and a bounded cache.
+struct Lookup {
+    client: Arc<Client>,
+    state: Mutex<LookupState>,
+}
+
+impl std::fmt::Debug for Lookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Lookup")
+    }
+}
+
+#[derive(Default)]
+struct LookupState {
+    cache: Cache,
+    /// For each entity, the source columns (positions in the rows read) whose values earlier
+    /// asks named: fetched before each call.
+    learned: HashMap<String, BTreeSet<usize>>,
+    /// Keys asked for in the current call that were not fetched before it.
+    misses: Vec<(String, Key)>,
+    /// The current call's integer values, by source column (empty for other columns): a
+    /// miss on an integer key fetches, at once, the batch's values of the columns holding it.
+    batch_ints: Vec<Vec<i64>>,
+    /// Each integer of `batch_ints` -> its columns, built at the call's first such miss.
+    int_columns: Option<HashMap<i64, Vec<usize>>>,
+    /// A lookup that failed inside a call (the call traps); the run stops with it.
+    fault: Option<anyhow::Error>,
+    /// Queries sent: before calls, and for single keys.
+    prefetches: u64,
+    single_lookups: u64,
+}
+
+impl Drop for Lookup {
+    fn drop(&mut self) {
+        let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        tracing::debug!(
+            prefetches = st.prefetches,
+            single_lookups = st.single_lookups,
+            cached = st.cache.len,
+            "id lookups"
+        );
+    }
+}
+
+/// Answers by entity and key, at most `capacity` of them: emptied when the next ones would not
+/// fit (the keys a call needs are fetched together just before it, so they stay).
+#[derive(Default)]
+struct Cache {
+    entries: HashMap<String, HashMap<Key, Answer>>,
+    len: usize,
+    capacity: usize,
+}
+
+impl Cache {
+    fn new(capacity: usize) -> Cache {
+        Cache {
+            capacity: capacity.max(1),
+            ..Default::default()
+        }
+    }
+
+    fn get(&self, entity: &str, key: &Key) -> Option<&Answer> {
+        self.entries.get(entity)?.get(key)
+    }
+
+    fn contains(&self, entity: &str, key: &Key) -> bool {
+        self.get(entity, key).is_some()
+    }
+
+    /// Room for `n` more answers.
+    fn make_room(&mut self, n: usize) {
+        if self.len + n > self.capacity {
+            self.entries.clear();
+            self.len = 0;
+        }
+    }
+
+    fn insert(&mut self, entity: &str, key: Key, answer: Answer) {
+        if !self.contains(entity, &key) {
+            self.make_room(1);
+        }
+        let map = match self.entries.get_mut(entity) {
+            Some(map) => map,
+            None => self.entries.entry(entity.to_string()).or_default(),
+        };
+        if map.insert(key, answer).is_none() {
+            self.len += 1;
+        }
+    }
+
+    /// Replaces the answer for `key` if one is held (a row of the running table committed).
+    fn refresh(&mut self, entity: &str, key: &Key, answer: Answer) {
+        if let Some(held) = self.entries.get_mut(entity).and_then(|m| m.get_mut(key)) {
+            *held = answer;
+        }
+    }
+}
+
+/// The cache bound: [`CACHE_ENTRIES`], or the `id-cache-entries` failpoint (tests make it
+/// small to run a map larger than the cache).
+fn cache_entries() -> usize {
+    crate::failpoint::id_cache_entries().unwrap_or(CACHE_ENTRIES)
 }
 
 impl IdMaps {
-    /// Loads the committed mappings of `entities` from the target.
-    pub async fn load(client: &Client, entities: &[String]) -> anyhow::Result<IdMaps> {
-        let mut maps = HashMap::new();
-        let mut skipped = HashMap::new();
-        for entity in entities {
-            let rows = client
-                .query(
-                    "SELECT legacy_key, reason FROM migration.skipped WHERE table_name = $1",
-                    &[entity],
-                )
-                .await
-                .with_context(|| format!("loading the skipped rows of {entity}"))?;
-            skipped.insert(
-                entity.clone(),
-                rows.iter()
-                    .map(|r| (Key::from_stored(r.get(0)), r.get(1)))
-                    .collect(),
-            );
-            let rows = client
-                .query(
-                    "SELECT legacy_key, id FROM migration.id_map WHERE entity = $1",
-                    &[entity],
-                )
-                .await
-                .with_context(|| format!("loading the id map of {entity}"))?;
-            let map: HashMap<Key, Uuid> = rows
-                .iter()
-                .map(|r| (Key::from_stored(r.get(0)), r.get(1)))
-                .collect();
-            maps.insert(entity.clone(), map);
+    /// The maps of `entities`, answered from the target at `target_url` on a connection of
+    /// their own (none when the plugin resolves nothing).
+    pub async fn connect(target_url: &str, entities: &[String]) -> anyhow::Result<IdMaps> {
+        if entities.is_empty() {
+            return Ok(IdMaps::default());
         }
+        let client = crate::session::connect(target_url, crate::pg::Side::Target).await?;
         Ok(IdMaps {
-            maps,
-            skipped,
-            committed: Default::default(),
+            declared: entities.iter().cloned().collect(),
+            answers: Answers::Target(Lookup {
+                client: Arc::new(client),
+                state: Mutex::new(LookupState {
+                    cache: Cache::new(cache_entries()),
+                    ..Default::default()
+                }),
+            }),
         })
     }
 
-    /// An id map held in memory only (`host plugin test`): every entity of `entities` counts
-    /// as loaded; the `migrated` rows map to their minted UUIDs and the `skipped` rows carry
-    /// their reasons, as a real run would have recorded them.
+    /// An id map held in memory only (`host plugin test`, the dry run): every entity of
+    /// `entities` counts as declared; the `migrated` rows map to their minted UUIDs and the
+    /// `skipped` rows carry their reasons, as a real run would have recorded them.
     pub fn in_memory(
         entities: &[String],
         migrated: &[(String, Key)],
         skipped: &[(String, Key, String)],
     ) -> IdMaps {
-        let mut maps: HashMap<String, HashMap<Key, Uuid>> = entities
-            .iter()
-            .map(|e| (e.clone(), HashMap::new()))
-            .collect();
+        let mut maps: HashMap<String, HashMap<Key, Uuid>> = HashMap::new();
         let mut skips: HashMap<String, HashMap<Key, String>> = HashMap::new();
         for (entity, key) in migrated {
             maps.entry(entity.clone())
@@ -104,67 +221,386 @@ impl IdMaps {
                 .insert(key.clone(), reason.clone());
         }
         IdMaps {
-            maps,
-            skipped: skips,
-            committed: Default::default(),
+            declared: entities.iter().cloned().collect(),
+            answers: Answers::Memory(MemoryMaps {
+                maps,
+                skipped: skips,
+                committed: Default::default(),
+            }),
         }
     }
 
+    /// Whether the plugin declared `entity`: only a declared entity is answered.
     pub fn is_loaded(&self, entity: &str) -> bool {
-        self.maps.contains_key(entity)
+        self.declared.contains(entity)
     }
 
-    /// The UUID of a migrated row, or None when it was never migrated.
-    pub fn resolve(&self, entity: &str, key: &Key) -> Option<Uuid> {
-        let map = self.maps.get(entity)?;
-        map.get(key)
-            .copied()
-            .or_else(|| self.own(entity)?.written.get(key).copied())
+    /// What is recorded for `key` of a declared entity (an undeclared one has nothing).
+    fn answer(&self, entity: &str, key: &Key) -> anyhow::Result<Answer> {
+        if !self.is_loaded(entity) {
+            return Ok(Answer::default());
+        }
+        match &self.answers {
+            Answers::Memory(m) => Ok(m.answer(entity, key)),
+            Answers::Target(l) => l.answer(entity, key),
+        }
     }
 
-    /// Records rows of `entity` (the running table) as they commit, when its map is loaded.
+    /// The UUID of a migrated row, or None when it was never migrated. Err: the target could
+    /// not be asked (the run stops with it, see [`IdMaps::take_fault`]).
+    pub fn resolve(&self, entity: &str, key: &Key) -> anyhow::Result<Option<Uuid>> {
+        Ok(self.answer(entity, key)?.id)
+    }
+
+    /// Why a row was skipped, if it was.
+    pub fn skipped(&self, entity: &str, key: &Key) -> anyhow::Result<Option<String>> {
+        Ok(self.answer(entity, key)?.skipped)
+    }
+
+    /// The UUID of a row being created: the existing mapping if there is one, else minted.
+    pub fn mint(&self, entity: &str, key: &Key) -> anyhow::Result<Uuid> {
+        Ok(self
+            .resolve(entity, key)?
+            .unwrap_or_else(|| mint(entity, key)))
+    }
+
+    /// Records rows of `entity` (the running table) as they commit, when it is declared: the
+    /// plugin's later asks see them (and only then: a row of the batch in progress is not
+    /// migrated yet).
     pub fn record(
         &self,
         entity: &str,
         written: impl IntoIterator<Item = (Key, Uuid)>,
         skipped: impl IntoIterator<Item = (Key, String)>,
     ) {
-        if !self.maps.contains_key(entity) {
+        if !self.is_loaded(entity) {
             return;
         }
-        let mut c = self.own_mut(entity);
-        c.written.extend(written);
-        c.skipped.extend(skipped);
-    }
-
-    fn own_mut(&self, entity: &str) -> std::sync::RwLockWriteGuard<'_, Committed> {
-        let mut c = self.committed.write().unwrap_or_else(|e| e.into_inner());
-        if c.entity != entity {
-            *c = Committed {
-                entity: entity.to_string(),
-                ..Default::default()
-            };
+        let answers = written
+            .into_iter()
+            .map(|(k, id)| {
+                let a = Answer {
+                    id: Some(id),
+                    skipped: None,
+                };
+                (k, a)
+            })
+            .chain(skipped.into_iter().map(|(k, reason)| {
+                let a = Answer {
+                    id: None,
+                    skipped: Some(reason),
+                };
+                (k, a)
+            }));
+        match &self.answers {
+            Answers::Memory(m) => {
+                let mut c = m.committed.write().unwrap_or_else(|e| e.into_inner());
+                c.entry(entity.to_string()).or_default().extend(answers);
+            }
+            Answers::Target(l) => {
+                let mut st = l.state();
+                for (key, answer) in answers {
+                    st.cache.refresh(entity, &key, answer);
+                }
+            }
         }
-        c
     }
 
-    fn own(&self, entity: &str) -> Option<std::sync::RwLockReadGuard<'_, Committed>> {
-        self.committed.read().ok().filter(|c| c.entity == entity)
-    }
-
-    /// Why a row was skipped, if it was.
-    pub fn skipped(&self, entity: &str, key: &Key) -> Option<String> {
-        if let Some(reason) = self.skipped.get(entity)?.get(key) {
-            return Some(reason.clone());
+    /// Before a plugin call over `rows`: fetches what it will likely ask for (one query per
+    /// entity), from the source columns earlier asks named.
+    pub fn before_call(&self, rows: &[SourceRow]) -> anyhow::Result<()> {
+        match &self.answers {
+            Answers::Memory(_) => Ok(()),
+            Answers::Target(l) => l.prefetch(rows),
         }
-        self.own(entity)?.skipped.get(key).cloned()
     }
 
-    /// The UUID of a row being created: the existing mapping if there is one, else minted.
-    pub fn mint(&self, entity: &str, key: &Key) -> Uuid {
-        self.resolve(entity, key)
-            .unwrap_or_else(|| mint(entity, key))
+    /// After a plugin call over `rows`: the source columns holding the keys it asked for that
+    /// were not fetched are fetched before the next calls.
+    pub fn after_call(&self, rows: &[SourceRow]) {
+        if let Answers::Target(l) = &self.answers {
+            l.learn(rows);
+        }
     }
+
+    /// Keeps `fault` (a failed prefetch) for [`IdMaps::take_fault`].
+    pub fn keep_fault(&self, fault: anyhow::Error) {
+        if let Answers::Target(l) = &self.answers {
+            l.state().fault = Some(fault);
+        }
+    }
+
+    /// A lookup that failed during the last call (its host function trapped the call): the
+    /// caller stops the table with it instead of blaming the row.
+    pub fn take_fault(&self) -> Option<anyhow::Error> {
+        match &self.answers {
+            Answers::Memory(_) => None,
+            Answers::Target(l) => l.state().fault.take(),
+        }
+    }
+}
+
+impl MemoryMaps {
+    fn answer(&self, entity: &str, key: &Key) -> Answer {
+        let committed = self.committed.read().unwrap_or_else(|e| e.into_inner());
+        let own = committed.get(entity).and_then(|m| m.get(key));
+        Answer {
+            id: self
+                .maps
+                .get(entity)
+                .and_then(|m| m.get(key))
+                .copied()
+                .or_else(|| own.and_then(|a| a.id)),
+            skipped: self
+                .skipped
+                .get(entity)
+                .and_then(|m| m.get(key))
+                .cloned()
+                .or_else(|| own.and_then(|a| a.skipped.clone())),
+        }
+    }
+}
+
+/// The key of one source value, as a plugin passing it would name it (None: not a key).
+fn value_key(value: &Value) -> Option<Key> {
+    match value {
+        Value::Int(n) => Some(Key::Int(*n)),
+        Value::Null => None,
+        other => crate::wasm::key_of(std::iter::once(other)).ok(),
+    }
+}
+
+impl Lookup {
+    fn state(&self) -> std::sync::MutexGuard<'_, LookupState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A key asked for inside a plugin call: the cache, else (an integer held in columns of
+    /// the batch not learned yet for `entity`) those columns' values at once, else one round
+    /// trip for the key.
+    fn answer(&self, entity: &str, key: &Key) -> anyhow::Result<Answer> {
+        let mut st = self.state();
+        if let Some(a) = st.cache.get(entity, key) {
+            return Ok(a.clone());
+        }
+        if let Some(n) = key.as_int() {
+            match self.fetch_columns_holding(&mut st, entity, n) {
+                Ok(()) => {
+                    if let Some(a) = st.cache.get(entity, key) {
+                        return Ok(a.clone());
+                    }
+                }
+                Err(e) => {
+                    let message = format!("{e:#}");
+                    st.fault = Some(e);
+                    return Err(anyhow::anyhow!(message));
+                }
+            }
+        }
+        st.misses.push((entity.to_string(), key.clone()));
+        st.single_lookups += 1;
+        let fetched = block_on(fetch(&self.client, entity, std::slice::from_ref(key)))
+            .and_then(|r| r.map_err(anyhow::Error::from))
+            .with_context(|| format!("looking up a {entity} id in the target"));
+        match fetched {
+            Ok(mut answers) => {
+                let answer = answers.pop().map(|(_, a)| a).unwrap_or_default();
+                st.cache.insert(entity, key.clone(), answer.clone());
+                Ok(answer)
+            }
+            Err(e) => {
+                let message = format!("{e:#}");
+                st.fault = Some(e);
+                Err(anyhow::anyhow!(message))
+            }
+        }
+    }
+
+    /// Learns for `entity` the batch's integer columns holding `n` that it had not learned,
+    /// and fetches their values (one query).
+    fn fetch_columns_holding(
+        &self,
+        st: &mut LookupState,
+        entity: &str,
+        n: i64,
+    ) -> anyhow::Result<()> {
+        if st.int_columns.is_none() {
+            let mut index: HashMap<i64, Vec<usize>> = HashMap::new();
+            for (p, values) in st.batch_ints.iter().enumerate() {
+                for &v in values {
+                    let columns = index.entry(v).or_default();
+                    if columns.last() != Some(&p) {
+                        columns.push(p);
+                    }
+                }
+            }
+            st.int_columns = Some(index);
+        }
+        let learned = st.learned.get(entity);
+        let new: Vec<usize> = st
+            .int_columns
+            .as_ref()
+            .and_then(|index| index.get(&n))
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|p| !learned.is_some_and(|l| l.contains(p)))
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        st.learned
+            .entry(entity.to_string())
+            .or_default()
+            .extend(new.iter().copied());
+        let mut seen = HashSet::new();
+        let keys: Vec<Key> = new
+            .iter()
+            .flat_map(|&p| st.batch_ints[p].iter())
+            .map(|&v| Key::Int(v))
+            .filter(|k| !st.cache.contains(entity, k) && seen.insert(k.clone()))
+            .collect();
+        self.fetch_into(st, entity, &keys)
+    }
+
+    /// Fetches `keys` of `entity` into the cache, all of them held together.
+    fn fetch_into(&self, st: &mut LookupState, entity: &str, keys: &[Key]) -> anyhow::Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        st.cache.make_room(keys.len());
+        st.prefetches += 1;
+        let answers = block_on(fetch(&self.client, entity, keys))?
+            .with_context(|| format!("looking up {entity} ids in the target"))?;
+        for (key, answer) in answers {
+            st.cache.insert(entity, key, answer);
+        }
+        Ok(())
+    }
+
+    fn prefetch(&self, rows: &[SourceRow]) -> anyhow::Result<()> {
+        let mut st = self.state();
+        let st = &mut *st;
+        st.int_columns = None;
+        st.batch_ints.clear();
+        let width = rows.first().map_or(0, |r| r.values.len());
+        for p in 0..width {
+            let ints: Option<Vec<i64>> = rows
+                .iter()
+                .filter(|r| !matches!(r.values.get(p), Some(Value::Null)))
+                .map(|r| match r.values.get(p) {
+                    Some(Value::Int(v)) => Some(*v),
+                    _ => None,
+                })
+                .collect();
+            st.batch_ints.push(ints.unwrap_or_default());
+        }
+        if st.learned.is_empty() {
+            return Ok(());
+        }
+        let mut wanted: Vec<(&str, Vec<Key>)> = Vec::new();
+        for (entity, columns) in &st.learned {
+            let mut seen = HashSet::new();
+            let keys: Vec<Key> = rows
+                .iter()
+                .flat_map(|r| columns.iter().filter_map(|&p| r.values.get(p)))
+                .filter_map(value_key)
+                .filter(|k| !st.cache.contains(entity, k) && seen.insert(k.clone()))
+                .collect();
+            if !keys.is_empty() {
+                wanted.push((entity, keys));
+            }
+        }
+        let wanted: Vec<(String, Vec<Key>)> = wanted
+            .into_iter()
+            .map(|(e, keys)| (e.to_string(), keys))
+            .collect();
+        st.cache
+            .make_room(wanted.iter().map(|(_, keys)| keys.len()).sum());
+        for (entity, keys) in wanted {
+            // Room was made for all of them: none of this call's answers is dropped.
+            st.prefetches += 1;
+            let answers = block_on(fetch(&self.client, &entity, &keys))?
+                .with_context(|| format!("looking up {entity} ids in the target"))?;
+            for (key, answer) in answers {
+                st.cache.insert(&entity, key, answer);
+            }
+        }
+        Ok(())
+    }
+
+    fn learn(&self, rows: &[SourceRow]) {
+        let mut st = self.state();
+        if st.misses.is_empty() {
+            return;
+        }
+        let misses = std::mem::take(&mut st.misses);
+        let columns_of = columns_of(rows);
+        for (entity, key) in misses {
+            if let Some(columns) = columns_of.get(&key) {
+                st.learned
+                    .entry(entity)
+                    .or_default()
+                    .extend(columns.iter().copied());
+            }
+        }
+    }
+}
+
+/// Each value of `rows` that could be a key -> the columns holding it.
+fn columns_of(rows: &[SourceRow]) -> HashMap<Key, BTreeSet<usize>> {
+    let mut columns: HashMap<Key, BTreeSet<usize>> = HashMap::new();
+    for row in rows {
+        for (p, value) in row.values.iter().enumerate() {
+            if let Some(k) = value_key(value) {
+                columns.entry(k).or_default().insert(p);
+            }
+        }
+    }
+    columns
+}
+
+/// Runs `f` to completion from inside a plugin call (synchronous code on a runtime worker:
+/// the call itself runs under `block_in_place`, see `wasm::outside_async`).
+fn block_on<F: std::future::Future>(f: F) -> anyhow::Result<F::Output> {
+    let handle = tokio::runtime::Handle::try_current()
+        .context("id lookups in the target need the tokio runtime")?;
+    if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+        anyhow::bail!("id lookups in the target need the multi-threaded tokio runtime");
+    }
+    Ok(tokio::task::block_in_place(|| handle.block_on(f)))
+}
+
+/// What the target records for `keys` of `entity`, one answer per key.
+async fn fetch(
+    client: &Client,
+    entity: &str,
+    keys: &[Key],
+) -> Result<Vec<(Key, Answer)>, tokio_postgres::Error> {
+    let texts: Vec<String> = keys.iter().map(Key::to_string).collect();
+    let rows = client
+        .query(
+            "SELECT u.n, m.id, s.reason
+             FROM unnest($2::text[]) WITH ORDINALITY AS u(k, n)
+             LEFT JOIN migration.id_map m ON m.entity = $1 AND m.legacy_key = u.k COLLATE \"C\"
+             LEFT JOIN migration.skipped s ON s.table_name = $1 AND s.legacy_key = u.k COLLATE \"C\"",
+            &[&entity, &texts],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let n: i64 = r.get(0);
+            let key = keys.get(usize::try_from(n - 1).ok()?)?.clone();
+            Some((
+                key,
+                Answer {
+                    id: r.get(1),
+                    skipped: r.get(2),
+                },
+            ))
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -188,27 +624,69 @@ mod tests {
     #[test]
     fn existing_mappings_win() {
         let kept = Uuid::from_u128(7);
-        let maps = IdMaps {
-            maps: HashMap::from([("offices".to_string(), HashMap::from([(Key::Int(1), kept)]))]),
-            ..Default::default()
-        };
-        assert_eq!(maps.mint("offices", &Key::Int(1)), kept);
+        let maps = IdMaps::in_memory(&["offices".to_string()], &[], &[]);
+        maps.record("offices", [(Key::Int(1), kept)], []);
+        assert_eq!(maps.mint("offices", &Key::Int(1)).unwrap(), kept);
         assert_eq!(
-            maps.mint("offices", &Key::Int(2)),
+            maps.mint("offices", &Key::Int(2)).unwrap(),
             mint("offices", &Key::Int(2))
         );
-        assert_eq!(maps.resolve("offices", &Key::Int(2)), None);
+        assert_eq!(maps.resolve("offices", &Key::Int(2)).unwrap(), None);
     }
 
     #[test]
     fn rows_of_the_running_table_resolve_once_committed() {
         let maps = IdMaps::in_memory(&["staff".to_string()], &[], &[]);
         let a = Key::Int(7);
-        assert_eq!(maps.resolve("staff", &a), None);
+        assert_eq!(maps.resolve("staff", &a).unwrap(), None);
         maps.record("staff", [(a.clone(), mint("staff", &a))], []);
-        assert_eq!(maps.resolve("staff", &a), Some(mint("staff", &a)));
-        // Not loaded (the plugin does not resolve it): nothing is kept.
+        assert_eq!(maps.resolve("staff", &a).unwrap(), Some(mint("staff", &a)));
+        maps.record("staff", [], [(Key::Int(8), "gone".to_string())]);
+        assert_eq!(
+            maps.skipped("staff", &Key::Int(8)).unwrap().as_deref(),
+            Some("gone")
+        );
+        // Not declared (the plugin does not resolve it): nothing is kept or answered.
         maps.record("other", [(a.clone(), mint("other", &a))], []);
-        assert_eq!(maps.resolve("other", &a), None);
+        assert_eq!(maps.resolve("other", &a).unwrap(), None);
+        assert_eq!(maps.mint("other", &a).unwrap(), mint("other", &a));
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_bound() {
+        let mut cache = Cache::new(3);
+        for n in 0..3 {
+            cache.insert("e", Key::Int(n), Answer::default());
+        }
+        assert_eq!(cache.len, 3);
+        cache.insert("e", Key::Int(1), Answer::default());
+        assert_eq!(cache.len, 3, "replacing an answer takes no room");
+        cache.insert("f", Key::Int(9), Answer::default());
+        assert_eq!(cache.len, 1, "full: emptied first");
+        assert!(cache.contains("f", &Key::Int(9)));
+        // A refresh never adds an answer (the target has what is not held).
+        cache.refresh("f", &Key::Int(10), Answer::default());
+        assert!(!cache.contains("f", &Key::Int(10)));
+        let id = Answer {
+            id: Some(Uuid::from_u128(1)),
+            skipped: None,
+        };
+        cache.refresh("f", &Key::Int(9), id.clone());
+        assert_eq!(cache.get("f", &Key::Int(9)), Some(&id));
+    }
+
+    #[test]
+    fn a_miss_teaches_the_columns_holding_its_key() {
+        let rows: Vec<SourceRow> = (1..=3)
+            .map(|n| SourceRow {
+                key: Key::Int(n),
+                values: vec![Value::Int(n), Value::Int(n * 100), Value::Text("x".into())],
+                unreadable: None,
+            })
+            .collect();
+        let columns_of = columns_of(&rows);
+        assert_eq!(columns_of[&Key::Int(200)], BTreeSet::from([1]));
+        assert_eq!(columns_of[&Key::Int(2)], BTreeSet::from([0]));
+        assert_eq!(columns_of[&Key::Text("x".into())], BTreeSet::from([2]));
     }
 }

@@ -306,6 +306,11 @@ pub struct RawTable {
     /// rows others wrote (otherwise refused).
     #[serde(default)]
     pub load_mode: Option<LoadMode>,
+    /// Keep this table's id map (`migration.id_map`, legacy key -> UUID) even though no plugin
+    /// of the plan resolves it (default false): for a plugin added later, or outside readers.
+    /// The map is kept anyway for a table some plugin resolves and for an adopted table.
+    #[serde(default)]
+    pub keep_id_map: bool,
 }
 
 /// `key = "id"` or `key = ["a", "b"]`.
@@ -434,6 +439,9 @@ pub struct TablePlan {
     pub load_mode: LoadMode,
     /// The table's own entry says `load_mode = "bulk"`: bulk even over rows others wrote.
     pub bulk_over_existing_rows: bool,
+    /// Whether its rows' id-map rows are written: the plan's `keep_id_map`, and set by `host
+    /// check` where a plugin resolves the table or it is adopted (see `check::keep_id_maps`).
+    pub keep_id_map: bool,
 }
 
 /// URL overrides from the command line (already merged with the environment by clap).
@@ -670,6 +678,7 @@ impl RawTable {
             money: self.money,
             load_mode: self.load_mode.unwrap_or(defaults.load_mode),
             bulk_over_existing_rows: self.load_mode == Some(LoadMode::Bulk),
+            keep_id_map: self.keep_id_map,
             adopt: match self.adopt {
                 None | Some(RawAdopt::Flag(false)) => None,
                 Some(RawAdopt::Flag(true)) => Some(AdoptColumns {

@@ -9,6 +9,7 @@ use tokio_postgres::Client;
 use tracing::{info, info_span, Instrument};
 
 use crate::check::Analysis;
+use crate::idmap::IdMaps;
 use crate::key::Key;
 use crate::plan::Plan;
 use crate::run::{PageSource, PgSource, PluginTransform, TableSpec, TableWriter, Transform};
@@ -51,7 +52,8 @@ pub async fn retry(
             continue;
         }
         let state = store.table_state(&t.plan.name).await?;
-        let transform = PluginTransform::new(t, store.id_maps(&t.description.resolves).await?)?;
+        let ids = IdMaps::connect(&plan.target_url, &t.description.resolves).await?;
+        let transform = PluginTransform::new(t, ids)?;
         let spec = TableSpec::of(t);
         let writer = TableWriter::open(&mut store, run_id, spec, transform, state.as_ref()).await?;
         reports.push(retry_table(writer, &pages, &keys).await?);

@@ -266,10 +266,27 @@ impl Transform for PluginTransform {
     }
 
     fn transform(&mut self, rows: &mut [SourceRow]) -> Result<Vec<Outcome>, PluginError> {
-        transform_rows(&mut self.instance, rows)
+        // A failed prefetch is kept as the ids' fault; `restart` (which the error leads to)
+        // stops the table with it.
+        if let Err(e) = crate::wasm::outside_async(|| self.ids.before_call(rows)) {
+            let message = format!("{e:#}");
+            self.ids.keep_fault(e);
+            return Err(PluginError::Trap {
+                path: self.plugin.path.clone(),
+                message,
+            });
+        }
+        let outcomes = transform_rows(&mut self.instance, rows);
+        self.ids.after_call(rows);
+        outcomes
     }
 
     fn restart(&mut self) -> anyhow::Result<()> {
+        // The call failed because the target could not be asked for an id, not because of
+        // the rows: the table stops (a lost connection is ridden out), no row is quarantined.
+        if let Some(fault) = self.ids.take_fault() {
+            return Err(fault);
+        }
         self.instance = self
             .plugin
             .instantiate_with(self.ids.clone(), &self.output)?;
@@ -561,6 +578,8 @@ pub async fn begin_table<S: StateStore, R: PageSource>(
 ) -> anyhow::Result<i64> {
     let total = source.count(spec).await?;
     store.begin_table(&spec.name, total).await?;
+    let kept = store.keep_id_map(&spec.name, spec.keep_id_map).await?;
+    tracing::debug!(kept, "id map");
     Ok(total)
 }
 
@@ -643,6 +662,7 @@ pub async fn split_table(
         }
     };
     store.begin_table(name, rows).await?;
+    store.keep_id_map(name, spec.keep_id_map).await?;
     crate::chunk::set_component(store.client(), name, &t.plugin.sha256).await?;
     Ok(Some(chunks.into_iter().filter(|c| !c.done).collect()))
 }
@@ -869,7 +889,8 @@ async fn copy_table_from_pg(
         .await?
         .remove(source_table)
         .with_context(|| format!("source table {source_table} disappeared"))?;
-    let transform = PluginTransform::new(t, store.id_maps(&t.description.resolves).await?)?;
+    let ids = IdMaps::connect(&plan.target_url, &t.description.resolves).await?;
+    let transform = PluginTransform::new(t, ids)?;
     let mut swaps = HotSwap::new(plan, t.clone(), source_info);
     let writer = TableWriter::open(store, run_id, spec, transform, state.as_ref()).await?;
     match chunk {
@@ -993,7 +1014,8 @@ impl<'p> HotSwap<'p> {
         };
         let (new_sha, message) = match &outcome {
             Ok(prepared) => {
-                let ids = w.store.id_maps(&prepared.description.resolves).await?;
+                let ids =
+                    IdMaps::connect(&self.plan.target_url, &prepared.description.resolves).await?;
                 let transform = w.transform.swapped(prepared, ids)?;
                 w.replace(TableSpec::of(prepared), transform);
                 let new = prepared.plugin.sha256.clone();

@@ -44,7 +44,10 @@ pub async fn open_locked(plan: &plan::Plan, command: Option<&str>) -> anyhow::Re
     };
     let source = connect(&plan.source_url, pg::Side::Source).await?;
     let runtime = wasm::Runtime::new()?;
-    let (analysis, _) = analyze_rehearsed(plan, &runtime, Some(&source), Some(&target)).await?;
+    let (mut analysis, _) = analyze_rehearsed(plan, &runtime, Some(&source), Some(&target)).await?;
+    if command == Some("rollback") {
+        analysis.problems.retain(check::problem_blocks_rollback);
+    }
     if !analysis.problems.is_empty() {
         let list = crate::check::problem_list(&analysis.problems);
         return Err(Error::check(format!(

@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS migration.table_state (
     error            text,
     started_at       timestamptz,
     updated_at       timestamptz,
-    finished_at      timestamptz
+    finished_at      timestamptz,
+    keep_id_map      boolean                 -- id-map rows written for its rows (decided when it begins)
 );
 
 -- Lineage: every committed batch and the component that produced it.
@@ -197,6 +198,12 @@ BEGIN
                WHERE table_schema = 'migration' AND table_name = 'id_map' AND column_name = 'legacy_id') THEN
         ALTER TABLE migration.id_map RENAME COLUMN legacy_id TO legacy_key;
     END IF;
+    -- Hosts before the decision wrote id-map rows for every table: their tables keep them.
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns
+                   WHERE table_schema = 'migration' AND table_name = 'table_state' AND column_name = 'keep_id_map') THEN
+        ALTER TABLE migration.table_state ADD COLUMN keep_id_map boolean;
+        UPDATE migration.table_state SET keep_id_map = true;
+    END IF;
     FOR c IN SELECT table_name, column_name FROM information_schema.columns
              WHERE table_schema = 'migration' AND data_type = 'bigint'
                AND (table_name, column_name) IN (('id_map', 'legacy_key'), ('quarantine', 'legacy_key'),
@@ -350,6 +357,8 @@ pub struct TableState {
     pub counts: TableCounts,
     /// Why it failed (set with [`TablePhase::Failed`]).
     pub error: Option<String>,
+    /// Whether its rows' id-map rows are written (None: not decided yet, see [`keep_id_map`]).
+    pub keep_id_map: Option<bool>,
 }
 
 /// The state of `table`, or None if it never started.
@@ -360,7 +369,7 @@ pub async fn table_state(
     let row = client
         .query_opt(
             "SELECT phase, last_key, source_rows, rows_read, rows_written, rows_skipped, rows_rejected,
-                    target_rows, batches, error
+                    target_rows, batches, error, keep_id_map
              FROM migration.table_state WHERE table_name = $1",
             &[&table],
         )
@@ -382,7 +391,75 @@ pub async fn table_state(
             batches: r.get(8),
         },
         error: r.get(9),
+        keep_id_map: r.get(10),
     }))
+}
+
+/// Whether the id-map rows of a table are written, decided once when it begins: `wanted` (a
+/// plugin of the plan resolves it, it is adopted, or its plan entry has `keep_id_map`) unless
+/// rows were already committed under an earlier decision, which then stands. A map kept once
+/// stays kept; a map not kept cannot start once rows were committed without it (some would be
+/// missing): `host check` refuses that plan first, this is the last guard. Returns the decision.
+pub fn keep_id_map(
+    table: &str,
+    recorded: Option<bool>,
+    rows_written: i64,
+    wanted: bool,
+) -> anyhow::Result<bool> {
+    match recorded {
+        None => Ok(wanted),
+        Some(_) if rows_written == 0 => Ok(wanted),
+        Some(true) => Ok(true),
+        Some(false) if wanted => Err(anyhow::anyhow!(
+            "{table} cannot start keeping its id map: {}",
+            id_map_not_kept(table, rows_written)
+        )),
+        Some(false) => Ok(false),
+    }
+}
+
+/// What every message about a map not kept says (`host rollback`, which is the way out, lets
+/// such problems pass: see `check::problem_blocks_rollback`).
+pub const NO_ID_MAP_ROWS: &str = "have no id-map rows";
+
+/// Why a table's id map cannot be resolved: its written rows have no id-map rows.
+pub fn id_map_not_kept(table: &str, rows_written: i64) -> String {
+    format!(
+        "the {rows_written} rows written for {table} {NO_ID_MAP_ROWS} (no plugin of the plan resolved {table} when they were committed, and its [[table]] has no keep_id_map = true), so every resolve of a {table} id would answer \"not migrated\"\n  hint: migrate {table} again, so that it keeps its map: `host rollback PLAN --table {table} --cascade`, then `host run`; to keep a map for a plugin added later, set keep_id_map = true on its [[table]] before it runs"
+    )
+}
+
+/// The recorded id-map decision and written rows of every table that began (none when the
+/// state schema is missing; a state schema from before the decision kept every map).
+pub async fn id_map_decisions(
+    client: &impl GenericClient,
+) -> anyhow::Result<std::collections::BTreeMap<String, (bool, i64)>> {
+    let has_column: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.columns
+              WHERE table_schema = 'migration' AND table_name = 'table_state' AND column_name = 'keep_id_map')",
+            &[],
+        )
+        .await
+        .context("reading the migration state")?
+        .get(0);
+    if !has_column {
+        return Ok(Default::default());
+    }
+    let rows = client
+        .query(
+            "SELECT table_name, keep_id_map, rows_written FROM migration.table_state",
+            &[],
+        )
+        .await
+        .context("reading which tables keep their id map")?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let kept: Option<bool> = r.get(1);
+            (r.get(0), (kept.unwrap_or(true), r.get(2)))
+        })
+        .collect())
 }
 
 /// The most frequent quarantine reasons of `table`, most frequent first (for the message of a

@@ -13,7 +13,6 @@ use crate::batch::{Batch, FkCheck, SourceRow, TableSpec};
 use crate::check::AdoptTarget;
 use crate::chunk::Chunk;
 use crate::deferred::DeferredFk;
-use crate::idmap::IdMaps;
 use crate::key::Key;
 use crate::state::{BatchKind, RunOutcome, TableCounts, TableState};
 
@@ -124,7 +123,9 @@ pub trait StateStore: Send {
         source_rows: i64,
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
 
-    /// Commits one batch atomically (returning its number and the table's counts after it): its target rows, id-map rows (written rows), skipped and
+    /// Commits one batch atomically (returning its number and the table's counts after it):
+    /// its target rows, id-map rows (written rows, where the table's recorded decision keeps
+    /// its map: see [`StateStore::keep_id_map`]), skipped and
     /// quarantined rows (with the source row and the component), the lineage record (kind
     /// from the checkpoint), the table's counts and, for [`Checkpoint::Advance`], the
     /// checkpoint, which must still be `from` (else `Other`: another runner moved it). A
@@ -166,11 +167,14 @@ pub trait StateStore: Send {
         table: &str,
     ) -> impl Future<Output = anyhow::Result<Vec<Key>>> + Send;
 
-    /// The committed id maps and skips of `entities`, for a plugin that resolves them.
-    fn id_maps(
+    /// Decides, when the table begins, whether its rows' id-map rows are written (see
+    /// `state::keep_id_map`: `wanted` unless rows were committed under an earlier decision),
+    /// and records it, so every later commit, retry and check reads the same answer.
+    fn keep_id_map(
         &mut self,
-        entities: &[String],
-    ) -> impl Future<Output = anyhow::Result<IdMaps>> + Send;
+        table: &str,
+        wanted: bool,
+    ) -> impl Future<Output = anyhow::Result<bool>> + Send;
 
     /// The foreign keys set aside for the load, which each batch proves for itself.
     fn set_aside_foreign_keys(

@@ -203,13 +203,17 @@ async fn check_table(
     let recorded = Recorded::read(target, name).await?;
     checks.push(passed("reasons", recorded.reasons(c)));
     let adopted_table = t.adopt_target();
-    // The id map is kept for the tables another plugin resolves (and was kept for every
-    // table before): where it is, it must be whole.
-    let resolved = analysis
-        .tables
-        .iter()
-        .any(|o| o.description.resolves.contains(name));
-    let id_map_kept = recorded.mapped > 0 || resolved || adopted_table.is_some();
+    // The id map is kept where the run decided to when the table began (a plugin resolves
+    // it, it is adopted, or its plan entry says so; state from before the decision says so
+    // for every table): where it is, it must be whole. Undecided (it never got to begin its
+    // first batch): what the plan wants now, or what the state holds.
+    let id_map_kept = st.keep_id_map.unwrap_or_else(|| {
+        let resolved = analysis
+            .tables
+            .iter()
+            .any(|o| o.description.resolves.contains(name));
+        recorded.mapped > 0 || resolved || adopted_table.is_some() || t.plan.keep_id_map
+    });
     if !tables_with_id(t).is_empty() && id_map_kept {
         let missing = id_map_dangling(plan, target, t).await?;
         checks.push(passed("id_map", id_map(t, &recorded, missing, c)));
@@ -854,7 +858,7 @@ async fn sample_check(
         });
     }
     let mut rows = read_sample(plan, source, t, n).await?;
-    let ids = Arc::new(IdMaps::load(target, &t.description.resolves).await?);
+    let ids = Arc::new(IdMaps::connect(&plan.target_url, &t.description.resolves).await?);
     let mut instance = t.plugin.instantiate(ids, &t.plan.name)?;
     let outcomes = run::transform_rows(&mut instance, &mut rows)?;
     let spec = TableSpec::of(t);
@@ -1163,6 +1167,7 @@ mod tests {
             last_key: None,
             counts,
             error: None,
+            keep_id_map: None,
         }
     }
 

@@ -580,37 +580,45 @@ fn plugin_key(entity: &str, key: &[Value]) -> wasmtime::Result<Key> {
     })
 }
 
+/// A lookup in the target failed: the call traps, and the runner stops the table with the
+/// failure (`IdMaps::take_fault`) rather than quarantining the row.
+fn lookup_failed(e: anyhow::Error) -> wasmtime::Error {
+    wasmtime::Error::msg(format!("{e:#}"))
+}
+
 impl migrate::transform::ids::Host for PluginState {
     fn resolve(&mut self, entity: String, legacy_id: i64) -> wasmtime::Result<Option<String>> {
         self.require_loaded(&entity)?;
-        Ok(self
-            .ids
-            .resolve(&entity, &Key::Int(legacy_id))
-            .map(|u| u.to_string()))
+        let id = self.ids.resolve(&entity, &Key::Int(legacy_id));
+        Ok(id.map_err(lookup_failed)?.map(|u| u.to_string()))
     }
 
     fn skipped(&mut self, entity: String, legacy_id: i64) -> wasmtime::Result<Option<String>> {
-        Ok(self.ids.skipped(&entity, &Key::Int(legacy_id)))
+        let reason = self.ids.skipped(&entity, &Key::Int(legacy_id));
+        reason.map_err(lookup_failed)
     }
 
     fn mint(&mut self, entity: String, legacy_id: i64) -> wasmtime::Result<String> {
-        Ok(self.ids.mint(&entity, &Key::Int(legacy_id)).to_string())
+        let id = self.ids.mint(&entity, &Key::Int(legacy_id));
+        Ok(id.map_err(lookup_failed)?.to_string())
     }
 
     fn resolve_key(&mut self, entity: String, key: Vec<Value>) -> wasmtime::Result<Option<String>> {
         self.require_loaded(&entity)?;
         let key = plugin_key(&entity, &key)?;
-        Ok(self.ids.resolve(&entity, &key).map(|u| u.to_string()))
+        let id = self.ids.resolve(&entity, &key);
+        Ok(id.map_err(lookup_failed)?.map(|u| u.to_string()))
     }
 
     fn skipped_key(&mut self, entity: String, key: Vec<Value>) -> wasmtime::Result<Option<String>> {
         let key = plugin_key(&entity, &key)?;
-        Ok(self.ids.skipped(&entity, &key))
+        self.ids.skipped(&entity, &key).map_err(lookup_failed)
     }
 
     fn mint_key(&mut self, entity: String, key: Vec<Value>) -> wasmtime::Result<String> {
         let key = plugin_key(&entity, &key)?;
-        Ok(self.ids.mint(&entity, &key).to_string())
+        let id = self.ids.mint(&entity, &key);
+        Ok(id.map_err(lookup_failed)?.to_string())
     }
 
     /// The UUID the row will get: what `mint-key` gives; the runner settles the reference.

@@ -9,7 +9,6 @@ use crate::batch::{source_json, Fate};
 use crate::check::AdoptTarget;
 use crate::chunk::Chunk;
 use crate::deferred::DeferredFk;
-use crate::idmap::IdMaps;
 use crate::key::Key;
 use crate::state::{BatchKind, RunOutcome, TableCounts, TablePhase, TableState};
 
@@ -201,6 +200,7 @@ impl StateStore for MemoryStore {
                 last_key: None,
                 counts: TableCounts::default(),
                 error: None,
+                keep_id_map: None,
             });
         state.phase = TablePhase::Copying;
         state.error = None;
@@ -277,20 +277,14 @@ impl StateStore for MemoryStore {
             .collect())
     }
 
-    async fn id_maps(&mut self, entities: &[String]) -> anyhow::Result<IdMaps> {
-        let written: Vec<(String, Key)> = self
-            .id_map
-            .keys()
-            .filter(|(e, _)| entities.contains(e))
-            .cloned()
-            .collect();
-        let skipped: Vec<(String, Key, String)> = self
-            .skipped
-            .iter()
-            .filter(|((e, _), _)| entities.contains(e))
-            .map(|((e, k), (reason, _))| (e.clone(), k.clone(), reason.clone()))
-            .collect();
-        Ok(IdMaps::in_memory(entities, &written, &skipped))
+    async fn keep_id_map(&mut self, table: &str, wanted: bool) -> anyhow::Result<bool> {
+        let Some(st) = self.tables.get_mut(table) else {
+            return Ok(wanted);
+        };
+        let keep =
+            crate::state::keep_id_map(table, st.keep_id_map, st.counts.rows_written, wanted)?;
+        st.keep_id_map = Some(keep);
+        Ok(keep)
     }
 
     async fn set_aside_foreign_keys(&mut self) -> anyhow::Result<Vec<DeferredFk>> {

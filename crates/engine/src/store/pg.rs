@@ -15,7 +15,6 @@ use crate::check::AdoptTarget;
 use crate::chunk::Chunk;
 use crate::codec;
 use crate::deferred::DeferredFk;
-use crate::idmap::IdMaps;
 use crate::key::Key;
 use crate::pg::{self, error_text, ident, qualified};
 use crate::state::{self, RunOutcome, StateValue, TableState};
@@ -119,8 +118,18 @@ impl StateStore for PgStore<'_> {
         Ok(keys)
     }
 
-    async fn id_maps(&mut self, entities: &[String]) -> anyhow::Result<IdMaps> {
-        IdMaps::load(self.client, entities).await
+    async fn keep_id_map(&mut self, table: &str, wanted: bool) -> anyhow::Result<bool> {
+        let st = state::table_state(&*self.client, table).await?;
+        let (recorded, written) = st.map_or((None, 0), |s| (s.keep_id_map, s.counts.rows_written));
+        let keep = state::keep_id_map(table, recorded, written, wanted)?;
+        self.client
+            .execute(
+                "UPDATE migration.table_state SET keep_id_map = $2 WHERE table_name = $1",
+                &[&table, &keep],
+            )
+            .await
+            .with_context(|| format!("recording whether {table} keeps its id map"))?;
+        Ok(keep)
     }
 
     async fn set_aside_foreign_keys(&mut self) -> anyhow::Result<Vec<DeferredFk>> {
@@ -307,25 +316,30 @@ async fn prove_foreign_keys(
     Ok(())
 }
 
-/// The id-map rows of the batch's written rows.
+/// The id-map rows of the batch's written rows, where the table's recorded decision keeps its
+/// map (a table nobody resolves needs none; its UUIDs are minted from its keys anyway): read
+/// in the same statement, so every commit of the table, whichever command, chunk or process
+/// makes it, follows the one decision. An undecided table (a state row from before the
+/// decision) keeps its map.
 async fn write_id_map(tx: &Transaction<'_>, c: &BatchCommit<'_>) -> Result<(), CommitError> {
     let name = &c.table.name;
-    let mut id_buf = Vec::new();
+    let mut mapped_keys: Vec<String> = Vec::new();
+    let mut mapped_ids: Vec<uuid::Uuid> = Vec::new();
     for (row, fate) in c.rows.iter().zip(&c.batch.fates) {
         if let Fate::Written(id) = fate {
-            codec::escape_text(&mut id_buf, name);
-            id_buf.push(b'\t');
-            codec::escape_text(&mut id_buf, &row.key.to_string());
-            id_buf.extend_from_slice(format!("\t{id}\n").as_bytes());
+            mapped_keys.push(row.key.to_string());
+            mapped_ids.push(*id);
         }
     }
-    if !id_buf.is_empty() {
-        copy_in(
-            tx,
-            "COPY migration.id_map (entity, legacy_key, id) FROM STDIN",
-            id_buf,
+    if !mapped_keys.is_empty() {
+        tx.execute(
+            "INSERT INTO migration.id_map (entity, legacy_key, id)
+             SELECT $1, k, i FROM unnest($2::text[], $3::uuid[]) AS u(k, i)
+             WHERE coalesce((SELECT keep_id_map FROM migration.table_state WHERE table_name = $1), true)",
+            &[name, &mapped_keys, &mapped_ids],
         )
-        .await?;
+        .await
+        .map_err(CommitError::from_pg)?;
     }
     Ok(())
 }

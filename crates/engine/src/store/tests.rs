@@ -45,6 +45,7 @@ fn spec(batch_size: usize, max_reject_rate: f64) -> TableSpec {
         source_columns: columns(),
         target_columns: vec![("offices".into(), columns())],
         adopt: None,
+        keep_id_map: true,
     }
 }
 
