@@ -11,6 +11,7 @@ mod contract;
 mod cycles;
 mod example;
 mod faults;
+mod key_build;
 mod keys;
 mod operate;
 mod plugin;

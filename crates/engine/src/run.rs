@@ -450,6 +450,23 @@ impl<'s, S: StateStore, T: Transform> TableWriter<'s, S, T> {
         }
     }
 
+    /// All the table's rows are committed: the keys set aside for its tables are built (a
+    /// duplicate is quarantined and the counts follow; see `deferred::build_table_keys`).
+    pub async fn build_keys<R: PageSource>(&mut self, source: &R) -> anyhow::Result<()> {
+        let clock = Instant::now();
+        let built = self.store.build_table_keys(&self.spec, source).await?;
+        self.timing.write += clock.elapsed();
+        if built.quarantined > 0 {
+            if let Some(s) = self.store.table_state(&self.spec.name).await? {
+                self.counts = s.counts;
+            }
+        }
+        for line in &built.failed {
+            warn!("not built: {line} (it stays set aside)");
+        }
+        Ok(())
+    }
+
     /// Stops the table, with its most frequent reasons, when its quarantined share is over
     /// its limit (see [`check_reject_rate`]).
     async fn stop_if_over_reject_rate(
@@ -522,6 +539,7 @@ where
 {
     let mut progress = Progress::new(&w.spec.name, total as u64, w.counts.rows_read as u64);
     copy_pages(w, source, boundary, total, &mut progress).await?;
+    w.build_keys(source).await?;
     w.timing.log();
     if let Some(a) = w.spec.adopt.clone() {
         let extras = w.store.record_adopt_extras(&w.spec.name, &a).await?;

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{BatchCommit, Checkpoint, CommitError, StateStore, SwapRecord};
-use crate::batch::{source_json, Fate};
+use crate::batch::{source_json, Fate, TableSpec};
 use crate::check::AdoptTarget;
 use crate::deferred::DeferredFk;
 use crate::idmap::IdMaps;
@@ -221,6 +221,15 @@ impl StateStore for MemoryStore {
         self.account(c)?;
         self.apply(c);
         Ok(())
+    }
+
+    async fn build_table_keys<R: crate::run::PageSource>(
+        &mut self,
+        _: &TableSpec,
+        _: &R,
+    ) -> anyhow::Result<crate::deferred::Built> {
+        // Nothing is set aside in memory.
+        Ok(Default::default())
     }
 
     async fn finish_table(&mut self, table: &str) -> anyhow::Result<()> {
