@@ -37,9 +37,10 @@ fn target_and_plan(cluster: &Cluster, legacy: &str, name: &str, mode: &str) -> (
         20,
         CORE_TABLES,
     );
-    let text = std::fs::read_to_string(&plan)
-        .unwrap()
-        .replace("[defaults]\n", &format!("[defaults]\nload_mode = \"{mode}\"\n"));
+    let text = std::fs::read_to_string(&plan).unwrap().replace(
+        "[defaults]\n",
+        &format!("[defaults]\nload_mode = \"{mode}\"\n"),
+    );
     std::fs::write(&plan, text).unwrap();
     (target, plan.to_str().unwrap().to_string())
 }
@@ -121,7 +122,11 @@ fn keys_set_aside_are_built_when_the_table_finishes_and_duplicates_quarantined_a
         built.is_some() && patients.is_some() && built < patients,
         "{log}"
     );
-    assert!(invalid_indexes(&mut db).is_empty(), "{:?}", invalid_indexes(&mut db));
+    assert!(
+        invalid_indexes(&mut db).is_empty(),
+        "{:?}",
+        invalid_indexes(&mut db)
+    );
     assert_eq!(set_aside(&mut db, "key"), 0);
     // The same rows, quarantined rows (with their reasons), counts, keys and indexes.
     assert_same_digests(&reference, &digests(&mut db));
@@ -157,7 +162,8 @@ fn a_run_killed_before_a_key_build_resumes_identically_and_rollback_puts_keys_ba
     let legacy = legacy_with_duplicates(cluster);
     let (_, reference) = checked_reference(cluster, &legacy);
     for then in ["rollback", "run"] {
-        let (target, plan) = target_and_plan(cluster, &legacy, &format!("keys_killed_{then}"), "bulk");
+        let (target, plan) =
+            target_and_plan(cluster, &legacy, &format!("keys_killed_{then}"), "bulk");
         let out = host(&["run", &plan])
             .env("FAILPOINTS", "before-key-build=return(doctors:1)")
             .output()
@@ -178,7 +184,9 @@ fn a_run_killed_before_a_key_build_resumes_identically_and_rollback_puts_keys_ba
             let fresh = cluster.fresh_db("keys_fresh");
             let mut fresh = cluster.connect(&fresh);
             fresh
-                .batch_execute(&std::fs::read_to_string(repo_root().join("schema/target.sql")).unwrap())
+                .batch_execute(
+                    &std::fs::read_to_string(repo_root().join("schema/target.sql")).unwrap(),
+                )
                 .unwrap();
             fresh.batch_execute(LICENCE_KEY).unwrap();
             let keys = |db: &mut postgres::Client| -> Vec<(String, String, bool)> {
@@ -196,7 +204,11 @@ fn a_run_killed_before_a_key_build_resumes_identically_and_rollback_puts_keys_ba
                 .map(|r| (r.get(0), r.get(1), r.get(2)))
                 .collect()
             };
-            assert_eq!(keys(&mut db), keys(&mut fresh), "every key and index is back");
+            assert_eq!(
+                keys(&mut db),
+                keys(&mut fresh),
+                "every key and index is back"
+            );
             let aside: i64 = db
                 .query_one("SELECT count(*) FROM migration.deferred_constraints", &[])
                 .unwrap()

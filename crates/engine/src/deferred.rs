@@ -746,7 +746,10 @@ async fn set_aside_keys(
             let (name, ddl, drop) = match &constraint {
                 Some(con) => (
                     con.clone(),
-                    format!("ALTER TABLE {relation} ADD CONSTRAINT {} {definition}", ident(con)),
+                    format!(
+                        "ALTER TABLE {relation} ADD CONSTRAINT {} {definition}",
+                        ident(con)
+                    ),
                     format!("ALTER TABLE {relation} DROP CONSTRAINT {}", ident(con)),
                 ),
                 None => (
@@ -826,7 +829,11 @@ pub async fn build_table_keys<R: crate::run::PageSource>(
     if !crate::state::has_deferred_table(client).await? {
         return Ok(built);
     }
-    let tables: Vec<&str> = spec.target_columns.iter().map(|(t, _)| t.as_str()).collect();
+    let tables: Vec<&str> = spec
+        .target_columns
+        .iter()
+        .map(|(t, _)| t.as_str())
+        .collect();
     let mut crashed_here = false;
     loop {
         let keys: Vec<Record> = records(client)
@@ -872,7 +879,8 @@ pub async fn build_table_keys<R: crate::run::PageSource>(
                     Err(why) => why,
                     Ok(_) => "duplicates found, yet none could be told apart".to_string(),
                 };
-                let why = format!("{why}: remove the duplicate rows by hand, then `host run` builds it");
+                let why =
+                    format!("{why}: remove the duplicate rows by hand, then `host run` builds it");
                 for rec in &left {
                     record_error(client, rec, &why).await?;
                     built.failed.push(rec.failure_line(&why));
@@ -932,10 +940,24 @@ async fn quarantine_duplicates<R: crate::run::PageSource>(
             .column
             .as_deref()
             .and_then(|c| serde_json::from_str(c).ok())
-            .with_context(|| format!("the columns of set-aside key {} are not recorded", rec.name))?;
-        let link = &links.iter().find(|(t, _)| *t == rec.table).expect("every table linked").1;
-        let list = columns.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ");
-        let shown = columns.iter().map(|c| format!("{}::text", ident(c))).collect::<Vec<_>>().join(", ");
+            .with_context(|| {
+                format!("the columns of set-aside key {} are not recorded", rec.name)
+            })?;
+        let link = &links
+            .iter()
+            .find(|(t, _)| *t == rec.table)
+            .expect("every table linked")
+            .1;
+        let list = columns
+            .iter()
+            .map(|c| ident(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let shown = columns
+            .iter()
+            .map(|c| format!("{}::text", ident(c)))
+            .collect::<Vec<_>>()
+            .join(", ");
         let relation = qualified(schema, &rec.table);
         let rows = client
             .query(
@@ -953,7 +975,10 @@ async fn quarantine_duplicates<R: crate::run::PageSource>(
             .with_context(|| format!("looking for the duplicates of {} in {}", rec.name, rec.table))?;
         for r in &rows {
             let Some(key) = r.get::<_, Option<String>>(1) else {
-                return Ok(Err(format!("a row of {} repeating a value of {} has no source row in migration.id_map", rec.table, rec.name)));
+                return Ok(Err(format!(
+                    "a row of {} repeating a value of {} has no source row in migration.id_map",
+                    rec.table, rec.name
+                )));
             };
             let reason = format!(
                 "target refused the row: duplicate key value violates unique constraint \"{}\" (Key ({})=({}) already exists.)",
@@ -961,10 +986,13 @@ async fn quarantine_duplicates<R: crate::run::PageSource>(
                 r.get::<_, String>(3),
                 r.get::<_, String>(2)
             );
-            by_key.entry(Key::from_stored(&key)).or_default().push(Duplicate {
-                group: (i, r.get(0)),
-                reason,
-            });
+            by_key
+                .entry(Key::from_stored(&key))
+                .or_default()
+                .push(Duplicate {
+                    group: (i, r.get(0)),
+                    reason,
+                });
         }
     }
     let refused = refused_in_key_order(by_key);
@@ -1003,7 +1031,12 @@ async fn quarantine_duplicates<R: crate::run::PageSource>(
     for (table, link) in links.iter().rev() {
         let deleted = tx
             .query(
-                &format!("DELETE FROM {} WHERE {} = ANY($1) RETURNING {}", qualified(schema, table), ident(link), ident(link)),
+                &format!(
+                    "DELETE FROM {} WHERE {} = ANY($1) RETURNING {}",
+                    qualified(schema, table),
+                    ident(link),
+                    ident(link)
+                ),
                 &[&id_list],
             )
             .await
@@ -1017,9 +1050,10 @@ async fn quarantine_duplicates<R: crate::run::PageSource>(
     let mut total_target_rows = 0i64;
     for (key, reason) in &refused {
         let stored = key.to_string();
-        let batch = batches.iter().rev().find(|b| {
-            Key::from_stored(b.get(1)) <= *key && *key <= Key::from_stored(b.get(2))
-        });
+        let batch = batches
+            .iter()
+            .rev()
+            .find(|b| Key::from_stored(b.get(1)) <= *key && *key <= Key::from_stored(b.get(2)));
         let (batch_no, sha): (i64, String) = match batch {
             Some(b) => (b.get(0), b.get(3)),
             None => (0, String::new()),
