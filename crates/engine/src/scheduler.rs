@@ -418,7 +418,7 @@ async fn set_aside(
     if set_aside > 0 {
         tracing::info!(
             set_aside,
-            "foreign keys and plain indexes set aside for the load: each batch checks its own keys, and all are put back (validated) at the end"
+            "foreign keys and indexes set aside for the load: each batch checks its own keys, the primary and unique keys of a table filled from empty are built when it finishes, and the rest are put back (validated) at the end"
         );
     }
     Ok(put_back.failed)
