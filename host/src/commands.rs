@@ -79,6 +79,20 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
     }
 }
 
+pub async fn worker(args: &PlanArgs) -> anyhow::Result<()> {
+    let plan = args.load()?;
+    let worked = scheduler::work(&plan).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&worked)?);
+    } else {
+        summary::print_work(&worked);
+    }
+    match worked.failure() {
+        None => Ok(()),
+        Some(failure) => Err(failure.into()),
+    }
+}
+
 pub async fn validate(args: &PlanArgs) -> anyhow::Result<()> {
     let plan = args.load()?;
     let Opened {
@@ -329,9 +343,13 @@ pub async fn status(args: &PlanArgs) -> anyhow::Result<()> {
     let holder = lock::holder(&target).await?;
     let tables = engine::status::tables(&plan, &target).await?;
     let overall = summary::Overall::of(&tables);
+    let workers = engine::chunk::live_workers_if_any(&target).await?;
+    let split = engine::chunk::split_progress(&target).await?;
     if args.json {
         let json = serde_json::json!({
             "tables": tables,
+            "workers": workers,
+            "split_tables": split,
             "tables_done": overall.done,
             "tables_total": tables.len(),
             "rows_read": overall.read,
@@ -343,6 +361,7 @@ pub async fn status(args: &PlanArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         summary::print_status(&tables, &overall, holder.as_ref(), set_aside.as_ref());
+        summary::print_workers(&workers, &split);
     }
     Ok(())
 }
