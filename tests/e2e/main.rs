@@ -12,6 +12,7 @@ mod cycles;
 mod example;
 mod faults;
 mod idmaps;
+mod key_build;
 mod keys;
 mod operate;
 mod plugin;

@@ -1,5 +1,6 @@
 //! Bulk-load mode: the target's foreign keys and plain indexes are set aside while a run
-//! loads, and put back (and so proven) once at its end.
+//! loads, and put back (and so proven) once at its end; the primary keys and unique keys of
+//! tables it fills from empty are built as each table finishes.
 //!
 //! Per-row foreign-key triggers and random inserts into secondary B-trees are most of what a
 //! row costs the target. While they are set aside, every batch still proves its own foreign
@@ -9,8 +10,43 @@
 //! same transaction that drops it, so an interrupted run loses nothing: the next run (or
 //! `host rollback`) restores it. Restoring re-adds each foreign key *validated* (a key that was
 //! NOT VALID comes back NOT VALID, a DEFERRABLE one DEFERRABLE: `pg_get_constraintdef` keeps
-//! both), so the end of a run proves orphans = 0 across every key. Primary keys, unique and
-//! check constraints stay: they decide which rows the target refuses.
+//! both), so the end of a run proves orphans = 0 across every key. Check constraints stay.
+//!
+//! Primary keys and unique keys (constraints and unique indexes) of a table the run fills
+//! **from empty** are set aside too, and built back by [`build_table_keys`] as soon as the
+//! plan table writing it has committed all its rows, before any table depending on it starts
+//! (their batches prove their keys against its primary key). Random UUID keys make every
+//! row's insert into those B-trees a random page write; one sorted build is far cheaper. A
+//! build that finds duplicates does not fail the run: it refuses the same source rows an
+//! index-maintained load refuses (rows commit in key order, so of each group of rows sharing a
+//! value the one of the lowest source key stays; a row is refused when a value it holds was
+//! taken by a row kept before it), quarantined in PostgreSQL's own words (`duplicate key value
+//! violates unique constraint "X" (Key (c)=(v) already exists.)`, as a checked load records
+//! it), their target rows deleted from every table the plan table writes, their id-map
+//! entries dropped and the table's and batches' counts moved, in one transaction; then the
+//! build goes on. A target row is traced to its source row through the first uuid column of
+//! its table (in the plugin's order) whose every value is an id of the plan table in
+//! `migration.id_map` (a row's own id, or its parent's id for a row split off it); a table
+//! where no such column exists keeps the key set aside with the reason, for the operator.
+//! These keys stay in place:
+//! - when the table holds rows at the start (a resumed run keeps what it set aside itself, and
+//!   sets nothing new aside over rows already written);
+//! - when several plan tables write the table (it is built when one plan table finishes), or
+//!   the plan table is `load_mode = "checked"` or adopted, or one of its tables has no uuid
+//!   column to trace a row by;
+//! - when its plan table resolves its own rows (a self-reference through the id map): a later
+//!   row may have resolved a row the build then quarantines, which an index-maintained load
+//!   never committed, so the results would differ. A forward reference from another table is
+//!   fine: settling sets a reference to a quarantined row to NULL either way;
+//! - when a foreign key in place references it (it needs the index), or a set-aside foreign key
+//!   of a table the same plan table writes does (its batches prove it against the index), so
+//!   a parent whose child is split off it with `ON DELETE CASCADE` keeps its primary key;
+//! - over expressions, partial, NULLS NOT DISTINCT, exclusion constraints, replica identities,
+//!   partitions, or what something else depends on (dropped under a savepoint: it stays).
+//!
+//! One difference with a checked load remains: a row the load refused over a key kept in
+//! place, repeating a row the build then quarantines, stays quarantined (a checked load would
+//! have kept it): `host retry` writes it.
 //!
 //! Only what no other session can be affected by is set aside. A foreign key stays in place
 //! when its parent table is not loaded by this run (a key into `auth.users`, into another
@@ -32,6 +68,10 @@
 use anyhow::Context;
 use tokio_postgres::Client;
 
+use tracing::warn;
+
+use crate::batch::{source_json, TableSpec};
+use crate::key::Key;
 use crate::order::ForwardRef;
 use crate::pg::{error_text, ident, qualified};
 use crate::plan::LoadMode;
@@ -54,9 +94,16 @@ pub struct Loading {
     /// The forward references set aside whatever the load mode: those of tables this run
     /// writes, and those set aside earlier and not settled yet.
     pub forward: Vec<ForwardRef>,
+    /// Of `bulk`, the tables whose primary key and unique keys may be set aside too, each
+    /// with the one plan table writing it (see the module doc): (target table, plan table).
+    pub keyed: Vec<(String, String)>,
 }
 
 impl Loading {
+    fn is_keyed(&self, table: &str) -> bool {
+        self.keyed.iter().any(|(t, _)| t == table)
+    }
+
     fn is_forward(&self, table: &str, name: &str) -> bool {
         self.forward
             .iter()
@@ -90,6 +137,7 @@ struct Record {
 impl Record {
     /// The DDL that puts it back in `schema`.
     fn ddl(&self, schema: &str) -> String {
+        // A key's definition is recorded as the whole statement that re-creates it.
         if self.kind == ConstraintKind::ForeignKey {
             format!(
                 "ALTER TABLE {} ADD CONSTRAINT {} {}",
@@ -104,10 +152,10 @@ impl Record {
 
     /// The line that says it could not be put back, and why.
     fn failure_line(&self, why: &str) -> String {
-        let kind = if self.kind == ConstraintKind::ForeignKey {
-            "foreign key"
-        } else {
-            "index"
+        let kind = match self.kind {
+            ConstraintKind::ForeignKey => "foreign key",
+            ConstraintKind::Index => "index",
+            ConstraintKind::Key => "key",
         };
         format!("{kind} {} on {}: {why}", self.name, self.table)
     }
@@ -116,6 +164,9 @@ impl Record {
     fn still_wanted(&self, schema: &str, loading: &Loading) -> bool {
         if self.kind == ConstraintKind::ForeignKey && loading.is_forward(&self.table, &self.name) {
             return true;
+        }
+        if self.kind == ConstraintKind::Key {
+            return loading.is_keyed(&self.table);
         }
         if !loading.bulk.contains(&self.table) {
             return false;
@@ -142,7 +193,7 @@ pub async fn defer(
     loading: &Loading,
 ) -> anyhow::Result<(usize, Restored)> {
     let put_back = restore_where(client, schema, |r| !r.still_wanted(schema, loading)).await?;
-    let tx = client.transaction().await?;
+    let mut tx = client.transaction().await?;
     record_forward(&tx, loading).await?;
     let fks = keys_to_set_aside(&tx, schema, loading).await?;
     let indexes = tx
@@ -188,6 +239,7 @@ pub async fn defer(
             .await
             .with_context(|| format!("setting aside index {name} of {table}"))?;
     }
+    set_aside_keys(&mut tx, schema, loading).await?;
     tx.commit().await?;
     let now = count(client).await?;
     Ok((now.total(), put_back))
@@ -633,6 +685,460 @@ pub async fn forget_dangling(
     Ok(())
 }
 
+/// Sets aside, in the transaction `defer` sets the rest aside in, the primary keys, unique
+/// constraints and unique indexes of `loading.keyed` (recording each): for each plan table whose
+/// tables are all empty (filled from empty; a resumed run keeps what it set aside before, and
+/// sets aside nothing new over rows already written). A key stays in place when a foreign key
+/// in place references it (it needs the index), when a set-aside foreign key of a table the
+/// same plan table writes references it (each batch proves those against it), and when it
+/// is not a plain one: over expressions, partial, NULLS NOT DISTINCT, an exclusion
+/// constraint, a replica identity, a partition's. Each drop runs under a savepoint: a key
+/// something else depends on (a view grouping by it...) simply stays.
+async fn set_aside_keys(
+    tx: &mut tokio_postgres::Transaction<'_>,
+    schema: &str,
+    loading: &Loading,
+) -> anyhow::Result<()> {
+    let mut plan_tables: Vec<&str> = loading.keyed.iter().map(|(_, p)| p.as_str()).collect();
+    plan_tables.sort();
+    plan_tables.dedup();
+    for plan_table in plan_tables {
+        let tables: Vec<String> = loading
+            .keyed
+            .iter()
+            .filter(|(_, p)| p == plan_table)
+            .map(|(t, _)| t.clone())
+            .collect();
+        if !all_empty(tx, schema, &tables).await? {
+            continue;
+        }
+        let keys = tx
+            .query(
+                "SELECT c.relname::text, ic.relname::text, con.conname::text,
+                        CASE WHEN con.oid IS NULL THEN pg_get_indexdef(i.indexrelid) ELSE pg_get_constraintdef(con.oid) END,
+                        ARRAY(SELECT a.attname::text FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, o)
+                              JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.o)
+                 FROM pg_index i
+                 JOIN pg_class ic ON ic.oid = i.indexrelid
+                 JOIN pg_class c ON c.oid = i.indrelid
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                 LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u')
+                 WHERE n.nspname = $1 AND c.relname = ANY($2) AND c.relkind = 'r'
+                   AND i.indisunique AND i.indisvalid AND NOT i.indisreplident
+                   AND i.indexprs IS NULL AND i.indpred IS NULL
+                   AND pg_get_indexdef(i.indexrelid) NOT LIKE '%NULLS NOT DISTINCT%'
+                   AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.contype NOT IN ('p', 'u'))
+                   AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid OR h.inhparent = i.indexrelid)
+                   AND NOT EXISTS (SELECT 1 FROM migration.deferred_constraints d
+                                   WHERE d.kind = 'fk' AND d.ref_schema = $1 AND d.ref_table = c.relname
+                                     AND d.table_name = ANY($2))
+                 ORDER BY 1, i.indisprimary DESC, 2",
+                &[&schema, &tables],
+            )
+            .await
+            .context("listing the target's primary keys and unique keys")?;
+        for r in &keys {
+            let (table, index): (String, String) = (r.get(0), r.get(1));
+            let constraint: Option<String> = r.get(2);
+            let definition: String = r.get(3);
+            let columns: Vec<String> = r.get(4);
+            let relation = qualified(schema, &table);
+            let (name, ddl, drop) = match &constraint {
+                Some(con) => (
+                    con.clone(),
+                    format!(
+                        "ALTER TABLE {relation} ADD CONSTRAINT {} {definition}",
+                        ident(con)
+                    ),
+                    format!("ALTER TABLE {relation} DROP CONSTRAINT {}", ident(con)),
+                ),
+                None => (
+                    index.clone(),
+                    definition,
+                    format!("DROP INDEX {}", qualified(schema, &index)),
+                ),
+            };
+            let savepoint = tx.savepoint("set_aside_key").await?;
+            if let Err(e) = savepoint.batch_execute(&drop).await {
+                tracing::info!(%table, key = %name, "kept in place: {}", error_text(&e));
+                savepoint.rollback().await?;
+                continue;
+            }
+            savepoint
+                .execute(
+                    "INSERT INTO migration.deferred_constraints (table_name, name, kind, definition, column_name)
+                     VALUES ($1, $2, 'key', $3, $4) ON CONFLICT DO NOTHING",
+                    &[&table, &name, &ddl, &serde_json::to_string(&columns)?],
+                )
+                .await?;
+            savepoint.commit().await?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether none of `tables` (in `schema`) holds a row.
+async fn all_empty(
+    tx: &tokio_postgres::Transaction<'_>,
+    schema: &str,
+    tables: &[String],
+) -> anyhow::Result<bool> {
+    for table in tables {
+        let relation = qualified(schema, table);
+        let empty: bool = tx
+            .query_one(
+                &format!("SELECT NOT EXISTS (SELECT 1 FROM {relation})"),
+                &[],
+            )
+            .await
+            .with_context(|| format!("looking for rows in {relation}"))?
+            .get(0);
+        if !empty {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// What building a finished table's keys came to.
+#[derive(Debug, Default)]
+pub struct Built {
+    /// Keys built.
+    pub built: usize,
+    /// Source rows quarantined as duplicates.
+    pub quarantined: i64,
+    /// One line per key that could not be built (it stays set aside, with the reason).
+    pub failed: Vec<String>,
+}
+
+/// Builds the primary keys and unique keys set aside for the tables `spec` writes, once all
+/// its rows are committed (before any table depending on it starts: their batches prove
+/// their keys against these). A build that finds duplicates does not fail: of each group
+/// of rows sharing a value, the row of the lowest source key stays (the one an
+/// index-maintained load commits first, rows committing in key order), and each other
+/// source row is quarantined in PostgreSQL's words, its target rows in every table deleted,
+/// its id-map entry dropped and the counts moved, in one transaction (see
+/// `quarantine_duplicates`); then the build goes on.
+pub async fn build_table_keys<R: crate::run::PageSource>(
+    client: &mut Client,
+    schema: &str,
+    spec: &TableSpec,
+    source: &R,
+) -> anyhow::Result<Built> {
+    let mut built = Built::default();
+    if !crate::state::has_deferred_table(client).await? {
+        return Ok(built);
+    }
+    let tables: Vec<&str> = spec
+        .target_columns
+        .iter()
+        .map(|(t, _)| t.as_str())
+        .collect();
+    let mut crashed_here = false;
+    loop {
+        let keys: Vec<Record> = records(client)
+            .await?
+            .into_iter()
+            .filter(|r| r.kind == ConstraintKind::Key && tables.contains(&r.table.as_str()))
+            .collect();
+        if keys.is_empty() {
+            return Ok(built);
+        }
+        if !crashed_here {
+            // Between the load and the build: a kill here must lose nothing.
+            crate::failpoint::crash_point("before-key-build", &spec.name, 1);
+            crashed_here = true;
+        }
+        let mut duplicates = false;
+        let mut left = Vec::new();
+        for rec in &keys {
+            let clock = std::time::Instant::now();
+            match put_back(client, schema, rec).await? {
+                Ok(()) => {
+                    built.built += 1;
+                    tracing::info!(table = %rec.table, key = %rec.name, seconds = format!("{:.1}", clock.elapsed().as_secs_f64()), "key built");
+                }
+                Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                    duplicates = true;
+                    left.push(rec.clone());
+                }
+                Err(e) => {
+                    let why = error_text(&e);
+                    record_error(client, rec, &why).await?;
+                    built.failed.push(rec.failure_line(&why));
+                }
+            }
+        }
+        if !duplicates {
+            return Ok(built);
+        }
+        match quarantine_duplicates(client, schema, spec, source, &left).await? {
+            Ok(n) if n > 0 => built.quarantined += n,
+            outcome => {
+                let why = match outcome {
+                    Err(why) => why,
+                    Ok(_) => "duplicates found, yet none could be told apart".to_string(),
+                };
+                let why =
+                    format!("{why}: remove the duplicate rows by hand, then `host run` builds it");
+                for rec in &left {
+                    record_error(client, rec, &why).await?;
+                    built.failed.push(rec.failure_line(&why));
+                }
+                return Ok(built);
+            }
+        }
+    }
+}
+
+async fn record_error(client: &Client, rec: &Record, why: &str) -> anyhow::Result<()> {
+    client
+        .execute(
+            "UPDATE migration.deferred_constraints SET error = $3 WHERE table_name = $1 AND name = $2",
+            &[&rec.table, &rec.name, &why],
+        )
+        .await?;
+    Ok(())
+}
+
+/// One target row in a group of rows sharing a value of a set-aside key.
+struct Duplicate {
+    /// Which key (index into the keys being built) and which group of it.
+    group: (usize, i64),
+    /// PostgreSQL's words for the row refused over this group.
+    reason: String,
+}
+
+/// Finds the source rows the keys `keys` (of tables `spec` writes) refuse, as an
+/// index-maintained load refuses them: source rows in key order, each refused when one of
+/// its target rows repeats a value a row kept before it holds (or another of its own rows
+/// does), and quarantines them with their target rows, id-map entries and counts in one
+/// transaction. Returns how many; `Err(why)` when the rows cannot be traced to their source
+/// rows (nothing changed).
+async fn quarantine_duplicates<R: crate::run::PageSource>(
+    client: &mut Client,
+    schema: &str,
+    spec: &TableSpec,
+    source: &R,
+    keys: &[Record],
+) -> anyhow::Result<Result<i64, String>> {
+    let name = &spec.name;
+    let mut links = Vec::new();
+    for (table, columns) in &spec.target_columns {
+        match link_column(client, schema, name, table, columns).await? {
+            Some(c) => links.push((table.clone(), c)),
+            None => {
+                return Ok(Err(format!(
+                    "the rows of {table} cannot be traced to their source rows (none of its uuid columns holds {name}'s id from migration.id_map in every row)"
+                )))
+            }
+        }
+    }
+    let mut by_key: std::collections::BTreeMap<Key, Vec<Duplicate>> = Default::default();
+    for (i, rec) in keys.iter().enumerate() {
+        let columns: Vec<String> = rec
+            .column
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok())
+            .with_context(|| {
+                format!("the columns of set-aside key {} are not recorded", rec.name)
+            })?;
+        let link = &links
+            .iter()
+            .find(|(t, _)| *t == rec.table)
+            .expect("every table linked")
+            .1;
+        let list = columns
+            .iter()
+            .map(|c| ident(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let shown = columns
+            .iter()
+            .map(|c| format!("{}::text", ident(c)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let relation = qualified(schema, &rec.table);
+        let rows = client
+            .query(
+                &format!(
+                    "WITH d AS (SELECT t.{link} AS link_id, {list} FROM {relation} t
+                                WHERE ({list}) IN (SELECT {list} FROM {relation} GROUP BY {list} HAVING count(*) > 1))
+                     SELECT (dense_rank() OVER (ORDER BY {list}))::int8, m.legacy_key, concat_ws(', ', {shown}),
+                            (SELECT string_agg(quote_ident(x), ', ' ORDER BY o) FROM unnest($2::text[]) WITH ORDINALITY u(x, o))
+                     FROM d LEFT JOIN migration.id_map m ON m.entity = $1 AND m.id = d.link_id",
+                    link = ident(link)
+                ),
+                &[name, &columns],
+            )
+            .await
+            .with_context(|| format!("looking for the duplicates of {} in {}", rec.name, rec.table))?;
+        for r in &rows {
+            let Some(key) = r.get::<_, Option<String>>(1) else {
+                return Ok(Err(format!(
+                    "a row of {} repeating a value of {} has no source row in migration.id_map",
+                    rec.table, rec.name
+                )));
+            };
+            let reason = format!(
+                "target refused the row: duplicate key value violates unique constraint \"{}\" (Key ({})=({}) already exists.)",
+                rec.name,
+                r.get::<_, String>(3),
+                r.get::<_, String>(2)
+            );
+            by_key
+                .entry(Key::from_stored(&key))
+                .or_default()
+                .push(Duplicate {
+                    group: (i, r.get(0)),
+                    reason,
+                });
+        }
+    }
+    let refused = refused_in_key_order(by_key);
+    if refused.is_empty() {
+        return Ok(Ok(0));
+    }
+    let keys_refused: Vec<Key> = refused.iter().map(|(k, _)| k.clone()).collect();
+    let rows: std::collections::HashMap<Key, String> = source
+        .rows_with_keys(spec, &keys_refused)
+        .await?
+        .iter()
+        .map(|r| (r.key.clone(), source_json(spec, r)))
+        .collect();
+    let batches = client
+        .query(
+            "SELECT batch_no, first_key, last_key, component_sha256 FROM migration.batches
+             WHERE table_name = $1 AND kind = 'run' AND rows_written > 0 ORDER BY batch_no",
+            &[name],
+        )
+        .await?;
+    let stored: Vec<String> = keys_refused.iter().map(Key::to_string).collect();
+    let tx = client.transaction().await?;
+    let ids: std::collections::HashMap<uuid::Uuid, String> = tx
+        .query(
+            "DELETE FROM migration.id_map WHERE entity = $1 AND legacy_key = ANY($2) RETURNING id, legacy_key",
+            &[name, &stored],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let id_list: Vec<uuid::Uuid> = ids.keys().copied().collect();
+    let mut target_rows: std::collections::HashMap<String, i32> = Default::default();
+    // Children first: a key in place from a later table into an earlier one refuses the
+    // parent's delete otherwise.
+    for (table, link) in links.iter().rev() {
+        let deleted = tx
+            .query(
+                &format!(
+                    "DELETE FROM {} WHERE {} = ANY($1) RETURNING {}",
+                    qualified(schema, table),
+                    ident(link),
+                    ident(link)
+                ),
+                &[&id_list],
+            )
+            .await
+            .with_context(|| format!("deleting the duplicate rows of {table}"))?;
+        for r in &deleted {
+            if let Some(key) = ids.get(&r.get::<_, uuid::Uuid>(0)) {
+                *target_rows.entry(key.clone()).or_default() += 1;
+            }
+        }
+    }
+    let mut total_target_rows = 0i64;
+    for (key, reason) in &refused {
+        let stored = key.to_string();
+        let batch = batches
+            .iter()
+            .rev()
+            .find(|b| Key::from_stored(b.get(1)) <= *key && *key <= Key::from_stored(b.get(2)));
+        let (batch_no, sha): (i64, String) = match batch {
+            Some(b) => (b.get(0), b.get(3)),
+            None => (0, String::new()),
+        };
+        let deleted = target_rows.get(&stored).copied().unwrap_or(0);
+        total_target_rows += deleted as i64;
+        tx.execute(
+            "INSERT INTO migration.quarantine (table_name, legacy_key, source_row, reason, component_sha256, batch_no)
+             VALUES ($1, $2, $3::text::jsonb, $4, $5, $6)",
+            &[name, &stored, &rows.get(key).cloned().unwrap_or_else(|| "{}".into()), reason, &sha, &batch_no],
+        )
+        .await
+        .context("quarantining a duplicate row")?;
+        tx.execute(
+            "UPDATE migration.batches SET rows_written = rows_written - 1, rows_rejected = rows_rejected + 1,
+                    target_rows = target_rows - $3
+             WHERE table_name = $1 AND batch_no = $2 AND kind = 'run'",
+            &[name, &batch_no, &deleted],
+        )
+        .await?;
+        warn!(key = %key, %reason, "a key's build refused this row; quarantining it");
+    }
+    let n = refused.len() as i64;
+    tx.execute(
+        "UPDATE migration.table_state SET rows_written = rows_written - $2, rows_rejected = rows_rejected + $2,
+                target_rows = target_rows - $3, updated_at = clock_timestamp()
+         WHERE table_name = $1",
+        &[name, &n, &total_target_rows],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Ok(n))
+}
+
+/// The source rows an index-maintained load refuses, with the reason, from each source row's
+/// places in groups of duplicates: in key order, a row is refused when a group it is in was
+/// taken by a row kept before it, or it is twice in one group; otherwise it is kept and
+/// takes its groups.
+fn refused_in_key_order(
+    by_key: std::collections::BTreeMap<Key, Vec<Duplicate>>,
+) -> Vec<(Key, String)> {
+    let mut taken = std::collections::HashSet::new();
+    let mut refused = Vec::new();
+    for (key, places) in by_key {
+        let clash = places.iter().enumerate().find(|(i, d)| {
+            taken.contains(&d.group) || places[..*i].iter().any(|e| e.group == d.group)
+        });
+        match clash {
+            Some((_, d)) => refused.push((key, d.reason.clone())),
+            None => taken.extend(places.iter().map(|d| d.group)),
+        }
+    }
+    refused
+}
+
+/// The column of `table` that names each row's source row: the first uuid column (in the
+/// plugin's order) whose every value is an id of `entity` in the id map.
+async fn link_column(
+    client: &Client,
+    schema: &str,
+    entity: &str,
+    table: &str,
+    columns: &[crate::pg::Column],
+) -> anyhow::Result<Option<String>> {
+    for c in columns.iter().filter(|c| c.type_name == "uuid") {
+        let linked: bool = client
+            .query_one(
+                &format!(
+                    "SELECT NOT EXISTS (SELECT 1 FROM {} t WHERE NOT EXISTS
+                        (SELECT 1 FROM migration.id_map m WHERE m.entity = $1 AND m.id = t.{}))",
+                    qualified(schema, table),
+                    ident(&c.name)
+                ),
+                &[&entity],
+            )
+            .await
+            .with_context(|| format!("tracing the rows of {table} to their source rows"))?
+            .get(0);
+        if linked {
+            return Ok(Some(c.name.clone()));
+        }
+    }
+    Ok(None)
+}
+
 /// Puts back what `pick` selects of what is set aside: indexes first (so the keys' checks can
 /// use them), then each foreign key, added validated (unless it was NOT VALID), each in its
 /// own transaction with its record. A key whose rows do not all have their parent stays set
@@ -769,6 +1275,7 @@ pub async fn loading(
     let has_state = crate::status::has_state(target).await?;
     let mut loading = Loading::default();
     let mut checked = Vec::new();
+    let mut may_key = Vec::new();
     for t in &analysis.tables {
         let selected = only.is_empty() || only.contains(&t.plan.name);
         let done = has_state
@@ -780,6 +1287,9 @@ pub async fn loading(
             );
         if !selected || done || t.plan.adopt.is_some() {
             continue;
+        }
+        if t.plan.load_mode == LoadMode::Bulk && may_set_keys_aside(analysis, t) {
+            may_key.push(t);
         }
         for (table, _) in &t.target_columns {
             loading.written.push(table.clone());
@@ -794,6 +1304,16 @@ pub async fn loading(
     loading.written.dedup();
     loading.bulk.sort();
     loading.bulk.dedup();
+    for t in may_key {
+        if t.target_columns
+            .iter()
+            .all(|(table, _)| loading.bulk.contains(table))
+        {
+            for (table, _) in &t.target_columns {
+                loading.keyed.push((table.clone(), t.plan.name.clone()));
+            }
+        }
+    }
     let waiting = if has_state {
         unsettled(target).await?
     } else {
@@ -809,6 +1329,28 @@ pub async fn loading(
         .cloned()
         .collect();
     Ok(loading)
+}
+
+/// Whether plan table `t`'s primary keys and unique keys may be set aside (load mode aside):
+/// it does not resolve its own rows (a row quarantined when a key is built would have been
+/// resolved by later rows), no other plan table writes its tables (the keys would not be
+/// built when it finishes), and each of its tables has a uuid column, through which a target
+/// row is traced back to its source row (the id map) when a key's build finds duplicates.
+fn may_set_keys_aside(analysis: &crate::check::Analysis, t: &crate::check::Prepared) -> bool {
+    let resolves_itself = t.description.resolves.contains(&t.plan.name);
+    let sole_writer = t.target_columns.iter().all(|(table, _)| {
+        analysis
+            .tables
+            .iter()
+            .filter(|o| o.target_columns.iter().any(|(w, _)| w == table))
+            .count()
+            == 1
+    });
+    let traceable = t
+        .target_columns
+        .iter()
+        .all(|(_, columns)| columns.iter().any(|c| c.type_name == "uuid"));
+    !resolves_itself && sole_writer && traceable && !t.target_columns.is_empty()
 }
 
 /// Bulk loading refused: each target table `loading.bulk` would set aside keys of while it
@@ -937,6 +1479,7 @@ mod tests {
             written: written.iter().map(|t| t.to_string()).collect(),
             bulk: bulk.iter().map(|t| t.to_string()).collect(),
             forward: Vec::new(),
+            keyed: Vec::new(),
         }
     }
 
@@ -981,6 +1524,38 @@ mod tests {
         // Indexes follow their table only.
         assert!(index("doctors").still_wanted("app", &both));
         assert!(!index("offices").still_wanted("app", &both));
+    }
+
+    fn places(groups: &[(usize, i64)]) -> Vec<Duplicate> {
+        groups
+            .iter()
+            .map(|g| Duplicate {
+                group: *g,
+                reason: format!("key {} group {}", g.0, g.1),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_build_refuses_the_rows_an_index_maintained_load_refuses() {
+        let mut by_key = std::collections::BTreeMap::new();
+        // Keys 2, 10 and 30 share a value of key 0; 10 and 20 one of key 1; 40 holds one
+        // value twice.
+        by_key.insert(Key::Int(10), places(&[(0, 1), (1, 1)]));
+        by_key.insert(Key::Int(2), places(&[(0, 1)]));
+        by_key.insert(Key::Int(30), places(&[(0, 1)]));
+        by_key.insert(Key::Int(20), places(&[(1, 1)]));
+        by_key.insert(Key::Int(40), places(&[(1, 2), (1, 2)]));
+        let refused = refused_in_key_order(by_key);
+        // 10 is refused (2 came first), so 20 is kept: 10 never took its value of key 1.
+        assert_eq!(
+            refused,
+            vec![
+                (Key::Int(10), "key 0 group 1".to_string()),
+                (Key::Int(30), "key 0 group 1".to_string()),
+                (Key::Int(40), "key 1 group 2".to_string()),
+            ]
+        );
     }
 
     #[test]

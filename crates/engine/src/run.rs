@@ -525,6 +525,20 @@ impl<'s, S: StateStore, T: Transform> TableWriter<'s, S, T> {
         }
     }
 
+    /// All the table's rows are committed: the keys set aside for its tables are built (a
+    /// duplicate is quarantined and the counts follow; see `deferred::build_table_keys`).
+    pub async fn build_keys<R: PageSource>(&mut self, source: &R) -> anyhow::Result<()> {
+        let clock = Instant::now();
+        let quarantined = build_keys(self.store, &self.spec, source).await?;
+        self.timing.write += clock.elapsed();
+        if quarantined {
+            if let Some(s) = self.store.table_state(&self.spec.name).await? {
+                self.counts = s.counts;
+            }
+        }
+        Ok(())
+    }
+
     /// Stops the table, with its most frequent reasons, when its quarantined share is over
     /// its limit (see [`check_reject_rate`]).
     async fn stop_if_over_reject_rate(
@@ -599,6 +613,7 @@ where
 {
     let mut progress = Progress::new(&w.spec.name, total as u64, w.counts.rows_read as u64);
     copy_pages(w, source, boundary, total, &mut progress).await?;
+    w.build_keys(source).await?;
     w.timing.log();
     if let Some(a) = w.spec.adopt.clone() {
         let extras = w.store.record_adopt_extras(&w.spec.name, &a).await?;
@@ -695,17 +710,36 @@ where
         progress.leave();
         return Ok(());
     }
-    let counts = finish_split_table(w.store, &w.spec).await?;
+    let counts = finish_split_table(w.store, &w.spec, source).await?;
     progress.finish(&counts);
     Ok(())
 }
 
-/// A split table whose chunks are all done: done, or failed when its quarantined share is
-/// over its limit (the counts of every chunk, as committed). Returns its counts.
-pub async fn finish_split_table<S: StateStore>(
+/// All of `spec`'s rows are committed (a whole table's, or every chunk's of a split one): the
+/// keys set aside for its tables are built, before any table depending on it starts (see
+/// `deferred::build_table_keys`). Returns whether a duplicate was quarantined (the table's
+/// counts changed).
+pub async fn build_keys<S: StateStore, R: PageSource>(
     store: &mut S,
     spec: &TableSpec,
+    source: &R,
+) -> anyhow::Result<bool> {
+    let built = store.build_table_keys(spec, source).await?;
+    for line in &built.failed {
+        warn!("not built: {line} (it stays set aside)");
+    }
+    Ok(built.quarantined > 0)
+}
+
+/// A split table whose chunks are all done: its keys built, then done, or failed when its
+/// quarantined share is over its limit (the counts of every chunk, as committed). Returns its
+/// counts.
+pub async fn finish_split_table<S: StateStore, R: PageSource>(
+    store: &mut S,
+    spec: &TableSpec,
+    source: &R,
 ) -> anyhow::Result<TableCounts> {
+    build_keys(store, spec, source).await?;
     let counts = store
         .table_state(&spec.name)
         .await?

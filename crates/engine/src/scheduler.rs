@@ -192,8 +192,10 @@ impl<'p> Tables<'p> {
                 Some(chunks) if chunks.is_empty() => {
                     // Every chunk was done before the table could be finished (a kill).
                     let started = Instant::now();
+                    let pages = run::PgSource::new(source, &self.plan.source_schema);
                     let finished =
-                        run::finish_split_table(&mut store, &TableSpec::of(&prepared)).await;
+                        run::finish_split_table(&mut store, &TableSpec::of(&prepared), &pages)
+                            .await;
                     reports.push(
                         run::table_report(&mut store, &step.table, finished.map(|_| ()), started)
                             .await?,
@@ -421,7 +423,10 @@ impl<'p> Tables<'p> {
                 }
                 _ if left.is_empty() => {
                     let spec = TableSpec::of(&split.prepared);
-                    let finished = run::finish_split_table(&mut store, &spec).await;
+                    // The source, for the rows a key's build may quarantine.
+                    let source = connect(&self.plan.source_url, pg::Side::Source).await?;
+                    let pages = run::PgSource::new(&source, &self.plan.source_schema);
+                    let finished = run::finish_split_table(&mut store, &spec, &pages).await;
                     Some(
                         run::table_report(&mut store, &table, finished.map(|_| ()), split.started)
                             .await?,
@@ -769,7 +774,7 @@ async fn set_aside(
     if set_aside > 0 {
         tracing::info!(
             set_aside,
-            "foreign keys and plain indexes set aside for the load: each batch checks its own keys, and all are put back (validated) at the end"
+            "foreign keys and indexes set aside for the load: each batch checks its own keys, the primary and unique keys of a table filled from empty are built when it finishes, and the rest are put back (validated) at the end"
         );
     }
     Ok(put_back.failed)

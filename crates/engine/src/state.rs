@@ -106,7 +106,7 @@ CREATE TABLE IF NOT EXISTS migration.adopt_extras (
 CREATE TABLE IF NOT EXISTS migration.deferred_constraints (
     table_name  text NOT NULL,
     name        text NOT NULL,
-    kind        text NOT NULL,          -- fk | index
+    kind        text NOT NULL,          -- fk | index | key
     definition  text NOT NULL,
     column_name text,
     ref_table   text,
@@ -333,6 +333,9 @@ state_value! {
     ConstraintKind in "migration.deferred_constraints.kind" {
         ForeignKey = "fk",
         Index = "index",
+        /// A primary key, unique constraint or unique index of a table filled from empty:
+        /// built back when its plan table finishes (deferred.rs `build_table_keys`).
+        Key = "key",
     }
 }
 

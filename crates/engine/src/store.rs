@@ -144,6 +144,15 @@ pub trait StateStore: Send {
         chunk: &Chunk,
     ) -> impl Future<Output = anyhow::Result<(i64, i64)>> + Send;
 
+    /// All rows of `table` are committed: the primary keys and unique keys set aside for the
+    /// tables it writes are built, a duplicate quarantined (see
+    /// `deferred::build_table_keys`); `source` gives the quarantined rows' source values.
+    fn build_table_keys<R: crate::run::PageSource>(
+        &mut self,
+        table: &TableSpec,
+        source: &R,
+    ) -> impl Future<Output = anyhow::Result<crate::deferred::Built>> + Send;
+
     /// Every source row is accounted for: phase done.
     fn finish_table(&mut self, table: &str) -> impl Future<Output = anyhow::Result<()>> + Send;
 

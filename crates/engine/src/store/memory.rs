@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{BatchCommit, Checkpoint, CommitError, Committed, StateStore, SwapRecord};
-use crate::batch::{source_json, Fate};
+use crate::batch::{source_json, Fate, TableSpec};
 use crate::check::AdoptTarget;
 use crate::chunk::Chunk;
 use crate::deferred::DeferredFk;
@@ -238,6 +238,15 @@ impl StateStore for MemoryStore {
         let of_table = self.chunks.iter().filter(|((t, _), _)| t == &chunk.table);
         let done = of_table.clone().filter(|(_, (_, done))| *done).count();
         Ok((done as i64, of_table.count() as i64))
+    }
+
+    async fn build_table_keys<R: crate::run::PageSource>(
+        &mut self,
+        _: &TableSpec,
+        _: &R,
+    ) -> anyhow::Result<crate::deferred::Built> {
+        // Nothing is set aside in memory.
+        Ok(Default::default())
     }
 
     async fn finish_table(&mut self, table: &str) -> anyhow::Result<()> {

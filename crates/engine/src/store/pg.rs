@@ -76,6 +76,14 @@ impl StateStore for PgStore<'_> {
         crate::chunk::finish(self.client, chunk).await
     }
 
+    async fn build_table_keys<R: crate::run::PageSource>(
+        &mut self,
+        table: &TableSpec,
+        source: &R,
+    ) -> anyhow::Result<crate::deferred::Built> {
+        crate::deferred::build_table_keys(self.client, self.schema, table, source).await
+    }
+
     async fn finish_table(&mut self, table: &str) -> anyhow::Result<()> {
         self.client
             .execute(
