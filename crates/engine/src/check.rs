@@ -508,15 +508,17 @@ fn check_target(
     }
 }
 
-/// Checks a replacement component for `old` (a hot swap) as `host check` would: the same
-/// legacy table, its reads in the source table, its writes in the target. Returns the problems.
+/// Checks what a replacement component for `old` (a hot swap) declares as `host check` would:
+/// the same legacy table, its reads in the source table, its writes in the target. Returns
+/// the problems. The column types it writes are check_types.rs's (above this module): a hot
+/// swap runs both (`run::check_swap`).
 pub async fn recheck(
     new: &mut Prepared,
     plan: &Plan,
     old: &Prepared,
     source_info: &TableInfo,
     target: &Client,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<Vec<Problem>> {
     let mut problems = Vec::new();
     if new.description.source_table != old.description.source_table {
         problems.push(Problem {
@@ -531,7 +533,7 @@ pub async fn recheck(
     check_source(new, &source, &plan.source_schema, &mut problems);
     let catalog = pg::tables(target, &plan.target_schema).await?;
     check_target(new, &catalog, &plan.target_schema, &mut problems);
-    Ok(problems.into_iter().map(|p| p.message).collect())
+    Ok(problems)
 }
 
 fn column_names(info: &TableInfo) -> String {

@@ -103,6 +103,7 @@ pub async fn analyze(
             target,
             &analysis.tables,
             &mut analysis.problems,
+            &run::PluginSampler,
         )
         .await?;
     }

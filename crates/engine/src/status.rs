@@ -167,3 +167,159 @@ async fn add_lineage(
     }
     Ok(())
 }
+
+/// Where a forward reference (a cycle broken at a key, a self-reference: see order.rs) stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForwardRefState {
+    /// Set aside and not settled: its rows may point at rows not written yet, unchecked.
+    Waiting,
+    /// Settled, but the key is not back in the target yet.
+    SettledNotPutBack,
+    /// Settled and the key back in the target, validated.
+    Settled,
+}
+
+/// One forward reference of the migration, as the state tables say it stands.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ForwardRefStatus {
+    /// The target table holding the key, the key's name, its column, the table it references.
+    pub table: String,
+    pub key: String,
+    pub column: String,
+    pub ref_table: String,
+    pub state: ForwardRefState,
+    pub settled: bool,
+    /// When it was settled (UTC).
+    pub settled_at: Option<String>,
+    /// References set to NULL when settled because their row never came (skipped,
+    /// quarantined, never in the source): `migration.dangling_refs`.
+    pub nulled: i64,
+    /// The first of those rows, by the row's primary key.
+    pub nulled_rows: Vec<NulledRef>,
+    /// The query listing every one of them.
+    pub nulled_query: String,
+    /// Whether the key is still set aside (not in the target).
+    pub set_aside: bool,
+    /// Why the key could not be put back, when it could not.
+    pub error: Option<String>,
+    /// What the state means and what to do, in a sentence.
+    pub message: String,
+}
+
+/// A reference set to NULL when its key was settled: the row (its primary key as text) and the
+/// id it held.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NulledRef {
+    pub row: String,
+    pub missing_id: String,
+}
+
+/// How many nulled rows a forward reference lists (its query lists them all).
+const NULLED_ROWS_SHOWN: i64 = 5;
+
+/// Every forward reference a run recorded (`migration.forward_refs`: from the first run that
+/// set it aside), with what settling it came to; none before a run.
+pub async fn forward_refs(
+    plan: &crate::plan::Plan,
+    target: &tokio_postgres::Client,
+) -> anyhow::Result<Vec<ForwardRefStatus>> {
+    let recorded: bool = target
+        .query_one(
+            "SELECT to_regclass('migration.forward_refs') IS NOT NULL AND to_regclass('migration.dangling_refs') IS NOT NULL
+                    AND to_regclass('migration.deferred_constraints') IS NOT NULL",
+            &[],
+        )
+        .await
+        .context("looking for migration.forward_refs")?
+        .get(0);
+    if !recorded {
+        return Ok(Vec::new());
+    }
+    let rows = target
+        .query(
+            "SELECT f.table_name, f.name, f.column_name, f.ref_table,
+                    to_char(f.settled_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+                    d.name IS NOT NULL, d.error
+             FROM migration.forward_refs f
+             LEFT JOIN migration.deferred_constraints d ON d.table_name = f.table_name AND d.name = f.name AND d.kind = 'fk'
+             ORDER BY 1, 2",
+            &[],
+        )
+        .await
+        .context("reading migration.forward_refs")?;
+    let mut refs = Vec::new();
+    for r in &rows {
+        let (table, column): (String, String) = (r.get(0), r.get(2));
+        let nulled = target
+            .query_one(
+                "SELECT count(*), coalesce((array_agg(row_id ORDER BY row_id))[1:$3], '{}'),
+                        coalesce((array_agg(missing_id ORDER BY row_id))[1:$3], '{}')
+                 FROM migration.dangling_refs WHERE table_name = $1 AND column_name = $2",
+                &[&table, &column, &(NULLED_ROWS_SHOWN as i32)],
+            )
+            .await
+            .context("reading migration.dangling_refs")?;
+        let (ids, missing): (Vec<String>, Vec<String>) = (nulled.get(1), nulled.get(2));
+        let mut status = ForwardRefStatus {
+            nulled_query: format!(
+                "SELECT row_id, missing_id FROM migration.dangling_refs WHERE table_name = {} AND column_name = {} ORDER BY row_id",
+                crate::pg::literal(&table),
+                crate::pg::literal(&column)
+            ),
+            table,
+            key: r.get(1),
+            column,
+            ref_table: r.get(3),
+            state: ForwardRefState::Waiting,
+            settled_at: r.get(4),
+            settled: false,
+            nulled: nulled.get(0),
+            nulled_rows: ids
+                .into_iter()
+                .zip(missing)
+                .map(|(row, missing_id)| NulledRef { row, missing_id })
+                .collect(),
+            set_aside: r.get(5),
+            error: r.get(6),
+            message: String::new(),
+        };
+        status.settled = status.settled_at.is_some();
+        status.state = match (status.settled, status.set_aside) {
+            (false, _) => ForwardRefState::Waiting,
+            (true, true) => ForwardRefState::SettledNotPutBack,
+            (true, false) => ForwardRefState::Settled,
+        };
+        status.message = status.explain(&plan.path);
+        refs.push(status);
+    }
+    Ok(refs)
+}
+
+impl ForwardRefStatus {
+    /// The state in a sentence, with what to do next.
+    fn explain(&self, plan: &std::path::Path) -> String {
+        let run = format!("`host run {}`", plan.display());
+        let nulled = match self.nulled {
+            0 => "every reference found its row".to_string(),
+            n => format!(
+                "{n} reference(s) to rows that never came (skipped, quarantined or not in the source) set to NULL"
+            ),
+        };
+        match self.state {
+            ForwardRefState::Settled => format!("settled: {nulled}; the key is back, validated"),
+            ForwardRefState::SettledNotPutBack => match &self.error {
+                Some(why) => format!(
+                    "settled ({nulled}), but the key could not be put back: {why}; fix those rows, then {run} puts it back"
+                ),
+                None => format!(
+                    "settled ({nulled}), but the key is still set aside (the run stopped before putting it back): {run} puts it back"
+                ),
+            },
+            ForwardRefState::Waiting => format!(
+                "NOT SETTLED: the key is still set aside and its references are unchecked (rows may point at {} rows not written yet); {run} settles it once every table writing {} and {} is done (a run that could not settle it said why and what to fix first)",
+                self.ref_table, self.table, self.ref_table
+            ),
+        }
+    }
+}
