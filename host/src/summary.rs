@@ -212,15 +212,18 @@ pub fn print_forward_refs(refs: &[engine::status::ForwardRefStatus]) {
         let shown: Vec<String> = f
             .nulled_rows
             .iter()
-            .map(|r| format!("{} (held {})", r.row, r.missing_id))
+            .map(|r| format!("\n      {} held {}: {}", r.row, r.missing_id, r.missing_row))
             .collect();
         let more = f.nulled - f.nulled_rows.len() as i64;
         let more = if more > 0 {
-            format!(" and {more} more")
+            format!("\n      and {more} more")
         } else {
             String::new()
         };
-        println!("    rows set to NULL: {}{more}", shown.join(", "));
+        println!(
+            "    rows set to NULL (row: the id it held, and what became of that row):{}{more}",
+            shown.join("")
+        );
         println!("    all of them: {}", f.nulled_query);
     }
 }

@@ -366,7 +366,13 @@ fn status_and_report_show_each_forward_reference_and_what_became_of_it() {
     };
     let report_of = |plan: &str| -> String {
         let report = temp_dir("cycle_status_report").join("report.html");
-        host_ok(&["report", plan, "--no-validate", "--output", report.to_str().unwrap()]);
+        host_ok(&[
+            "report",
+            plan,
+            "--no-validate",
+            "--output",
+            report.to_str().unwrap(),
+        ]);
         std::fs::read_to_string(report).unwrap()
     };
 
@@ -384,7 +390,9 @@ fn status_and_report_show_each_forward_reference_and_what_became_of_it() {
         "{said}"
     );
     assert!(
-        said.contains("employees.reports_to -> employees (key employees_reports_to_fkey): NOT SETTLED"),
+        said.contains(
+            "employees.reports_to -> employees (key employees_reports_to_fkey): NOT SETTLED"
+        ),
         "{said}"
     );
     let refs = status_json(plan);
@@ -395,7 +403,10 @@ fn status_and_report_show_each_forward_reference_and_what_became_of_it() {
         assert_eq!(f["nulled"], 0, "{f:#}");
     }
     let html = report_of(plan);
-    assert!(html.contains("id=\"forward\""), "the report has the section");
+    assert!(
+        html.contains("id=\"forward\""),
+        "the report has the section"
+    );
     assert!(html.contains("NOT SETTLED"));
 
     // Run to the end: both settled, with the references set to NULL and where to find them.
@@ -433,13 +444,43 @@ fn status_and_report_show_each_forward_reference_and_what_became_of_it() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| (r["row"].as_str().unwrap().into(), r["missing_id"].as_str().unwrap().into()))
+            .map(|r| {
+                (
+                    r["row"].as_str().unwrap().into(),
+                    r["missing_id"].as_str().unwrap().into(),
+                )
+            })
             .collect();
         assert_eq!(shown, listed);
         for (row, _) in &listed {
             assert!(html.contains(row.as_str()), "the report lists row {row}");
         }
+        // What became of each row referenced: skipped, quarantined, or never in the source.
+        let mut fates: Vec<String> = f["nulled_rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let fate = r["missing_row"].as_str().unwrap();
+                fate.split(':').next().unwrap().to_string()
+            })
+            .collect();
+        fates.sort();
+        let expected: &[&str] = if column == "manager_id" {
+            &["employees 11, quarantined", "employees 9, skipped"]
+        } else {
+            &[
+                "employees 11, quarantined",
+                "employees 9, skipped",
+                "no row of the migration has this id (not in the source)",
+            ]
+        };
+        assert_eq!(fates, expected, "{f:#}");
     }
+    assert!(
+        said.contains("held c2da4f80-7230-547a-ae25-cd13b2a11bda: employees 9, skipped: "),
+        "{said}"
+    );
     assert!(!html.contains("NOT SETTLED"));
     assert!(html.contains("2 reference(s) to rows that never came"));
 

@@ -363,8 +363,8 @@ fn a_swap_writing_a_column_that_can_never_be_written_is_refused_as_check_refuses
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
-    let checked = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let checked =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     let problem = checked
         .lines()
         .find_map(|l| l.strip_prefix("- [offices] target column offices.code"))
@@ -385,7 +385,9 @@ fn a_swap_writing_a_column_that_can_never_be_written_is_refused_as_check_refuses
         drop_in(&misfits, &live)
     });
     assert!(
-        log.contains("hot swap refused, the old component keeps running: target column offices.code"),
+        log.contains(
+            "hot swap refused, the old component keeps running: target column offices.code"
+        ),
         "{log}"
     );
     let row = db

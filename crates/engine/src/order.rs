@@ -6,7 +6,10 @@
 //! writes the referenced row's deterministic UUID before that row exists (a forward
 //! reference); the key is set aside for the load and settled once the referenced table is
 //! done (see deferred.rs). A self-reference that can wait is a forward reference the same way,
-//! settled once its own table is done. A cycle with no such key is refused.
+//! settled once its own table is done. A cycle with no such key is refused, naming each link
+//! and why it cannot wait. A key over several columns never waits: a forward reference is one
+//! id, set to NULL on its own when its row never comes, and NULL in only some columns of a key
+//! would leave the rest unchecked (PostgreSQL skips a key with any NULL in it).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -276,9 +279,7 @@ fn fk_links<'a>(
                             fk.ref_table
                         ),
                         can_wait: how.map(|how| (fk, how)),
-                        blocked: how
-                            .is_none()
-                            .then(|| why_key_cannot_wait(fk, nullable)),
+                        blocked: how.is_none().then(|| why_key_cannot_wait(fk, nullable)),
                         multi_column: (fk.columns.len() > 1)
                             .then(|| format!("{}.({})", fk.table, fk.columns.join(", "))),
                     });
@@ -546,7 +547,9 @@ mod tests {
         );
         // The other key is single-column and NOT NULL: it could break the cycle if nullable.
         assert!(
-            said.contains("- key b_a_id_fkey on b.a_id is NOT NULL in the target and not DEFERRABLE"),
+            said.contains(
+                "- key b_a_id_fkey on b.a_id is NOT NULL in the target and not DEFERRABLE"
+            ),
             "{said}"
         );
         let ordered = order(&nodes, &fks, |_| true).unwrap();

@@ -207,12 +207,51 @@ pub struct ForwardRefStatus {
     pub message: String,
 }
 
-/// A reference set to NULL when its key was settled: the row (its primary key as text) and the
-/// id it held.
+/// A reference set to NULL when its key was settled: the row (its primary key as text), the
+/// id it held, and what became of the row that id was minted for.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct NulledRef {
     pub row: String,
     pub missing_id: String,
+    /// `<table> <key>, skipped: <reason>` or `..., quarantined: <reason>`; else that no row of
+    /// the migration has that id (the plugin pointed at a key the source does not have).
+    pub missing_row: String,
+}
+
+/// How much of a skip or quarantine reason a nulled reference quotes.
+const REASON_CHARS: usize = 100;
+
+/// What became of the rows `missing` ids were minted for: the skipped and quarantined rows of
+/// the plan's tables, each id matched against `idmap::mint(table, key)`.
+async fn missing_rows(
+    plan: &crate::plan::Plan,
+    target: &tokio_postgres::Client,
+    missing: &[String],
+) -> anyhow::Result<std::collections::HashMap<String, String>> {
+    let tables: Vec<&str> = plan.tables.iter().map(|t| t.name.as_str()).collect();
+    let rows = target
+        .query(
+            "SELECT table_name, legacy_key, 'skipped', reason FROM migration.skipped WHERE table_name = ANY($1)
+             UNION ALL
+             SELECT table_name, legacy_key, 'quarantined', reason FROM migration.quarantine WHERE table_name = ANY($1)",
+            &[&tables],
+        )
+        .await
+        .context("reading migration.skipped and migration.quarantine")?;
+    let mut found = std::collections::HashMap::new();
+    for r in &rows {
+        let (table, key, what, full): (&str, &str, &str, &str) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
+        let id = crate::idmap::mint(table, &crate::key::Key::from_stored(key)).to_string();
+        if missing.contains(&id) {
+            let mut reason: String = full.chars().take(REASON_CHARS).collect();
+            if reason.len() < full.len() {
+                reason.push('…');
+            }
+            found.insert(id, format!("{table} {key}, {what}: {reason}"));
+        }
+    }
+    Ok(found)
 }
 
 /// How many nulled rows a forward reference lists (its query lists them all).
@@ -261,6 +300,11 @@ pub async fn forward_refs(
             .await
             .context("reading migration.dangling_refs")?;
         let (ids, missing): (Vec<String>, Vec<String>) = (nulled.get(1), nulled.get(2));
+        let explained = if ids.is_empty() {
+            Default::default()
+        } else {
+            missing_rows(plan, target, &missing).await?
+        };
         let mut status = ForwardRefStatus {
             nulled_query: format!(
                 "SELECT row_id, missing_id FROM migration.dangling_refs WHERE table_name = {} AND column_name = {} ORDER BY row_id",
@@ -278,7 +322,13 @@ pub async fn forward_refs(
             nulled_rows: ids
                 .into_iter()
                 .zip(missing)
-                .map(|(row, missing_id)| NulledRef { row, missing_id })
+                .map(|(row, missing_id)| NulledRef {
+                    missing_row: explained.get(&missing_id).cloned().unwrap_or_else(|| {
+                        "no row of the migration has this id (not in the source)".into()
+                    }),
+                    row,
+                    missing_id,
+                })
                 .collect(),
             set_aside: r.get(5),
             error: r.get(6),
@@ -316,10 +366,17 @@ impl ForwardRefStatus {
                     "settled ({nulled}), but the key is still set aside (the run stopped before putting it back): {run} puts it back"
                 ),
             },
-            ForwardRefState::Waiting => format!(
-                "NOT SETTLED: the key is still set aside and its references are unchecked (rows may point at {} rows not written yet); {run} settles it once every table writing {} and {} is done (a run that could not settle it said why and what to fix first)",
-                self.ref_table, self.table, self.ref_table
-            ),
+            ForwardRefState::Waiting => {
+                let sides = if self.table == self.ref_table {
+                    self.table.clone()
+                } else {
+                    format!("{} and {}", self.table, self.ref_table)
+                };
+                format!(
+                    "NOT SETTLED: the key is still set aside and its references are unchecked (rows may point at {} rows not written yet); {run} settles it once every table writing {sides} is done (a run that could not settle it said why and what to fix first)",
+                    self.ref_table
+                )
+            }
         }
     }
 }

@@ -867,9 +867,13 @@ fn forward_refs(d: &Data) -> Markup {
                                 details {
                                     summary { "rows set to NULL" }
                                     table {
-                                        tr { th { "row (primary key)" } th { "id it held" } }
+                                        tr { th { "row (primary key)" } th { "id it held" } th { "what became of that row" } }
                                         @for r in &f.nulled_rows {
-                                            tr { td { code { (r.row) } } td { code { (r.missing_id) } } }
+                                            tr {
+                                                td { code { (r.row) } }
+                                                td { code { (r.missing_id) } }
+                                                td.reason { (r.missing_row) }
+                                            }
                                         }
                                     }
                                     @if f.nulled > f.nulled_rows.len() as i64 {
