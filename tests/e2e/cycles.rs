@@ -483,6 +483,11 @@ fn status_and_report_show_each_forward_reference_and_what_became_of_it() {
     );
     assert!(!html.contains("NOT SETTLED"));
     assert!(html.contains("2 reference(s) to rows that never came"));
+    // Rolled back: the emptied tables' keys are no longer called settled.
+    host_ok(&["rollback", plan, "--all", "--yes"]);
+    assert_eq!(status_json(plan), Vec::<serde_json::Value>::new());
+    host_ok(&["run", plan]);
+    assert_eq!(status_json(plan).len(), 2);
 
     // Settled, then stopped before the key was put back.
     let (_legacy, _target, plan) = setup(cluster, "nullable");
