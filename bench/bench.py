@@ -64,7 +64,10 @@ def fk_views(fks, tables):
 
 
 METHODS = [
-    ("host_run", "host run plan.toml (full lab plan, 30 tables)"),
+    ("host_run", "host run plan.toml (full lab plan, 30 tables; large tables in chunks)"),
+    ("host_run_whole", "host run, chunk_rows = 0 (no table split)"),
+    ("host_workers_2", "host run + 1 host worker (2 processes)"),
+    ("host_workers_4", "host run + 3 host workers (4 processes)"),
     ("pipe_nofk", "raw COPY pipe, no FKs"),
     ("pipe_fk", "raw COPY pipe, FKs checked"),
     ("pgloader", "pgloader pgsql -> pgsql, 4 workers"),

@@ -62,5 +62,6 @@ bench_plan() {
   sed -e 's|^\( *plugin = "\)\([^/"][^"]*"\)|\1../\2|' -e 's|^\( *"\)\(schema/[^"]*"\)|\1../\2|' \
       -e 's|^\( *max_reject_rate *= *\).*|\11.0|' -e '/^adopt = true$/d' plan.toml >.bench/plan.toml
   grep -q '^max_reject_rate = 1.0' .bench/plan.toml || { echo "bench: could not rewrite plan.toml" >&2; return 1; }
+  sed -e 's|^\[defaults\]$|[defaults]\nchunk_rows = 0|' .bench/plan.toml >.bench/plan-whole.toml
   "$host" check .bench/plan.toml --source "$src/legacy" --target "$tgt/postgres" >.bench/logs/host-check.log 2>&1 || true
 }

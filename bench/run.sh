@@ -16,7 +16,12 @@
 #   pgloader     pgloader pgsql -> pgsql, data only into the pre-created legacy schema, 4 workers
 #   insert_loop  bench/insert-loop (Node + pg): 500-row multi-row INSERTs with per-batch parent
 #                lookups into a UUID-keyed schema, core tables only (INSERT_LOOP_TABLES)
-#   host_run     `host run plan.toml` into an empty database (the full lab plan)
+#   host_run     `host run plan.toml` into an empty database (the full lab plan; tables over
+#                chunk_rows split into key-range chunks)
+#   host_run_whole     the same with chunk_rows = 0 (no table split)
+#   host_workers_N     `host run` plus N-1 `host worker` processes on this machine (N = 2, 4);
+#                peak RSS is the largest single process's
+# Set BENCH_METHODS="host_run host_workers_2" (for example) to time only some methods.
 # Every timing is `/usr/bin/time -f '%e %M'`. Prints the table and writes bench/results.json
 # and bench/RESULTS.md; logs of every run stay in .bench/logs/.
 set -euo pipefail
@@ -114,6 +119,17 @@ record_failed() { # METHOD RUN REASON
   printf '  %-12s failed: %s\n' "$1" "$3" >&2
 }
 
+wanted() { # METHOD: whether BENCH_METHODS (all when unset) includes it
+  [ -z "${BENCH_METHODS:-}" ] || [[ " $BENCH_METHODS " == *" $1 "* ]]
+}
+
+record_host() { # METHOD RUN: a host run's measurement, with what the target's state says
+  local state done_tables read_rows written skipped rejected target_rows
+  state=$(psql -Atq -F, "$tgt/lab" -c "SELECT count(*) FILTER (WHERE phase = 'done'), sum(rows_read), sum(rows_written), sum(rows_skipped), sum(rows_rejected), sum(target_rows) FROM migration.table_state")
+  IFS=, read -r done_tables read_rows written skipped rejected target_rows <<<"$state"
+  record "$1" "$2" "$read_rows" "\"tables_done\":$done_tables,\"written\":$written,\"skipped\":$skipped,\"quarantined\":$rejected,\"target_rows\":$target_rows"
+}
+
 record() { # METHOD RUN ROWS [EXTRA JSON FIELDS]
   printf '{"method":"%s","run":%d,"wall_s":%s,"rss_kb":%s,"rows":%s%s}\n' \
     "$1" "$2" "${timing% *}" "${timing#* }" "$3" "${4:+,$4}" >>"$measurements"
@@ -138,54 +154,78 @@ for run in $(seq "$runs"); do
   bench_log "run $run of $runs (load average $(load_avg))"
 
   # (a) the raw pipe, no foreign keys: the legacy schema as it is.
-  fresh_db pipe_nofk
-  psql -q -v ON_ERROR_STOP=1 "$tgt/pipe_nofk" -f "$logs/legacy-ddl.sql" >/dev/null
-  timed pipe_nofk "$run" "$logs/pipe_nofk-$run.log" env SRC="$src/legacy" DST="$tgt/pipe_nofk" TABLES="$tables" \
-    bash -c 'set -eo pipefail; for t in $TABLES; do psql -qX "$SRC" -c "COPY $t TO STDOUT" | psql -qX "$DST" -c "COPY $t FROM STDIN"; done'
-  same_content pipe_nofk
-  record pipe_nofk "$run" "$(count_rows pipe_nofk)"
+  if wanted pipe_nofk; then
+    fresh_db pipe_nofk
+    psql -q -v ON_ERROR_STOP=1 "$tgt/pipe_nofk" -f "$logs/legacy-ddl.sql" >/dev/null
+    timed pipe_nofk "$run" "$logs/pipe_nofk-$run.log" env SRC="$src/legacy" DST="$tgt/pipe_nofk" TABLES="$tables" \
+      bash -c 'set -eo pipefail; for t in $TABLES; do psql -qX "$SRC" -c "COPY $t TO STDOUT" | psql -qX "$DST" -c "COPY $t FROM STDIN"; done'
+    same_content pipe_nofk
+    record pipe_nofk "$run" "$(count_rows pipe_nofk)"
+  fi
 
   # (a') the raw pipe with the foreign keys checked, parents first, from the filtered views.
-  fresh_db pipe_fk
-  psql -q -v ON_ERROR_STOP=1 "$tgt/pipe_fk" -f "$logs/legacy-ddl.sql" >/dev/null
-  psql -q -v ON_ERROR_STOP=1 "$tgt/pipe_fk" -f bench/legacy-fks.sql >/dev/null   # (pg_dump's file empties search_path)
-  timed pipe_fk "$run" "$logs/pipe_fk-$run.log" env SRC="$src/legacy" DST="$tgt/pipe_fk" TABLES="$fk_order" \
-    bash -c 'set -eo pipefail; for t in $TABLES; do psql -qX "$SRC" -c "COPY (SELECT * FROM bench_fk.$t) TO STDOUT" | psql -qX "$DST" -c "COPY $t FROM STDIN"; done'
-  record pipe_fk "$run" "$(count_rows pipe_fk)" "\"excluded\":$((source_rows - fk_rows))"
+  if wanted pipe_fk; then
+    fresh_db pipe_fk
+    psql -q -v ON_ERROR_STOP=1 "$tgt/pipe_fk" -f "$logs/legacy-ddl.sql" >/dev/null
+    psql -q -v ON_ERROR_STOP=1 "$tgt/pipe_fk" -f bench/legacy-fks.sql >/dev/null   # (pg_dump's file empties search_path)
+    timed pipe_fk "$run" "$logs/pipe_fk-$run.log" env SRC="$src/legacy" DST="$tgt/pipe_fk" TABLES="$fk_order" \
+      bash -c 'set -eo pipefail; for t in $TABLES; do psql -qX "$SRC" -c "COPY (SELECT * FROM bench_fk.$t) TO STDOUT" | psql -qX "$DST" -c "COPY $t FROM STDIN"; done'
+    record pipe_fk "$run" "$(count_rows pipe_fk)" "\"excluded\":$((source_rows - fk_rows))"
+  fi
 
   # (b) pgloader into the same pre-created schema.
-  fresh_db pgloader
-  psql -q -v ON_ERROR_STOP=1 "$tgt/pgloader" -f "$logs/legacy-ddl.sql" >/dev/null
-  # The Debian build's Lisp heap is 1 GB by default: at scale 1 with 4 workers and pgloader's
-  # default batch and prefetch sizes it ran out ("Heap exhausted, game over"), so it gets
-  # PGLOADER_HEAP_MB (default 4096); its peak RSS shows what it used. A failure is recorded
-  # and reported, the other methods still run.
-  if may_fail=pgloader timed pgloader "$run" "$logs/pgloader-$run.log" \
-      pgloader --dynamic-space-size "$pgloader_heap_mb" --root-dir "$PWD/$logs/pgloader-root" "$logs/pgloader.load"; then
-    got=$(count_rows pgloader)
-    if [ "$got" = "$source_rows" ]; then
-      same_content pgloader
-      record pgloader "$run" "$got"
+  if wanted pgloader; then
+    fresh_db pgloader
+    psql -q -v ON_ERROR_STOP=1 "$tgt/pgloader" -f "$logs/legacy-ddl.sql" >/dev/null
+    # The Debian build's Lisp heap is 1 GB by default: at scale 1 with 4 workers and pgloader's
+    # default batch and prefetch sizes it ran out ("Heap exhausted, game over"), so it gets
+    # PGLOADER_HEAP_MB (default 4096); its peak RSS shows what it used. A failure is recorded
+    # and reported, the other methods still run.
+    if may_fail=pgloader timed pgloader "$run" "$logs/pgloader-$run.log" \
+        pgloader --dynamic-space-size "$pgloader_heap_mb" --root-dir "$PWD/$logs/pgloader-root" "$logs/pgloader.load"; then
+      got=$(count_rows pgloader)
+      if [ "$got" = "$source_rows" ]; then
+        same_content pgloader
+        record pgloader "$run" "$got"
+      else
+        record_failed pgloader "$run" "copied $got of $source_rows rows (see $logs/pgloader-$run.log)"
+      fi
     else
-      record_failed pgloader "$run" "copied $got of $source_rows rows (see $logs/pgloader-$run.log)"
+      record_failed pgloader "$run" "$(grep -m1 -o 'Heap exhausted[^.]*\|FATAL.*\|ERROR.*' "$logs/pgloader-$run.log" || echo "exit status $(head -1 "$logs/pgloader-$run.log.time")")"
     fi
-  else
-    record_failed pgloader "$run" "$(grep -m1 -o 'Heap exhausted[^.]*\|FATAL.*\|ERROR.*' "$logs/pgloader-$run.log" || echo "exit status $(head -1 "$logs/pgloader-$run.log.time")")"
   fi
 
   # (c) the old Node way: batches of 500, multi-row INSERTs, per-batch parent lookups.
-  fresh_db insert_loop
-  timed insert_loop "$run" "$logs/insert_loop-$run.log" sh -c \
-    'node bench/insert-loop/insert-loop.js "$@" >"$0" ' "$logs/insert_loop-$run.json" "$src/legacy" "$tgt/insert_loop" $insert_loop_tables
-  loop=$(cat "$logs/insert_loop-$run.json")
-  record insert_loop "$run" "$(echo "$loop" | python3 -c 'import json,sys; print(json.load(sys.stdin)["read"])')" "\"detail\":$loop"
+  if wanted insert_loop; then
+    fresh_db insert_loop
+    timed insert_loop "$run" "$logs/insert_loop-$run.log" sh -c \
+      'node bench/insert-loop/insert-loop.js "$@" >"$0" ' "$logs/insert_loop-$run.json" "$src/legacy" "$tgt/insert_loop" $insert_loop_tables
+    loop=$(cat "$logs/insert_loop-$run.json")
+    record insert_loop "$run" "$(echo "$loop" | python3 -c 'import json,sys; print(json.load(sys.stdin)["read"])')" "\"detail\":$loop"
+  fi
 
-  # (d) host run, the full lab plan, into an empty database.
-  fresh_db lab
-  timed host_run "$run" "$logs/host_run-$run.log" "$host" run .bench/plan.toml --source "$src/legacy" --target "$tgt/lab"
-  state=$(psql -Atq -F, "$tgt/lab" -c "SELECT count(*) FILTER (WHERE phase = 'done'), sum(rows_read), sum(rows_written), sum(rows_skipped), sum(rows_rejected), sum(target_rows) FROM migration.table_state")
-  IFS=, read -r done_tables read_rows written skipped rejected target_rows <<<"$state"
-  record host_run "$run" "$read_rows" "\"tables_done\":$done_tables,\"written\":$written,\"skipped\":$skipped,\"quarantined\":$rejected,\"target_rows\":$target_rows"
+  # (d) host run, the full lab plan, into an empty database: one process, large tables in
+  # chunks; the same with no table split; and with workers beside it.
+  if wanted host_run; then
+    fresh_db lab
+    timed host_run "$run" "$logs/host_run-$run.log" "$host" run .bench/plan.toml --source "$src/legacy" --target "$tgt/lab"
+    record_host host_run "$run"
+  fi
+  if wanted host_run_whole; then
+    fresh_db lab
+    timed host_run_whole "$run" "$logs/host_run_whole-$run.log" "$host" run .bench/plan-whole.toml --source "$src/legacy" --target "$tgt/lab"
+    record_host host_run_whole "$run"
+  fi
+  for n in 2 4; do
+    wanted "host_workers_$n" || continue
+    fresh_db lab
+    timed "host_workers_$n" "$run" "$logs/host_workers_$n-$run.log" \
+      env HOST="$host" N="$n" LOG="$logs/host_workers_$n-$run" SRC="$src/legacy" TGT="$tgt/lab" bash bench/workers.sh
+    # Peak RSS per process: the largest of the processes' own.
+    rss=$(cat "$logs/host_workers_$n-$run".p*.time | awk '{print $2}' | sort -n | tail -1)
+    timing="${timing% *} $rss"
+    record_host "host_workers_$n" "$run"
+  done
 done
 
 # ---------------------------------------------------------------- report

@@ -79,6 +79,20 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
     }
 }
 
+pub async fn worker(args: &PlanArgs) -> anyhow::Result<()> {
+    let plan = args.load()?;
+    let worked = scheduler::work(&plan).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&worked)?);
+    } else {
+        summary::print_work(&worked);
+    }
+    match worked.failure() {
+        None => Ok(()),
+        Some(failure) => Err(failure.into()),
+    }
+}
+
 pub async fn validate(args: &PlanArgs) -> anyhow::Result<()> {
     let plan = args.load()?;
     let Opened {
@@ -330,9 +344,13 @@ pub async fn status(args: &PlanArgs) -> anyhow::Result<()> {
     let tables = engine::status::tables(&plan, &target).await?;
     let forward_refs = engine::status::forward_refs(&plan, &target).await?;
     let overall = summary::Overall::of(&tables);
+    let workers = engine::chunk::live_workers_if_any(&target).await?;
+    let split = engine::chunk::split_progress(&target).await?;
     if args.json {
         let json = serde_json::json!({
             "tables": tables,
+            "workers": workers,
+            "split_tables": split,
             "tables_done": overall.done,
             "tables_total": tables.len(),
             "rows_read": overall.read,
@@ -345,6 +363,7 @@ pub async fn status(args: &PlanArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         summary::print_status(&tables, &overall, holder.as_ref(), set_aside.as_ref());
+        summary::print_workers(&workers, &split);
         summary::print_forward_refs(&forward_refs);
     }
     Ok(())

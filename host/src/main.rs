@@ -44,6 +44,11 @@ enum Command {
     Check(PlanArgs),
     /// Run the migration, or resume it after the last committed batch.
     Run(RunArgs),
+    /// Join a running `host run` from this machine (or another): work chunks of its large
+    /// tables beside it, through the target database alone, until the run ends. Start any
+    /// number, anywhere, with the same plan and plugin files; kill any at any time (its chunk
+    /// is taken over after its last committed batch).
+    Worker(PlanArgs),
     /// Show per-table progress from the target's state tables (works from any terminal).
     Status(PlanArgs),
     /// Prove the migration is whole: accounting, reasons, id map, FK orphans, money, a
@@ -201,6 +206,7 @@ async fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Check(args) => commands::check(args).await,
         Command::Run(args) => commands::run(args).await,
+        Command::Worker(args) => commands::worker(args).await,
         Command::Status(args) => commands::status(args).await,
         Command::Validate(args) => commands::validate(args).await,
         Command::Report(args) => commands::report(args).await,

@@ -22,6 +22,18 @@ pub fn print_run_json(summary: &RunSummary) -> anyhow::Result<()> {
 
 /// The per-table summary at the end of `host run`, then why the rows of each table with
 /// quarantined rows were quarantined (its most frequent reasons) and where to see them all.
+/// What `host worker` did: the tables it saw end; the run's own summary has every table.
+pub fn print_work(summary: &engine::scheduler::WorkSummary) {
+    println!(
+        "the run ended; this worker stops after {:.1} s",
+        summary.elapsed_seconds
+    );
+    for r in &summary.tables {
+        let error = r.error.as_ref().map_or(String::new(), |e| format!(": {}", e.message));
+        println!("  {} {}{error}", r.table, r.phase);
+    }
+}
+
 pub fn print_run(summary: &RunSummary) {
     println!();
     println!(
@@ -225,6 +237,20 @@ pub fn print_forward_refs(refs: &[engine::status::ForwardRefStatus]) {
             shown.join("")
         );
         println!("    all of them: {}", f.nulled_query);
+    }
+}
+
+/// The processes working the migration now and how far each split table's chunks are.
+pub fn print_workers(workers: &[engine::chunk::LiveWorker], split: &[engine::chunk::SplitProgress]) {
+    for s in split.iter().filter(|s| s.done < s.chunks) {
+        println!("{}: {} of {} chunks done", s.table, s.done, s.chunks);
+    }
+    for w in workers {
+        let on = w.chunk.as_deref().unwrap_or("nothing right now");
+        println!(
+            "{} pid {} on host {} (since {}): working {on}",
+            w.command, w.pid, w.hostname, w.started_at
+        );
     }
 }
 

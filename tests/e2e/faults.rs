@@ -8,28 +8,6 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 
-/// splitmix64: a tiny seeded generator, so a failing seed reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
-fn fault_seed(test: &str) -> u64 {
-    let seed = std::env::var("FAULT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20261130);
-    eprintln!("{test}: FAULT_SEED={seed}");
-    seed
-}
-
 /// The whole lab migrated uninterrupted into a fresh database of `cluster`: what every
 /// faulted run must end up equal to.
 fn whole_lab_reference(

@@ -25,3 +25,4 @@ mod swap;
 mod tls;
 mod types;
 mod validate_shapes;
+mod workers;

@@ -197,7 +197,7 @@ async fn dry_table(
 ) -> anyhow::Result<()> {
     let mut after = None;
     loop {
-        let rows = pages.page(spec, after.as_ref()).await?;
+        let rows = pages.page(spec, after.as_ref(), None).await?;
         let Some(last) = rows.last() else { break };
         after = Some(last.key.clone());
         let mut pending = vec![rows];

@@ -6,6 +6,8 @@
 //! A test sets them in `FAILPOINTS`, `;` between them:
 //! - `after-commit=return(orders:3)` (or `before-commit`): abort the process right after (before)
 //!   batch 3 of `orders` commits; `*` for any table.
+//! - `after-chunk=return(tasks:3)`: abort right after the third chunk of `tasks` to end is
+//!   recorded done (see chunk.rs; after its last, before the table is finished).
 //! - `batch-delay=return(50)`: sleep 50 ms after each batch, so a test can act part-way.
 //! - `call-deadline-ms=return(1000)`: a plugin call may run 1 s instead of the default.
 

@@ -24,6 +24,7 @@
 pub mod batch;
 pub mod check;
 pub mod check_types;
+pub mod chunk;
 pub mod codec;
 pub mod conninfo;
 pub mod deferred;

@@ -133,7 +133,7 @@ impl RunLock {
                 "INSERT INTO migration.run_lock (backend_pid, command, hostname, pid, started_at)
                  VALUES (pg_backend_pid(), $1, $2, $3, to_timestamp($4))
                  ON CONFLICT (backend_pid) DO UPDATE SET command = $1, hostname = $2, pid = $3, started_at = to_timestamp($4)",
-                &[&self.command, &hostname(), &(std::process::id() as i32), &started],
+                &[&self.command, &crate::state::hostname(), &(std::process::id() as i32), &started],
             )
             .await
             .context("recording the run lock holder in migration.run_lock")?;
@@ -220,19 +220,31 @@ fn unknown() -> Holder {
     }
 }
 
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown".into())
-}
 
-/// Takes the lock for `command`, or refuses with the holder named (exit 4).
+/// Takes the lock for `command`, or refuses with the holder named (exit 4). Workers of an
+/// ended run may still be finishing their chunks (see chunk.rs): a new `host run` goes on
+/// beside them, any other command waits for them.
 pub async fn acquire_or_refuse(client: &Client, command: &str) -> anyhow::Result<RunLock> {
-    match RunLock::acquire(client, command).await? {
-        Ok(lock) => Ok(lock),
-        Err(held) => Err(held.into_error(command).into()),
+    let lock = match RunLock::acquire(client, command).await? {
+        Ok(lock) => lock,
+        Err(held) => return Err(held.into_error(command).into()),
+    };
+    if command == "run" {
+        return Ok(lock);
     }
+    let workers: Vec<String> = crate::chunk::live_workers_if_any(client)
+        .await?
+        .iter()
+        .filter(|w| w.command == "worker")
+        .map(|w| format!("pid {} on host {}", w.pid, w.hostname))
+        .collect();
+    if workers.is_empty() {
+        return Ok(lock);
+    }
+    lock.release(client).await?;
+    Err(crate::Error::connect(format!(
+        "`host worker` processes are still working this target ({}); `host {command}` changed nothing: let them finish (they stop once the run's chunks are done) or stop them, then try again",
+        workers.join(", ")
+    ))
+    .into())
 }

@@ -133,6 +133,13 @@ pub struct Defaults {
     /// dependency order allows (the target's writes are most of the work: one per core).
     #[serde(default = "default_parallel_tables")]
     pub parallel_tables: usize,
+    /// A table with more source rows than this is split into key ranges ("chunks") of about
+    /// this many rows when it first starts: each chunk has its own checkpoint, chunks of one
+    /// table run side by side (in this process and in any `host worker`), and the table is
+    /// done when its last chunk is. 0: never split. A table whose plugin resolves its own
+    /// rows, or that is adopted, is never split (its rows depend on the rows before them).
+    #[serde(default = "default_chunk_rows")]
+    pub chunk_rows: u64,
     /// How long a transient database fault (lost connection, server restart, terminated
     /// backend, serialization failure, deadlock) is ridden out before the run stops: the runner
     /// pauses (0.25 s, doubling up to 15 s), reconnects and resumes after the last committed
@@ -182,6 +189,7 @@ impl Default for Defaults {
             batch_size: default_batch_size(),
             max_reject_rate: default_max_reject_rate(),
             parallel_tables: default_parallel_tables(),
+            chunk_rows: default_chunk_rows(),
             fault_timeout_seconds: default_fault_timeout_seconds(),
             load_mode: LoadMode::default(),
             log_lines_per_batch: default_log_lines_per_batch(),
@@ -241,6 +249,10 @@ fn default_parallel_tables() -> usize {
     2
 }
 
+fn default_chunk_rows() -> u64 {
+    250_000
+}
+
 fn default_fault_timeout_seconds() -> u64 {
     300
 }
@@ -265,6 +277,9 @@ pub struct RawTable {
     pub key: Option<KeyColumns>,
     #[serde(default)]
     pub batch_size: Option<usize>,
+    /// This table's `chunk_rows` (see `[defaults]`); 0 never splits it.
+    #[serde(default)]
+    pub chunk_rows: Option<u64>,
     #[serde(default)]
     pub max_reject_rate: Option<f64>,
     #[serde(default)]
@@ -408,6 +423,8 @@ pub struct TablePlan {
     /// source table's primary key.
     pub key: Vec<String>,
     pub batch_size: usize,
+    /// Split into key-range chunks of about this many rows when larger (0: never).
+    pub chunk_rows: u64,
     pub max_reject_rate: f64,
     /// What its plugin may print and return.
     pub limits: PluginLimits,
@@ -645,6 +662,7 @@ impl RawTable {
             plugin: base.join(&self.plugin),
             phase: self.phase.unwrap_or_else(|| "default".into()),
             batch_size: self.batch_size.unwrap_or(defaults.batch_size),
+            chunk_rows: self.chunk_rows.unwrap_or(defaults.chunk_rows),
             max_reject_rate: self.max_reject_rate.unwrap_or(defaults.max_reject_rate),
             name: self.name,
             depends_on: self.depends_on,

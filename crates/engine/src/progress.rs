@@ -57,6 +57,11 @@ impl Progress {
         observer().batch_committed(&self.table, counts);
     }
 
+    /// This process's part of the table (a chunk) is done; the table goes on elsewhere.
+    pub fn leave(&mut self) {
+        self.finished = true;
+    }
+
     pub fn finish(&mut self, counts: &TableCounts) {
         self.finished = true;
         observer().table_finished(&self.table, counts);

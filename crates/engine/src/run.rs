@@ -25,6 +25,7 @@ pub use crate::batch::{
     TableSpec,
 };
 use crate::check::{AdoptTarget, Prepared};
+use crate::chunk::Chunk;
 use crate::codec;
 use crate::deferred::DeferredFk;
 use crate::error::{Error, ErrorKind};
@@ -34,7 +35,9 @@ use crate::pg::{self, error_text, ident, qualified, Column};
 use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::state::{self, BatchKind, TableCounts, TablePhase, TableState};
-use crate::store::{BatchCommit, Checkpoint, CommitError, PgStore, StateStore, SwapRecord};
+use crate::store::{
+    BatchCommit, Checkpoint, CommitError, Committed, PgStore, StateStore, SwapRecord,
+};
 use crate::wasm::{Instance, Outcome, PluginError, PluginOutput, Value};
 
 /// Why a table did not finish. Its kind decides the run's exit code: a database that could
@@ -72,12 +75,21 @@ pub struct TableReport {
 pub trait PageSource: Sync {
     /// How many rows the table has.
     fn count(&self, t: &TableSpec) -> impl Future<Output = anyhow::Result<i64>> + Send;
-    /// Up to `t.batch_size` rows with a key above `after` (from the first when None).
+    /// Up to `t.batch_size` rows with a key above `after` (from the first when None) and up to
+    /// `upto` (to the last when None).
     fn page(
         &self,
         t: &TableSpec,
         after: Option<&Key>,
+        upto: Option<&Key>,
     ) -> impl Future<Output = anyhow::Result<Vec<SourceRow>>> + Send;
+    /// The keys of every `every`-th row in key order (the `every`-th, the `2 * every`-th...):
+    /// where a table splits into chunks of `every` rows.
+    fn split_points(
+        &self,
+        t: &TableSpec,
+        every: i64,
+    ) -> impl Future<Output = anyhow::Result<Vec<Key>>> + Send;
     /// The rows with these keys that are still there, in key order.
     fn rows_with_keys(
         &self,
@@ -119,14 +131,22 @@ impl PageSource for PgSource<'_> {
 
     /// The next keyset page (a row comparison over the key columns, which their B-tree
     /// serves), each field decoded by its source column type.
-    async fn page(&self, t: &TableSpec, after: Option<&Key>) -> anyhow::Result<Vec<SourceRow>> {
-        let filter = match after {
-            Some(k) => format!(
-                "WHERE {} > {}",
-                t.key.term(),
-                t.key.literal(k).map_err(anyhow::Error::msg)?
-            ),
-            None => String::new(),
+    async fn page(
+        &self,
+        t: &TableSpec,
+        after: Option<&Key>,
+        upto: Option<&Key>,
+    ) -> anyhow::Result<Vec<SourceRow>> {
+        let mut bounds = Vec::new();
+        for (bound, op) in [(after, ">"), (upto, "<=")] {
+            if let Some(k) = bound {
+                let literal = t.key.literal(k).map_err(anyhow::Error::msg)?;
+                bounds.push(format!("{} {op} {literal}", t.key.term()));
+            }
+        }
+        let filter = match bounds.is_empty() {
+            true => String::new(),
+            false => format!("WHERE {}", bounds.join(" AND ")),
         };
         let sql = format!(
             "SELECT {} FROM {} {filter} ORDER BY {} LIMIT {}",
@@ -143,6 +163,21 @@ impl PageSource for PgSource<'_> {
             &t.key,
         )
         .await
+    }
+
+    /// One ordered pass over the key's index (row_number over the key columns only); the rows
+    /// at the split points are then read whole, so their keys decode as a page's do.
+    async fn split_points(&self, t: &TableSpec, every: i64) -> anyhow::Result<Vec<Key>> {
+        let table = qualified(self.schema, &t.source_table);
+        let (term, order) = (t.key.term(), t.key.order_by());
+        let sql = format!(
+            "SELECT {} FROM {table} WHERE {term} IN (SELECT {order} FROM (SELECT {order}, row_number() OVER (ORDER BY {order}) AS n FROM {table}) s WHERE n % {every} = 0) ORDER BY {order}",
+            Self::select_list(t),
+        );
+        let rows = read_rows_of(self.client, &sql, &t.source_table, &t.source_columns, &t.key)
+            .await
+            .with_context(|| format!("splitting {table} into chunks"))?;
+        Ok(rows.into_iter().map(|r| r.key).collect())
     }
 
     async fn rows_with_keys(&self, t: &TableSpec, keys: &[Key]) -> anyhow::Result<Vec<SourceRow>> {
@@ -308,6 +343,9 @@ pub struct TableWriter<'s, S, T> {
     pub counts: TableCounts,
     /// The checkpoint: the last committed key, after which a run reads on.
     pub last_key: Option<Key>,
+    /// The chunk this writer copies (None: the whole table): its range bounds the pages, and
+    /// its checkpoint is the one a batch moves.
+    pub chunk: Option<Chunk>,
     pub timing: Timing,
 }
 
@@ -331,8 +369,21 @@ impl<'s, S: StateStore, T: Transform> TableWriter<'s, S, T> {
             fk_checks,
             counts: state.map(|s| s.counts.clone()).unwrap_or_default(),
             last_key: state.and_then(|s| s.last_key.clone()),
+            chunk: None,
             timing: Timing::default(),
         })
+    }
+
+    /// The writer copies `chunk` only, from its checkpoint.
+    pub fn for_chunk(mut self, chunk: Chunk) -> Self {
+        self.last_key = chunk.last_key.clone();
+        self.chunk = Some(chunk);
+        self
+    }
+
+    /// The last key this writer copies (None: to the table's end).
+    fn upto(&self) -> Option<&Key> {
+        self.chunk.as_ref().and_then(|c| c.upto.as_ref())
     }
 
     /// The table goes on with a new component (a hot swap, at a batch boundary).
@@ -373,8 +424,8 @@ impl<'s, S: StateStore, T: Transform> TableWriter<'s, S, T> {
             let clock = Instant::now();
             let committed = self.commit_or_split(rows, batch, kind, &mut pending).await;
             self.timing.write += clock.elapsed();
-            if let Some((rows, batch)) = committed? {
-                self.account(&rows, &batch, kind);
+            if let Some((rows, batch, committed)) = committed? {
+                self.account(&rows, &batch, kind, committed);
             }
         }
     }
@@ -387,9 +438,9 @@ impl<'s, S: StateStore, T: Transform> TableWriter<'s, S, T> {
         batch: Batch,
         kind: BatchKind,
         pending: &mut Vec<Vec<SourceRow>>,
-    ) -> anyhow::Result<Option<(Vec<SourceRow>, Batch)>> {
-        let batch = match self.commit(&rows, &batch, kind).await {
-            Ok(()) => batch,
+    ) -> anyhow::Result<Option<(Vec<SourceRow>, Batch, Committed)>> {
+        let (batch, committed) = match self.commit(&rows, &batch, kind).await {
+            Ok(committed) => (batch, committed),
             Err(CommitError::Data(reason)) if rows.len() > 1 => {
                 tracing::debug!(%reason, "target refused the batch; bisecting");
                 split_into(pending, rows);
@@ -398,14 +449,15 @@ impl<'s, S: StateStore, T: Transform> TableWriter<'s, S, T> {
             Err(CommitError::Data(reason)) => {
                 warn!(key = %rows[0].key, %reason, "target refused this row; quarantining it");
                 let alone = Batch::quarantined(format!("target refused the row: {reason}"));
-                self.commit(&rows, &alone, kind)
+                let committed = self
+                    .commit(&rows, &alone, kind)
                     .await
                     .map_err(CommitError::into_anyhow)?;
-                alone
+                (alone, committed)
             }
             Err(other) => return Err(other.into_anyhow()),
         };
-        Ok(Some((rows, batch)))
+        Ok(Some((rows, batch, committed)))
     }
 
     async fn commit(
@@ -413,17 +465,17 @@ impl<'s, S: StateStore, T: Transform> TableWriter<'s, S, T> {
         rows: &[SourceRow],
         batch: &Batch,
         kind: BatchKind,
-    ) -> Result<(), CommitError> {
+    ) -> Result<Committed, CommitError> {
         let checkpoint = match kind {
             BatchKind::Run => Checkpoint::Advance {
                 from: self.last_key.clone(),
+                chunk: self.chunk.as_ref().map(|c| c.no),
             },
             BatchKind::Retry => Checkpoint::Stay,
         };
         let commit = BatchCommit {
             table: &self.spec,
             run_id: self.run_id,
-            batch_no: self.counts.batches + 1,
             sha256: self.transform.sha256(),
             rows,
             batch,
@@ -433,16 +485,10 @@ impl<'s, S: StateStore, T: Transform> TableWriter<'s, S, T> {
         self.store.commit_batch(&commit).await
     }
 
-    /// A committed batch in the writer's counts and checkpoint, and for the plugin.
-    fn account(&mut self, rows: &[SourceRow], batch: &Batch, kind: BatchKind) {
-        let mut c = batch.counts();
-        if kind == BatchKind::Retry {
-            // Replayed rows were counted when first read, as quarantined.
-            c.rows_rejected -= c.rows_read;
-            c.rows_read = 0;
-        }
-        self.counts.add(&c);
-        self.counts.batches += 1;
+    /// A committed batch in the writer's counts (the table's, as the commit left them: other
+    /// chunks of the table commit too) and checkpoint, and for the plugin.
+    fn account(&mut self, rows: &[SourceRow], batch: &Batch, kind: BatchKind, committed: Committed) {
+        self.counts = committed.counts;
         self.transform
             .committed(&self.spec.name, rows, &batch.fates);
         if kind == BatchKind::Run {
@@ -540,6 +586,105 @@ where
     Ok(())
 }
 
+/// Whether `t` may be split into chunks: its rows do not depend on the rows before them (its
+/// plugin does not resolve its own table) and it is not adopted (adoption ends with one look
+/// over the whole target table).
+pub fn splittable(t: &Prepared) -> bool {
+    t.plan.chunk_rows > 0
+        && t.plan.adopt.is_none()
+        && !t.description.resolves.iter().any(|e| e == &t.plan.name)
+}
+
+/// Whether `t` runs split into chunks (see chunk.rs), and which chunks are left: Some (the
+/// chunks not done; empty when only the table's finish is left) or None (it runs whole). A
+/// table is split when it first starts with more source rows than its `chunk_rows` and
+/// [`splittable`]; a table split before stays split. A split table is begun here (phase
+/// copying, its rows counted, the component recorded, which a `host worker` must match).
+pub async fn split_table(
+    t: &Prepared,
+    source: &PgSource<'_>,
+    store: &mut PgStore<'_>,
+) -> anyhow::Result<Option<Vec<Chunk>>> {
+    let name = &t.plan.name;
+    let state = store.table_state(name).await?;
+    if state.as_ref().is_some_and(|s| s.phase == TablePhase::Done) {
+        return Ok(None);
+    }
+    let spec = TableSpec::of(t);
+    let mut chunks = crate::chunk::chunks(store.client(), name).await?;
+    let rows = match chunks.is_empty() {
+        false => source.count(&spec).await?,
+        true => {
+            let fresh = state
+                .as_ref()
+                .is_none_or(|s| s.last_key.is_none() && s.counts.rows_read == 0);
+            if !fresh || !splittable(t) {
+                return Ok(None);
+            }
+            let rows = source.count(&spec).await?;
+            if rows <= t.plan.chunk_rows as i64 {
+                return Ok(None);
+            }
+            let points = source.split_points(&spec, t.plan.chunk_rows as i64).await?;
+            chunks = crate::chunk::record(store.client_mut(), name, &points).await?;
+            rows
+        }
+    };
+    store.begin_table(name, rows).await?;
+    crate::chunk::set_component(store.client(), name, &t.plugin.sha256).await?;
+    Ok(Some(chunks.into_iter().filter(|c| !c.done).collect()))
+}
+
+/// Copies the writer's chunk (see chunk.rs) from its checkpoint to its last key, then records
+/// it done; the writer of a table's last chunk finishes the table ([`finish_split_table`]).
+pub async fn copy_chunk<S, R, T, B>(
+    w: &mut TableWriter<'_, S, T>,
+    source: &R,
+    boundary: &mut B,
+    total: i64,
+) -> anyhow::Result<()>
+where
+    S: StateStore,
+    R: PageSource,
+    T: Transform,
+    B: BatchBoundary<S, T>,
+{
+    let chunk = w.chunk.clone().context("copy_chunk needs a chunk's writer")?;
+    let mut progress = Progress::new(&w.spec.name, total as u64, w.counts.rows_read as u64);
+    copy_pages(w, source, boundary, total, &mut progress).await?;
+    w.timing.log();
+    let (done, of) = w.store.finish_chunk(&chunk).await?;
+    crate::failpoint::crash_point("after-chunk", &chunk.table, done);
+    if done < of {
+        info!(chunk = %chunk.label(), "chunk done");
+        progress.leave();
+        return Ok(());
+    }
+    let counts = finish_split_table(w.store, &w.spec).await?;
+    progress.finish(&counts);
+    Ok(())
+}
+
+/// A split table whose chunks are all done: done, or failed when its quarantined share is
+/// over its limit (the counts of every chunk, as committed). Returns its counts.
+pub async fn finish_split_table<S: StateStore>(
+    store: &mut S,
+    spec: &TableSpec,
+) -> anyhow::Result<TableCounts> {
+    let counts = store
+        .table_state(&spec.name)
+        .await?
+        .map(|s| s.counts)
+        .unwrap_or_default();
+    let total = counts.source_rows.unwrap_or(counts.rows_read);
+    if let Err(stop) = check_reject_rate(&spec.name, spec.max_reject_rate, &counts, total, true) {
+        let reasons = store.top_reject_reasons(&spec.name, 3).await.unwrap_or_default();
+        return Err(state::with_reasons(stop, &reasons));
+    }
+    store.finish_table(&spec.name).await?;
+    Ok(counts)
+}
+
 /// The page loop: the next page is read while the current one is transformed and committed.
 async fn copy_pages<S, R, T, B>(
     w: &mut TableWriter<'_, S, T>,
@@ -563,7 +708,7 @@ where
             Some(rows) => rows,
             None => {
                 let clock = Instant::now();
-                let rows = source.page(&w.spec, w.last_key.as_ref()).await?;
+                let rows = source.page(&w.spec, w.last_key.as_ref(), w.upto()).await?;
                 w.timing.read += clock.elapsed();
                 rows
             }
@@ -579,10 +724,11 @@ where
         let more = rows.len() >= w.spec.batch_size;
         let after = rows.last().map(|r| r.key.clone());
         let spec = w.spec.clone();
+        let upto = w.upto().cloned();
         let read_next = async {
             let clock = Instant::now();
             let next = match more {
-                true => source.page(&spec, after.as_ref()).await,
+                true => source.page(&spec, after.as_ref(), upto.as_ref()).await,
                 false => Ok(Vec::new()),
             };
             (next, clock.elapsed())
@@ -649,11 +795,15 @@ pub async fn run_table(
     source: &mut Client,
     target: &mut Client,
     run_id: i64,
+    chunk: Option<&Chunk>,
 ) -> anyhow::Result<TableReport> {
     let started = Instant::now();
-    let span = info_span!("table", table = %t.plan.name);
+    let span = match chunk {
+        Some(c) => info_span!("table", table = %t.plan.name, chunk = c.no),
+        None => info_span!("table", table = %t.plan.name),
+    };
     let mut store = PgStore::new(target, &plan.target_schema);
-    let result = copy_table_from_pg(plan, t, source, &mut store, run_id)
+    let result = copy_table_from_pg(plan, t, source, &mut store, run_id, chunk)
         .instrument(span)
         .await;
     table_report(&mut store, &t.plan.name, result, started).await
@@ -666,10 +816,19 @@ async fn copy_table_from_pg(
     source: &mut Client,
     store: &mut PgStore<'_>,
     run_id: i64,
+    chunk: Option<&Chunk>,
 ) -> anyhow::Result<()> {
     let state = store.table_state(&t.plan.name).await?;
     if state.as_ref().is_some_and(|s| s.phase == TablePhase::Done) {
         info!("already done, skipping");
+        return Ok(());
+    }
+    // A chunk's checkpoint as committed now (another process may have moved it).
+    let chunk = match chunk {
+        Some(c) => Some(crate::chunk::reread(store.client(), c).await?),
+        None => None,
+    };
+    if chunk.as_ref().is_some_and(|c| c.done) {
         return Ok(());
     }
     // One snapshot of the source for the whole table.
@@ -682,7 +841,11 @@ async fn copy_table_from_pg(
         .context("starting the source snapshot")?;
     let pages = PgSource::new(snapshot.client(), &plan.source_schema);
     let spec = TableSpec::of(t);
-    let total = begin_table(store, &pages, &spec).await?;
+    let total = match (&chunk, &state) {
+        // The scheduler began the split table and counted its rows.
+        (Some(_), Some(s)) => s.counts.source_rows.unwrap_or_default(),
+        _ => begin_table(store, &pages, &spec).await?,
+    };
     let source_table = &t.description.source_table;
     let source_info = pg::tables(snapshot.client(), &plan.source_schema)
         .await?
@@ -690,8 +853,11 @@ async fn copy_table_from_pg(
         .with_context(|| format!("source table {source_table} disappeared"))?;
     let transform = PluginTransform::new(t, store.id_maps(&t.description.resolves).await?)?;
     let mut swaps = HotSwap::new(plan, t.clone(), snapshot.client(), source_info);
-    let mut writer = TableWriter::open(store, run_id, spec, transform, state.as_ref()).await?;
-    copy_table(&mut writer, &pages, &mut swaps, total).await?;
+    let writer = TableWriter::open(store, run_id, spec, transform, state.as_ref()).await?;
+    match chunk {
+        Some(c) => copy_chunk(&mut writer.for_chunk(c), &pages, &mut swaps, total).await?,
+        None => copy_table(&mut { writer }, &pages, &mut swaps, total).await?,
+    }
     snapshot.commit().await.ok();
     Ok(())
 }
@@ -704,17 +870,31 @@ const FAULT_EPISODE_RESET: std::time::Duration = std::time::Duration::from_secs(
 /// (replacing the clients) and resumes after the last committed batch, until the fault has
 /// lasted the plan's `fault_timeout_seconds`; then it fails with [`ErrorKind::Connect`]. Any
 /// other error ends the table as before.
+///
+/// A chunk (see chunk.rs) is worked while this process holds its claim, taken on `target`
+/// by the caller: after a reconnect the claim is taken again, and when another process took
+/// the chunk over meanwhile, this one leaves it to that one.
 pub async fn run_table_riding_faults(
     plan: &Plan,
     t: &Prepared,
     source: &mut Client,
     target: &mut Client,
     run_id: i64,
+    chunk: Option<&Chunk>,
 ) -> anyhow::Result<TableReport> {
     let mut backoff = crate::transient::Backoff::new(plan.fault_timeout);
+    let mut reclaim = false;
     loop {
         let attempt_started = Instant::now();
-        let fault = match run_table(plan, t, source, target, run_id).await {
+        if let (true, Some(c)) = (reclaim, chunk) {
+            if !crate::chunk::try_claim(target, c, None).await? {
+                info!(chunk = %c.label(), "another process took this chunk over while the connection was down");
+                let mut store = PgStore::new(target, &plan.target_schema);
+                return table_report(&mut store, &t.plan.name, Ok(()), attempt_started).await;
+            }
+        }
+        reclaim = true;
+        let fault = match run_table(plan, t, source, target, run_id, chunk).await {
             Err(e) if pg::is_transient(&e) => e,
             other => return other,
         };
@@ -1340,16 +1520,6 @@ async fn read_rows_of(
         });
     }
     Ok(rows)
-}
-
-impl TableCounts {
-    fn add(&mut self, other: &TableCounts) {
-        self.rows_read += other.rows_read;
-        self.rows_written += other.rows_written;
-        self.rows_skipped += other.rows_skipped;
-        self.rows_rejected += other.rows_rejected;
-        self.target_rows += other.target_rows;
-    }
 }
 
 /// Applies the plan's target schema files when the target schema holds no table yet, all in

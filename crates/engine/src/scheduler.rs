@@ -7,13 +7,15 @@ use anyhow::Context;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::task::JoinHandle;
 use tokio_postgres::Client;
+use tracing::info;
 
 use crate::error::{Error, ErrorKind};
 use crate::run::TableReport;
 use crate::session::connect;
 use crate::state::{RunOutcome, TablePhase};
 use crate::store::{PgStore, StateStore};
-use crate::{check, deferred, lock, order, pg, plan, run, state, transient};
+use crate::batch::TableSpec;
+use crate::{check, chunk, deferred, lock, order, pg, plan, run, state, transient};
 
 /// A table that could not start: a table it depends on is not done.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -25,13 +27,24 @@ pub struct Blocked {
 /// One pair of connections: source, target.
 type Connections = (Client, Client);
 
-/// A table's task: its report and the connections it ran on, given back.
-type TableTask = JoinHandle<(anyhow::Result<TableReport>, Client, Client)>;
+/// What a pair of connections works on: a whole table, or one chunk of a split table.
+#[derive(Debug, Clone)]
+enum Unit {
+    Table(String),
+    Chunk(chunk::Chunk),
+}
 
-/// Runs the selected tables in dependency order, up to `parallel_tables` at a time, each over
+/// A unit's task: its report and the connections it ran on, given back.
+type UnitTask = JoinHandle<(Unit, anyhow::Result<TableReport>, Client, Client)>;
+
+/// How often a table whose last chunks other processes hold is looked at again.
+const POLL: Duration = Duration::from_secs(1);
+
+/// Runs the selected tables in dependency order, `parallel_tables` units at a time, each over
 /// its own pair of connections; among the tables ready to start, those heading the longest
-/// chain of rows still to come go first. Returns the reports and the tables that could not
-/// start (with the dependency that was not done).
+/// chain of rows still to come go first. A table larger than its `chunk_rows` is split into
+/// key ranges (see chunk.rs) worked side by side, here and by any `host worker`. Returns the
+/// reports and the tables that could not start (with the dependency that was not done).
 pub async fn run_tables(
     plan: &plan::Plan,
     analysis: &check::Analysis,
@@ -48,33 +61,19 @@ pub async fn run_tables(
         .collect();
     let priority = critical_path(source, &plan.source_schema, analysis, order).await?;
     waiting.sort_by_key(|s| std::cmp::Reverse(priority.get(&s.table).copied().unwrap_or(0)));
-    let workers = plan.parallel_tables.min(waiting.len()).max(1);
     // Hot swaps of the tables not started yet are applied from now on.
     let names: Vec<&str> = waiting.iter().map(|s| s.table.as_str()).collect();
-    let mut tables = Tables {
-        plan,
-        analysis,
-        swaps: run::UnstartedSwaps::watch(plan, analysis, &names, run_id),
-        shared_plan: std::sync::Arc::new(plan.clone()),
-        run_id,
-        idle: Vec::with_capacity(workers),
-        running: FuturesUnordered::new(),
-        running_names: Vec::new(),
-        blocked: Vec::new(),
-    };
-    for _ in 0..workers {
-        tables.idle.push((
-            connect(&plan.source_url, pg::Side::Source).await?,
-            connect(&plan.target_url, pg::Side::Target).await?,
-        ));
-    }
+    let worker = chunk::Worker::register(target, "run").await?;
+    let mut tables = Tables::new(plan, analysis, &names, run_id, worker).await?;
     let mut reports = Vec::new();
     loop {
-        tables.start_ready(&mut waiting, target, run_lock).await?;
-        let Some(joined) = tables.running.next().await else {
-            break;
-        };
-        reports.push(tables.finished(joined)?);
+        tables.start_ready(&mut waiting, source, target, run_lock, &mut reports).await?;
+        tables.start_chunks().await?;
+        match tables.next_finished().await {
+            Some(joined) => reports.extend(tables.finished(joined).await?),
+            None if tables.awaits_others() => reports.extend(tables.look_again(target).await?),
+            None => break,
+        }
     }
     // Tables whose dependency failed in this run never became ready.
     for step in waiting {
@@ -86,27 +85,74 @@ pub async fn run_tables(
     Ok((reports, tables.blocked))
 }
 
-/// The tables of a run as the scheduler moves them: running, and blocked.
+/// The tables of a run (or of a worker) as the scheduler moves them: running, split, blocked.
 struct Tables<'p> {
     plan: &'p plan::Plan,
     analysis: &'p check::Analysis,
     swaps: run::UnstartedSwaps,
     shared_plan: std::sync::Arc<plan::Plan>,
     run_id: i64,
+    worker: chunk::Worker,
     idle: Vec<Connections>,
-    running: FuturesUnordered<TableTask>,
+    running: FuturesUnordered<UnitTask>,
+    /// Tables started and not finished: whole ones running, split ones with chunks left.
     running_names: Vec<String>,
+    /// Split tables with chunks left, in the order they started.
+    split: Vec<Split>,
     blocked: Vec<Blocked>,
 }
 
-impl Tables<'_> {
+/// A split table in this process: the chunks still to claim here and how many run here now.
+struct Split {
+    prepared: std::sync::Arc<check::Prepared>,
+    queue: std::collections::VecDeque<chunk::Chunk>,
+    running: usize,
+    started: Instant,
+    /// The first chunk that failed here: the table's report once its other chunks here stop.
+    failure: Option<TableReport>,
+}
+
+impl<'p> Tables<'p> {
+    async fn new(
+        plan: &'p plan::Plan,
+        analysis: &'p check::Analysis,
+        unstarted: &[&str],
+        run_id: i64,
+        worker: chunk::Worker,
+    ) -> anyhow::Result<Tables<'p>> {
+        let pairs = plan.parallel_tables.max(1);
+        let mut idle = Vec::with_capacity(pairs);
+        for _ in 0..pairs {
+            idle.push((
+                connect(&plan.source_url, pg::Side::Source).await?,
+                connect(&plan.target_url, pg::Side::Target).await?,
+            ));
+        }
+        Ok(Tables {
+            plan,
+            analysis,
+            swaps: run::UnstartedSwaps::watch(plan, analysis, unstarted, run_id),
+            shared_plan: std::sync::Arc::new(plan.clone()),
+            run_id,
+            worker,
+            idle,
+            running: FuturesUnordered::new(),
+            running_names: Vec::new(),
+            split: Vec::new(),
+            blocked: Vec::new(),
+        })
+    }
+
     /// Starts the waiting tables whose dependencies are all done, while connections are idle;
-    /// a table whose dependency ended without being done is blocked.
+    /// a table whose dependency ended without being done is blocked. A large table is split
+    /// into chunks here (its chunks start in [`Tables::start_chunks`]).
     async fn start_ready(
         &mut self,
         waiting: &mut Vec<&order::Step>,
+        source: &Client,
         target: &mut Client,
         run_lock: &lock::RunLock,
+        reports: &mut Vec<TableReport>,
     ) -> anyhow::Result<()> {
         let mut i = 0;
         while i < waiting.len() && !self.idle.is_empty() {
@@ -119,12 +165,86 @@ impl Tables<'_> {
                 continue;
             }
             waiting.remove(i);
-            match unfinished(self.plan, target, run_lock, &step.after).await? {
-                Some(dep) => self.block(&step.table, dep),
-                None => self.start(&step.table),
+            if let Some(dep) = unfinished(self.plan, target, run_lock, &step.after).await? {
+                self.block(&step.table, dep);
+                continue;
+            }
+            let prepared = self.swaps.start(&step.table).unwrap_or_else(|| {
+                self.analysis
+                    .prepared(&step.table)
+                    .expect("ordered tables were prepared")
+                    .clone()
+            });
+            let mut store = PgStore::new(target, &self.plan.target_schema);
+            match run::split_table(&prepared, &run::PgSource::new(source, &self.plan.source_schema), &mut store).await? {
+                None => self.start(Unit::Table(step.table.clone()), std::sync::Arc::new(prepared)),
+                Some(chunks) if chunks.is_empty() => {
+                    // Every chunk was done before the table could be finished (a kill).
+                    let started = Instant::now();
+                    let finished = run::finish_split_table(&mut store, &TableSpec::of(&prepared)).await;
+                    reports.push(run::table_report(&mut store, &step.table, finished.map(|_| ()), started).await?);
+                }
+                Some(chunks) => {
+                    info!(table = %step.table, chunks = chunks.len(), "split into key-range chunks");
+                    self.running_names.push(step.table.clone());
+                    self.split.push(Split {
+                        prepared: std::sync::Arc::new(prepared),
+                        queue: chunks.into(),
+                        running: 0,
+                        started: Instant::now(),
+                        failure: None,
+                    });
+                }
             }
         }
         Ok(())
+    }
+
+    /// Starts queued chunks on idle connections, the earliest split table first; a chunk
+    /// another process holds is left to it.
+    async fn start_chunks(&mut self) -> anyhow::Result<()> {
+        'pairs: while !self.idle.is_empty() {
+            for s in 0..self.split.len() {
+                while let Some(chunk) = self.split[s].queue.pop_front() {
+                    let (src, tgt) = self.idle.pop().expect("a connection pair is idle");
+                    let claimed = chunk::try_claim(&tgt, &chunk, Some(&self.worker.name)).await?;
+                    self.idle.push((src, tgt));
+                    if !claimed {
+                        continue;
+                    }
+                    self.split[s].running += 1;
+                    let prepared = self.split[s].prepared.clone();
+                    self.start(Unit::Chunk(chunk), prepared);
+                    continue 'pairs;
+                }
+            }
+            break;
+        }
+        Ok(())
+    }
+
+    /// The next unit to end (None when none runs).
+    async fn next_finished(
+        &mut self,
+    ) -> Option<Result<(Unit, anyhow::Result<TableReport>, Client, Client), tokio::task::JoinError>> {
+        if self.running.is_empty() {
+            if self.awaits_others() {
+                tokio::time::sleep(POLL).await;
+            }
+            return None;
+        }
+        match self.awaits_others() {
+            false => self.running.next().await,
+            true => tokio::select! {
+                joined = self.running.next() => joined,
+                () = tokio::time::sleep(POLL) => None,
+            },
+        }
+    }
+
+    /// Some split table has no chunk queued or running here: other processes hold the rest.
+    fn awaits_others(&self) -> bool {
+        self.split.iter().any(|s| s.queue.is_empty() && s.running == 0)
     }
 
     fn block(&mut self, table: &str, waits_for: String) {
@@ -134,39 +254,242 @@ impl Tables<'_> {
         });
     }
 
-    /// A task of its own per table: each plugin call blocks its worker thread, so tables side
+    /// A task of its own per unit: each plugin call blocks its worker thread, so units side
     /// by side transform on as many cores.
-    fn start(&mut self, table: &str) {
-        let prepared = self.swaps.start(table).unwrap_or_else(|| {
-            self.analysis
-                .prepared(table)
-                .expect("ordered tables were prepared")
-                .clone()
-        });
+    fn start(&mut self, unit: Unit, prepared: std::sync::Arc<check::Prepared>) {
         let (mut src, mut tgt) = self.idle.pop().expect("a connection pair is idle");
-        self.running_names.push(table.to_string());
+        if let Unit::Table(table) = &unit {
+            self.running_names.push(table.clone());
+        }
         let (plan, run_id) = (self.shared_plan.clone(), self.run_id);
+        let worker = self.worker.clone();
         self.running.push(tokio::spawn(async move {
+            let chunk = match &unit {
+                Unit::Chunk(c) => Some(c),
+                Unit::Table(_) => None,
+            };
+            let _ = worker.working_on(&tgt, chunk).await;
             let report =
-                run::run_table_riding_faults(&plan, &prepared, &mut src, &mut tgt, run_id).await;
-            (report, src, tgt)
+                run::run_table_riding_faults(&plan, &prepared, &mut src, &mut tgt, run_id, chunk)
+                    .await;
+            if let Some(c) = chunk {
+                let _ = chunk::release(&tgt, c).await;
+            }
+            let _ = worker.working_on(&tgt, None).await;
+            (unit, report, src, tgt)
         }));
     }
 
-    /// A table's task ended: its connections go back to the idle ones.
-    fn finished(
+    /// A unit's task ended: its connections go back to the idle ones. Returns the table's
+    /// report when the table ended here (a whole table, the last chunk, a failure).
+    async fn finished(
         &mut self,
-        joined: Result<(anyhow::Result<TableReport>, Client, Client), tokio::task::JoinError>,
-    ) -> anyhow::Result<TableReport> {
-        let (report, src, tgt) = joined.context("a table's task panicked")?;
+        joined: Result<(Unit, anyhow::Result<TableReport>, Client, Client), tokio::task::JoinError>,
+    ) -> anyhow::Result<Option<TableReport>> {
+        let (unit, report, src, tgt) = joined.context("a table's task panicked")?;
         self.idle.push((src, tgt));
         let report = report?;
+        let Unit::Chunk(chunk) = unit else {
+            return Ok(Some(self.ended(report)));
+        };
+        let Some(s) = self.split.iter().position(|s| s.prepared.plan.name == chunk.table) else {
+            return Ok(None);
+        };
+        let split = &mut self.split[s];
+        split.running -= 1;
+        if report.error.is_some() {
+            split.queue.clear();
+            split.failure.get_or_insert(report.clone());
+        }
+        if report.phase == TablePhase::Done {
+            let mut report = report;
+            report.seconds = split.started.elapsed().as_secs_f64();
+            self.split.remove(s);
+            return Ok(Some(self.ended(report)));
+        }
+        if split.running == 0 && split.failure.is_some() {
+            let report = self.split.remove(s).failure.expect("a failure");
+            return Ok(Some(self.ended(report)));
+        }
+        Ok(None)
+    }
+
+    /// A table ended in this process: it no longer runs.
+    fn ended(&mut self, report: TableReport) -> TableReport {
         self.running_names.retain(|t| t != &report.table);
         if let Some(error) = &report.error {
             tracing::error!(table = %report.table, "{}", error.message);
         }
-        Ok(report)
+        report
     }
+
+    /// A worker takes up the split tables the run is copying that it does not work yet (their
+    /// chunks not done), once it checked that it runs the same component for each.
+    async fn join_split(&mut self, target: &Client) -> anyhow::Result<()> {
+        let rows = target
+            .query(
+                "SELECT s.table_name, s.component_sha256 FROM migration.table_state s
+                 WHERE s.phase = 'copying'
+                   AND EXISTS (SELECT 1 FROM migration.chunks c WHERE c.table_name = s.table_name AND NOT c.done)
+                 ORDER BY s.started_at",
+                &[],
+            )
+            .await
+            .context("looking for split tables to work")?;
+        for r in rows {
+            let table: String = r.get(0);
+            let run_sha: Option<String> = r.get(1);
+            if self.split.iter().any(|s| s.prepared.plan.name == table) {
+                continue;
+            }
+            let Some(prepared) = self.analysis.prepared(&table) else {
+                continue;
+            };
+            let sha = &prepared.plugin.sha256;
+            if let Some(run_sha) = run_sha.filter(|r| r != sha) {
+                return Err(Error::check(format!(
+                    "table {table}: this worker's component {} has sha256 {}, but the run copies {table} with {}: a worker must run the component the run runs (copy the run's plugin file here, or `host swap` the run to this one first); nothing of {table} was written by this worker",
+                    prepared.plan.plugin.display(),
+                    &sha[..12.min(sha.len())],
+                    &run_sha[..12.min(run_sha.len())],
+                ))
+                .into());
+            }
+            let left: Vec<chunk::Chunk> = chunk::chunks(target, &table)
+                .await?
+                .into_iter()
+                .filter(|c| !c.done)
+                .collect();
+            self.running_names.push(table.clone());
+            self.split.push(Split {
+                prepared: std::sync::Arc::new(prepared.clone()),
+                queue: left.into(),
+                running: 0,
+                started: Instant::now(),
+                failure: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// The split tables whose last chunks other processes hold: a table done or failed there
+    /// ends here too; a chunk left unclaimed (its process died) is queued to be claimed here;
+    /// a table whose chunks are all done but which nobody finished is finished here.
+    async fn look_again(&mut self, target: &mut Client) -> anyhow::Result<Vec<TableReport>> {
+        let mut reports = Vec::new();
+        let mut s = 0;
+        while s < self.split.len() {
+            let split = &self.split[s];
+            if !(split.queue.is_empty() && split.running == 0) {
+                s += 1;
+                continue;
+            }
+            let table = split.prepared.plan.name.clone();
+            let state = state::table_state(&*target, &table).await?;
+            let phase = state.as_ref().map(|s| s.phase);
+            let left: Vec<chunk::Chunk> = chunk::chunks(&*target, &table)
+                .await?
+                .into_iter()
+                .filter(|c| !c.done)
+                .collect();
+            let mut store = PgStore::new(target, &self.plan.target_schema);
+            let report = match phase {
+                Some(TablePhase::Done | TablePhase::Failed) => {
+                    Some(run::table_report(&mut store, &table, Ok(()), split.started).await?)
+                }
+                _ if left.is_empty() => {
+                    let spec = TableSpec::of(&split.prepared);
+                    let finished = run::finish_split_table(&mut store, &spec).await;
+                    Some(run::table_report(&mut store, &table, finished.map(|_| ()), split.started).await?)
+                }
+                _ => {
+                    self.split[s].queue = left.into();
+                    None
+                }
+            };
+            match report {
+                Some(mut r) => {
+                    r.seconds = self.split[s].started.elapsed().as_secs_f64();
+                    self.split.remove(s);
+                    reports.push(self.ended(r));
+                }
+                None => s += 1,
+            }
+        }
+        Ok(reports)
+    }
+}
+
+/// What `host worker` did.
+#[derive(Debug, serde::Serialize)]
+pub struct WorkSummary {
+    /// The tables this worker saw end (it worked their last chunk, or found them ended).
+    pub tables: Vec<TableReport>,
+    pub elapsed_seconds: f64,
+}
+
+impl WorkSummary {
+    /// A table that failed while this worker worked it (the run reports it too).
+    pub fn failure(&self) -> Option<Error> {
+        let failed: Vec<String> = self
+            .tables
+            .iter()
+            .filter_map(|r| Some(format!("{}: {}", r.table, r.error.as_ref()?.message)))
+            .collect();
+        (!failed.is_empty()).then(|| {
+            Error::new(
+                ErrorKind::TableFailed,
+                format!("tables failed while this worker worked them:\n  {}", failed.join("\n  ")),
+            )
+        })
+    }
+}
+
+/// `host worker`: joins the `host run` going on in the plan's target and works chunks of its
+/// split tables (see chunk.rs) beside it, until that run has ended. Refused when no run holds
+/// the target, when the plan does not check out, and when this worker's component for a table
+/// is not the one the run runs.
+pub async fn work(plan: &plan::Plan) -> anyhow::Result<WorkSummary> {
+    let started = Instant::now();
+    let mut target = connect(&plan.target_url, pg::Side::Target).await?;
+    if lock::holder(&target).await?.is_none() {
+        return Err(Error::plan(
+            "no `host run` is running on this target: a worker joins a running migration; start `host run` with this plan (on any machine), then the workers",
+        )
+        .into());
+    }
+    let source = connect(&plan.source_url, pg::Side::Source).await?;
+    let runtime = crate::wasm::Runtime::new()?;
+    let analysis = crate::session::analyze(plan, &runtime, Some(&source), Some(&target)).await?;
+    if !analysis.problems.is_empty() {
+        let list = crate::check::problem_list(&analysis.problems);
+        return Err(Error::check(format!(
+            "the plan does not check out here, this worker worked nothing:\n{list}"
+        ))
+        .into());
+    }
+    let run_id: i64 = target
+        .query_one("SELECT coalesce(max(run_id), 0) FROM migration.runs", &[])
+        .await?
+        .get(0);
+    let worker = chunk::Worker::register(&target, "worker").await?;
+    info!(worker = %worker.name, run_id, "joined the run");
+    let mut tables = Tables::new(plan, &analysis, &[], run_id, worker).await?;
+    let mut reports = Vec::new();
+    loop {
+        tables.join_split(&target).await?;
+        tables.start_chunks().await?;
+        match tables.next_finished().await {
+            Some(joined) => reports.extend(tables.finished(joined).await?),
+            None if tables.running.is_empty() && lock::holder(&target).await?.is_none() => break,
+            None if tables.awaits_others() => reports.extend(tables.look_again(&mut target).await?),
+            None => tokio::time::sleep(POLL).await,
+        }
+    }
+    Ok(WorkSummary {
+        tables: reports,
+        elapsed_seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// Per table: its source rows plus the largest such sum along any chain of tables that must

@@ -155,6 +155,37 @@ CREATE TABLE IF NOT EXISTS migration.skipped (
     PRIMARY KEY (table_name, legacy_key)
 );
 
+-- A large table's key ranges ("chunks", see chunk.rs), planned once when it first starts:
+-- chunk n covers the keys after the previous chunk's upto_key up to its own (NULL: no bound).
+-- last_key is the chunk's checkpoint (it starts at the range's lower bound). A process working
+-- a chunk holds a session advisory lock on chunk_id, so a chunk is worked by one process at a
+-- time and a killed process's chunk is free at once.
+CREATE TABLE IF NOT EXISTS migration.chunks (
+    table_name  text NOT NULL,
+    chunk_no    integer NOT NULL,
+    chunk_id    bigserial UNIQUE,
+    upto_key    text COLLATE "C",
+    last_key    text COLLATE "C",
+    done        boolean NOT NULL DEFAULT false,
+    worker      text,                  -- the process that last worked it (host:pid)
+    updated_at  timestamptz,
+    PRIMARY KEY (table_name, chunk_no)
+);
+
+-- Every process of a migration (`host run` and each `host worker`): a live one holds a
+-- session advisory lock on its worker_id (see chunk.rs), so pg_locks tells live from gone.
+CREATE TABLE IF NOT EXISTS migration.workers (
+    worker_id   bigserial PRIMARY KEY,
+    command     text NOT NULL,         -- run | worker
+    hostname    text NOT NULL,
+    pid         integer NOT NULL,
+    backend_pid integer NOT NULL,
+    started_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    table_name  text,                  -- the chunk it works now
+    chunk_no    integer,
+    updated_at  timestamptz
+);
+
 -- Keys were integers before any key could be (a state schema from then, a migration in
 -- progress across the upgrade): they become their text, which is what key.rs writes for an
 -- integer, so nothing already recorded changes meaning.
@@ -483,4 +514,14 @@ pub async fn has_deferred_table(client: &Client) -> anyhow::Result<bool> {
         )
         .await?
         .get(0))
+}
+
+/// This machine's name, as the state records who holds the run lock and who works a chunk.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
 }

@@ -14,7 +14,8 @@ use crate::check::AdoptTarget;
 use crate::deferred::DeferredFk;
 use crate::idmap::IdMaps;
 use crate::key::Key;
-use crate::state::{BatchKind, RunOutcome, TableState};
+use crate::chunk::Chunk;
+use crate::state::{BatchKind, RunOutcome, TableCounts, TableState};
 
 pub mod memory;
 pub mod pg;
@@ -27,9 +28,9 @@ pub use pg::PgStore;
 /// How a committed batch moves the table's checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Checkpoint {
-    /// New rows (`host run`): the checkpoint moves from `from` (the value the table must
-    /// still have: None before its first batch) to the batch's last key.
-    Advance { from: Option<Key> },
+    /// New rows (`host run`): the checkpoint moves from `from` (the value the table, or its
+    /// chunk `chunk`, must still have: None before its first batch) to the batch's last key.
+    Advance { from: Option<Key>, chunk: Option<i32> },
     /// Quarantined rows replayed (`host retry`): they leave the quarantine; the checkpoint
     /// stays.
     Stay,
@@ -49,8 +50,6 @@ impl Checkpoint {
 pub struct BatchCommit<'a> {
     pub table: &'a TableSpec,
     pub run_id: i64,
-    /// The table's batch number (lineage and the failpoints count them).
-    pub batch_no: i64,
     /// SHA-256 of the component that produced it.
     pub sha256: &'a str,
     /// The source rows, in key order (the fates are indexed alike).
@@ -59,6 +58,14 @@ pub struct BatchCommit<'a> {
     /// The set-aside foreign keys each batch proves for itself (indexed like the batch's values).
     pub fk_checks: &'a [FkCheck],
     pub checkpoint: Checkpoint,
+}
+
+/// A committed batch: its number (the table's batches count it, lineage and the failpoints
+/// number them so) and the table's counts after it, every chunk's batches included.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub batch_no: i64,
+    pub counts: TableCounts,
 }
 
 /// Why a commit failed: the data (split the batch and find the row) or anything else.
@@ -114,7 +121,7 @@ pub trait StateStore: Send {
         source_rows: i64,
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
 
-    /// Commits one batch atomically: its target rows, id-map rows (written rows), skipped and
+    /// Commits one batch atomically (returning its number and the table's counts after it): its target rows, id-map rows (written rows), skipped and
     /// quarantined rows (with the source row and the component), the lineage record (kind
     /// from the checkpoint), the table's counts and, for [`Checkpoint::Advance`], the
     /// checkpoint, which must still be `from` (else `Other`: another runner moved it). A
@@ -124,7 +131,14 @@ pub trait StateStore: Send {
     fn commit_batch(
         &mut self,
         commit: &BatchCommit<'_>,
-    ) -> impl Future<Output = Result<(), CommitError>> + Send;
+    ) -> impl Future<Output = Result<Committed, CommitError>> + Send;
+
+    /// Every row of `chunk` is committed: it is done. Returns how many chunks of its table are
+    /// done now, and of how many (all: the caller finishes the table).
+    fn finish_chunk(
+        &mut self,
+        chunk: &Chunk,
+    ) -> impl Future<Output = anyhow::Result<(i64, i64)>> + Send;
 
     /// Every source row is accounted for: phase done.
     fn finish_table(&mut self, table: &str) -> impl Future<Output = anyhow::Result<()>> + Send;

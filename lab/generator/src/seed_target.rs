@@ -51,7 +51,7 @@ pub async fn prepare(plan_path: &Path, source_url: &str, target_url: &str) -> an
         let prepared = analysis
             .prepared(&step.table)
             .expect("ordered tables were prepared");
-        let report = run::run_table(&plan, prepared, &mut source, &mut target, run_id).await?;
+        let report = run::run_table(&plan, prepared, &mut source, &mut target, run_id, None).await?;
         if let Some(error) = report.error {
             bail!("{}: {}", report.table, error.message);
         }

@@ -640,3 +640,25 @@ pub fn spawn_paced_run(plan: &str, delay_ms: u64) -> Child {
         .spawn()
         .expect("spawn host run")
 }
+
+/// splitmix64: a tiny seeded generator, so a failing seed reproduces (`FAULT_SEED`).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+pub fn fault_seed(test: &str) -> u64 {
+    let seed = std::env::var("FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20261130);
+    eprintln!("{test}: FAULT_SEED={seed}");
+    seed
+}

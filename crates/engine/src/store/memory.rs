@@ -4,7 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{BatchCommit, Checkpoint, CommitError, StateStore, SwapRecord};
+use super::{BatchCommit, Checkpoint, CommitError, Committed, StateStore, SwapRecord};
+use crate::chunk::Chunk;
 use crate::batch::{source_json, Fate};
 use crate::check::AdoptTarget;
 use crate::deferred::DeferredFk;
@@ -48,6 +49,8 @@ pub struct MemoryStore {
     pub quarantine: BTreeMap<(String, Key), Quarantined>,
     pub skipped: BTreeMap<(String, Key), (String, i64)>,
     pub batches: Vec<BatchRecord>,
+    /// Chunk checkpoints and whether done, by table and chunk number.
+    pub chunks: BTreeMap<(String, i32), (Option<Key>, bool)>,
     /// Runs by id: outcome and whether finished.
     pub runs: BTreeMap<i64, (Option<RunOutcome>, bool)>,
     pub swaps: usize,
@@ -71,13 +74,6 @@ impl MemoryStore {
     /// Checks a batch against what is committed, as the target's keys would.
     fn refused(&self, c: &BatchCommit<'_>) -> Option<String> {
         let name = &c.table.name;
-        if self
-            .batches
-            .iter()
-            .any(|b| &b.table == name && b.batch_no == c.batch_no)
-        {
-            return Some(format!("duplicate key: batch {} of {name}", c.batch_no));
-        }
         for (row, fate) in c.rows.iter().zip(&c.batch.fates) {
             let key = (name.clone(), row.key.clone());
             let taken = match fate {
@@ -101,7 +97,7 @@ impl MemoryStore {
     }
 
     /// Applies a checked batch.
-    fn apply(&mut self, c: &BatchCommit<'_>) {
+    fn apply(&mut self, c: &BatchCommit<'_>, batch_no: i64) {
         let name = &c.table.name;
         for (i, data) in c.batch.target_copy.iter().enumerate() {
             let lines = self
@@ -120,14 +116,14 @@ impl MemoryStore {
                     self.id_map.insert(key, *id);
                 }
                 Fate::Skipped(reason) => {
-                    self.skipped.insert(key, (reason.clone(), c.batch_no));
+                    self.skipped.insert(key, (reason.clone(), batch_no));
                 }
                 Fate::Quarantined(reason) => {
                     let q = Quarantined {
                         source_row: source_json(c.table, row),
                         reason: reason.clone(),
                         component_sha256: c.sha256.to_string(),
-                        batch_no: c.batch_no,
+                        batch_no,
                     };
                     self.quarantine.insert(key, q);
                 }
@@ -135,7 +131,7 @@ impl MemoryStore {
         }
         self.batches.push(BatchRecord {
             table: name.clone(),
-            batch_no: c.batch_no,
+            batch_no,
             run_id: c.run_id,
             first_key: c.rows.first().map(|r| r.key.clone()),
             last_key: c.rows.last().map(|r| r.key.clone()),
@@ -157,11 +153,19 @@ impl MemoryStore {
         let state = self.tables.get_mut(&c.table.name).ok_or_else(moved_away)?;
         let s = &mut state.counts;
         match &c.checkpoint {
-            Checkpoint::Advance { from } => {
-                if state.last_key != *from {
-                    return Err(moved_away());
+            Checkpoint::Advance { from, chunk } => {
+                let last = c.rows.last().map(|r| r.key.clone());
+                match chunk {
+                    Some(no) => {
+                        let checkpoint = self.chunks.entry((c.table.name.clone(), *no)).or_default();
+                        if checkpoint.0 != *from {
+                            return Err(moved_away());
+                        }
+                        checkpoint.0 = last;
+                    }
+                    None if state.last_key != *from => return Err(moved_away()),
+                    None => state.last_key = last,
                 }
-                state.last_key = c.rows.last().map(|r| r.key.clone());
                 s.rows_read += counts.rows_read;
                 s.rows_rejected += counts.rows_rejected;
             }
@@ -203,11 +207,16 @@ impl StateStore for MemoryStore {
         Ok(())
     }
 
-    async fn commit_batch(&mut self, c: &BatchCommit<'_>) -> Result<(), CommitError> {
+    async fn commit_batch(&mut self, c: &BatchCommit<'_>) -> Result<Committed, CommitError> {
+        let batch_no = self
+            .tables
+            .get(&c.table.name)
+            .map_or(0, |s| s.counts.batches)
+            + 1;
         if let Some(i) = self
             .lose_connection_at
             .iter()
-            .position(|n| *n == c.batch_no)
+            .position(|n| *n == batch_no)
         {
             self.lose_connection_at.remove(i);
             return Err(CommitError::Other(anyhow::anyhow!(
@@ -219,8 +228,19 @@ impl StateStore for MemoryStore {
         }
         // Counts first: it is the only step that can still fail, and nothing is applied then.
         self.account(c)?;
-        self.apply(c);
-        Ok(())
+        self.apply(c, batch_no);
+        let counts = self.tables[&c.table.name].counts.clone();
+        Ok(Committed { batch_no, counts })
+    }
+
+    async fn finish_chunk(&mut self, chunk: &Chunk) -> anyhow::Result<(i64, i64)> {
+        self.chunks
+            .entry((chunk.table.clone(), chunk.no))
+            .or_default()
+            .1 = true;
+        let of_table = self.chunks.iter().filter(|((t, _), _)| t == &chunk.table);
+        let done = of_table.clone().filter(|(_, (_, done))| *done).count();
+        Ok((done as i64, of_table.count() as i64))
     }
 
     async fn finish_table(&mut self, table: &str) -> anyhow::Result<()> {

@@ -9,7 +9,8 @@ use futures_util::SinkExt;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Transaction};
 
-use super::{BatchCommit, Checkpoint, CommitError, StateStore, SwapRecord};
+use super::{BatchCommit, Checkpoint, CommitError, Committed, StateStore, SwapRecord};
+use crate::chunk::Chunk;
 use crate::batch::{source_json, Fate, FkCheck, TableSpec};
 use crate::check::AdoptTarget;
 use crate::codec;
@@ -34,6 +35,11 @@ impl<'c> PgStore<'c> {
     pub fn client(&self) -> &Client {
         self.client
     }
+
+    /// The connection, for a transaction of state outside the trait (chunk.rs).
+    pub fn client_mut(&mut self) -> &mut Client {
+        self.client
+    }
 }
 
 impl StateStore for PgStore<'_> {
@@ -53,18 +59,22 @@ impl StateStore for PgStore<'_> {
         Ok(())
     }
 
-    async fn commit_batch(&mut self, commit: &BatchCommit<'_>) -> Result<(), CommitError> {
+    async fn commit_batch(&mut self, commit: &BatchCommit<'_>) -> Result<Committed, CommitError> {
         let tx = self
             .client
             .transaction()
             .await
             .map_err(CommitError::from_pg)?;
-        write_batch(&tx, self.schema, commit).await?;
+        let committed = write_batch(&tx, self.schema, commit).await?;
         let name = &commit.table.name;
-        crate::failpoint::crash_point("before-commit", name, commit.batch_no);
+        crate::failpoint::crash_point("before-commit", name, committed.batch_no);
         tx.commit().await.map_err(CommitError::from_pg)?;
-        crate::failpoint::crash_point("after-commit", name, commit.batch_no);
-        Ok(())
+        crate::failpoint::crash_point("after-commit", name, committed.batch_no);
+        Ok(committed)
+    }
+
+    async fn finish_chunk(&mut self, chunk: &Chunk) -> anyhow::Result<(i64, i64)> {
+        crate::chunk::finish(self.client, chunk).await
     }
 
     async fn finish_table(&mut self, table: &str) -> anyhow::Result<()> {
@@ -212,12 +222,13 @@ pub async fn adopted_ids(
 }
 
 /// Everything of one batch, in its transaction: the checkpoint update also asserts nobody
-/// else moved it.
+/// else moved it. The table's state row is updated last but for the rows numbered by it (its
+/// lock is what orders batches of one table committing side by side, from its chunks).
 async fn write_batch(
     tx: &Transaction<'_>,
     schema: &str,
     c: &BatchCommit<'_>,
-) -> Result<(), CommitError> {
+) -> Result<Committed, CommitError> {
     let name = &c.table.name;
     let keys: Vec<String> = c.rows.iter().map(|r| r.key.to_string()).collect();
     if c.checkpoint == Checkpoint::Stay {
@@ -234,9 +245,11 @@ async fn write_batch(
         }
     }
     prove_foreign_keys(tx, schema, c).await?;
-    write_fates(tx, c).await?;
-    write_lineage(tx, c, &keys).await?;
-    move_checkpoint(tx, c, &keys).await
+    write_id_map(tx, c).await?;
+    let committed = move_checkpoint(tx, c, &keys).await?;
+    write_skips_and_quarantine(tx, c, committed.batch_no).await?;
+    write_lineage(tx, c, committed.batch_no, &keys).await?;
+    Ok(committed)
 }
 
 /// The COPY statement for the plugin's `i`-th target table.
@@ -294,21 +307,42 @@ async fn prove_foreign_keys(
     Ok(())
 }
 
-/// The id-map, quarantine and skipped rows of the batch's fates.
-async fn write_fates(tx: &Transaction<'_>, c: &BatchCommit<'_>) -> Result<(), CommitError> {
+/// The id-map rows of the batch's written rows.
+async fn write_id_map(tx: &Transaction<'_>, c: &BatchCommit<'_>) -> Result<(), CommitError> {
     let name = &c.table.name;
-    let (batch_no, sha) = (c.batch_no, c.sha256);
     let mut id_buf = Vec::new();
+    for (row, fate) in c.rows.iter().zip(&c.batch.fates) {
+        if let Fate::Written(id) = fate {
+            codec::escape_text(&mut id_buf, name);
+            id_buf.push(b'\t');
+            codec::escape_text(&mut id_buf, &row.key.to_string());
+            id_buf.extend_from_slice(format!("\t{id}\n").as_bytes());
+        }
+    }
+    if !id_buf.is_empty() {
+        copy_in(
+            tx,
+            "COPY migration.id_map (entity, legacy_key, id) FROM STDIN",
+            id_buf,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The quarantine and skipped rows of the batch's fates.
+async fn write_skips_and_quarantine(
+    tx: &Transaction<'_>,
+    c: &BatchCommit<'_>,
+    batch_no: i64,
+) -> Result<(), CommitError> {
+    let name = &c.table.name;
+    let sha = c.sha256;
     let mut q_buf = Vec::new();
     let mut s_buf = Vec::new();
     for (row, fate) in c.rows.iter().zip(&c.batch.fates) {
         match fate {
-            Fate::Written(id) => {
-                codec::escape_text(&mut id_buf, name);
-                id_buf.push(b'\t');
-                codec::escape_text(&mut id_buf, &row.key.to_string());
-                id_buf.extend_from_slice(format!("\t{id}\n").as_bytes());
-            }
+            Fate::Written(_) => {}
             Fate::Skipped(reason) => {
                 codec::escape_text(&mut s_buf, name);
                 s_buf.push(b'\t');
@@ -330,14 +364,6 @@ async fn write_fates(tx: &Transaction<'_>, c: &BatchCommit<'_>) -> Result<(), Co
             }
         }
     }
-    if !id_buf.is_empty() {
-        copy_in(
-            tx,
-            "COPY migration.id_map (entity, legacy_key, id) FROM STDIN",
-            id_buf,
-        )
-        .await?;
-    }
     if !q_buf.is_empty() {
         copy_in(tx, "COPY migration.quarantine (table_name, legacy_key, source_row, reason, component_sha256, batch_no) FROM STDIN", q_buf).await?;
     }
@@ -356,6 +382,7 @@ async fn write_fates(tx: &Transaction<'_>, c: &BatchCommit<'_>) -> Result<(), Co
 async fn write_lineage(
     tx: &Transaction<'_>,
     c: &BatchCommit<'_>,
+    batch_no: i64,
     keys: &[String],
 ) -> Result<(), CommitError> {
     let counts = c.batch.counts();
@@ -365,53 +392,89 @@ async fn write_lineage(
     tx.execute(
         "INSERT INTO migration.batches (table_name, batch_no, run_id, first_key, last_key, rows_in, rows_written, rows_skipped, rows_rejected, target_rows, component_sha256, kind)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        &[&c.table.name, &c.batch_no, &c.run_id, &first_key, &last_key, &(c.rows.len() as i32), &(counts.rows_written as i32), &(counts.rows_skipped as i32), &(counts.rows_rejected as i32), &(counts.target_rows as i32), &c.sha256, &kind],
+        &[&c.table.name, &batch_no, &c.run_id, &first_key, &last_key, &(c.rows.len() as i32), &(counts.rows_written as i32), &(counts.rows_skipped as i32), &(counts.rows_rejected as i32), &(counts.target_rows as i32), &c.sha256, &kind],
     )
     .await
     .map_err(CommitError::from_pg)?;
     Ok(())
 }
 
-/// The table's counts, and its checkpoint for a run's batch.
+/// The table's counts, and its checkpoint (or its chunk's) for a run's batch. Returns the
+/// batch's number and the table's counts after it.
 async fn move_checkpoint(
     tx: &Transaction<'_>,
     c: &BatchCommit<'_>,
     keys: &[String],
-) -> Result<(), CommitError> {
+) -> Result<Committed, CommitError> {
     let (name, sha, counts) = (&c.table.name, c.sha256, c.batch.counts());
     let last_key = keys.last().cloned().unwrap_or_default();
+    const RETURNING: &str = "RETURNING batches, source_rows, rows_read, rows_written, rows_skipped, rows_rejected, target_rows";
     let moved = match &c.checkpoint {
-        Checkpoint::Advance { from } => {
+        Checkpoint::Advance { from, chunk } => {
             let from = from.as_ref().map(Key::to_string);
+            if let Some(no) = chunk {
+                let chunk_moved = tx
+                    .execute(
+                        "UPDATE migration.chunks SET last_key = $3, updated_at = clock_timestamp()
+                         WHERE table_name = $1 AND chunk_no = $2 AND last_key IS NOT DISTINCT FROM $4",
+                        &[name, no, &last_key, &from],
+                    )
+                    .await
+                    .map_err(CommitError::from_pg)?;
+                if chunk_moved != 1 {
+                    return Err(moved_under_us(name));
+                }
+            }
+            // A chunk's batch leaves the table's own checkpoint alone (it stays NULL).
+            let (table_key, table_from) = match chunk {
+                Some(_) => (None, None),
+                None => (Some(last_key), from),
+            };
             tx
-            .execute(
-                "UPDATE migration.table_state
+            .query_opt(
+                &format!("UPDATE migration.table_state
                  SET last_key = $2, rows_read = rows_read + $3, rows_written = rows_written + $4, rows_skipped = rows_skipped + $5,
                      rows_rejected = rows_rejected + $6, target_rows = target_rows + $7, batches = batches + 1,
                      component_sha256 = $8, updated_at = clock_timestamp()
-                 WHERE table_name = $1 AND last_key IS NOT DISTINCT FROM $9",
-                &[name, &last_key, &counts.rows_read, &counts.rows_written, &counts.rows_skipped, &counts.rows_rejected, &counts.target_rows, &sha, &from],
+                 WHERE table_name = $1 AND last_key IS NOT DISTINCT FROM $9 {RETURNING}"),
+                &[name, &table_key, &counts.rows_read, &counts.rows_written, &counts.rows_skipped, &counts.rows_rejected, &counts.target_rows, &sha, &table_from],
             )
             .await
             .map_err(CommitError::from_pg)?
         }
         Checkpoint::Stay => tx
-            .execute(
-                "UPDATE migration.table_state
+            .query_opt(
+                &format!("UPDATE migration.table_state
                  SET rows_written = rows_written + $2, rows_skipped = rows_skipped + $3, rows_rejected = rows_rejected - $4 + $5,
                      target_rows = target_rows + $6, batches = batches + 1, component_sha256 = $7, updated_at = clock_timestamp()
-                 WHERE table_name = $1",
+                 WHERE table_name = $1 {RETURNING}"),
                 &[name, &counts.rows_written, &counts.rows_skipped, &counts.rows_read, &counts.rows_rejected, &counts.target_rows, &sha],
             )
             .await
             .map_err(CommitError::from_pg)?,
     };
-    if moved != 1 {
-        return Err(CommitError::Other(anyhow::anyhow!(
-            "the checkpoint of {name} moved under this runner (another `host run` on the same target?): stop the other runner, then run again"
-        )));
-    }
-    Ok(())
+    let Some(r) = moved else {
+        return Err(moved_under_us(name));
+    };
+    let batch_no: i64 = r.get(0);
+    Ok(Committed {
+        batch_no,
+        counts: state::TableCounts {
+            source_rows: r.get(1),
+            rows_read: r.get(2),
+            rows_written: r.get(3),
+            rows_skipped: r.get(4),
+            rows_rejected: r.get(5),
+            target_rows: r.get(6),
+            batches: batch_no,
+        },
+    })
+}
+
+fn moved_under_us(table: &str) -> CommitError {
+    CommitError::Other(anyhow::anyhow!(
+        "the checkpoint of {table} moved under this runner (another `host run` on the same target?): stop the other runner, then run again"
+    ))
 }
 
 pub(crate) async fn copy_in(

@@ -79,7 +79,12 @@ impl PageSource for Source {
         Ok(self.rows.len() as i64)
     }
 
-    async fn page(&self, t: &TableSpec, after: Option<&Key>) -> anyhow::Result<Vec<SourceRow>> {
+    async fn page(
+        &self,
+        t: &TableSpec,
+        after: Option<&Key>,
+        upto: Option<&Key>,
+    ) -> anyhow::Result<Vec<SourceRow>> {
         self.pages_after
             .lock()
             .unwrap()
@@ -87,8 +92,13 @@ impl PageSource for Source {
         let rows = self
             .rows
             .iter()
-            .filter(|r| after.is_none_or(|a| r.key > *a));
+            .filter(|r| after.is_none_or(|a| r.key > *a) && upto.is_none_or(|u| r.key <= *u));
         Ok(rows.take(t.batch_size).cloned().collect())
+    }
+
+    async fn split_points(&self, _: &TableSpec, every: i64) -> anyhow::Result<Vec<Key>> {
+        let every = every as usize;
+        Ok(self.rows.iter().skip(every - 1).step_by(every).map(|r| r.key.clone()).collect())
     }
 
     async fn rows_with_keys(&self, _: &TableSpec, keys: &[Key]) -> anyhow::Result<Vec<SourceRow>> {
