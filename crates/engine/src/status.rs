@@ -289,61 +289,71 @@ pub async fn forward_refs(
         .context("reading migration.forward_refs")?;
     let mut refs = Vec::new();
     for r in &rows {
-        let (table, column): (String, String) = (r.get(0), r.get(2));
-        let nulled = target
-            .query_one(
-                "SELECT count(*), coalesce((array_agg(row_id ORDER BY row_id))[1:$3], '{}'),
-                        coalesce((array_agg(missing_id ORDER BY row_id))[1:$3], '{}')
-                 FROM migration.dangling_refs WHERE table_name = $1 AND column_name = $2",
-                &[&table, &column, &(NULLED_ROWS_SHOWN as i32)],
-            )
-            .await
-            .context("reading migration.dangling_refs")?;
-        let (ids, missing): (Vec<String>, Vec<String>) = (nulled.get(1), nulled.get(2));
-        let explained = if ids.is_empty() {
-            Default::default()
-        } else {
-            missing_rows(plan, target, &missing).await?
-        };
-        let mut status = ForwardRefStatus {
-            nulled_query: format!(
-                "SELECT row_id, missing_id FROM migration.dangling_refs WHERE table_name = {} AND column_name = {} ORDER BY row_id",
-                crate::pg::literal(&table),
-                crate::pg::literal(&column)
-            ),
-            table,
-            key: r.get(1),
-            column,
-            ref_table: r.get(3),
-            state: ForwardRefState::Waiting,
-            settled_at: r.get(4),
-            settled: false,
-            nulled: nulled.get(0),
-            nulled_rows: ids
-                .into_iter()
-                .zip(missing)
-                .map(|(row, missing_id)| NulledRef {
-                    missing_row: explained.get(&missing_id).cloned().unwrap_or_else(|| {
-                        "no row of the migration has this id (not in the source)".into()
-                    }),
-                    row,
-                    missing_id,
-                })
-                .collect(),
-            set_aside: r.get(5),
-            error: r.get(6),
-            message: String::new(),
-        };
-        status.settled = status.settled_at.is_some();
-        status.state = match (status.settled, status.set_aside) {
-            (false, _) => ForwardRefState::Waiting,
-            (true, true) => ForwardRefState::SettledNotPutBack,
-            (true, false) => ForwardRefState::Settled,
-        };
-        status.message = status.explain(&plan.path);
-        refs.push(status);
+        refs.push(forward_ref(plan, target, r).await?);
     }
     Ok(refs)
+}
+
+/// One forward reference from its `migration.forward_refs` row (as `forward_refs` selects it),
+/// with the references settling set to NULL.
+async fn forward_ref(
+    plan: &crate::plan::Plan,
+    target: &tokio_postgres::Client,
+    r: &Row,
+) -> anyhow::Result<ForwardRefStatus> {
+    let (table, column): (String, String) = (r.get(0), r.get(2));
+    let nulled = target
+        .query_one(
+            "SELECT count(*), coalesce((array_agg(row_id ORDER BY row_id))[1:$3], '{}'),
+                    coalesce((array_agg(missing_id ORDER BY row_id))[1:$3], '{}')
+             FROM migration.dangling_refs WHERE table_name = $1 AND column_name = $2",
+            &[&table, &column, &(NULLED_ROWS_SHOWN as i32)],
+        )
+        .await
+        .context("reading migration.dangling_refs")?;
+    let (ids, missing): (Vec<String>, Vec<String>) = (nulled.get(1), nulled.get(2));
+    let explained = if ids.is_empty() {
+        Default::default()
+    } else {
+        missing_rows(plan, target, &missing).await?
+    };
+    let mut status = ForwardRefStatus {
+        nulled_query: format!(
+            "SELECT row_id, missing_id FROM migration.dangling_refs WHERE table_name = {} AND column_name = {} ORDER BY row_id",
+            crate::pg::literal(&table),
+            crate::pg::literal(&column)
+        ),
+        table,
+        key: r.get(1),
+        column,
+        ref_table: r.get(3),
+        state: ForwardRefState::Waiting,
+        settled_at: r.get(4),
+        settled: false,
+        nulled: nulled.get(0),
+        nulled_rows: ids
+            .into_iter()
+            .zip(missing)
+            .map(|(row, missing_id)| NulledRef {
+                missing_row: explained.get(&missing_id).cloned().unwrap_or_else(|| {
+                    "no row of the migration has this id (not in the source)".into()
+                }),
+                row,
+                missing_id,
+            })
+            .collect(),
+        set_aside: r.get(5),
+        error: r.get(6),
+        message: String::new(),
+    };
+    status.settled = status.settled_at.is_some();
+    status.state = match (status.settled, status.set_aside) {
+        (false, _) => ForwardRefState::Waiting,
+        (true, true) => ForwardRefState::SettledNotPutBack,
+        (true, false) => ForwardRefState::Settled,
+    };
+    status.message = status.explain(&plan.path);
+    Ok(status)
 }
 
 impl ForwardRefStatus {
