@@ -342,6 +342,7 @@ pub async fn status(args: &PlanArgs) -> anyhow::Result<()> {
     let set_aside = deferred::warn_if_set_aside(&target, &plan.path).await?;
     let holder = lock::holder(&target).await?;
     let tables = engine::status::tables(&plan, &target).await?;
+    let forward_refs = engine::status::forward_refs(&plan, &target).await?;
     let overall = summary::Overall::of(&tables);
     let workers = engine::chunk::live_workers_if_any(&target).await?;
     let split = engine::chunk::split_progress(&target).await?;
@@ -357,11 +358,13 @@ pub async fn status(args: &PlanArgs) -> anyhow::Result<()> {
             "run_eta_seconds_at_least": overall.eta,
             "lock_holder": holder,
             "set_aside": set_aside,
+            "forward_refs": forward_refs,
         });
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         summary::print_status(&tables, &overall, holder.as_ref(), set_aside.as_ref());
         summary::print_workers(&workers, &split);
+        summary::print_forward_refs(&forward_refs);
     }
     Ok(())
 }

@@ -210,6 +210,39 @@ pub fn print_status(
     }
 }
 
+/// The forward references (cycles broken at a key, self-references) and where each stands.
+pub fn print_forward_refs(refs: &[engine::status::ForwardRefStatus]) {
+    if refs.is_empty() {
+        return;
+    }
+    println!("forward references (a cycle broken at a key, a self-reference):");
+    for f in refs {
+        println!(
+            "  {}.{} -> {} (key {}): {}",
+            f.table, f.column, f.ref_table, f.key, f.message
+        );
+        if f.nulled == 0 {
+            continue;
+        }
+        let shown: Vec<String> = f
+            .nulled_rows
+            .iter()
+            .map(|r| format!("\n      {} held {}: {}", r.row, r.missing_id, r.missing_row))
+            .collect();
+        let more = f.nulled - f.nulled_rows.len() as i64;
+        let more = if more > 0 {
+            format!("\n      and {more} more")
+        } else {
+            String::new()
+        };
+        println!(
+            "    rows set to NULL (row: the id it held, and what became of that row):{}{more}",
+            shown.join("")
+        );
+        println!("    all of them: {}", f.nulled_query);
+    }
+}
+
 /// The processes working the migration now and how far each split table's chunks are.
 pub fn print_workers(
     workers: &[engine::chunk::LiveWorker],

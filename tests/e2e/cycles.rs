@@ -55,12 +55,17 @@ CREATE INDEX ON employees (department_id);
 
 /// A legacy and a target database for the cycle, and the plan over them (batches of 2).
 fn setup(cluster: &Cluster, manager: &str) -> (String, String, PathBuf) {
+    setup_with_target(cluster, &target_sql(manager))
+}
+
+/// `setup` with the target schema `target_sql`.
+fn setup_with_target(cluster: &Cluster, target_sql: &str) -> (String, String, PathBuf) {
     let legacy = cluster.fresh_db("cycle_legacy");
     cluster.connect(&legacy).batch_execute(LEGACY).unwrap();
     let target = cluster.fresh_db("cycle_target");
     let dir = temp_dir("cycles");
     let schema = dir.join("target.sql");
-    std::fs::write(&schema, target_sql(manager)).unwrap();
+    std::fs::write(&schema, target_sql).unwrap();
     let plan = write_cycle_plan(&dir, &cluster.url(&legacy), &cluster.url(&target), &schema);
     (legacy, target, plan)
 }
@@ -299,4 +304,203 @@ fn a_not_null_deferrable_key_pointing_at_rows_that_never_came_fails_and_changes_
         set_aside, 1,
         "the key stays set aside until it can be settled"
     );
+}
+
+#[test]
+fn a_cycle_through_a_key_over_several_columns_is_refused_saying_why() {
+    let cluster = Cluster::shared();
+    // A department's manager must be one of its own employees: the key is over (manager_id,
+    // id), nullable and DEFERRABLE, and still cannot hold a forward reference.
+    let composite = "
+CREATE TABLE departments (id uuid PRIMARY KEY, legacy_id bigint NOT NULL, name text, manager_id uuid);
+CREATE TABLE employees (id uuid PRIMARY KEY, legacy_id bigint NOT NULL, name text,
+  department_id uuid NOT NULL REFERENCES departments (id),
+  reports_to uuid REFERENCES employees (id),
+  UNIQUE (id, department_id));
+ALTER TABLE departments ADD CONSTRAINT departments_manager_fkey
+  FOREIGN KEY (manager_id, id) REFERENCES employees (id, department_id) DEFERRABLE INITIALLY DEFERRED;
+";
+    let (_legacy, _target, plan) = setup_with_target(cluster, composite);
+    let out = host(&["check", plan.to_str().unwrap()]).output().unwrap();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{said}");
+    assert!(
+        said.contains("dependency cycle: departments -> employees -> departments"),
+        "{said}"
+    );
+    assert!(
+        said.contains("- key departments_manager_fkey on departments.(manager_id, id) is DEFERRABLE, but over 2 columns: the host settles a forward reference as one id"),
+        "{said}"
+    );
+    assert!(
+        said.contains("- key employees_department_id_fkey on employees.department_id is NOT NULL in the target and not DEFERRABLE"),
+        "{said}"
+    );
+    assert!(
+        said.contains("hint: the key on departments.(manager_id, id) cannot hold a forward reference, nullable or DEFERRABLE: break the cycle at a single-column key of it instead"),
+        "{said}"
+    );
+    // Following the hint (the manager referenced by its id alone) passes.
+    let single = composite.replace(
+        "FOREIGN KEY (manager_id, id) REFERENCES employees (id, department_id)",
+        "FOREIGN KEY (manager_id) REFERENCES employees (id)",
+    );
+    let (_legacy, _target, plan) = setup_with_target(cluster, &single);
+    let said = text(&host_ok(&["check", plan.to_str().unwrap()]));
+    assert!(
+        said.contains("broken at departments.manager_id (nullable)"),
+        "{said}"
+    );
+}
+
+/// `host status` (text and JSON) and `host report` say where each forward reference stands: not
+/// settled while a run is stopped before it (and what to do), settled but not put back, and
+/// settled with the references set to NULL and the rows to look at.
+#[test]
+fn status_and_report_show_each_forward_reference_and_what_became_of_it() {
+    let cluster = Cluster::shared();
+    let status_json = |plan: &str| -> Vec<serde_json::Value> {
+        let out = host_ok(&["status", plan, "--json"]);
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        json["forward_refs"].as_array().unwrap().clone()
+    };
+    let report_of = |plan: &str| -> String {
+        let report = temp_dir("cycle_status_report").join("report.html");
+        host_ok(&[
+            "report",
+            plan,
+            "--no-validate",
+            "--output",
+            report.to_str().unwrap(),
+        ]);
+        std::fs::read_to_string(report).unwrap()
+    };
+
+    // Stopped with departments done and employees half way: nothing settled yet.
+    let (_legacy, target, plan) = setup(cluster, "nullable");
+    let plan = plan.to_str().unwrap();
+    let out = host(&["run", plan])
+        .env("FAILPOINTS", "after-commit=return(employees:2)")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    let said = text(&host_ok(&["status", plan]));
+    assert!(
+        said.contains(&format!("departments.manager_id -> employees (key departments_manager_id_fkey): NOT SETTLED: the key is still set aside and its references are unchecked (rows may point at employees rows not written yet); `host run {plan}` settles it once every table writing departments and employees is done")),
+        "{said}"
+    );
+    assert!(
+        said.contains(
+            "employees.reports_to -> employees (key employees_reports_to_fkey): NOT SETTLED"
+        ),
+        "{said}"
+    );
+    let refs = status_json(plan);
+    assert_eq!(refs.len(), 2, "{refs:#?}");
+    for f in &refs {
+        assert_eq!(f["state"], "waiting", "{f:#}");
+        assert_eq!(f["set_aside"], true, "{f:#}");
+        assert_eq!(f["nulled"], 0, "{f:#}");
+    }
+    let html = report_of(plan);
+    assert!(
+        html.contains("id=\"forward\""),
+        "the report has the section"
+    );
+    assert!(html.contains("NOT SETTLED"));
+
+    // Run to the end: both settled, with the references set to NULL and where to find them.
+    host_ok(&["run", plan]);
+    let said = text(&host_ok(&["status", plan]));
+    assert!(
+        said.contains("departments.manager_id -> employees (key departments_manager_id_fkey): settled: 2 reference(s) to rows that never came (skipped, quarantined or not in the source) set to NULL; the key is back, validated"),
+        "{said}"
+    );
+    assert!(
+        said.contains("employees.reports_to -> employees (key employees_reports_to_fkey): settled: 3 reference(s)"),
+        "{said}"
+    );
+    assert!(
+        said.contains("all of them: SELECT row_id, missing_id FROM migration.dangling_refs WHERE table_name = 'departments' AND column_name = 'manager_id' ORDER BY row_id"),
+        "{said}"
+    );
+    let mut db = cluster.connect(&target);
+    let refs = status_json(plan);
+    let html = report_of(plan);
+    for (f, column, nulled) in [(&refs[0], "manager_id", 2), (&refs[1], "reports_to", 3)] {
+        assert_eq!(f["column"], column, "{f:#}");
+        assert_eq!(f["state"], "settled", "{f:#}");
+        assert_eq!(f["set_aside"], false, "{f:#}");
+        assert_eq!(f["nulled"], nulled, "{f:#}");
+        // The rows listed are the rows recorded, and the query lists them all.
+        let listed: Vec<(String, String)> = db
+            .query(f["nulled_query"].as_str().unwrap(), &[])
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        assert_eq!(listed.len() as i64, nulled);
+        let shown: Vec<(String, String)> = f["nulled_rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["row"].as_str().unwrap().into(),
+                    r["missing_id"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        assert_eq!(shown, listed);
+        for (row, _) in &listed {
+            assert!(html.contains(row.as_str()), "the report lists row {row}");
+        }
+        // What became of each row referenced: skipped, quarantined, or never in the source.
+        let mut fates: Vec<String> = f["nulled_rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let fate = r["missing_row"].as_str().unwrap();
+                fate.split(':').next().unwrap().to_string()
+            })
+            .collect();
+        fates.sort();
+        let expected: &[&str] = if column == "manager_id" {
+            &["employees 11, quarantined", "employees 9, skipped"]
+        } else {
+            &[
+                "employees 11, quarantined",
+                "employees 9, skipped",
+                "no row of the migration has this id (not in the source)",
+            ]
+        };
+        assert_eq!(fates, expected, "{f:#}");
+    }
+    assert!(
+        said.contains("held c2da4f80-7230-547a-ae25-cd13b2a11bda: employees 9, skipped: "),
+        "{said}"
+    );
+    assert!(!html.contains("NOT SETTLED"));
+    assert!(html.contains("2 reference(s) to rows that never came"));
+    // Rolled back: the emptied tables' keys are no longer called settled.
+    host_ok(&["rollback", plan, "--all", "--yes"]);
+    assert_eq!(status_json(plan), Vec::<serde_json::Value>::new());
+    host_ok(&["run", plan]);
+    assert_eq!(status_json(plan).len(), 2);
+
+    // Settled, then stopped before the key was put back.
+    let (_legacy, _target, plan) = setup(cluster, "nullable");
+    let plan = plan.to_str().unwrap();
+    let out = host(&["run", plan])
+        .env("FAILPOINTS", "after-settle=return(departments:1)")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    let said = text(&host_ok(&["status", plan]));
+    assert!(
+        said.contains(&format!("departments.manager_id -> employees (key departments_manager_id_fkey): settled (2 reference(s) to rows that never came (skipped, quarantined or not in the source) set to NULL), but the key is still set aside (the run stopped before putting it back): `host run {plan}` puts it back")),
+        "{said}"
+    );
+    assert_eq!(status_json(plan)[0]["state"], "settled_not_put_back");
 }

@@ -328,3 +328,102 @@ fn a_swap_of_a_table_not_started_yet_is_applied_before_its_first_batch() {
         .get(0);
     assert_eq!(rejected, 0);
 }
+
+/// A swapped-in component writing a column no row can ever be written to (here a generated
+/// one) is refused mid-run with the very words `host check` gives it; the old component keeps
+/// running and the refusal is logged and recorded.
+#[test]
+fn a_swap_writing_a_column_that_can_never_be_written_is_refused_as_check_refuses_it() {
+    let cluster = Cluster::shared();
+    let legacy = crate::catalogue::hand_made_legacy(
+        cluster,
+        "INSERT INTO offices (name) SELECT 'Office ' || i FROM generate_series(1, 30) i;",
+    );
+    let target = cluster.fresh_db("swap_types");
+    let mut db = cluster.connect(&target);
+    db.batch_execute(&std::fs::read_to_string(repo_root().join("schema/target.sql")).unwrap())
+        .unwrap();
+    // The misfits guest writes `code` and `amount`; the fixed offices guest writes neither.
+    db.batch_execute(
+        "ALTER TABLE offices ADD COLUMN code varchar(5) GENERATED ALWAYS AS ('X') STORED,
+                             ADD COLUMN amount numeric(6,2);",
+    )
+    .unwrap();
+    let misfits = test_guest("misfits");
+
+    // What `host check` says of the candidate in the table's place.
+    let check_plan = write_plan_with(
+        &temp_dir("swap-types-check"),
+        &cluster.url(&legacy),
+        &cluster.url(&target),
+        2,
+        &[("offices", misfits.clone())],
+    );
+    let out = host(&["check", check_plan.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let checked =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let problem = checked
+        .lines()
+        .find_map(|l| l.strip_prefix("- [offices] target column offices.code"))
+        .unwrap_or_else(|| panic!("check names the generated column:\n{checked}"));
+    assert!(problem.contains("is GENERATED ALWAYS AS"), "{problem}");
+
+    let dir = temp_dir("swap-types");
+    let live = dir.join("offices.wasm");
+    std::fs::copy(test_guest("fixed_offices"), &live).unwrap();
+    let plan = write_plan_with(
+        &dir,
+        &cluster.url(&legacy),
+        &cluster.url(&target),
+        2,
+        &[("offices", live.clone())],
+    );
+    let log = run_and_act(plan.to_str().unwrap(), &mut db, 3, || {
+        drop_in(&misfits, &live)
+    });
+    assert!(
+        log.contains(
+            "hot swap refused, the old component keeps running: target column offices.code"
+        ),
+        "{log}"
+    );
+    let row = db
+        .query_one(
+            "SELECT applied, message, new_sha256 FROM migration.swaps",
+            &[],
+        )
+        .unwrap();
+    let (applied, message, new_sha): (bool, String, String) = (row.get(0), row.get(1), row.get(2));
+    assert!(!applied, "{message}");
+    assert_eq!(new_sha, file_sha256(&misfits));
+    assert!(
+        message.contains(&format!("target column offices.code{problem}")),
+        "the refusal reads as check's problem `{problem}`:\n{message}"
+    );
+    assert!(
+        message.contains("hint: leave `code` out of the plugin's describe() writes"),
+        "{message}"
+    );
+    // Every office was written by the old component; none failed.
+    let (written, rejected): (i64, i64) = {
+        let r = db
+            .query_one(
+                "SELECT rows_written, rows_rejected FROM migration.table_state WHERE table_name = 'offices'",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!((written, rejected), (30, 0));
+    let shas: i64 = db
+        .query_one(
+            "SELECT count(DISTINCT component_sha256) FROM migration.batches WHERE table_name = 'offices'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(shas, 1, "no batch ran on the refused component");
+}

@@ -554,15 +554,17 @@ fn check_target(
     }
 }
 
-/// Checks a replacement component for `old` (a hot swap) as `host check` would: the same
-/// legacy table, its reads in the source table, its writes in the target. Returns the problems.
+/// Checks what a replacement component for `old` (a hot swap) declares as `host check` would:
+/// the same legacy table, its reads in the source table, its writes in the target. Returns
+/// the problems. The column types it writes are check_types.rs's (above this module): a hot
+/// swap runs both (`run::check_swap`).
 pub async fn recheck(
     new: &mut Prepared,
     plan: &Plan,
     old: &Prepared,
     source_info: &TableInfo,
     target: &Client,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<Vec<Problem>> {
     let mut problems = Vec::new();
     if new.description.source_table != old.description.source_table {
         problems.push(Problem {
@@ -577,13 +579,16 @@ pub async fn recheck(
     check_source(new, &source, &plan.source_schema, &mut problems);
     let catalog = pg::tables(target, &plan.target_schema).await?;
     check_target(new, &catalog, &plan.target_schema, &mut problems);
-    let mut problems: Vec<String> = problems.into_iter().map(|p| p.message).collect();
     // An entity the old component did not resolve may have begun without its map, or not
     // begun yet, and then begin without one (the plan's analysis did not see this resolve):
     // the new component may resolve it only once its map is recorded as kept, or (its own
     // table, not begun yet) when its own table then begins keeping it.
     let decisions = crate::state::id_map_decisions(target).await?;
-    problems.extend(unkept_resolves(new, &decisions));
+    let problem = |message| Problem {
+        table: None,
+        message,
+    };
+    problems.extend(unkept_resolves(new, &decisions).into_iter().map(problem));
     let own = new.plan.name.clone();
     for e in &new.description.resolves {
         let decided = decisions.get(e).map(|&(kept, _)| kept);
@@ -593,9 +598,9 @@ pub async fn recheck(
             && decided != Some(true)
             && !matches!(decisions.get(e), Some(&(false, written)) if written > 0)
         {
-            problems.push(format!(
+            problems.push(problem(format!(
                 "it resolves {e}, which the running component does not, and {e} has not begun with its id map kept, so its rows may get no id-map rows and every resolve would answer \"not migrated\"\n  hint: declare {e} in the resolves of the component the run starts with (or set keep_id_map = true on [[table]] {e}) and run again"
-            ));
+            )));
         }
     }
     Ok(problems)

@@ -8,31 +8,48 @@
 //! target's reason, and the dry run shows them).
 
 use std::collections::HashMap;
+use std::future::Future;
 
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
 
+use crate::batch::SourceRow;
 use crate::check::{Prepared, Problem};
 use crate::codec;
-use crate::idmap::IdMaps;
 use crate::pg::{self, ident, qualified, Column};
 use crate::plan::Plan;
-use crate::run::{self, PluginTransform, Transform};
 use crate::wasm::{Outcome, Value};
+
+/// What the pass-through probe needs of the runner: the first source row `select` reads, as a
+/// batch reads it, and what the table's plugin makes of it (resolving nothing). The runner
+/// gives it (`run::PluginSampler`), so this module sits below run.rs, whose hot swaps run
+/// these checks too.
+pub trait PluginSample {
+    /// None when there is no such row, it is unreadable, or the plugin could not run on it.
+    fn sample(
+        &self,
+        source: &Client,
+        select: &str,
+        t: &Prepared,
+    ) -> impl Future<Output = anyhow::Result<Option<(SourceRow, Vec<Outcome>)>>> + Send;
+}
 
 /// The first OID PostgreSQL gives to objects users create: types below it are built in and
 /// mean the same in the source and the target.
 const FIRST_USER_OID: u32 = 16384;
 
 /// Every target column a plugin writes that can never be written (generated columns, types
-/// with no input), then every pass-through pair whose types never convert (needs the source).
+/// with no input), then every pass-through pair whose types never convert (needs the source,
+/// and `sampler` to run the plugin on a sampled row). `host check` runs it over every table
+/// (`session::analyze`), a hot swap over the new component (`run::check_swap`).
 pub async fn check(
     plan: &Plan,
     source: Option<&Client>,
     target: &Client,
     tables: &[Prepared],
     problems: &mut Vec<Problem>,
+    sampler: &impl PluginSample,
 ) -> anyhow::Result<()> {
     let generated = generated_columns(target, &plan.target_schema).await?;
     let mut types = TypeNames::default();
@@ -73,7 +90,7 @@ pub async fn check(
     }
     if let Some(source) = source {
         for t in tables {
-            check_pairs(plan, source, target, t, &mut types, problems).await?;
+            check_pairs(plan, source, target, t, &mut types, problems, sampler).await?;
         }
     }
     Ok(())
@@ -171,6 +188,7 @@ async fn check_pairs(
     t: &Prepared,
     types: &mut TypeNames,
     problems: &mut Vec<Problem>,
+    sampler: &impl PluginSample,
 ) -> anyhow::Result<()> {
     if t.source_columns.is_empty() {
         return Ok(());
@@ -198,7 +216,8 @@ async fn check_pairs(
         }
     }
     for pair in suspects {
-        if let Some(why) = refused_pass_through(plan, source, target, t, &pair, types).await? {
+        let refused = refused_pass_through(plan, source, target, t, &pair, types, sampler);
+        if let Some(why) = refused.await? {
             let (from, to) = (
                 types.source(source, pair.source.type_oid).await?,
                 types.target(target, pair.target.type_oid).await?,
@@ -279,6 +298,7 @@ async fn refused_pass_through(
     t: &Prepared,
     pair: &Pair<'_>,
     types: &mut TypeNames,
+    sampler: &impl PluginSample,
 ) -> anyhow::Result<Option<String>> {
     let select = format!(
         "SELECT {} FROM {} WHERE {} IS NOT NULL LIMIT 1",
@@ -290,23 +310,10 @@ async fn refused_pass_through(
         qualified(&plan.source_schema, &t.description.source_table),
         ident(&pair.source.name)
     );
-    let mut rows = run::read_rows(source, &select, t).await?;
-    let Some(row) = rows.first() else {
+    let Some((row, outcomes)) = sampler.sample(source, &select, t).await? else {
         return Ok(None);
     };
-    if row.unreadable.is_some() {
-        return Ok(None);
-    }
     let (key, sent) = (row.key.clone(), row.values[pair.source_index].clone());
-    // The plugin resolves nothing here: a row it skips or rejects for want of a parent says
-    // nothing about the pair.
-    let ids = IdMaps::in_memory(&t.description.resolves, &[], &[]);
-    let Ok(mut transform) = PluginTransform::new(t, ids) else {
-        return Ok(None);
-    };
-    let Ok(outcomes) = transform.transform(&mut rows) else {
-        return Ok(None);
-    };
     let passed = outcomes.iter().any(|o| match o {
         Outcome::Write(out) => out
             .iter()

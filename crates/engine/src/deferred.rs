@@ -662,7 +662,9 @@ pub async fn null_settled_in(client: &Client, sample: &str, table: &str) -> anyh
     Ok(())
 }
 
-/// Forgets the dangling references recorded for `tables` (emptied by a rollback).
+/// Forgets the dangling references recorded for `tables` (emptied by a rollback), and their
+/// settled forward references (so `host status` does not call an emptied table's key settled;
+/// the next run records it again). One not settled yet stays: its key is still set aside.
 pub async fn forget_dangling(
     tx: &tokio_postgres::Transaction<'_>,
     tables: &[String],
@@ -681,6 +683,12 @@ pub async fn forget_dangling(
         )
         .await
         .context("clearing migration.dangling_refs")?;
+        tx.execute(
+            "DELETE FROM migration.forward_refs WHERE table_name = ANY($1) AND settled_at IS NOT NULL",
+            &[&tables],
+        )
+        .await
+        .context("clearing migration.forward_refs")?;
     }
     Ok(())
 }

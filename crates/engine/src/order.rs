@@ -6,7 +6,10 @@
 //! writes the referenced row's deterministic UUID before that row exists (a forward
 //! reference); the key is set aside for the load and settled once the referenced table is
 //! done (see deferred.rs). A self-reference that can wait is a forward reference the same way,
-//! settled once its own table is done. A cycle with no such key is refused.
+//! settled once its own table is done. A cycle with no such key is refused, naming each link
+//! and why it cannot wait. A key over several columns never waits: a forward reference is one
+//! id, set to NULL on its own when its row never comes, and NULL in only some columns of a key
+//! would leave the rest unchecked (PostgreSQL skips a key with any NULL in it).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -105,16 +108,35 @@ impl std::fmt::Display for ForwardRef {
 pub struct Cycle {
     pub tables: Vec<String>,
     pub links: Vec<String>,
+    /// Each link of the loop that cannot wait, and why.
+    pub blocked: Vec<String>,
+    /// The keys of the loop over several columns (`table.(a, b)`): they never break a cycle.
+    pub multi_column: Vec<String>,
 }
 
 impl std::fmt::Display for Cycle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "dependency cycle: {} ({})\n  hint: make one of these foreign keys nullable or DEFERRABLE (a single-column key): the host then breaks the cycle there, the table holding it runs first and its plugin writes the referenced row's id with ids.mint (checked once the referenced table is done); or have a plugin mint instead of resolve, or drop a depends_on entry",
+            "dependency cycle: {} ({})",
             self.tables.join(" -> "),
             self.links.join("; ")
-        )
+        )?;
+        if !self.blocked.is_empty() {
+            write!(f, "\n  no link of it can wait:")?;
+            for why in &self.blocked {
+                write!(f, "\n  - {why}")?;
+            }
+        }
+        write!(f, "\n  hint: make one of these foreign keys nullable or DEFERRABLE (a single-column key): the host then breaks the cycle there, the table holding it runs first and its plugin writes the referenced row's id with ids.mint (checked once the referenced table is done); or have a plugin mint instead of resolve, or drop a depends_on entry")?;
+        if !self.multi_column.is_empty() {
+            write!(
+                f,
+                "\n  hint: {} cannot hold a forward reference, nullable or DEFERRABLE: break the cycle at a single-column key of it instead, or, when the key's other columns only repeat what the referenced id already says (a tenant, a partition), have the target reference that row by its id alone",
+                self.multi_column.join(" and ")
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -125,6 +147,34 @@ struct Link<'a> {
     why: String,
     /// The key, when it is one that can wait.
     can_wait: Option<(&'a ForeignKey, CanWait)>,
+    /// Why it cannot wait, when it cannot.
+    blocked: Option<String>,
+    /// A key over several columns (which never waits), as `table.(a, b)`.
+    multi_column: Option<String>,
+}
+
+/// Why foreign key `fk` cannot hold a forward reference (see `can_wait`).
+fn why_key_cannot_wait(fk: &ForeignKey, nullable: &impl Fn(&ForeignKey) -> bool) -> String {
+    let columns = fk.columns.join(", ");
+    if fk.columns.len() > 1 {
+        let how = match (nullable(fk), fk.deferrable) {
+            (true, true) => "nullable and DEFERRABLE, but ",
+            (true, false) => "nullable, but ",
+            (false, true) => "DEFERRABLE, but ",
+            (false, false) => "",
+        };
+        format!(
+            "key {} on {}.({columns}) is {how}over {} columns: the host settles a forward reference as one id, set to NULL on its own when its row never comes, and NULL in only some columns of a key would leave the rest unchecked (PostgreSQL skips a key with any NULL in it)",
+            fk.name,
+            fk.table,
+            fk.columns.len()
+        )
+    } else {
+        format!(
+            "key {} on {}.{columns} is NOT NULL in the target and not DEFERRABLE",
+            fk.name, fk.table
+        )
+    }
 }
 
 /// Whether `fk` can hold a forward reference (see the module doc); `nullable` says whether a
@@ -220,6 +270,7 @@ fn fk_links<'a>(
         {
             for &owner in writers.get(fk.ref_table.as_str()).into_iter().flatten() {
                 if owner != n.name {
+                    let how = can_wait(fk, nullable);
                     entry.entry(owner).or_default().push(Link {
                         why: format!(
                             "{}.{} references {}",
@@ -227,7 +278,10 @@ fn fk_links<'a>(
                             fk.columns.join(","),
                             fk.ref_table
                         ),
-                        can_wait: can_wait(fk, nullable).map(|how| (fk, how)),
+                        can_wait: how.map(|how| (fk, how)),
+                        blocked: how.is_none().then(|| why_key_cannot_wait(fk, nullable)),
+                        multi_column: (fk.columns.len() > 1)
+                            .then(|| format!("{}.({})", fk.table, fk.columns.join(", "))),
                     });
                 }
             }
@@ -243,6 +297,11 @@ fn other_links<'a>(n: &'a Node, nodes: &'a [Node], entry: &mut BTreeMap<&'a str,
             entry.entry(r).or_default().push(Link {
                 why: format!("{} resolves {r} ids", n.name),
                 can_wait: None,
+                blocked: Some(format!(
+                    "{} resolves {r} ids: its plugin needs them before it runs",
+                    n.name
+                )),
+                multi_column: None,
             });
         }
     }
@@ -250,6 +309,8 @@ fn other_links<'a>(n: &'a Node, nodes: &'a [Node], entry: &mut BTreeMap<&'a str,
         entry.entry(d).or_default().push(Link {
             why: format!("{} depends_on {d}", n.name),
             can_wait: None,
+            blocked: Some(format!("{} depends_on {d} in the plan", n.name)),
+            multi_column: None,
         });
     }
 }
@@ -345,20 +406,34 @@ struct Loop {
 impl Loop {
     /// The cycle as reported: the tables and why each waits for the next.
     fn into_named(self, deps: &Deps) -> Cycle {
-        let links = self
-            .tables
-            .windows(2)
-            .map(|pair| {
-                deps[pair[0].as_str()][pair[1].as_str()]
+        let pairs = || {
+            self.tables
+                .windows(2)
+                .map(|pair| &deps[pair[0].as_str()][pair[1].as_str()])
+        };
+        let links = pairs()
+            .map(|links| {
+                links
                     .iter()
                     .map(|l| l.why.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
             })
             .collect();
+        let blocked: Vec<String> = pairs()
+            .flatten()
+            .filter_map(|l| l.blocked.clone())
+            .collect();
+        let mut multi_column: Vec<String> = pairs()
+            .flatten()
+            .filter_map(|l| l.multi_column.as_ref().map(|k| format!("the key on {k}")))
+            .collect();
+        multi_column.dedup();
         Cycle {
             tables: self.tables,
             links,
+            blocked,
+            multi_column,
         }
     }
 }
@@ -448,6 +523,37 @@ mod tests {
         assert!(cycle
             .to_string()
             .contains("hint: make one of these foreign keys nullable or DEFERRABLE"));
+    }
+
+    #[test]
+    fn a_key_over_several_columns_never_breaks_a_cycle_and_the_refusal_says_why() {
+        let nodes = vec![node("a", &["a"], &[]), node("b", &["b"], &[])];
+        let mut composite = fk("a", "b_id", "b");
+        composite.columns = vec!["b_id".into(), "tenant_id".into()];
+        composite.ref_columns = vec!["id".into(), "tenant_id".into()];
+        composite.deferrable = true;
+        let fks = vec![composite, fk("b", "a_id", "a")];
+        let composite_nullable = |fk: &ForeignKey| fk.columns.len() > 1;
+        let cycle = order(&nodes, &fks, composite_nullable).unwrap_err();
+        let said = cycle.to_string();
+        assert_eq!(cycle.multi_column, ["the key on a.(b_id, tenant_id)"]);
+        assert!(
+            said.contains("- key a_b_id_fkey on a.(b_id, tenant_id) is nullable and DEFERRABLE, but over 2 columns: the host settles a forward reference as one id"),
+            "{said}"
+        );
+        assert!(
+            said.contains("hint: the key on a.(b_id, tenant_id) cannot hold a forward reference, nullable or DEFERRABLE: break the cycle at a single-column key of it instead"),
+            "{said}"
+        );
+        // The other key is single-column and NOT NULL: it could break the cycle if nullable.
+        assert!(
+            said.contains(
+                "- key b_a_id_fkey on b.a_id is NOT NULL in the target and not DEFERRABLE"
+            ),
+            "{said}"
+        );
+        let ordered = order(&nodes, &fks, |_| true).unwrap();
+        assert_eq!(ordered.forward_refs[0].column, "a_id");
     }
 
     #[test]

@@ -925,7 +925,7 @@ async fn copy_table_from_pg(
         .with_context(|| format!("source table {source_table} disappeared"))?;
     let ids = IdMaps::connect(&plan.target_url, &t.description.resolves).await?;
     let transform = PluginTransform::new(t, ids)?;
-    let mut swaps = HotSwap::new(plan, t.clone(), source_info);
+    let mut swaps = HotSwap::new(plan, t.clone(), snapshot.client(), source_info);
     let writer = TableWriter::open(store, run_id, spec, transform, state.as_ref()).await?;
     match chunk {
         Some(c) => copy_chunk(&mut writer.for_chunk(c), &pages, &mut swaps, total).await?,
@@ -1011,6 +1011,8 @@ pub struct HotSwap<'p> {
     plan: &'p Plan,
     /// The table as currently prepared.
     current: Prepared,
+    /// The table's source snapshot, to probe a swapped-in component's column types on a row.
+    source: &'p Client,
     /// The source table's columns, to check a swapped-in component's reads.
     source_info: pg::TableInfo,
     watcher: PluginWatcher,
@@ -1020,9 +1022,15 @@ pub struct HotSwap<'p> {
 }
 
 impl<'p> HotSwap<'p> {
-    pub fn new(plan: &'p Plan, current: Prepared, source_info: pg::TableInfo) -> Self {
+    pub fn new(
+        plan: &'p Plan,
+        current: Prepared,
+        source: &'p Client,
+        source_info: pg::TableInfo,
+    ) -> Self {
         HotSwap {
             plan,
+            source,
             watcher: PluginWatcher::new(&current.plan.plugin, &current.plugin.sha256),
             runtime: current.plugin.runtime(),
             current,
@@ -1043,7 +1051,8 @@ impl<'p> HotSwap<'p> {
             Err(message) => Err(message),
             Ok(plugin) => {
                 let target = w.store.client();
-                check_swap(plugin, &self.current, self.plan, &self.source_info, target).await
+                let tables = (self.source, &self.source_info, target);
+                check_swap(plugin, &self.current, self.plan, tables).await
             }
         };
         let (new_sha, message) = match &outcome {
@@ -1100,13 +1109,15 @@ impl BatchBoundary<PgStore<'_>, PluginTransform> for HotSwap<'_> {
     }
 }
 
-/// Checks a new component for the table `current` and both schemas, as `host check` would.
+/// Checks a new component for the table `current` and both schemas, as `host check` would:
+/// what it declares (`check::recheck`), then the column types it writes (`check_types::check`,
+/// as `session::analyze` runs it). Each problem reads as `host check` words it. `tables` is
+/// the source (a client and the source table's columns) and the target.
 async fn check_swap(
     plugin: crate::wasm::Plugin,
     current: &Prepared,
     plan: &Plan,
-    source_info: &pg::TableInfo,
-    target: &Client,
+    (source, source_info, target): (&Client, &pg::TableInfo, &Client),
 ) -> Result<Prepared, String> {
     let description = plugin
         .instantiate(Default::default(), &current.plan.name)
@@ -1119,13 +1130,25 @@ async fn check_swap(
         source_columns: Vec::new(),
         target_columns: Vec::new(),
     };
-    let problems = crate::check::recheck(&mut prepared, plan, current, source_info, target)
+    let mut problems = crate::check::recheck(&mut prepared, plan, current, source_info, target)
         .await
         .map_err(|e| format!("{e:#}"))?;
+    let tables = std::slice::from_ref(&prepared);
+    crate::check_types::check(
+        plan,
+        Some(source),
+        target,
+        tables,
+        &mut problems,
+        &PluginSampler,
+    )
+    .await
+    .map_err(|e| format!("{e:#}"))?;
     if problems.is_empty() {
         Ok(prepared)
     } else {
-        Err(problems.join("; "))
+        let messages: Vec<String> = problems.into_iter().map(|p| p.message).collect();
+        Err(messages.join("; "))
     }
 }
 
@@ -1270,7 +1293,7 @@ async fn swap_unstarted(
                 .await?
                 .remove(source_table)
                 .with_context(|| format!("source table {source_table} disappeared"))?;
-            check_swap(plugin, current, plan, &source_info, target).await
+            check_swap(plugin, current, plan, (source, &source_info, target)).await
         }
     };
     let old = &current.plugin.sha256;
@@ -1492,6 +1515,30 @@ pub fn transform_rows(
         row.values = v;
     }
     result
+}
+
+/// The runner's side of `host check`'s pass-through probe (see check_types.rs): the rows read
+/// as a batch reads them, through the table's plugin resolving nothing (a row it skips or
+/// rejects for want of a parent says nothing about a column's type).
+pub struct PluginSampler;
+
+impl crate::check_types::PluginSample for PluginSampler {
+    async fn sample(
+        &self,
+        source: &Client,
+        select: &str,
+        t: &Prepared,
+    ) -> anyhow::Result<Option<(SourceRow, Vec<Outcome>)>> {
+        let mut rows = read_rows(source, select, t).await?;
+        let Some(row) = rows.first().filter(|r| r.unreadable.is_none()).cloned() else {
+            return Ok(None);
+        };
+        let ids = IdMaps::in_memory(&t.description.resolves, &[], &[]);
+        let Ok(mut transform) = PluginTransform::new(t, ids) else {
+            return Ok(None);
+        };
+        Ok(transform.transform(&mut rows).ok().map(|out| (row, out)))
+    }
 }
 
 /// Runs `select` (the plugin's `reads` columns, in order) through COPY and decodes the rows.

@@ -106,6 +106,7 @@ pub async fn analyze(
             target,
             &analysis.tables,
             &mut analysis.problems,
+            &run::PluginSampler,
         )
         .await?;
     }

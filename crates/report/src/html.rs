@@ -8,7 +8,7 @@ use engine::conninfo::mask;
 use engine::plan::Plan;
 use engine::progress::format_duration;
 use engine::state::TablePhase;
-use engine::status::TableStatus;
+use engine::status::{ForwardRefState, TableStatus};
 use engine::validate::{CheckResult, Status};
 
 use super::{throughput, Data, Reasons, Timeline, Validation, BAR_COLOUR, LINE_COLOUR};
@@ -338,6 +338,9 @@ pub(crate) fn render(p: &Page<'_>) -> String {
                     a href="#throughput" { "Throughput" }
                     a href="#validation" { "Validation" }
                     a href="#reasons" { "Reject and skip reasons" }
+                    @if !d.forward_refs.is_empty() {
+                        a href="#forward" { "Forward references" }
+                    }
                     a href="#lineage" { "Components" }
                     a href="#plan" { "Plan" }
                 }
@@ -348,6 +351,7 @@ pub(crate) fn render(p: &Page<'_>) -> String {
                     (throughput_section(d))
                     (validation(p.validation))
                     (reasons(d))
+                    (forward_refs(d))
                     (lineage(d))
                     section id="plan" {
                         h2 { "The plan" }
@@ -819,6 +823,68 @@ fn reasons(d: &Data) -> Markup {
             @for t in &skipped {
                 h4 { (t.table) " " span.muted { "— " (num(t.rows_skipped)) " skipped" } }
                 (reason_table("skip", t.rows_skipped, d.reasons.get(&t.table).map_or(&none, |r| &r.1)))
+            }
+        }
+    }
+}
+
+/// The forward references (cycles broken at a key, self-references): whether each is settled,
+/// and the references set to NULL because their row never came, with the rows to look at.
+fn forward_refs(d: &Data) -> Markup {
+    if d.forward_refs.is_empty() {
+        return html! {};
+    }
+    html! {
+        section id="forward" {
+            h2 { "Forward references" }
+            p.muted {
+                "Foreign keys whose rows may point at rows written later (a cycle broken at the key, a self-reference): set aside while the tables load, then settled: each reference to a row that never came is set to NULL and recorded in "
+                code { "migration.dangling_refs" } ", and the key is put back validated."
+            }
+            table {
+                tr {
+                    th { "key" } th { "column" } th { "references" } th { "state" }
+                    th.n { "set to NULL" } th { "what it means" }
+                }
+                @for f in &d.forward_refs {
+                    @let warn = f.state != ForwardRefState::Settled;
+                    tr class=[warn.then_some("warn")] {
+                        td { code { (f.key) } }
+                        td { (f.table) "." (f.column) }
+                        td { (f.ref_table) }
+                        td {
+                            @match f.state {
+                                ForwardRefState::Settled => { span.ok { "settled" } }
+                                ForwardRefState::SettledNotPutBack => { span.bad { "settled, key not back" } }
+                                ForwardRefState::Waiting => { span.bad { "NOT SETTLED" } }
+                            }
+                            @if let Some(at) = &f.settled_at { br; span.muted { (at) " UTC" } }
+                        }
+                        td.n { (num(f.nulled)) }
+                        td.reason {
+                            (f.message)
+                            @if f.nulled > 0 {
+                                details {
+                                    summary { "rows set to NULL" }
+                                    table {
+                                        tr { th { "row (primary key)" } th { "id it held" } th { "what became of that row" } }
+                                        @for r in &f.nulled_rows {
+                                            tr {
+                                                td { code { (r.row) } }
+                                                td { code { (r.missing_id) } }
+                                                td.reason { (r.missing_row) }
+                                            }
+                                        }
+                                    }
+                                    @if f.nulled > f.nulled_rows.len() as i64 {
+                                        p.muted { "and " (num(f.nulled - f.nulled_rows.len() as i64)) " more" }
+                                    }
+                                    p { "All of them: " code { (f.nulled_query) } }
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
     }

@@ -202,6 +202,8 @@ struct Data {
     tables: Vec<TableStatus>,
     timelines: Vec<Timeline>,
     swaps: Vec<Swap>,
+    /// Forward references (cycles broken at a key, self-references) and how each was settled.
+    forward_refs: Vec<status::ForwardRefStatus>,
     /// Per table: (quarantine reasons, skip reasons).
     reasons: BTreeMap<String, (Reasons, Reasons)>,
 }
@@ -329,11 +331,13 @@ async fn gather(plan: &Plan, target: &Client) -> anyhow::Result<Data> {
         }
         reasons.insert(t.table.clone(), (rejects, skips));
     }
+    let forward_refs = status::forward_refs(plan, target).await?;
     Ok(Data {
         runs,
         tables,
         timelines,
         swaps,
+        forward_refs,
         reasons,
     })
 }
