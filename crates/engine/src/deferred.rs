@@ -33,7 +33,8 @@
 //!   sets nothing new aside over rows already written);
 //! - when several plan tables write the table (it is built when one plan table finishes), or
 //!   the plan table is `load_mode = "checked"` or adopted, or one of its tables has no uuid
-//!   column to trace a row by;
+//!   column to trace a row by, or its id map is not kept (nothing resolves it: a duplicate
+//!   is traced back to its source row through the map);
 //! - when its plan table resolves its own rows (a self-reference through the id map): a later
 //!   row may have resolved a row the build then quarantines, which an index-maintained load
 //!   never committed, so the results would differ. A forward reference from another table is
@@ -1358,7 +1359,10 @@ fn may_set_keys_aside(analysis: &crate::check::Analysis, t: &crate::check::Prepa
         .target_columns
         .iter()
         .all(|(_, columns)| columns.iter().any(|c| c.type_name == "uuid"));
-    !resolves_itself && sole_writer && traceable && !t.target_columns.is_empty()
+    // A duplicate the build finds is traced back to its source row through the id map: a
+    // table whose map is not kept (nothing resolves it) keeps its keys in place.
+    let mapped = t.plan.keep_id_map;
+    !resolves_itself && sole_writer && traceable && mapped && !t.target_columns.is_empty()
 }
 
 /// Bulk loading refused: each target table `loading.bulk` would set aside keys of while it
