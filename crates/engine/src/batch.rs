@@ -4,6 +4,7 @@
 //! the other's internals.
 
 use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
 
 use crate::check::{AdoptTarget, Prepared};
 use crate::codec;
@@ -20,6 +21,20 @@ pub struct SourceRow {
     /// Why the row cannot be decoded (invalid UTF-8 from a SQL_ASCII source...): it is
     /// quarantined without a plugin call, its text kept as well as it reads.
     pub unreadable: Option<String>,
+}
+
+impl crate::idmap::RowKeys for SourceRow {
+    fn width(&self) -> usize {
+        self.values.len()
+    }
+
+    fn key_at(&self, column: usize) -> Option<Key> {
+        match self.values.get(column)? {
+            Value::Int(n) => Some(Key::Int(*n)),
+            Value::Null => None,
+            other => crate::wasm::key_of(std::iter::once(other)).ok(),
+        }
+    }
 }
 
 /// What the batch loop knows of a table: a [`Prepared`] table without its plugin.
@@ -364,4 +379,31 @@ pub fn adopt_fates(
             (None, _) => {}
         }
     }
+}
+
+/// Where a table's source rows come from, page by page in key order.
+pub trait PageSource: Sync {
+    /// How many rows the table has.
+    fn count(&self, t: &TableSpec) -> impl Future<Output = anyhow::Result<i64>> + Send;
+    /// Up to `t.batch_size` rows with a key above `after` (from the first when None) and up to
+    /// `upto` (to the last when None).
+    fn page(
+        &self,
+        t: &TableSpec,
+        after: Option<&Key>,
+        upto: Option<&Key>,
+    ) -> impl Future<Output = anyhow::Result<Vec<SourceRow>>> + Send;
+    /// The keys of every `every`-th row in key order (the `every`-th, the `2 * every`-th...):
+    /// where a table splits into chunks of `every` rows.
+    fn split_points(
+        &self,
+        t: &TableSpec,
+        every: i64,
+    ) -> impl Future<Output = anyhow::Result<Vec<Key>>> + Send;
+    /// The rows with these keys that are still there, in key order.
+    fn rows_with_keys(
+        &self,
+        t: &TableSpec,
+        keys: &[Key],
+    ) -> impl Future<Output = anyhow::Result<Vec<SourceRow>>> + Send;
 }

@@ -747,42 +747,53 @@ async fn set_aside_keys(
             .await
             .context("listing the target's primary keys and unique keys")?;
         for r in &keys {
-            let (table, index): (String, String) = (r.get(0), r.get(1));
-            let constraint: Option<String> = r.get(2);
-            let definition: String = r.get(3);
-            let columns: Vec<String> = r.get(4);
-            let relation = qualified(schema, &table);
-            let (name, ddl, drop) = match &constraint {
-                Some(con) => (
-                    con.clone(),
-                    format!(
-                        "ALTER TABLE {relation} ADD CONSTRAINT {} {definition}",
-                        ident(con)
-                    ),
-                    format!("ALTER TABLE {relation} DROP CONSTRAINT {}", ident(con)),
-                ),
-                None => (
-                    index.clone(),
-                    definition,
-                    format!("DROP INDEX {}", qualified(schema, &index)),
-                ),
-            };
-            let savepoint = tx.savepoint("set_aside_key").await?;
-            if let Err(e) = savepoint.batch_execute(&drop).await {
-                tracing::info!(%table, key = %name, "kept in place: {}", error_text(&e));
-                savepoint.rollback().await?;
-                continue;
-            }
-            savepoint
-                .execute(
-                    "INSERT INTO migration.deferred_constraints (table_name, name, kind, definition, column_name)
-                     VALUES ($1, $2, 'key', $3, $4) ON CONFLICT DO NOTHING",
-                    &[&table, &name, &ddl, &serde_json::to_string(&columns)?],
-                )
-                .await?;
-            savepoint.commit().await?;
+            set_key_aside(tx, schema, r).await?;
         }
     }
+    Ok(())
+}
+
+/// Drops one key `set_aside_keys` listed (`r`: table, index, constraint, definition, columns)
+/// and records it, under a savepoint: a key something else depends on stays in place.
+async fn set_key_aside(
+    tx: &mut tokio_postgres::Transaction<'_>,
+    schema: &str,
+    r: &tokio_postgres::Row,
+) -> anyhow::Result<()> {
+    let (table, index): (String, String) = (r.get(0), r.get(1));
+    let constraint: Option<String> = r.get(2);
+    let definition: String = r.get(3);
+    let columns: Vec<String> = r.get(4);
+    let relation = qualified(schema, &table);
+    let (name, ddl, drop) = match &constraint {
+        Some(con) => (
+            con.clone(),
+            format!(
+                "ALTER TABLE {relation} ADD CONSTRAINT {} {definition}",
+                ident(con)
+            ),
+            format!("ALTER TABLE {relation} DROP CONSTRAINT {}", ident(con)),
+        ),
+        None => (
+            index.clone(),
+            definition,
+            format!("DROP INDEX {}", qualified(schema, &index)),
+        ),
+    };
+    let savepoint = tx.savepoint("set_aside_key").await?;
+    if let Err(e) = savepoint.batch_execute(&drop).await {
+        tracing::info!(%table, key = %name, "kept in place: {}", error_text(&e));
+        savepoint.rollback().await?;
+        return Ok(());
+    }
+    savepoint
+        .execute(
+            "INSERT INTO migration.deferred_constraints (table_name, name, kind, definition, column_name)
+             VALUES ($1, $2, 'key', $3, $4) ON CONFLICT DO NOTHING",
+            &[&table, &name, &ddl, &serde_json::to_string(&columns)?],
+        )
+        .await?;
+    savepoint.commit().await?;
     Ok(())
 }
 
@@ -828,7 +839,7 @@ pub struct Built {
 /// source row is quarantined in PostgreSQL's words, its target rows in every table deleted,
 /// its id-map entry dropped and the counts moved, in one transaction (see
 /// `quarantine_duplicates`); then the build goes on.
-pub async fn build_table_keys<R: crate::run::PageSource>(
+pub async fn build_table_keys<R: crate::batch::PageSource>(
     client: &mut Client,
     schema: &str,
     spec: &TableSpec,
@@ -924,13 +935,37 @@ struct Duplicate {
 /// does), and quarantines them with their target rows, id-map entries and counts in one
 /// transaction. Returns how many; `Err(why)` when the rows cannot be traced to their source
 /// rows (nothing changed).
-async fn quarantine_duplicates<R: crate::run::PageSource>(
+async fn quarantine_duplicates<R: crate::batch::PageSource>(
     client: &mut Client,
     schema: &str,
     spec: &TableSpec,
     source: &R,
     keys: &[Record],
 ) -> anyhow::Result<Result<i64, String>> {
+    let links = match trace_links(client, schema, spec).await? {
+        Ok(links) => links,
+        Err(why) => return Ok(Err(why)),
+    };
+    let by_key = match duplicate_groups(client, schema, spec, keys, &links).await? {
+        Ok(groups) => groups,
+        Err(why) => return Ok(Err(why)),
+    };
+    let refused = refused_in_key_order(by_key);
+    if refused.is_empty() {
+        return Ok(Ok(0));
+    }
+    remove_refused(client, schema, spec, source, &refused, &links)
+        .await
+        .map(Ok)
+}
+
+/// For each table `spec` writes, the uuid column linking its rows to their source rows
+/// through the id map (see `link_column`); Err says which table cannot be traced.
+async fn trace_links(
+    client: &Client,
+    schema: &str,
+    spec: &TableSpec,
+) -> anyhow::Result<Result<Vec<(String, String)>, String>> {
     let name = &spec.name;
     let mut links = Vec::new();
     for (table, columns) in &spec.target_columns {
@@ -943,6 +978,19 @@ async fn quarantine_duplicates<R: crate::run::PageSource>(
             }
         }
     }
+    Ok(Ok(links))
+}
+
+/// The rows in groups of duplicates of each set-aside key, by source key (Err: a row with no
+/// source row in the id map).
+async fn duplicate_groups(
+    client: &Client,
+    schema: &str,
+    spec: &TableSpec,
+    keys: &[Record],
+    links: &[(String, String)],
+) -> anyhow::Result<Result<std::collections::BTreeMap<Key, Vec<Duplicate>>, String>> {
+    let name = &spec.name;
     let mut by_key: std::collections::BTreeMap<Key, Vec<Duplicate>> = Default::default();
     for (i, rec) in keys.iter().enumerate() {
         let columns: Vec<String> = rec
@@ -1004,10 +1052,21 @@ async fn quarantine_duplicates<R: crate::run::PageSource>(
                 });
         }
     }
-    let refused = refused_in_key_order(by_key);
-    if refused.is_empty() {
-        return Ok(Ok(0));
-    }
+    Ok(Ok(by_key))
+}
+
+/// Deletes the target rows of the `refused` source rows in every table `spec` writes (children
+/// first), takes them out of the id map, quarantines them with their reasons and fixes the
+/// counts, in one transaction. Returns how many were refused.
+async fn remove_refused<R: crate::batch::PageSource>(
+    client: &mut Client,
+    schema: &str,
+    spec: &TableSpec,
+    source: &R,
+    refused: &[(Key, String)],
+    links: &[(String, String)],
+) -> anyhow::Result<i64> {
+    let name = &spec.name;
     let keys_refused: Vec<Key> = refused.iter().map(|(k, _)| k.clone()).collect();
     let rows: std::collections::HashMap<Key, String> = source
         .rows_with_keys(spec, &keys_refused)
@@ -1056,8 +1115,32 @@ async fn quarantine_duplicates<R: crate::run::PageSource>(
             }
         }
     }
+    let total_target_rows =
+        quarantine_refused(&tx, name, refused, &rows, &batches, &target_rows).await?;
+    let n = refused.len() as i64;
+    tx.execute(
+        "UPDATE migration.table_state SET rows_written = rows_written - $2, rows_rejected = rows_rejected + $2,
+                target_rows = target_rows - $3, updated_at = clock_timestamp()
+         WHERE table_name = $1",
+        &[name, &n, &total_target_rows],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// Quarantines each refused source row (its source row, reason, batch and component) and
+/// takes it off its batch's counts. Returns the target rows removed with them.
+async fn quarantine_refused(
+    tx: &tokio_postgres::Transaction<'_>,
+    name: &str,
+    refused: &[(Key, String)],
+    rows: &std::collections::HashMap<Key, String>,
+    batches: &[tokio_postgres::Row],
+    target_rows: &std::collections::HashMap<String, i32>,
+) -> anyhow::Result<i64> {
     let mut total_target_rows = 0i64;
-    for (key, reason) in &refused {
+    for (key, reason) in refused {
         let stored = key.to_string();
         let batch = batches
             .iter()
@@ -1072,7 +1155,7 @@ async fn quarantine_duplicates<R: crate::run::PageSource>(
         tx.execute(
             "INSERT INTO migration.quarantine (table_name, legacy_key, source_row, reason, component_sha256, batch_no)
              VALUES ($1, $2, $3::text::jsonb, $4, $5, $6)",
-            &[name, &stored, &rows.get(key).cloned().unwrap_or_else(|| "{}".into()), reason, &sha, &batch_no],
+            &[&name, &stored, &rows.get(key).cloned().unwrap_or_else(|| "{}".into()), reason, &sha, &batch_no],
         )
         .await
         .context("quarantining a duplicate row")?;
@@ -1080,21 +1163,12 @@ async fn quarantine_duplicates<R: crate::run::PageSource>(
             "UPDATE migration.batches SET rows_written = rows_written - 1, rows_rejected = rows_rejected + 1,
                     target_rows = target_rows - $3
              WHERE table_name = $1 AND batch_no = $2 AND kind = 'run'",
-            &[name, &batch_no, &deleted],
+            &[&name, &batch_no, &deleted],
         )
         .await?;
         warn!(key = %key, %reason, "a key's build refused this row; quarantining it");
     }
-    let n = refused.len() as i64;
-    tx.execute(
-        "UPDATE migration.table_state SET rows_written = rows_written - $2, rows_rejected = rows_rejected + $2,
-                target_rows = target_rows - $3, updated_at = clock_timestamp()
-         WHERE table_name = $1",
-        &[name, &n, &total_target_rows],
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Ok(n))
+    Ok(total_target_rows)
 }
 
 /// The source rows an index-maintained load refuses, with the reason, from each source row's

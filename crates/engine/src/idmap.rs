@@ -19,9 +19,7 @@ use anyhow::Context;
 use tokio_postgres::Client;
 use uuid::Uuid;
 
-use crate::batch::SourceRow;
 use crate::key::Key;
-use crate::wasm::Value;
 
 /// The namespace of every UUID this tool mints. Never change it: it would change every id.
 pub const NAMESPACE: Uuid = Uuid::from_u128(0x6c61_622d_6d69_6772_6174_652d_7631_0001);
@@ -186,7 +184,7 @@ impl IdMaps {
         if entities.is_empty() {
             return Ok(IdMaps::default());
         }
-        let client = crate::session::connect(target_url, crate::pg::Side::Target).await?;
+        let client = crate::pg::connect_typed(target_url, crate::pg::Side::Target).await?;
         Ok(IdMaps {
             declared: entities.iter().cloned().collect(),
             answers: Answers::Target(Lookup {
@@ -308,7 +306,7 @@ impl IdMaps {
 
     /// Before a plugin call over `rows`: fetches what it will likely ask for (one query per
     /// entity), from the source columns earlier asks named.
-    pub fn before_call(&self, rows: &[SourceRow]) -> anyhow::Result<()> {
+    pub fn before_call<R: RowKeys>(&self, rows: &[R]) -> anyhow::Result<()> {
         match &self.answers {
             Answers::Memory(_) => Ok(()),
             Answers::Target(l) => l.prefetch(rows),
@@ -317,7 +315,7 @@ impl IdMaps {
 
     /// After a plugin call over `rows`: the source columns holding the keys it asked for that
     /// were not fetched are fetched before the next calls.
-    pub fn after_call(&self, rows: &[SourceRow]) {
+    pub fn after_call<R: RowKeys>(&self, rows: &[R]) {
         if let Answers::Target(l) = &self.answers {
             l.learn(rows);
         }
@@ -361,13 +359,13 @@ impl MemoryMaps {
     }
 }
 
-/// The key of one source value, as a plugin passing it would name it (None: not a key).
-fn value_key(value: &Value) -> Option<Key> {
-    match value {
-        Value::Int(n) => Some(Key::Int(*n)),
-        Value::Null => None,
-        other => crate::wasm::key_of(std::iter::once(other)).ok(),
-    }
+/// What the id maps read of a batch's source rows (`batch::SourceRow` is one): each value as
+/// the key a plugin passing it would name (None: NULL, or a value of no key type).
+pub trait RowKeys {
+    /// How many values the row has.
+    fn width(&self) -> usize;
+    /// Value `column` as a key.
+    fn key_at(&self, column: usize) -> Option<Key>;
 }
 
 impl Lookup {
@@ -478,20 +476,17 @@ impl Lookup {
         Ok(())
     }
 
-    fn prefetch(&self, rows: &[SourceRow]) -> anyhow::Result<()> {
+    fn prefetch<R: RowKeys>(&self, rows: &[R]) -> anyhow::Result<()> {
         let mut st = self.state();
         let st = &mut *st;
         st.int_columns = None;
         st.batch_ints.clear();
-        let width = rows.first().map_or(0, |r| r.values.len());
+        let width = rows.first().map_or(0, RowKeys::width);
         for p in 0..width {
             let ints: Option<Vec<i64>> = rows
                 .iter()
-                .filter(|r| !matches!(r.values.get(p), Some(Value::Null)))
-                .map(|r| match r.values.get(p) {
-                    Some(Value::Int(v)) => Some(*v),
-                    _ => None,
-                })
+                .filter_map(|r| r.key_at(p))
+                .map(|k| k.as_int())
                 .collect();
             st.batch_ints.push(ints.unwrap_or_default());
         }
@@ -503,8 +498,7 @@ impl Lookup {
             let mut seen = HashSet::new();
             let keys: Vec<Key> = rows
                 .iter()
-                .flat_map(|r| columns.iter().filter_map(|&p| r.values.get(p)))
-                .filter_map(value_key)
+                .flat_map(|r| columns.iter().filter_map(|&p| r.key_at(p)))
                 .filter(|k| !st.cache.contains(entity, k) && seen.insert(k.clone()))
                 .collect();
             if !keys.is_empty() {
@@ -529,7 +523,7 @@ impl Lookup {
         Ok(())
     }
 
-    fn learn(&self, rows: &[SourceRow]) {
+    fn learn<R: RowKeys>(&self, rows: &[R]) {
         let mut st = self.state();
         if st.misses.is_empty() {
             return;
@@ -548,11 +542,11 @@ impl Lookup {
 }
 
 /// Each value of `rows` that could be a key -> the columns holding it.
-fn columns_of(rows: &[SourceRow]) -> HashMap<Key, BTreeSet<usize>> {
+fn columns_of<R: RowKeys>(rows: &[R]) -> HashMap<Key, BTreeSet<usize>> {
     let mut columns: HashMap<Key, BTreeSet<usize>> = HashMap::new();
     for row in rows {
-        for (p, value) in row.values.iter().enumerate() {
-            if let Some(k) = value_key(value) {
+        for p in 0..row.width() {
+            if let Some(k) = row.key_at(p) {
                 columns.entry(k).or_default().insert(p);
             }
         }
@@ -677,12 +671,17 @@ mod tests {
 
     #[test]
     fn a_miss_teaches_the_columns_holding_its_key() {
-        let rows: Vec<SourceRow> = (1..=3)
-            .map(|n| SourceRow {
-                key: Key::Int(n),
-                values: vec![Value::Int(n), Value::Int(n * 100), Value::Text("x".into())],
-                unreadable: None,
-            })
+        struct Row(Vec<Key>);
+        impl RowKeys for Row {
+            fn width(&self) -> usize {
+                self.0.len()
+            }
+            fn key_at(&self, column: usize) -> Option<Key> {
+                self.0.get(column).cloned()
+            }
+        }
+        let rows: Vec<Row> = (1..=3)
+            .map(|n| Row(vec![Key::Int(n), Key::Int(n * 100), Key::Text("x".into())]))
             .collect();
         let columns_of = columns_of(&rows);
         assert_eq!(columns_of[&Key::Int(200)], BTreeSet::from([1]));

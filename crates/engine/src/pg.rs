@@ -25,6 +25,13 @@ impl std::fmt::Display for Side {
     }
 }
 
+/// [`connect`], a failure typed as [`crate::Error`] of kind Connect (exit 4).
+pub async fn connect_typed(url: &str, side: Side) -> Result<Client, crate::Error> {
+    connect(url, side)
+        .await
+        .map_err(|e| crate::Error::connect(format!("{e:#}")))
+}
+
 /// Connects (TLS as the connection string's `sslmode` says), drives the connection on a
 /// background task and sets up the session every command relies on.
 pub async fn connect(url: &str, side: Side) -> anyhow::Result<Client> {

@@ -21,8 +21,8 @@ use tokio_postgres::{Client, IsolationLevel};
 use tracing::{info, info_span, warn, Instrument};
 
 pub use crate::batch::{
-    adopt_extras_select_in, adopt_fates, source_json, Batch, Fate, FkCheck, KeySpec, SourceRow,
-    TableSpec,
+    adopt_extras_select_in, adopt_fates, source_json, Batch, Fate, FkCheck, KeySpec, PageSource,
+    SourceRow, TableSpec,
 };
 use crate::check::{AdoptTarget, Prepared};
 use crate::chunk::Chunk;
@@ -69,33 +69,6 @@ pub struct TableReport {
     pub counts: TableCounts,
     pub seconds: f64,
     pub error: Option<TableFailure>,
-}
-
-/// Where a table's source rows come from, page by page in key order.
-pub trait PageSource: Sync {
-    /// How many rows the table has.
-    fn count(&self, t: &TableSpec) -> impl Future<Output = anyhow::Result<i64>> + Send;
-    /// Up to `t.batch_size` rows with a key above `after` (from the first when None) and up to
-    /// `upto` (to the last when None).
-    fn page(
-        &self,
-        t: &TableSpec,
-        after: Option<&Key>,
-        upto: Option<&Key>,
-    ) -> impl Future<Output = anyhow::Result<Vec<SourceRow>>> + Send;
-    /// The keys of every `every`-th row in key order (the `every`-th, the `2 * every`-th...):
-    /// where a table splits into chunks of `every` rows.
-    fn split_points(
-        &self,
-        t: &TableSpec,
-        every: i64,
-    ) -> impl Future<Output = anyhow::Result<Vec<Key>>> + Send;
-    /// The rows with these keys that are still there, in key order.
-    fn rows_with_keys(
-        &self,
-        t: &TableSpec,
-        keys: &[Key],
-    ) -> impl Future<Output = anyhow::Result<Vec<SourceRow>>> + Send;
 }
 
 /// The source database, through one connection (a table's snapshot, in a run).

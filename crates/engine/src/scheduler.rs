@@ -223,6 +223,8 @@ impl<'p> Tables<'p> {
         'pairs: while !self.idle.is_empty() {
             for s in 0..self.split.len() {
                 while let Some(chunk) = self.split[s].queue.pop_front() {
+                    // The claim is taken on the target connection of the pair that will work
+                    // the chunk: back on top of `idle`, where `start` takes it from.
                     let (src, tgt) = self.idle.pop().expect("a connection pair is idle");
                     let claimed = chunk::try_claim(&tgt, &chunk, Some(&self.worker.name)).await?;
                     self.idle.push((src, tgt));

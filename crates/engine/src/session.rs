@@ -6,9 +6,7 @@ use crate::{check, check_types, deferred, lock, pg, plan, run, wasm};
 
 /// One connection; a failure exits with the connect code (4) and says why.
 pub async fn connect(url: &str, side: pg::Side) -> Result<tokio_postgres::Client, Error> {
-    pg::connect(url, side)
-        .await
-        .map_err(|e| Error::connect(format!("{e:#}")))
+    pg::connect_typed(url, side).await
 }
 
 /// Connects both sides and loads every plugin; any check problem is fatal.

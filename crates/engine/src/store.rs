@@ -147,7 +147,7 @@ pub trait StateStore: Send {
     /// All rows of `table` are committed: the primary keys and unique keys set aside for the
     /// tables it writes are built, a duplicate quarantined (see
     /// `deferred::build_table_keys`); `source` gives the quarantined rows' source values.
-    fn build_table_keys<R: crate::run::PageSource>(
+    fn build_table_keys<R: crate::batch::PageSource>(
         &mut self,
         table: &TableSpec,
         source: &R,

@@ -240,7 +240,7 @@ impl StateStore for MemoryStore {
         Ok((done as i64, of_table.count() as i64))
     }
 
-    async fn build_table_keys<R: crate::run::PageSource>(
+    async fn build_table_keys<R: crate::batch::PageSource>(
         &mut self,
         _: &TableSpec,
         _: &R,

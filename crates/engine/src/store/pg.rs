@@ -76,7 +76,7 @@ impl StateStore for PgStore<'_> {
         crate::chunk::finish(self.client, chunk).await
     }
 
-    async fn build_table_keys<R: crate::run::PageSource>(
+    async fn build_table_keys<R: crate::batch::PageSource>(
         &mut self,
         table: &TableSpec,
         source: &R,
