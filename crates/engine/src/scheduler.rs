@@ -177,14 +177,27 @@ impl<'p> Tables<'p> {
                     .expect("ordered tables were prepared")
                     .clone()
             });
-            let mut store = PgStore::new(target, &self.plan.target_schema);
-            match run::split_table(
-                &prepared,
-                &run::PgSource::new(source, &self.plan.source_schema),
-                &mut store,
+            let plan = self.plan;
+            // Riding out a fault of either side: a fresh source connection each attempt.
+            let split = transient::with_reconnect(
+                target,
+                &plan.target_url,
+                pg::Side::Target,
+                plan.fault_timeout,
+                Some(run_lock),
+                async |t| {
+                    let mut backoff = transient::Backoff::new(plan.fault_timeout);
+                    let source =
+                        transient::reconnect(&plan.source_url, pg::Side::Source, &mut backoff)
+                            .await?;
+                    let pages = run::PgSource::new(&source, &plan.source_schema);
+                    run::split_table(&prepared, &pages, &mut PgStore::new(t, &plan.target_schema))
+                        .await
+                },
             )
-            .await?
-            {
+            .await?;
+            let mut store = PgStore::new(target, &self.plan.target_schema);
+            match split {
                 None => self.start(
                     Unit::Table(step.table.clone()),
                     std::sync::Arc::new(prepared),
