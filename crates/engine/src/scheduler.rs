@@ -177,25 +177,7 @@ impl<'p> Tables<'p> {
                     .expect("ordered tables were prepared")
                     .clone()
             });
-            let plan = self.plan;
-            // Riding out a fault of either side: a fresh source connection each attempt.
-            let split = transient::with_reconnect(
-                target,
-                &plan.target_url,
-                pg::Side::Target,
-                plan.fault_timeout,
-                Some(run_lock),
-                async |t| {
-                    let mut backoff = transient::Backoff::new(plan.fault_timeout);
-                    let source =
-                        transient::reconnect(&plan.source_url, pg::Side::Source, &mut backoff)
-                            .await?;
-                    let pages = run::PgSource::new(&source, &plan.source_schema);
-                    run::split_table(&prepared, &pages, &mut PgStore::new(t, &plan.target_schema))
-                        .await
-                },
-            )
-            .await?;
+            let split = self.split_decision(&prepared, target, run_lock).await?;
             let mut store = PgStore::new(target, &self.plan.target_schema);
             match split {
                 None => self.start(
@@ -228,6 +210,32 @@ impl<'p> Tables<'p> {
             }
         }
         Ok(())
+    }
+
+    /// Whether `prepared` runs split, and its chunks left (`run::split_table`), riding out a
+    /// fault of either side: the target reconnected, a fresh source connection per attempt.
+    async fn split_decision(
+        &self,
+        prepared: &check::Prepared,
+        target: &mut Client,
+        run_lock: &lock::RunLock,
+    ) -> anyhow::Result<Option<Vec<chunk::Chunk>>> {
+        let plan = self.plan;
+        transient::with_reconnect(
+            target,
+            &plan.target_url,
+            pg::Side::Target,
+            plan.fault_timeout,
+            Some(run_lock),
+            async |t| {
+                let mut backoff = transient::Backoff::new(plan.fault_timeout);
+                let source =
+                    transient::reconnect(&plan.source_url, pg::Side::Source, &mut backoff).await?;
+                let pages = run::PgSource::new(&source, &plan.source_schema);
+                run::split_table(prepared, &pages, &mut PgStore::new(t, &plan.target_schema)).await
+            },
+        )
+        .await
     }
 
     /// Starts queued chunks on idle connections, the earliest split table first; a chunk
