@@ -267,11 +267,7 @@ pub struct SplitProgress {
 
 /// Every split table's chunks (none when the state has no chunks table yet).
 pub async fn split_progress(client: &impl GenericClient) -> anyhow::Result<Vec<SplitProgress>> {
-    let exists: bool = client
-        .query_one("SELECT to_regclass('migration.chunks') IS NOT NULL", &[])
-        .await?
-        .get(0);
-    if !exists {
+    if !crate::state::has_table(client, "chunks").await? {
         return Ok(Vec::new());
     }
     let rows = client
@@ -293,11 +289,7 @@ pub async fn split_progress(client: &impl GenericClient) -> anyhow::Result<Vec<S
 
 /// The live processes, or none when the state has no workers table yet.
 pub async fn live_workers_if_any(client: &impl GenericClient) -> anyhow::Result<Vec<LiveWorker>> {
-    let exists: bool = client
-        .query_one("SELECT to_regclass('migration.workers') IS NOT NULL", &[])
-        .await?
-        .get(0);
-    match exists {
+    match crate::state::has_table(client, "workers").await? {
         true => live_workers(client).await,
         false => Ok(Vec::new()),
     }

@@ -605,3 +605,16 @@ pub fn hostname() -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "unknown".into())
 }
+
+/// Whether the state table `migration.<table>` exists (a state schema from an older host, or
+/// none yet, lacks it).
+pub async fn has_table(client: &impl GenericClient, table: &str) -> anyhow::Result<bool> {
+    Ok(client
+        .query_one(
+            "SELECT to_regclass(format('migration.%I', $1::text)) IS NOT NULL",
+            &[&table],
+        )
+        .await
+        .with_context(|| format!("looking for migration.{table}"))?
+        .get(0))
+}
