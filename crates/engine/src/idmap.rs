@@ -117,13 +117,18 @@ impl Drop for Lookup {
     }
 }
 
-/// Answers by entity and key, at most `capacity` of them: emptied when the next ones would not
-/// fit (the keys a call needs are fetched together just before it, so they stay).
+/// Answers by entity and key, about `capacity` of them. When the next ones would not fit, the
+/// answers no part of the current call has used are dropped: what a call asked for or had
+/// fetched for it stays until the call ends, whatever it asks next (dropping those would turn
+/// each later ask into a round trip of its own). A call needing more than `capacity` answers
+/// holds them all until it ends; the bound is then the call's own keys (a batch's worth).
 #[derive(Default)]
 struct Cache {
-    entries: HashMap<String, HashMap<Key, Answer>>,
+    entries: HashMap<String, HashMap<Key, (Answer, u64)>>,
     len: usize,
     capacity: usize,
+    /// The current call's number: an answer stamped with it is in use.
+    call: u64,
 }
 
 impl Cache {
@@ -134,38 +139,53 @@ impl Cache {
         }
     }
 
-    fn get(&self, entity: &str, key: &Key) -> Option<&Answer> {
-        self.entries.get(entity)?.get(key)
+    /// A new plugin call begins: the answers earlier calls used may go when room is needed.
+    fn begin_call(&mut self) {
+        self.call += 1;
     }
 
-    fn contains(&self, entity: &str, key: &Key) -> bool {
+    /// The answer held for `key`, now in use by the current call.
+    fn get(&mut self, entity: &str, key: &Key) -> Option<&Answer> {
+        let call = self.call;
+        let (answer, used) = self.entries.get_mut(entity)?.get_mut(key)?;
+        *used = call;
+        Some(answer)
+    }
+
+    /// Whether an answer is held for `key`; if so, it is now in use by the current call.
+    fn keep(&mut self, entity: &str, key: &Key) -> bool {
         self.get(entity, key).is_some()
     }
 
-    /// Room for `n` more answers.
+    /// Room for `n` more answers: the answers the current call has not used go when the
+    /// `n` would not fit.
     fn make_room(&mut self, n: usize) {
         if self.len + n > self.capacity {
-            self.entries.clear();
-            self.len = 0;
+            let call = self.call;
+            for map in self.entries.values_mut() {
+                map.retain(|_, (_, used)| *used == call);
+            }
+            self.entries.retain(|_, map| !map.is_empty());
+            self.len = self.entries.values().map(HashMap::len).sum();
         }
     }
 
     fn insert(&mut self, entity: &str, key: Key, answer: Answer) {
-        if !self.contains(entity, &key) {
+        if !self.keep(entity, &key) {
             self.make_room(1);
         }
         let map = match self.entries.get_mut(entity) {
             Some(map) => map,
             None => self.entries.entry(entity.to_string()).or_default(),
         };
-        if map.insert(key, answer).is_none() {
+        if map.insert(key, (answer, self.call)).is_none() {
             self.len += 1;
         }
     }
 
     /// Replaces the answer for `key` if one is held (a row of the running table committed).
     fn refresh(&mut self, entity: &str, key: &Key, answer: Answer) {
-        if let Some(held) = self.entries.get_mut(entity).and_then(|m| m.get_mut(key)) {
+        if let Some((held, _)) = self.entries.get_mut(entity).and_then(|m| m.get_mut(key)) {
             *held = answer;
         }
     }
@@ -456,7 +476,7 @@ impl Lookup {
             .iter()
             .flat_map(|&p| st.batch_ints[p].iter())
             .map(|&v| Key::Int(v))
-            .filter(|k| !st.cache.contains(entity, k) && seen.insert(k.clone()))
+            .filter(|k| !st.cache.keep(entity, k) && seen.insert(k.clone()))
             .collect();
         self.fetch_into(st, entity, &keys)
     }
@@ -479,6 +499,7 @@ impl Lookup {
     fn prefetch<R: RowKeys>(&self, rows: &[R]) -> anyhow::Result<()> {
         let mut st = self.state();
         let st = &mut *st;
+        st.cache.begin_call();
         st.int_columns = None;
         st.batch_ints.clear();
         let width = rows.first().map_or(0, RowKeys::width);
@@ -499,7 +520,7 @@ impl Lookup {
             let keys: Vec<Key> = rows
                 .iter()
                 .flat_map(|r| columns.iter().filter_map(|&p| r.key_at(p)))
-                .filter(|k| !st.cache.contains(entity, k) && seen.insert(k.clone()))
+                .filter(|k| !st.cache.keep(entity, k) && seen.insert(k.clone()))
                 .collect();
             if !keys.is_empty() {
                 wanted.push((entity, keys));
@@ -647,26 +668,35 @@ mod tests {
     }
 
     #[test]
-    fn the_cache_stays_within_its_bound() {
+    fn the_cache_stays_within_its_bound_and_keeps_what_the_call_uses() {
         let mut cache = Cache::new(3);
+        cache.begin_call();
         for n in 0..3 {
             cache.insert("e", Key::Int(n), Answer::default());
         }
         assert_eq!(cache.len, 3);
         cache.insert("e", Key::Int(1), Answer::default());
         assert_eq!(cache.len, 3, "replacing an answer takes no room");
+        // Full, but every answer is the current call's: none is dropped.
         cache.insert("f", Key::Int(9), Answer::default());
-        assert_eq!(cache.len, 1, "full: emptied first");
-        assert!(cache.contains("f", &Key::Int(9)));
+        assert_eq!(cache.len, 4);
+        assert!(cache.keep("e", &Key::Int(0)));
+        // The next call uses e:2 only: room is made by dropping the rest.
+        cache.begin_call();
+        assert!(cache.keep("e", &Key::Int(2)));
+        cache.insert("g", Key::Int(5), Answer::default());
+        assert_eq!(cache.len, 2);
+        assert!(cache.keep("e", &Key::Int(2)) && cache.keep("g", &Key::Int(5)));
+        assert!(!cache.keep("e", &Key::Int(0)) && !cache.keep("f", &Key::Int(9)));
         // A refresh never adds an answer (the target has what is not held).
         cache.refresh("f", &Key::Int(10), Answer::default());
-        assert!(!cache.contains("f", &Key::Int(10)));
+        assert!(!cache.keep("f", &Key::Int(10)));
         let id = Answer {
             id: Some(Uuid::from_u128(1)),
             skipped: None,
         };
-        cache.refresh("f", &Key::Int(9), id.clone());
-        assert_eq!(cache.get("f", &Key::Int(9)), Some(&id));
+        cache.refresh("g", &Key::Int(5), id.clone());
+        assert_eq!(cache.get("g", &Key::Int(5)), Some(&id));
     }
 
     #[test]
