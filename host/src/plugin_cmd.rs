@@ -18,7 +18,10 @@ use serde::Deserialize;
 
 use engine::idmap::{self, IdMaps};
 use engine::key::Key;
-use engine::wasm::{Description, Outcome, PluginError, Runtime, TargetRow, Value};
+use engine::wasm::{
+    element_value, value_element, Array, Description, Outcome, PluginError, Runtime, TargetRow,
+    Value,
+};
 use engine::Error;
 
 #[derive(Subcommand)]
@@ -398,7 +401,7 @@ fn placeholder(text: &str) -> Option<Result<String, String>> {
 }
 
 const VARIANTS: &str =
-    "null, boolean, int, float, numeric, text, bytes, uuid, date, timestamp, timestamptz, json";
+    "null, boolean, int, float, numeric, text, bytes, uuid, date, timestamp, timestamptz, json, array";
 
 /// Parses one fixture value (see docs/plugin-authors.md for the encoding).
 fn parse_value(v: &toml::Value) -> Result<Pattern, String> {
@@ -446,7 +449,7 @@ fn parse_value(v: &toml::Value) -> Result<Pattern, String> {
             }
         }
         T::Array(_) => Err(format!(
-            "{v}: an array is not a value; write one of the variants {{ {VARIANTS} }} as {{ variant = ... }}"
+            "{v}: a bare list is not a value; an array column's value is {{ array = [...] }} (nested lists for several dimensions), any other value one of the variants {{ {VARIANTS} }} as {{ variant = ... }}"
         )),
         T::Table(t) => {
             let mut entries = t.iter();
@@ -497,12 +500,84 @@ fn parse_value(v: &toml::Value) -> Result<Pattern, String> {
                         .map(|b| Pattern::Exact(Value::Bytes(b)))
                         .map_err(|e| format!("{{ bytes = {s:?} }}: not hex ({e})"))
                 }
+                "array" => array_value(inner).map(Pattern::Exact),
                 other => Err(format!(
                     "unknown value variant `{other}`; the variants are: {VARIANTS}"
                 )),
             }
         }
     }
+}
+
+/// `{ array = [...] }`: a list of element values (any fixture value but an array), nested
+/// lists for several dimensions (`[[1, 2], [3, 4]]` is dims [2, 2]).
+fn array_value(v: &toml::Value) -> Result<Value, String> {
+    fn collect(
+        v: &toml::Value,
+        depth: usize,
+        dims: &mut Vec<u32>,
+        elements: &mut Vec<engine::wasm::Element>,
+    ) -> Result<(), String> {
+        match v {
+            toml::Value::Array(items) => {
+                let n = items.len() as u32;
+                match dims.get(depth) {
+                    None if dims.len() == depth && elements.is_empty() => dims.push(n),
+                    Some(&d) if d == n => {}
+                    _ => {
+                        return Err(format!(
+                            "{{ array = ... }}: the lists at depth {} differ in length or depth",
+                            depth + 1
+                        ))
+                    }
+                }
+                items
+                    .iter()
+                    .try_for_each(|item| collect(item, depth + 1, dims, elements))
+            }
+            scalar => {
+                if depth != dims.len() {
+                    return Err("{ array = ... }: elements and lists mixed at one depth".into());
+                }
+                match parse_value(scalar)? {
+                    Pattern::Exact(value) => elements.push(
+                        value_element(value).ok_or("{ array = ... }: an array inside an array")?,
+                    ),
+                    Pattern::Any => {
+                        return Err(
+                            "{ array = ... }: \"@any\" stands for a whole value, not an element"
+                                .into(),
+                        )
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+    if !matches!(v, toml::Value::Array(_)) {
+        return Err(format!("{{ array = ... }} takes a list, not {v}"));
+    }
+    let (mut dims, mut elements) = (Vec::new(), Vec::new());
+    collect(v, 0, &mut dims, &mut elements)?;
+    if elements.is_empty() {
+        dims.clear();
+    }
+    Ok(Value::Array(Array { dims, elements }))
+}
+
+/// `items` nested as `dims` say (row-major), each list as `list` writes it; flat when the
+/// dims do not hold the items.
+fn nest<T>(dims: &[u32], items: Vec<T>, list: &dyn Fn(Vec<T>) -> T) -> T {
+    let count: usize = dims.iter().map(|d| *d as usize).product();
+    if dims.len() < 2 || count != items.len() {
+        return list(items);
+    }
+    let inner: usize = dims[1..].iter().map(|d| *d as usize).product();
+    let mut rest = items.into_iter();
+    let rows = (0..dims[0])
+        .map(|_| nest(&dims[1..], rest.by_ref().take(inner).collect(), list))
+        .collect();
+    list(rows)
 }
 
 /// Rows whose UUIDs a case may meet, to print actual UUIDs back as `@entity:id`.
@@ -572,6 +647,15 @@ fn show(v: &Value, names: &Names) -> String {
         Value::Timestamptz(s) => typed("timestamptz", s),
         Value::Json(s) => typed("json", s),
         Value::Bytes(b) => typed("bytes", &hex::encode(b)),
+        Value::Array(a) => {
+            let shown = a
+                .elements
+                .iter()
+                .map(|e| show(&element_value(e), names))
+                .collect();
+            let list = |items: Vec<String>| format!("[{}]", items.join(", "));
+            format!("{{ array = {} }}", nest(&a.dims, shown, &list))
+        }
     }
 }
 
@@ -601,6 +685,14 @@ fn json_value(v: &Value) -> serde_json::Value {
         Value::Timestamptz(s) => json!({ "timestamptz": s }),
         Value::Json(s) => json!({ "json": s }),
         Value::Bytes(b) => json!({ "bytes": hex::encode(b) }),
+        Value::Array(a) => {
+            let items = a
+                .elements
+                .iter()
+                .map(|e| json_value(&element_value(e)))
+                .collect();
+            json!({ "array": nest(&a.dims, items, &serde_json::Value::Array) })
+        }
     }
 }
 
@@ -1115,6 +1207,53 @@ mod table_name_tests {
             )
         );
         assert_eq!(names("HTTPLog").2, "httplog");
+    }
+
+    #[test]
+    fn array_fixtures_read_and_print_back() {
+        let read = |text: &str| {
+            let doc: toml::Table = toml::from_str(&format!("v = {text}")).unwrap();
+            parse_value(&doc["v"])
+        };
+        let Ok(Pattern::Exact(value)) = read(r#"{ array = [[1, "@null"], [3, 4]] }"#) else {
+            panic!("not read")
+        };
+        assert_eq!(
+            value,
+            Value::Array(Array {
+                dims: vec![2, 2],
+                elements: vec![
+                    engine::wasm::Element::Int(1),
+                    engine::wasm::Element::Null,
+                    engine::wasm::Element::Int(3),
+                    engine::wasm::Element::Int(4)
+                ],
+            })
+        );
+        let names = Names {
+            candidates: BTreeMap::new(),
+        };
+        assert_eq!(
+            show(&value, &names),
+            r#"{ array = [[1, "@null"], [3, 4]] }"#
+        );
+        assert_eq!(
+            json_value(&value),
+            serde_json::json!({ "array": [[1, null], [3, 4]] })
+        );
+        let Ok(Pattern::Exact(empty)) = read("{ array = [] }") else {
+            panic!("not read")
+        };
+        assert_eq!(show(&empty, &names), "{ array = [] }");
+        for bad in [
+            "{ array = [[1, 2], [3]] }",
+            "{ array = [1, [2]] }",
+            r#"{ array = ["@any"] }"#,
+            "{ array = 1 }",
+            "[1, 2]",
+        ] {
+            assert!(read(bad).is_err(), "{bad} was read");
+        }
     }
 
     #[test]

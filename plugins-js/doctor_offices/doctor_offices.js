@@ -8,7 +8,7 @@
 // WIT values in JS (jco conventions): a `value` is { tag: 'int', val: 5n } (s64 is BigInt),
 // { tag: 'null' }, { tag: 'text', val: '...' }...; records use camelCase fields; an
 // option<string> is a string or undefined.
-import { resolve as resolveId, skipped, mint } from 'migrate:transform/ids@0.3.0';
+import { resolve as resolveId, skipped, mint } from 'migrate:transform/ids@0.4.0';
 
 const LEGACY_TIME_ZONE = 'America/Chicago';
 const READS = ['id', 'doctor_id', 'office_id', 'is_primary', 'created_at'];

@@ -416,7 +416,7 @@ pub(crate) const CASES: &[Case] = &[
         plan: concat!(head!(), table!("offices", "@GUESTS@/other_world.wasm")),
         command: CHECK,
         exit: 3,
-        expect: &["other_world.wasm does not implement the `transform` world of a contract this host accepts, migrate:transform@0.3.0 (or the earlier migrate:transform@0.2.0, lab:migrate@0.1.0): ", "hint: rebuild it against this host's wit/migrate.wit (migrate:transform@0.3.0)"],
+        expect: &["other_world.wasm does not implement the `transform` world of a contract this host accepts, migrate:transform@0.4.0 (or the earlier migrate:transform@0.3.0, migrate:transform@0.2.0, lab:migrate@0.1.0): ", "hint: rebuild it against this host's wit/migrate.wit (migrate:transform@0.4.0)"],
         hook: None,
     },
     Case {

@@ -1,6 +1,7 @@
 //! Contract versions: components built against the contract as released at 0.1.0
-//! (`lab:migrate@0.1.0`, tests/guests/contract_0_1) and at 0.2.0 (`migrate:transform@0.2.0`,
-//! tests/guests/contract_0_2), both built from wit/frozen/, still check and run; the 0.1.0 one
+//! (`lab:migrate@0.1.0`, tests/guests/contract_0_1), at 0.2.0 (`migrate:transform@0.2.0`,
+//! tests/guests/contract_0_2) and at 0.3.0 (tests/guests/contract_0_3; types.rs runs its
+//! `typed_0_3` over arrays), all built from wit/frozen/, still check and run; the 0.1.0 one
 //! also stays within the output bounds and hot-swaps next to components built against the
 //! current contract, with the same results as its current twin (fixed_offices: the same
 //! mapping through the SDK). A component of neither contract is refused by `host check`
@@ -11,14 +12,19 @@ use crate::catalogue::{guest, hand_made_legacy};
 use crate::support::*;
 use crate::swap::{drop_in, run_and_act};
 
-/// `host check` accepts the 0.1.0 and 0.2.0 components, also when they come from the compile
+/// `host check` accepts the 0.1.0, 0.2.0 and 0.3.0 components, also when they come from the compile
 /// cache, and a run with either writes exactly what a run with the current twin writes.
 #[test]
 fn frozen_contract_components_check_and_run_like_their_current_twin() {
     let cluster = Cluster::shared();
     let legacy = legacy_db(cluster, "0.05");
     let mut results = Vec::new();
-    for name in ["fixed_offices", "contract_0_1", "contract_0_2"] {
+    for name in [
+        "fixed_offices",
+        "contract_0_1",
+        "contract_0_2",
+        "contract_0_3",
+    ] {
         let dir = temp_dir(name);
         let target = cluster.fresh_db(name);
         let plan = write_plan_with(
@@ -45,8 +51,9 @@ fn frozen_contract_components_check_and_run_like_their_current_twin() {
         assert!(written > 0, "{name} wrote nothing");
         results.push(digests(&mut db));
     }
-    assert_same_digests(&results[0], &results[1]);
-    assert_same_digests(&results[0], &results[2]);
+    for other in &results[1..] {
+        assert_same_digests(&results[0], other);
+    }
 }
 
 /// A live run swaps from a 0.2.0 component to a 0.1.0 one, `host retry` replays through the

@@ -117,7 +117,7 @@ fn dangling(db: &mut postgres::Client) -> Vec<(String, String, String)> {
 #[test]
 fn a_cycle_and_a_self_reference_migrate_with_references_to_rows_that_never_came_set_to_null() {
     let cluster = Cluster::shared();
-    let (_legacy, target, plan) = setup(cluster, "nullable");
+    let (legacy, target, plan) = setup(cluster, "nullable");
     let plan = plan.to_str().unwrap();
 
     let check = host_ok(&["check", plan]);
@@ -202,6 +202,25 @@ fn a_cycle_and_a_self_reference_migrate_with_references_to_rows_that_never_came_
     // Run again: nothing moves, nothing is settled twice.
     host_ok(&["run", plan]);
     assert_eq!(dangling(&mut db), recorded);
+
+    // The quarantined employee fixed in the source and retried: the two references set to
+    // NULL for it (department 4's manager, employee 6's boss) point at it again and leave
+    // the record; the references to rows that never came stay NULL.
+    cluster
+        .connect(&legacy)
+        .execute("UPDATE employees SET name = 'Kim' WHERE id = 11", &[])
+        .unwrap();
+    host_ok(&["retry", plan]);
+    assert_eq!(
+        links(&mut db, "departments", "manager_id"),
+        [(1, Some(5)), (2, None), (3, None), (4, Some(11))]
+    );
+    let bosses = links(&mut db, "employees", "reports_to");
+    assert!(bosses.contains(&(6, Some(11))), "{bosses:?}");
+    assert!(bosses.contains(&(11, None)), "{bosses:?}");
+    let left = dangling(&mut db);
+    assert_eq!(left.len(), recorded.len() - 2, "{left:?}");
+    host_ok(&["validate", plan]);
 }
 
 #[test]

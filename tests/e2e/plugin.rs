@@ -452,7 +452,7 @@ fn a_plugin_for_any_table_name_scaffolds_outside_the_repository() {
 /// versions named; one built against a compatible (patch) version is accepted.
 #[test]
 fn contract_versions_are_checked() {
-    let incompatible = workspace_copy("contract_v040", Some("0.4.0"));
+    let incompatible = workspace_copy("contract_v050", Some("0.5.0"));
     let wasm = scaffold_and_build(&incompatible, "versioned");
     let fixtures = incompatible.join("plugins/versioned/fixtures.toml");
     let out = plugin_test(&wasm, &fixtures, &[]);
@@ -460,11 +460,11 @@ fn contract_versions_are_checked() {
     assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
     assert_eq!(
         stderr.replace(wasm.to_str().unwrap(), "@WASM@"),
-        "error: @WASM@ was built against migrate:transform@0.4.0, but this host implements migrate:transform@0.3.0 (or the earlier migrate:transform@0.2.0, lab:migrate@0.1.0): a 0.x contract is compatible only within the same minor version (0.3.*)\n  hint: rebuild it against this host's wit/migrate.wit (migrate:transform@0.3.0), or run it with a host built for migrate:transform@0.4.0\n"
+        "error: @WASM@ was built against migrate:transform@0.5.0, but this host implements migrate:transform@0.4.0 (or the earlier migrate:transform@0.3.0, migrate:transform@0.2.0, lab:migrate@0.1.0): a 0.x contract is compatible only within the same minor version (0.4.*)\n  hint: rebuild it against this host's wit/migrate.wit (migrate:transform@0.4.0), or run it with a host built for migrate:transform@0.5.0\n"
     );
     assert_eq!(stdout, "");
 
-    let compatible = workspace_copy("contract_v037", Some("0.3.7"));
+    let compatible = workspace_copy("contract_v047", Some("0.4.7"));
     let wasm = scaffold_and_build(&compatible, "versioned");
     let fixtures = compatible.join("plugins/versioned/fixtures.toml");
     let out = run_ok(&mut host(&[

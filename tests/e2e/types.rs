@@ -134,12 +134,23 @@ fn target_db(cluster: &Cluster, before: &str, retype: &dyn Fn(&str) -> Option<St
 
 /// A plan moving `typed` through the `typed` guest.
 fn typed_plan(cluster: &Cluster, source: &str, target: &str, batch_size: usize) -> PathBuf {
+    typed_plan_through(cluster, source, target, batch_size, "typed")
+}
+
+/// A plan moving `typed` through the guest `plugin` (`typed` or `typed_0_3`).
+fn typed_plan_through(
+    cluster: &Cluster,
+    source: &str,
+    target: &str,
+    batch_size: usize,
+    plugin: &str,
+) -> PathBuf {
     let dir = temp_dir("types");
     let plan = format!(
         "[source]\nurl = \"{}\"\n\n[target]\nurl = \"{}\"\n\n[defaults]\nbatch_size = {batch_size}\nmax_reject_rate = 1.0\n\n[[table]]\nname = \"typed\"\nplugin = \"{}\"\n",
         cluster.url(source),
         cluster.url(target),
-        guest("typed").display()
+        guest(plugin).display()
     );
     let path = dir.join("plan.toml");
     std::fs::write(&path, plan).unwrap();
@@ -208,6 +219,74 @@ fn every_column_type_arrives_unchanged_and_validates() {
         ]
     );
     host_ok(&["validate", plan]);
+
+    // A component built against contract 0.3.0 gets every array as its text, as before
+    // arrays were typed, and the target ends the same.
+    let old_target = target_db(cluster, "", &|_| None);
+    let old_plan = typed_plan_through(cluster, &source, &old_target, 2, "typed_0_3");
+    host_ok(&["run", old_plan.to_str().unwrap()]);
+    assert_eq!(
+        rows_as_text(&mut cluster.connect(&old_target), "legacy_id"),
+        expected
+    );
+}
+
+/// Arrays reach a plugin typed (contract 0.4.0): each element by its type, in the
+/// dimensions it has, so an array goes into a JSON column as a JSON array and into an array
+/// of a wider type element by element; one with bounds other than 1 stays its text.
+#[test]
+fn arrays_are_typed_for_plugins_and_written_by_element() {
+    let cluster = Cluster::shared();
+    let source = source_db(cluster, ROWS);
+    let target = target_db(cluster, "", &|name| match name {
+        "uuid_arr" => Some("jsonb".into()),
+        "jsonb_arr" => Some("jsonb".into()),
+        "int2_arr" => Some("int8[]".into()),
+        "int4_arr" => Some("numeric[]".into()),
+        "text_arr" => Some("text".into()),
+        _ => None,
+    });
+    let plan = typed_plan(cluster, &source, &target, 10);
+    host_ok(&["run", plan.to_str().unwrap()]);
+    let mut tgt = cluster.connect(&target);
+    let quarantined: i64 = tgt
+        .query_one("SELECT count(*) FROM migration.quarantine", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(quarantined, 0);
+    let rows: Vec<(i64, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>)> = tgt
+        .query(
+            "SELECT legacy_id, uuid_arr::text, jsonb_arr::text, int2_arr::text, int4_arr::text, text_arr
+             FROM typed ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+        .collect();
+    assert_eq!(
+        rows[0],
+        (
+            1,
+            Some(r#"["5f0c8a9e-3c1b-4e0a-9d2f-1a2b3c4d5e6f"]"#.into()),
+            Some(r#"[{"a": [1, "x"]}, null]"#.into()),
+            Some("{1,-2}".into()),
+            Some("{3,4}".into()),
+            Some(r#"{a,b,"c d"}"#.into()),
+        )
+    );
+    assert_eq!(
+        rows[2],
+        (
+            3,
+            Some("[]".into()),
+            Some("[]".into()),
+            Some("[0:1]={7,8}".into()),
+            Some("{{1,2},{3,4}}".into()),
+            // PostgreSQL's own literal: quoted where needed, the tab as it is.
+            Some("{\"a\tb\",\"c\\\"d\",\"e\\\\f\",\"\",NULL,\"{}\",\"NULL\"}".into()),
+        )
+    );
 }
 
 #[test]

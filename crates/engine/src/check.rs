@@ -712,6 +712,7 @@ mod tests {
             has_default: false,
             enum_labels: None,
             sql_type: type_name.into(),
+            element: None,
         };
         for t in ["int2", "int4", "int8"] {
             assert!(is_integer(&column(t)), "{t}");

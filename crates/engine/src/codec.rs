@@ -7,7 +7,7 @@
 use tokio_postgres::types::Type;
 
 use crate::pg::Column;
-use crate::wasm::Value;
+use crate::wasm::{Array, Element, Value};
 
 /// Splits one line of COPY text output (without its newline) into raw fields, unescaped;
 /// `None` is SQL NULL.
@@ -86,6 +86,9 @@ pub fn decode(column: &Column, raw: Option<Vec<u8>>) -> Result<Value, String> {
             )
         })
     };
+    if let Some(element) = &column.element {
+        return decode_array(column, element, text()?);
+    }
     Ok(match pg_type(column) {
         Some(Type::BOOL) => Value::Boolean(raw == b"t"),
         Some(Type::INT2 | Type::INT4 | Type::INT8 | Type::OID) => Value::Int(
@@ -124,6 +127,29 @@ pub fn decode(column: &Column, raw: Option<Vec<u8>>) -> Result<Value, String> {
     })
 }
 
+/// An array column's field: each element decoded by the element's type. An array with
+/// explicit bounds (`[0:1]={7,8}`) stays its text, which PostgreSQL reads back the same.
+fn decode_array(column: &Column, element: &Column, text: String) -> Result<Value, String> {
+    let parsed =
+        crate::pgarray::parse(&text).map_err(|why| format!("column {}: {why}", column.name))?;
+    let Some(parsed) = parsed else {
+        return Ok(Value::Text(text));
+    };
+    let elements = parsed
+        .elements
+        .into_iter()
+        .map(|e| {
+            let value = decode(element, e.map(String::into_bytes))?;
+            crate::wasm::value_element(value)
+                .ok_or_else(|| format!("column {}: an array inside an array", column.name))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Value::Array(Array {
+        dims: parsed.dims,
+        elements,
+    }))
+}
+
 /// Like [`decode`], but a field that cannot be decoded does not stop the table: its text is
 /// kept (invalid bytes as U+FFFD) for the quarantine record, with the reason the row is
 /// unreadable.
@@ -148,8 +174,36 @@ pub fn to_json(value: &Value) -> serde_json::Value {
             serde_json::Number::from_f64(*f).map_or_else(|| J::String(f.to_string()), J::Number)
         }
         Value::Bytes(b) => J::String(format!("\\x{}", hex::encode(b))),
+        Value::Array(a) => {
+            // Nested as the dimensions say (flat when they do not hold the elements).
+            // A JSON element is itself (jsonb[] becomes an array of objects).
+            let flat: Vec<J> = a
+                .elements
+                .iter()
+                .map(|e| match e {
+                    Element::Json(s) => serde_json::from_str(s).unwrap_or(J::String(s.clone())),
+                    e => to_json(&crate::wasm::element_value(e)),
+                })
+                .collect();
+            nest_json(&a.dims, flat)
+        }
         other => J::String(carried_text(other).unwrap_or_default().to_string()),
     }
+}
+
+/// `flat` in the shape of `dims` (row-major): [[1,2],[3,4]] for dims [2, 2].
+fn nest_json(dims: &[u32], flat: Vec<serde_json::Value>) -> serde_json::Value {
+    let count: usize = dims.iter().map(|d| *d as usize).product();
+    if dims.len() < 2 || count != flat.len() {
+        return serde_json::Value::Array(flat);
+    }
+    let inner: usize = dims[1..].iter().map(|d| *d as usize).product();
+    let mut rest = flat.into_iter();
+    serde_json::Value::Array(
+        (0..dims[0])
+            .map(|_| nest_json(&dims[1..], rest.by_ref().take(inner).collect()))
+            .collect(),
+    )
 }
 
 pub use crate::wasm::carried_text;
@@ -172,7 +226,55 @@ pub fn encode(out: &mut Vec<u8>, column: &Column, value: &Value) -> Result<(), M
         Value::Json(s) => encode_json(out, column, s),
         Value::Text(s) => encode_text(out, column, s),
         Value::Bytes(b) => encode_bytes(out, column, b),
+        Value::Array(a) => encode_array(out, column, a),
     }
+}
+
+/// An array into an array column, each element checked against the element type as a value
+/// of its own would be; into a text column, its literal; into a JSON column, a JSON array
+/// (see [`to_json`]).
+fn encode_array(out: &mut Vec<u8>, column: &Column, array: &Array) -> Result<(), Misfit> {
+    let Some(element) = &column.element else {
+        if matches!(pg_type(column), Some(Type::JSON | Type::JSONB)) {
+            let json = to_json(&Value::Array(array.clone())).to_string();
+            return encode_json(out, column, &json);
+        }
+        if is_texty(column) {
+            let literal = crate::wasm::array_text(array)
+                .map_err(|why| format!("{why}, for column {}", column.name))?;
+            return encode_text(out, column, &literal);
+        }
+        return Err(misfit(column, "an array"));
+    };
+    let mut texts = Vec::with_capacity(array.elements.len());
+    let mut field = Vec::new();
+    for e in &array.elements {
+        let value = crate::wasm::element_value(e);
+        match &value {
+            Value::Null => {
+                texts.push(None);
+                continue;
+            }
+            // A numeric array holds NaN and infinities as PostgreSQL printed them (a lone
+            // numeric column refuses them: an exact amount is never NaN); PostgreSQL checks
+            // them against the column.
+            Value::Numeric(s) if matches!(s.as_str(), "NaN" | "Infinity" | "-Infinity") => {
+                texts.push(Some(s.clone()));
+                continue;
+            }
+            _ => {}
+        }
+        field.clear();
+        encode(&mut field, element, &value)
+            .map_err(|why| format!("an element of column {}: {why}", column.name))?;
+        let text = String::from_utf8(unescape(&field))
+            .map_err(|_| format!("an element of column {} is not UTF-8", column.name))?;
+        texts.push(Some(text));
+    }
+    let literal = crate::pgarray::format(&array.dims, &texts)
+        .map_err(|why| format!("{why}, for column {}", column.name))?;
+    escape_into(out, &literal);
+    Ok(())
 }
 
 /// "`what` for column `name` (`type`)": a value of the wrong kind.
@@ -470,6 +572,18 @@ mod tests {
             has_default: false,
             enum_labels: None,
             sql_type: ty.name().into(),
+            element: None,
+        }
+    }
+
+    /// An array column of `element` (its element named as pg.rs names it).
+    fn array_col(name: &str, ty: Type, element: Column) -> Column {
+        Column {
+            element: Some(Box::new(Column {
+                name: format!("{name} element"),
+                ..element
+            })),
+            ..col(name, ty, None, false)
         }
     }
 
@@ -580,6 +694,7 @@ mod tests {
 
     #[test]
     fn types_the_codec_does_not_type_take_text_for_postgresql_to_cast() {
+        // (An array column as pg.rs reads it has its element: see the array test.)
         let mut out = Vec::new();
         for ty in [
             Type::INT4_ARRAY,
@@ -605,6 +720,83 @@ mod tests {
         )
         .unwrap_err()
         .contains("text for column n (int4)"));
+    }
+
+    #[test]
+    fn arrays_are_typed_element_by_element_and_written_back_as_read() {
+        let ints = array_col("r", Type::INT4_ARRAY, col("", Type::INT4, None, false));
+        let read = decode(&ints, Some(b"{{1,NULL},{-3,4}}".to_vec())).unwrap();
+        let Value::Array(array) = &read else {
+            panic!("{read:?}")
+        };
+        assert_eq!(array.dims, vec![2, 2]);
+        assert_eq!(
+            array.elements,
+            vec![
+                Element::Int(1),
+                Element::Null,
+                Element::Int(-3),
+                Element::Int(4)
+            ]
+        );
+        let mut out = Vec::new();
+        encode(&mut out, &ints, &read).unwrap();
+        assert_eq!(out, b"{{1,NULL},{-3,4}}");
+        // Bounds other than 1 stay the literal, for PostgreSQL to read back.
+        assert_eq!(
+            decode(&ints, Some(b"[0:1]={7,8}".to_vec())).unwrap(),
+            Value::Text("[0:1]={7,8}".into())
+        );
+
+        // Text elements: quoted as PostgreSQL quotes them, then escaped for COPY.
+        let texts = array_col(
+            "t",
+            Type::TEXT_ARRAY,
+            col("", Type::VARCHAR, Some(4), false),
+        );
+        let read = decode(&texts, Some(b"{a,\"b\tc\",NULL,\"NULL\",\"\"}".to_vec())).unwrap();
+        out.clear();
+        encode(&mut out, &texts, &read).unwrap();
+        assert_eq!(out, b"{a,\"b\\tc\",NULL,\"NULL\",\"\"}");
+        assert_eq!(
+            to_json(&read),
+            serde_json::json!(["a", "b\tc", null, "NULL", ""])
+        );
+        // Each element is checked as a value of its own: too long for varchar(4).
+        let long = Value::Array(Array {
+            dims: vec![1],
+            elements: vec![Element::Text("abcde".into())],
+        });
+        let why = encode(&mut out, &texts, &long).unwrap_err();
+        assert!(why.contains("an element of column t"), "{why}");
+        // Dims that do not hold the elements, or an array where no array goes.
+        let wrong = Value::Array(Array {
+            dims: vec![2],
+            elements: vec![Element::Int(1)],
+        });
+        assert!(encode(&mut out, &ints, &wrong)
+            .unwrap_err()
+            .contains("dims"));
+        assert!(encode(&mut out, &col("n", Type::INT4, None, false), &read)
+            .unwrap_err()
+            .contains("an array for column n"));
+        // Into a text column: its literal.
+        out.clear();
+        encode(&mut out, &col("s", Type::TEXT, None, false), &read).unwrap();
+        assert_eq!(out, b"{a,\"b\\tc\",NULL,\"NULL\",\"\"}");
+        let nested = Value::Array(Array {
+            dims: vec![2, 1],
+            elements: vec![Element::Int(1), Element::Int(2)],
+        });
+        assert_eq!(to_json(&nested), serde_json::json!([[1], [2]]));
+        // Into a JSON column: a JSON array, JSON elements as themselves.
+        let jsons = Value::Array(Array {
+            dims: vec![2],
+            elements: vec![Element::Json(r#"{"a": 1}"#.into()), Element::Null],
+        });
+        out.clear();
+        encode(&mut out, &col("j", Type::JSONB, None, false), &jsons).unwrap();
+        assert_eq!(out, br#"[{"a":1},null]"#);
     }
 
     /// The COPY text of `value` in a column of type `ty`, or why it does not fit.

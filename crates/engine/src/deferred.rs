@@ -63,8 +63,9 @@
 //! table writing either side is done, `settle` sets each reference to a row that never came
 //! (skipped, quarantined, missing) to NULL and records it in `migration.dangling_refs`, and
 //! stamps the key settled in `migration.forward_refs`, all in one transaction; then the key is
-//! put back validated like any other. A NOT NULL column with such references is not changed:
-//! the key stays set aside and the run reports it.
+//! put back validated like any other. When `host retry` later writes a row such a reference
+//! pointed at, `relink` gives the reference its id back. A NOT NULL column with such
+//! references is not changed: the key stays set aside and the run reports it.
 
 use anyhow::Context;
 use tokio_postgres::Client;
@@ -544,6 +545,57 @@ async fn settle_rows(client: &mut Client, schema: &str, f: &ForwardRef) -> anyho
     Ok(Settled::Now {
         nulled: nulled as i64,
     })
+}
+
+/// Puts back the references settling set to NULL whose row has come since (`host retry`
+/// wrote the quarantined row they pointed at): each gets the id it held again, and leaves
+/// `migration.dangling_refs`, in one statement per key. Returns how many were put back.
+pub async fn relink(client: &Client, schema: &str, refs: &[ForwardRef]) -> anyhow::Result<u64> {
+    let exists: bool = client
+        .query_one(
+            "SELECT to_regclass('migration.dangling_refs') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0);
+    if !exists {
+        return Ok(0);
+    }
+    let mut relinked = 0;
+    for f in refs {
+        let table = qualified(schema, &f.table);
+        let column = ident(&f.column);
+        let referenced = qualified(schema, &f.ref_table);
+        let ref_column = ident(&f.ref_column);
+        let row_id = row_id_expression(client, &table).await?;
+        let n = client
+            .execute(
+                &format!(
+                    "WITH back AS (
+                         DELETE FROM migration.dangling_refs d
+                         USING {table} c, {referenced} p
+                         WHERE d.table_name = $1 AND d.column_name = $2 AND d.row_id = {row_id}
+                           AND c.{column} IS NULL AND p.{ref_column}::text = d.missing_id
+                         RETURNING d.row_id, d.missing_id)
+                     UPDATE {table} c SET {column} = p.{ref_column}
+                     FROM back JOIN {referenced} p ON p.{ref_column}::text = back.missing_id
+                     WHERE {row_id} = back.row_id"
+                ),
+                &[&f.table, &f.column],
+            )
+            .await
+            .with_context(|| {
+                format!(
+                    "putting back the references of {}.{} to rows written since",
+                    f.table, f.column
+                )
+            })?;
+        if n > 0 {
+            tracing::info!(table = %f.table, key = %f.name, relinked = n, "references set to NULL when settled point at their rows again (written since)");
+        }
+        relinked += n;
+    }
+    Ok(relinked)
 }
 
 /// When `f`'s column is NOT NULL and rows hold `dangling` references: how many, and some of

@@ -14,7 +14,7 @@
 //!   with its checkpoint, in one target transaction ([`store::StateStore`], for PostgreSQL
 //!   and in memory for tests).
 //! - [`wasm`]: the plugin runtime (where a plugin is called); [`codec`]: values between
-//!   PostgreSQL and the plugin contract; [`idmap`]: legacy ids to UUIDs.
+//!   PostgreSQL and the plugin contract ([`pgarray`]: array literals); [`idmap`]: legacy ids to UUIDs.
 //! - [`state`]: the `migration` schema in the target (checkpoints, quarantine, audit trail);
 //!   [`lock`]: one writer per target; [`deferred`]: keys and indexes set aside for the load.
 //! - [`validate`], [`dryrun`], [`retry`], [`rollback`], [`status`].
@@ -36,6 +36,7 @@ pub mod key;
 pub mod lock;
 pub mod order;
 pub mod pg;
+pub mod pgarray;
 pub mod plan;
 pub mod progress;
 pub mod retry;

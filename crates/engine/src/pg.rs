@@ -296,6 +296,9 @@ pub struct Column {
     /// `other.year_domain`): what a key's text is cast to, to compare with this column (a
     /// cast to bare `character` would cut it to one letter).
     pub sql_type: String,
+    /// For an array column (`text[]`, `mood[]`, a domain over `integer[]`...), its element
+    /// type as a column of its own (named `<column> element`; a domain element as its base).
+    pub element: Option<Box<Column>>,
 }
 
 /// The columns of one table, in table order.
@@ -338,8 +341,20 @@ pub async fn tables(client: &Client, schema: &str) -> anyhow::Result<BTreeMap<St
                     END,
                     CASE WHEN t.typname = 'numeric' AND col.typmod > 0 THEN ((col.typmod - 4) >> 16) & 65535 END,
                     CASE WHEN t.typname = 'numeric' AND col.typmod > 0 THEN (((col.typmod - 4) & 2047) # 1024) - 1024 END,
-                    col.sql_type
+                    col.sql_type,
+                    eb.oid, eb.typname,
+                    CASE WHEN eb.typname IN ('varchar','bpchar') AND col.typmod > 0 THEN col.typmod - 4 END,
+                    CASE WHEN eb.typtype = 'e' THEN
+                        (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = eb.oid)
+                    END,
+                    CASE WHEN eb.typname = 'numeric' AND col.typmod > 0 THEN ((col.typmod - 4) >> 16) & 65535 END,
+                    CASE WHEN eb.typname = 'numeric' AND col.typmod > 0 THEN (((col.typmod - 4) & 2047) # 1024) - 1024 END,
+                    format_type(eb.oid, col.typmod)
              FROM col JOIN pg_type t ON t.oid = col.typid
+             -- An array type's element (int2vector and the like name an element too, but
+             -- are not that element's array type), a domain element as its base type.
+             LEFT JOIN pg_type et ON et.oid = t.typelem AND et.typarray = t.oid
+             LEFT JOIN pg_type eb ON eb.oid = CASE WHEN et.typtype = 'd' THEN et.typbasetype ELSE et.oid END
              ORDER BY col.relname, col.attnum",
             &[&schema],
         )
@@ -347,25 +362,46 @@ pub async fn tables(client: &Client, schema: &str) -> anyhow::Result<BTreeMap<St
         .context("reading the catalog")?;
     let mut out: BTreeMap<String, TableInfo> = BTreeMap::new();
     for r in rows {
-        let table: String = r.get(0);
-        out.entry(table)
+        out.entry(r.get(0))
             .or_insert_with(|| TableInfo {
                 columns: Vec::new(),
             })
             .columns
-            .push(Column {
-                name: r.get(1),
-                type_oid: r.get(2),
-                type_name: r.get(3),
-                max_chars: r.get(4),
-                not_null: r.get(5),
-                has_default: r.get(6),
-                enum_labels: r.get(7),
-                numeric_precision: r.get::<_, Option<i32>>(8).zip(r.get::<_, Option<i32>>(9)),
-                sql_type: r.get(10),
-            });
+            .push(catalog_column(&r));
     }
     Ok(out)
+}
+
+/// One column of [`tables`]' catalog query (its element, for an array, from the columns after
+/// the column's own).
+fn catalog_column(r: &tokio_postgres::Row) -> Column {
+    let name: String = r.get(1);
+    let element = r.get::<_, Option<u32>>(11).map(|type_oid| {
+        Box::new(Column {
+            name: format!("{name} element"),
+            type_oid,
+            type_name: r.get(12),
+            max_chars: r.get(13),
+            not_null: false,
+            has_default: false,
+            enum_labels: r.get(14),
+            numeric_precision: r.get::<_, Option<i32>>(15).zip(r.get::<_, Option<i32>>(16)),
+            sql_type: r.get(17),
+            element: None,
+        })
+    });
+    Column {
+        name,
+        type_oid: r.get(2),
+        type_name: r.get(3),
+        max_chars: r.get(4),
+        not_null: r.get(5),
+        has_default: r.get(6),
+        enum_labels: r.get(7),
+        numeric_precision: r.get::<_, Option<i32>>(8).zip(r.get::<_, Option<i32>>(9)),
+        sql_type: r.get(10),
+        element,
+    }
 }
 
 /// The keys of each table of `schema` a run can page by: its primary key first, then its

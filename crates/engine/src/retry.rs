@@ -4,6 +4,8 @@
 //! order, parents' tables before children's. A row that now succeeds is written and leaves the
 //! quarantine in the same transaction as its id-map row; one that still fails stays, with the
 //! new reason and component hash. The checkpoint does not move; the accounting identity holds.
+//! A forward reference settling set to NULL because its row was quarantined points at the row
+//! again once the retry writes it (`deferred::relink`).
 
 use tokio_postgres::Client;
 use tracing::{info, info_span, Instrument};
@@ -58,6 +60,8 @@ pub async fn retry(
         let writer = TableWriter::open(&mut store, run_id, spec, transform, state.as_ref()).await?;
         reports.push(retry_table(writer, &pages, &keys).await?);
     }
+    // A row written now may be one a forward reference was set to NULL for, when settled.
+    crate::deferred::relink(target, &plan.target_schema, &analysis.forward_refs).await?;
     Ok(reports)
 }
 

@@ -1,10 +1,11 @@
 //! Loading and calling transform components: the host side of `wit/`.
 //!
 //! The WIT world is bound here, once per contract version the host accepts: the current
-//! `wit/migrate.wit` and the frozen 0.2.0 and 0.1.0 (see `contract_of`). Each plugin is compiled and
+//! `wit/migrate.wit` and the frozen 0.3.0, 0.2.0 and 0.1.0 (see `contract_of`). Each plugin is compiled and
 //! pre-instantiated once ([`Plugin`]); a fresh [`Instance`] (store + instance) is cheap and is
 //! made again after any trap, since a trapped instance cannot be entered again.
 
+mod legacy;
 mod output;
 
 use std::path::{Path, PathBuf};
@@ -21,7 +22,7 @@ use crate::key::Key;
 pub use output::PluginOutput;
 use output::Source;
 
-// The contract, `wit/migrate.wit` (migrate:transform@0.3.0): the types the whole host works in.
+// The contract, `wit/migrate.wit` (migrate:transform@0.4.0): the types the whole host works in.
 wasmtime::component::bindgen!({
     path: "../../wit",
     world: "transform",
@@ -29,29 +30,39 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq],
 });
 
-pub use migrate::transform::types::{TargetRow, Value};
+pub use migrate::transform::types::{Array, Element, TargetRow, Value};
 
-/// The contract as released at 0.1.0 (`lab:migrate`, frozen in wit/frozen/), bound so the
-/// components built against it keep loading. Its types are the current ones (the interfaces
-/// did not change, and the component model matches types by structure), so rows and outcomes
-/// cross either contract without a copy; only `ids` and `log` are linked under the old names.
-mod contract_0_1 {
+/// The contract as released at 0.3.0 (frozen in wit/frozen/): `value` without `array`. Its
+/// types are its own (`legacy.rs` converts them: an array crosses as its text); 0.2.0 and
+/// 0.1.0 share them.
+mod contract_0_3 {
     wasmtime::component::bindgen!({
-        path: "../../wit/frozen/lab-migrate-0.1.0.wit",
+        path: "../../wit/frozen/migrate-transform-0.3.0.wit",
         world: "transform",
         imports: { default: trappable },
-        with: { "lab:migrate/types": super::migrate::transform::types },
     });
 }
 
-/// The contract as released at 0.2.0 (frozen in wit/frozen/): the same types, and `ids` with
-/// integer keys only. Its imports are served by the current ones.
+/// The contract as released at 0.2.0 (frozen in wit/frozen/): the types of 0.3.0, and `ids`
+/// with integer keys only. Its imports are served by the current ones.
 mod contract_0_2 {
     wasmtime::component::bindgen!({
         path: "../../wit/frozen/migrate-transform-0.2.0.wit",
         world: "transform",
         imports: { default: trappable },
-        with: { "migrate:transform/types": super::migrate::transform::types },
+        with: { "migrate:transform/types": super::contract_0_3::migrate::transform::types },
+    });
+}
+
+/// The contract as released at 0.1.0 (`lab:migrate`, frozen in wit/frozen/), bound so the
+/// components built against it keep loading: the types of 0.3.0 (the component model matches
+/// types by structure) under the old package name.
+mod contract_0_1 {
+    wasmtime::component::bindgen!({
+        path: "../../wit/frozen/lab-migrate-0.1.0.wit",
+        world: "transform",
+        imports: { default: trappable },
+        with: { "lab:migrate/types": super::contract_0_3::migrate::transform::types },
     });
 }
 
@@ -185,6 +196,10 @@ impl Runtime {
             Contract::Current => {
                 Transform::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s)
             }
+            Contract::V0_3 => contract_0_3::Transform::add_to_linker::<
+                PluginState,
+                HasSelf<PluginState>,
+            >(&mut linker, |s| s),
             Contract::V0_2 => contract_0_2::Transform::add_to_linker::<
                 PluginState,
                 HasSelf<PluginState>,
@@ -202,6 +217,7 @@ impl Runtime {
         let pre = linker.instantiate_pre(&component).map_err(wrong_world)?;
         let pre = match contract {
             Contract::Current => TransformPre::new(pre).map(ContractPre::Current),
+            Contract::V0_3 => contract_0_3::TransformPre::new(pre).map(ContractPre::V0_3),
             Contract::V0_2 => contract_0_2::TransformPre::new(pre).map(ContractPre::V0_2),
             Contract::V0_1 => contract_0_1::TransformPre::new(pre).map(ContractPre::V0_1),
         }
@@ -290,14 +306,16 @@ pub struct Plugin {
 #[derive(Clone)]
 enum ContractPre {
     Current(TransformPre<PluginState>),
+    V0_3(contract_0_3::TransformPre<PluginState>),
     V0_2(contract_0_2::TransformPre<PluginState>),
     V0_1(contract_0_1::TransformPre<PluginState>),
 }
 
-/// The bindings of one live instance, by contract version. All return the same Rust types,
-/// so a call costs one match more than with a single contract.
+/// The bindings of one live instance, by contract version. The frozen ones share the types
+/// of 0.3.0, converted to and from the current ones around each call (`legacy.rs`).
 enum ContractBindings {
     Current(Transform),
+    V0_3(contract_0_3::Transform),
     V0_2(contract_0_2::Transform),
     V0_1(contract_0_1::Transform),
 }
@@ -357,6 +375,7 @@ impl Plugin {
         store.set_epoch_deadline(call_deadline_ticks());
         let bindings = match &self.pre {
             ContractPre::Current(pre) => pre.instantiate(&mut store).map(ContractBindings::Current),
+            ContractPre::V0_3(pre) => pre.instantiate(&mut store).map(ContractBindings::V0_3),
             ContractPre::V0_2(pre) => pre.instantiate(&mut store).map(ContractBindings::V0_2),
             ContractPre::V0_1(pre) => pre.instantiate(&mut store).map(ContractBindings::V0_1),
         }
@@ -430,8 +449,9 @@ impl Instance {
         output.begin_call();
         let result = outside_async(|| match &self.bindings {
             ContractBindings::Current(b) => b.call_describe(&mut self.store),
-            ContractBindings::V0_2(b) => b.call_describe(&mut self.store),
-            ContractBindings::V0_1(b) => b.call_describe(&mut self.store),
+            ContractBindings::V0_3(b) => b.call_describe(&mut self.store).map(legacy::description),
+            ContractBindings::V0_2(b) => b.call_describe(&mut self.store).map(legacy::description),
+            ContractBindings::V0_1(b) => b.call_describe(&mut self.store).map(legacy::description),
         })
         .map_err(|e| trap_error(&self.path, &self.store, e));
         output.end_call();
@@ -448,8 +468,15 @@ impl Instance {
         output.begin_call();
         let result = outside_async(|| match &self.bindings {
             ContractBindings::Current(b) => b.call_transform(&mut self.store, rows),
-            ContractBindings::V0_2(b) => b.call_transform(&mut self.store, rows),
-            ContractBindings::V0_1(b) => b.call_transform(&mut self.store, rows),
+            ContractBindings::V0_3(b) => {
+                legacy::transform(rows, |old| b.call_transform(&mut self.store, old))
+            }
+            ContractBindings::V0_2(b) => {
+                legacy::transform(rows, |old| b.call_transform(&mut self.store, old))
+            }
+            ContractBindings::V0_1(b) => {
+                legacy::transform(rows, |old| b.call_transform(&mut self.store, old))
+            }
         })
         .map_err(|e| trap_error(&self.path, &self.store, e));
         output.end_call();
@@ -534,6 +561,7 @@ impl WasiView for PluginState {
 }
 
 impl migrate::transform::types::Host for PluginState {}
+impl contract_0_3::migrate::transform::types::Host for PluginState {}
 
 impl PluginState {
     /// An entity's id map must be loaded to be read: the plugin declares what it resolves.
@@ -567,6 +595,7 @@ pub fn key_of<'a>(values: impl IntoIterator<Item = &'a Value>) -> Result<Key, St
                 return Err("a floating-point value cannot be a key (it has no exact text)".into())
             }
             Value::Json(_) => return Err("a JSON value cannot be a key".into()),
+            Value::Array(_) => return Err("an array cannot be a key".into()),
         })
     };
     Key::from_parts(values.into_iter().map(part).collect::<Result<_, _>>()?)
@@ -648,8 +677,10 @@ impl migrate::transform::log::Host for PluginState {
 /// A frozen contract's imports, served by the current ones: `ids` with integer keys only (the
 /// same functions) and `log` (the same levels under the old names).
 macro_rules! frozen_contract_imports {
-    ($($ids:ident)::+ ; $($log:ident)::+) => {
+    ($($ids:ident)::+ ; $($log:ident)::+ $(; $($more:item)*)?) => {
         impl $($ids)::+::Host for PluginState {
+            $($($more)*)?
+
             fn resolve(&mut self, entity: String, legacy_id: i64) -> wasmtime::Result<Option<String>> {
                 migrate::transform::ids::Host::resolve(self, entity, legacy_id)
             }
@@ -679,6 +710,21 @@ macro_rules! frozen_contract_imports {
     };
 }
 
+// Contract 0.3.0: keys of any shape, as the 0.3.0 values (no array is a key).
+frozen_contract_imports!(contract_0_3::migrate::transform::ids; contract_0_3::migrate::transform::log;
+    fn resolve_key(&mut self, entity: String, key: Vec<legacy::Old>) -> wasmtime::Result<Option<String>> {
+        migrate::transform::ids::Host::resolve_key(self, entity, legacy::key(key))
+    }
+    fn skipped_key(&mut self, entity: String, key: Vec<legacy::Old>) -> wasmtime::Result<Option<String>> {
+        migrate::transform::ids::Host::skipped_key(self, entity, legacy::key(key))
+    }
+    fn mint_key(&mut self, entity: String, key: Vec<legacy::Old>) -> wasmtime::Result<String> {
+        migrate::transform::ids::Host::mint_key(self, entity, legacy::key(key))
+    }
+    fn later(&mut self, entity: String, key: Vec<legacy::Old>) -> wasmtime::Result<String> {
+        migrate::transform::ids::Host::later(self, entity, legacy::key(key))
+    }
+);
 // Contract 0.2.0: the current package, before keys of any shape.
 frozen_contract_imports!(contract_0_2::migrate::transform::ids; contract_0_2::migrate::transform::log);
 // Contract 0.1.0: the same functions under the old package name.
@@ -715,8 +761,74 @@ pub fn carried_text(value: &Value) -> Option<&str> {
         | Value::Timestamp(s)
         | Value::Timestamptz(s)
         | Value::Json(s) => Some(s),
-        Value::Null | Value::Boolean(_) | Value::Int(_) | Value::Float(_) | Value::Bytes(_) => None,
+        Value::Null
+        | Value::Boolean(_)
+        | Value::Int(_)
+        | Value::Float(_)
+        | Value::Bytes(_)
+        | Value::Array(_) => None,
     }
+}
+
+/// An array element as the value it would be on its own.
+pub fn element_value(element: &Element) -> Value {
+    match element {
+        Element::Null => Value::Null,
+        Element::Boolean(b) => Value::Boolean(*b),
+        Element::Int(i) => Value::Int(*i),
+        Element::Float(f) => Value::Float(*f),
+        Element::Numeric(s) => Value::Numeric(s.clone()),
+        Element::Text(s) => Value::Text(s.clone()),
+        Element::Bytes(b) => Value::Bytes(b.clone()),
+        Element::Uuid(s) => Value::Uuid(s.clone()),
+        Element::Date(s) => Value::Date(s.clone()),
+        Element::Timestamp(s) => Value::Timestamp(s.clone()),
+        Element::Timestamptz(s) => Value::Timestamptz(s.clone()),
+        Element::Json(s) => Value::Json(s.clone()),
+    }
+}
+
+/// A value as an array element; an array (arrays do not nest as values) is None.
+pub fn value_element(value: Value) -> Option<Element> {
+    Some(match value {
+        Value::Null => Element::Null,
+        Value::Boolean(b) => Element::Boolean(b),
+        Value::Int(i) => Element::Int(i),
+        Value::Float(f) => Element::Float(f),
+        Value::Numeric(s) => Element::Numeric(s),
+        Value::Text(s) => Element::Text(s),
+        Value::Bytes(b) => Element::Bytes(b),
+        Value::Uuid(s) => Element::Uuid(s),
+        Value::Date(s) => Element::Date(s),
+        Value::Timestamp(s) => Element::Timestamp(s),
+        Value::Timestamptz(s) => Element::Timestamptz(s),
+        Value::Json(s) => Element::Json(s),
+        Value::Array(_) => return None,
+    })
+}
+
+/// An element's PostgreSQL text (None: NULL): what it is inside an array literal.
+pub fn element_text(element: &Element) -> Option<String> {
+    Some(match element {
+        Element::Null => return None,
+        Element::Boolean(b) => if *b { "t" } else { "f" }.to_string(),
+        Element::Int(i) => i.to_string(),
+        Element::Float(f) => crate::pgarray::float_text(*f),
+        Element::Bytes(b) => format!("\\x{}", hex::encode(b)),
+        Element::Numeric(s)
+        | Element::Text(s)
+        | Element::Uuid(s)
+        | Element::Date(s)
+        | Element::Timestamp(s)
+        | Element::Timestamptz(s)
+        | Element::Json(s) => s.clone(),
+    })
+}
+
+/// An array's PostgreSQL literal (`{1,NULL,"a b"}`); Err when its dims do not hold its elements.
+pub fn array_text(array: &Array) -> Result<String, String> {
+    let texts: Vec<Option<String>> = array.elements.iter().map(element_text).collect();
+    crate::pgarray::format(&array.dims, &texts)
 }
 
 /// The contract's WIT source (wit/migrate.wit), for toolchains that bind it themselves.
@@ -724,6 +836,11 @@ pub const CONTRACT_WIT: &str = include_str!("../../../wit/migrate.wit");
 /// The WIT package this host implements, as written in `wit/migrate.wit`
 /// (`migrate:transform@0.2.0`).
 pub const CONTRACT: &str = contract_package(CONTRACT_WIT);
+
+/// The contract as released at 0.3.0, whose components still load.
+pub const CONTRACT_0_3: &str = contract_package(include_str!(
+    "../../../wit/frozen/migrate-transform-0.3.0.wit"
+));
 
 /// The contract as released at 0.2.0, whose components still load.
 pub const CONTRACT_0_2: &str = contract_package(include_str!(
@@ -738,27 +855,34 @@ pub const CONTRACT_0_1: &str =
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Contract {
     Current,
+    V0_3,
     V0_2,
     V0_1,
 }
 
 impl Contract {
     /// Every contract this host binds, newest first.
-    const ALL: [Contract; 3] = [Contract::Current, Contract::V0_2, Contract::V0_1];
+    const ALL: [Contract; 4] = [
+        Contract::Current,
+        Contract::V0_3,
+        Contract::V0_2,
+        Contract::V0_1,
+    ];
 
     fn package(self) -> &'static str {
         match self {
             Contract::Current => CONTRACT,
+            Contract::V0_3 => CONTRACT_0_3,
             Contract::V0_2 => CONTRACT_0_2,
             Contract::V0_1 => CONTRACT_0_1,
         }
     }
 }
 
-/// The contracts this host loads, for the messages: "migrate:transform@0.3.0 (or the earlier
+/// The contracts this host loads, for the messages: "migrate:transform@0.4.0 (or the earlier
 /// migrate:transform@0.2.0, lab:migrate@0.1.0)".
 fn accepted_contracts() -> String {
-    format!("{CONTRACT} (or the earlier {CONTRACT_0_2}, {CONTRACT_0_1})")
+    format!("{CONTRACT} (or the earlier {CONTRACT_0_3}, {CONTRACT_0_2}, {CONTRACT_0_1})")
 }
 
 const fn contract_package(wit: &'static str) -> &'static str {
@@ -824,7 +948,7 @@ fn compatible(host: &Version, found: &Version) -> Result<(), String> {
 }
 
 /// The contract a component was built against, read from the package of its imports and
-/// exports (`migrate:transform/...@0.3.0`, or `lab:migrate/...@0.1.0` before the rename): the
+/// exports (`migrate:transform/...@0.4.0`, or `lab:migrate/...@0.1.0` before the rename): the
 /// newest contract of that package whose version is compatible with the one it names. One
 /// naming no contract of ours is bound as the current one, whose linker then says what is
 /// missing. A component built against an incompatible version of a known contract is refused
@@ -912,7 +1036,8 @@ mod contract_tests {
 
     #[test]
     fn the_contract_is_read_from_the_wit() {
-        assert_eq!(CONTRACT, "migrate:transform@0.3.0");
+        assert_eq!(CONTRACT, "migrate:transform@0.4.0");
+        assert_eq!(CONTRACT_0_3, "migrate:transform@0.3.0");
         assert_eq!(CONTRACT_0_2, "migrate:transform@0.2.0");
         assert_eq!(CONTRACT_0_1, "lab:migrate@0.1.0");
     }
@@ -933,13 +1058,15 @@ mod contract_tests {
         lines[start.expect("a types interface")..end.expect("an ids interface")].to_vec()
     }
 
-    /// The 0.1.0 and 0.2.0 bindings reuse the current types (`with` in `contract_0_1` and
-    /// `contract_0_2`), which is right only while `types` is the same. When it changes, bind
-    /// the frozen contracts with their own types and convert, and change this test.
+    /// The 0.1.0 and 0.2.0 bindings reuse the 0.3.0 types (`with` in `contract_0_1` and
+    /// `contract_0_2`), which is right only while those are the same; legacy.rs converts the
+    /// 0.3.0 types to the current ones, which add arrays and nothing else. When `types`
+    /// changes again, freeze it and convert the same way, and change this test.
     #[test]
-    fn the_frozen_contracts_share_the_current_types() {
+    fn the_frozen_contracts_share_the_0_3_types_and_the_current_ones_add_arrays() {
         let v0_1 = include_str!("../../../wit/frozen/lab-migrate-0.1.0.wit");
         let v0_2 = include_str!("../../../wit/frozen/migrate-transform-0.2.0.wit");
+        let v0_3 = include_str!("../../../wit/frozen/migrate-transform-0.3.0.wit");
         let current = include_str!("../../../wit/migrate.wit");
         assert_eq!(
             declarations(v0_1),
@@ -949,9 +1076,21 @@ mod contract_tests {
         let strip_docs = |l: Vec<String>| -> Vec<String> {
             l.into_iter().filter(|l| !l.starts_with("///")).collect()
         };
+        let old = strip_docs(types_interface(v0_3));
+        assert_eq!(strip_docs(types_interface(v0_2)), old);
+        let added: Vec<String> = strip_docs(types_interface(current))
+            .into_iter()
+            .filter(|l| !old.contains(l))
+            .collect();
         assert_eq!(
-            strip_docs(types_interface(v0_2)),
-            strip_docs(types_interface(current))
+            added,
+            [
+                "variant element {",
+                "record array {",
+                "dims: list<u32>,",
+                "elements: list<element>,",
+                "array(array),"
+            ]
         );
     }
 

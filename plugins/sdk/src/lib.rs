@@ -87,8 +87,27 @@ pub mod bindings {
 
 pub use bindings::migrate::transform::log::Level;
 pub use bindings::migrate::transform::types::{
-    Description, Outcome, TargetColumns, TargetRow, Value,
+    Array as ArrayValue, Description, Element, Outcome, TargetColumns, TargetRow, Value,
 };
+
+/// The text an element carries (text, numeric, uuid, date and time, json); None for NULL and
+/// the other kinds.
+pub fn element_text(element: &Element) -> Option<&str> {
+    match element {
+        Element::Text(s)
+        | Element::Numeric(s)
+        | Element::Uuid(s)
+        | Element::Date(s)
+        | Element::Timestamp(s)
+        | Element::Timestamptz(s)
+        | Element::Json(s) => Some(s),
+        Element::Null
+        | Element::Boolean(_)
+        | Element::Int(_)
+        | Element::Float(_)
+        | Element::Bytes(_) => None,
+    }
+}
 
 pub mod json;
 pub mod money;
@@ -637,5 +656,33 @@ pub mod v {
     }
     pub fn opt(v: Option<Value>) -> Value {
         v.unwrap_or(Value::Null)
+    }
+    /// A one-dimensional array of `elements` (an empty one for none).
+    pub fn array(elements: Vec<super::Element>) -> Value {
+        let dims = if elements.is_empty() {
+            vec![]
+        } else {
+            vec![elements.len() as u32]
+        };
+        Value::Array(super::ArrayValue { dims, elements })
+    }
+    /// A one-dimensional text array (`text[]`, `varchar[]`, an enum's array...); None is a
+    /// NULL element.
+    pub fn texts<S: Into<String>>(items: impl IntoIterator<Item = Option<S>>) -> Value {
+        array(
+            items
+                .into_iter()
+                .map(|s| s.map_or(super::Element::Null, |s| super::Element::Text(s.into())))
+                .collect(),
+        )
+    }
+    /// A one-dimensional integer array (`integer[]`, `bigint[]`...); None is a NULL element.
+    pub fn ints(items: impl IntoIterator<Item = Option<i64>>) -> Value {
+        array(
+            items
+                .into_iter()
+                .map(|i| i.map_or(super::Element::Null, super::Element::Int))
+                .collect(),
+        )
     }
 }

@@ -183,3 +183,54 @@ impl Any {
         matches!(self.value, Value::Null)
     }
 }
+
+/// An array column (`text[]`, `integer[][]`...; NULL allowed), since contract 0.4.0.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Array {
+    column: &'static str,
+    value: Option<crate::ArrayValue>,
+}
+
+impl Decode for Array {
+    fn decode(column: &'static str, value: Value) -> Self {
+        let value = match value {
+            Value::Array(a) => Some(a),
+            Value::Null => None,
+            other => wrong_kind(column, "Array", &other),
+        };
+        Array { column, value }
+    }
+}
+
+impl Array {
+    /// The column's name.
+    pub fn column(&self) -> &'static str {
+        self.column
+    }
+    /// The array: its dimensions and elements (row-major).
+    pub fn get(&self) -> Option<&crate::ArrayValue> {
+        self.value.as_ref()
+    }
+    pub fn is_null(&self) -> bool {
+        self.value.is_none()
+    }
+    /// The elements in order (row-major for several dimensions); empty when NULL.
+    pub fn elements(&self) -> &[crate::Element] {
+        self.value.as_ref().map_or(&[], |a| &a.elements)
+    }
+    /// The elements as text (text, numeric, uuid, date and time, json elements, and those of
+    /// types the host does not type); None for a NULL element or one of another kind.
+    pub fn texts(&self) -> Vec<Option<&str>> {
+        self.elements().iter().map(crate::element_text).collect()
+    }
+    /// The integer elements; None for a NULL element or one of another kind.
+    pub fn ints(&self) -> Vec<Option<i64>> {
+        self.elements()
+            .iter()
+            .map(|e| match e {
+                crate::Element::Int(i) => Some(*i),
+                _ => None,
+            })
+            .collect()
+    }
+}

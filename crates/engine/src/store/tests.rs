@@ -26,6 +26,7 @@ fn column(name: &str, type_oid: u32, type_name: &str) -> Column {
         has_default: false,
         enum_labels: None,
         sql_type: type_name.into(),
+        element: None,
     }
 }
 

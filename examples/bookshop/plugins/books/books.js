@@ -14,7 +14,7 @@
 // { tag: 'bytes', val: Uint8Array }...; an option<string> is a string or undefined.
 
 // The contract's import, in this one place (its package name changes with the contract).
-import * as ids from 'migrate:transform/ids@0.3.0';
+import * as ids from 'migrate:transform/ids@0.4.0';
 
 const READS = [
   'BookId', 'AuthorId', 'Title', 'Isbn', 'Format', 'Genre', 'Tags', 'Ratings', 'Price',
