@@ -323,6 +323,28 @@ fn a_not_null_deferrable_key_pointing_at_rows_that_never_came_fails_and_changes_
         set_aside, 1,
         "the key stays set aside until it can be settled"
     );
+    // `host status` says why from the state tables, after the run's message is gone.
+    let out = host_ok(&["status", plan, "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let manager = json["forward_refs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["column"] == "manager_id")
+        .cloned()
+        .unwrap();
+    assert!(
+        manager["refused"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("2 row(s) of departments point with manager_id at no row of employees"),
+        "{manager}"
+    );
+    let said = text(&host_ok(&["status", plan]));
+    assert!(
+        said.contains("NOT SETTLED: the last run could not settle it: 2 row(s)"),
+        "{said}"
+    );
 }
 
 #[test]

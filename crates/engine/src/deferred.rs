@@ -466,6 +466,24 @@ pub async fn settle(
     f: &ForwardRef,
 ) -> anyhow::Result<(Settled, Restored)> {
     let settled = settle_rows(client, schema, f).await?;
+    if let Settled::Dangling { rows, missing } = &settled {
+        let why = format!(
+            "{rows} row(s) of {} point with {} at no row of {} (ids {}: skipped, quarantined or missing in the source), and {}.{} is NOT NULL: nothing was changed",
+            f.table,
+            f.column,
+            f.ref_table,
+            missing.join(", "),
+            f.table,
+            f.column
+        );
+        client
+            .execute(
+                "UPDATE migration.forward_refs SET refused = $3 WHERE table_name = $1 AND name = $2",
+                &[&f.table, &f.name, &why],
+            )
+            .await
+            .context("recording why a forward reference could not be settled")?;
+    }
     crate::failpoint::crash_point("after-settle", &f.table, 1);
     let restored = match settled {
         Settled::Dangling { .. } => Restored::default(),
@@ -533,7 +551,7 @@ async fn settle_rows(client: &mut Client, schema: &str, f: &ForwardRef) -> anyho
         )
     })?;
     tx.execute(
-        "UPDATE migration.forward_refs SET settled_at = clock_timestamp(), nulled = $3
+        "UPDATE migration.forward_refs SET settled_at = clock_timestamp(), nulled = $3, refused = NULL
          WHERE table_name = $1 AND name = $2",
         &[&f.table, &f.name, &(nulled as i64)],
     )

@@ -133,6 +133,9 @@ CREATE TABLE IF NOT EXISTS migration.forward_refs (
     nulled      bigint,
     PRIMARY KEY (table_name, name)
 );
+-- Why the last run could not settle it (a NOT NULL column pointing at rows that never came),
+-- for `host status`; cleared when it settles.
+ALTER TABLE migration.forward_refs ADD COLUMN IF NOT EXISTS refused text;
 
 -- Each forward reference that pointed at no row when it was settled (the referenced row was
 -- skipped, quarantined or never existed) and was set to NULL: the row (its primary key as

@@ -203,6 +203,9 @@ pub struct ForwardRefStatus {
     pub set_aside: bool,
     /// Why the key could not be put back, when it could not.
     pub error: Option<String>,
+    /// Why the last run could not settle it (its NOT NULL column points at rows that never
+    /// came), until it settles.
+    pub refused: Option<String>,
     /// What the state means and what to do, in a sentence.
     pub message: String,
 }
@@ -279,7 +282,7 @@ pub async fn forward_refs(
         .query(
             "SELECT f.table_name, f.name, f.column_name, f.ref_table,
                     to_char(f.settled_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
-                    d.name IS NOT NULL, d.error
+                    d.name IS NOT NULL, d.error, f.refused
              FROM migration.forward_refs f
              LEFT JOIN migration.deferred_constraints d ON d.table_name = f.table_name AND d.name = f.name AND d.kind = 'fk'
              ORDER BY 1, 2",
@@ -344,6 +347,7 @@ async fn forward_ref(
             .collect(),
         set_aside: r.get(5),
         error: r.get(6),
+        refused: r.get(7),
         message: String::new(),
     };
     status.settled = status.settled_at.is_some();
@@ -376,6 +380,10 @@ impl ForwardRefStatus {
                     "settled ({nulled}), but the key is still set aside (the run stopped before putting it back): {run} puts it back"
                 ),
             },
+            ForwardRefState::Waiting if self.refused.is_some() => format!(
+                "NOT SETTLED: the last run could not settle it: {}; the key stays set aside. Migrate those rows (`host retry` for quarantined ones) and run {run} again, or make the column nullable to have such references set to NULL and recorded",
+                self.refused.as_deref().unwrap_or_default()
+            ),
             ForwardRefState::Waiting => {
                 let sides = if self.table == self.ref_table {
                     self.table.clone()
