@@ -586,7 +586,9 @@ fn block_on<F: std::future::Future>(f: F) -> anyhow::Result<F::Output> {
     Ok(tokio::task::block_in_place(|| handle.block_on(f)))
 }
 
-/// What the target records for `keys` of `entity`, one answer per key.
+/// What the target records for `keys` of `entity`, one answer per key: one `= ANY` query
+/// over the id map's and the skips' primary keys (a join from the keys' list would read every
+/// skipped row of the entity each time, a cost that grows with the data).
 async fn fetch(
     client: &Client,
     entity: &str,
@@ -595,25 +597,30 @@ async fn fetch(
     let texts: Vec<String> = keys.iter().map(Key::to_string).collect();
     let rows = client
         .query(
-            "SELECT u.n, m.id, s.reason
-             FROM unnest($2::text[]) WITH ORDINALITY AS u(k, n)
-             LEFT JOIN migration.id_map m ON m.entity = $1 AND m.legacy_key = u.k COLLATE \"C\"
-             LEFT JOIN migration.skipped s ON s.table_name = $1 AND s.legacy_key = u.k COLLATE \"C\"",
+            "SELECT legacy_key, id, NULL::text FROM migration.id_map
+             WHERE entity = $1 AND legacy_key = ANY($2::text[])
+             UNION ALL
+             SELECT legacy_key, NULL::uuid, reason FROM migration.skipped
+             WHERE table_name = $1 AND legacy_key = ANY($2::text[])",
             &[&entity, &texts],
         )
         .await?;
-    Ok(rows
+    let mut answers: HashMap<&str, Answer> = HashMap::with_capacity(rows.len());
+    for r in &rows {
+        let answer = answers.entry(r.get(0)).or_default();
+        if let Some(id) = r.get(1) {
+            answer.id = Some(id);
+        }
+        if let Some(reason) = r.get(2) {
+            answer.skipped = Some(reason);
+        }
+    }
+    Ok(keys
         .iter()
-        .filter_map(|r| {
-            let n: i64 = r.get(0);
-            let key = keys.get(usize::try_from(n - 1).ok()?)?.clone();
-            Some((
-                key,
-                Answer {
-                    id: r.get(1),
-                    skipped: r.get(2),
-                },
-            ))
+        .zip(&texts)
+        .map(|(key, text)| {
+            let answer = answers.get(text.as_str()).cloned().unwrap_or_default();
+            (key.clone(), answer)
         })
         .collect())
 }

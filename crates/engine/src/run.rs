@@ -964,16 +964,20 @@ pub async fn run_table_riding_faults(
             pg::explain(&fault).lines().next().unwrap_or_default()
         );
         tokio::time::sleep(pause).await;
-        let stopped = |e: anyhow::Error| -> anyhow::Error {
-            let e = e.context(format!("{} stopped by a fault: {fault:#}", t.plan.name));
-            Error::connect(pg::explain(&e)).into()
-        };
-        *source = crate::transient::reconnect(&plan.source_url, pg::Side::Source, &mut backoff)
-            .await
-            .map_err(stopped)?;
-        *target = crate::transient::reconnect(&plan.target_url, pg::Side::Target, &mut backoff)
-            .await
-            .map_err(stopped)?;
+        let reconnected = async {
+            *source = crate::transient::reconnect(&plan.source_url, pg::Side::Source, &mut backoff)
+                .await?;
+            *target = crate::transient::reconnect(&plan.target_url, pg::Side::Target, &mut backoff)
+                .await?;
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(e) = reconnected {
+            // The fault stays the cause, so the message says what a lost connection means
+            // for the run and what to do, whichever way the retries ran out.
+            let stopped = fault.context(format!("{} stopped by a fault; {e:#}", t.plan.name));
+            return Err(Error::connect(pg::explain(&stopped)).into());
+        }
     }
 }
 
