@@ -565,21 +565,6 @@ fn array_value(v: &toml::Value) -> Result<Value, String> {
     Ok(Value::Array(Array { dims, elements }))
 }
 
-/// `items` nested as `dims` say (row-major), each list as `list` writes it; flat when the
-/// dims do not hold the items.
-fn nest<T>(dims: &[u32], items: Vec<T>, list: &dyn Fn(Vec<T>) -> T) -> T {
-    let count: usize = dims.iter().map(|d| *d as usize).product();
-    if dims.len() < 2 || count != items.len() {
-        return list(items);
-    }
-    let inner: usize = dims[1..].iter().map(|d| *d as usize).product();
-    let mut rest = items.into_iter();
-    let rows = (0..dims[0])
-        .map(|_| nest(&dims[1..], rest.by_ref().take(inner).collect(), list))
-        .collect();
-    list(rows)
-}
-
 /// Rows whose UUIDs a case may meet, to print actual UUIDs back as `@entity:id`.
 struct Names {
     candidates: BTreeMap<String, String>,
@@ -654,7 +639,10 @@ fn show(v: &Value, names: &Names) -> String {
                 .map(|e| show(&element_value(e), names))
                 .collect();
             let list = |items: Vec<String>| format!("[{}]", items.join(", "));
-            format!("{{ array = {} }}", nest(&a.dims, shown, &list))
+            format!(
+                "{{ array = {} }}",
+                engine::pgarray::nest(&a.dims, shown, &list)
+            )
         }
     }
 }
@@ -691,7 +679,7 @@ fn json_value(v: &Value) -> serde_json::Value {
                 .iter()
                 .map(|e| json_value(&element_value(e)))
                 .collect();
-            json!({ "array": nest(&a.dims, items, &serde_json::Value::Array) })
+            json!({ "array": engine::pgarray::nest(&a.dims, items, &serde_json::Value::Array) })
         }
     }
 }

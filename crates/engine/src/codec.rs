@@ -185,25 +185,10 @@ pub fn to_json(value: &Value) -> serde_json::Value {
                     e => to_json(&crate::wasm::element_value(e)),
                 })
                 .collect();
-            nest_json(&a.dims, flat)
+            crate::pgarray::nest(&a.dims, flat, &J::Array)
         }
         other => J::String(carried_text(other).unwrap_or_default().to_string()),
     }
-}
-
-/// `flat` in the shape of `dims` (row-major): [[1,2],[3,4]] for dims [2, 2].
-fn nest_json(dims: &[u32], flat: Vec<serde_json::Value>) -> serde_json::Value {
-    let count: usize = dims.iter().map(|d| *d as usize).product();
-    if dims.len() < 2 || count != flat.len() {
-        return serde_json::Value::Array(flat);
-    }
-    let inner: usize = dims[1..].iter().map(|d| *d as usize).product();
-    let mut rest = flat.into_iter();
-    serde_json::Value::Array(
-        (0..dims[0])
-            .map(|_| nest_json(&dims[1..], rest.by_ref().take(inner).collect()))
-            .collect(),
-    )
 }
 
 pub use crate::wasm::carried_text;

@@ -98,6 +98,21 @@ fn write_dim<'a>(
     out.push('}');
 }
 
+/// `items` (row-major) nested as `dims` say, each list made by `list`: `[[1,2],[3,4]]` for
+/// dims [2, 2]. Flat when the dims do not hold the items.
+pub fn nest<T>(dims: &[u32], items: Vec<T>, list: &dyn Fn(Vec<T>) -> T) -> T {
+    let count: usize = dims.iter().map(|d| *d as usize).product();
+    if dims.len() < 2 || count != items.len() {
+        return list(items);
+    }
+    let inner: usize = dims[1..].iter().map(|d| *d as usize).product();
+    let mut rest = items.into_iter();
+    let rows = (0..dims[0])
+        .map(|_| nest(&dims[1..], rest.by_ref().take(inner).collect(), list))
+        .collect();
+    list(rows)
+}
+
 /// `array_out`'s rule: quoted when empty, `NULL` in any case, or holding a brace, a quote, a
 /// backslash, the delimiter or white space; inside quotes, `"` and `\` are escaped.
 fn write_element(out: &mut String, text: &str) {
