@@ -467,15 +467,7 @@ pub async fn settle(
 ) -> anyhow::Result<(Settled, Restored)> {
     let settled = settle_rows(client, schema, f).await?;
     if let Settled::Dangling { rows, missing } = &settled {
-        let why = format!(
-            "{rows} row(s) of {} point with {} at no row of {} (ids {}: skipped, quarantined or missing in the source), and {}.{} is NOT NULL: nothing was changed",
-            f.table,
-            f.column,
-            f.ref_table,
-            missing.join(", "),
-            f.table,
-            f.column
-        );
+        let why = why_unsettled(f, *rows, missing);
         client
             .execute(
                 "UPDATE migration.forward_refs SET refused = $3 WHERE table_name = $1 AND name = $2",
@@ -565,18 +557,25 @@ async fn settle_rows(client: &mut Client, schema: &str, f: &ForwardRef) -> anyho
     })
 }
 
+/// Why `f` could not be settled: `rows` rows of its NOT NULL column point at rows that never
+/// came (`missing`: some of their ids).
+pub fn why_unsettled(f: &ForwardRef, rows: i64, missing: &[String]) -> String {
+    format!(
+        "{rows} row(s) of {} point with {} at no row of {} (ids {}: those rows were skipped, quarantined or are missing in the source), and {}.{} is NOT NULL: nothing was changed",
+        f.table,
+        f.column,
+        f.ref_table,
+        missing.join(", "),
+        f.table,
+        f.column
+    )
+}
+
 /// Puts back the references settling set to NULL whose row has come since (`host retry`
 /// wrote the quarantined row they pointed at): each gets the id it held again, and leaves
 /// `migration.dangling_refs`, in one statement per key. Returns how many were put back.
 pub async fn relink(client: &Client, schema: &str, refs: &[ForwardRef]) -> anyhow::Result<u64> {
-    let exists: bool = client
-        .query_one(
-            "SELECT to_regclass('migration.dangling_refs') IS NOT NULL",
-            &[],
-        )
-        .await?
-        .get(0);
-    if !exists {
+    if !crate::state::has_table(client, "dangling_refs").await? {
         return Ok(0);
     }
     let mut relinked = 0;

@@ -838,13 +838,8 @@ async fn settle_ready(
                 .cloned()
                 .unwrap_or_default();
             unsettled.push(format!(
-                "{holder}: {rows} row(s) of {} point with {} at no row of {} (ids {}: those rows were skipped, quarantined or are missing in the source), and {}.{} is NOT NULL: nothing was changed and the key {} stays set aside\n    hint: migrate those rows (`host retry` for quarantined ones) and run `host run` again, or make the column nullable to have such references set to NULL and recorded",
-                f.table,
-                f.column,
-                f.ref_table,
-                missing.join(", "),
-                f.table,
-                f.column,
+                "{holder}: {} and the key {} stays set aside\n    hint: migrate those rows (`host retry` for quarantined ones) and run `host run` again, or make the column nullable to have such references set to NULL and recorded",
+                deferred::why_unsettled(f, rows, &missing),
                 f.name
             ));
         }

@@ -1,9 +1,10 @@
 //! Loading and calling transform components: the host side of `wit/`.
 //!
 //! The WIT world is bound here, once per contract version the host accepts: the current
-//! `wit/migrate.wit` and the frozen 0.3.0, 0.2.0 and 0.1.0 (see `contract_of`). Each plugin is compiled and
-//! pre-instantiated once ([`Plugin`]); a fresh [`Instance`] (store + instance) is cheap and is
-//! made again after any trap, since a trapped instance cannot be entered again.
+//! `wit/migrate.wit` and the frozen 0.3.0, 0.2.0 and 0.1.0 (see `contract_of`; `legacy.rs`
+//! converts the frozen types). Each plugin is compiled and pre-instantiated once ([`Plugin`]);
+//! a fresh [`Instance`] (store + instance) is cheap and is made again after any trap, since a
+//! trapped instance cannot be entered again.
 
 mod legacy;
 mod output;
