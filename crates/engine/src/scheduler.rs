@@ -221,20 +221,13 @@ impl<'p> Tables<'p> {
         run_lock: &lock::RunLock,
     ) -> anyhow::Result<Option<Vec<chunk::Chunk>>> {
         let plan = self.plan;
-        transient::with_reconnect(
-            target,
-            &plan.target_url,
-            pg::Side::Target,
-            plan.fault_timeout,
-            Some(run_lock),
-            async |t| {
-                let mut backoff = transient::Backoff::new(plan.fault_timeout);
-                let source =
-                    transient::reconnect(&plan.source_url, pg::Side::Source, &mut backoff).await?;
-                let pages = run::PgSource::new(&source, &plan.source_schema);
-                run::split_table(prepared, &pages, &mut PgStore::new(t, &plan.target_schema)).await
-            },
-        )
+        on_target(plan, target, run_lock, async |t| {
+            let mut backoff = transient::Backoff::new(plan.fault_timeout);
+            let source =
+                transient::reconnect(&plan.source_url, pg::Side::Source, &mut backoff).await?;
+            let pages = run::PgSource::new(&source, &plan.source_schema);
+            run::split_table(prepared, &pages, &mut PgStore::new(t, &plan.target_schema)).await
+        })
         .await
     }
 
@@ -590,25 +583,18 @@ pub async fn unfinished(
     run_lock: &lock::RunLock,
     tables: &[String],
 ) -> anyhow::Result<Option<String>> {
-    transient::with_reconnect(
-        target,
-        &plan.target_url,
-        pg::Side::Target,
-        plan.fault_timeout,
-        Some(run_lock),
-        async |target| {
-            for t in tables {
-                let done = matches!(
-                    state::table_state(target, t).await?.map(|s| s.phase),
-                    Some(TablePhase::Done)
-                );
-                if !done {
-                    return Ok(Some(t.clone()));
-                }
+    on_target(plan, target, run_lock, async |target| {
+        for t in tables {
+            let done = matches!(
+                state::table_state(target, t).await?.map(|s| s.phase),
+                Some(TablePhase::Done)
+            );
+            if !done {
+                return Ok(Some(t.clone()));
             }
-            Ok(None)
-        },
-    )
+        }
+        Ok(None)
+    })
     .await
 }
 
@@ -819,14 +805,9 @@ async fn settle_ready(
         {
             continue;
         }
-        let (settled, restored) = transient::with_reconnect(
-            &mut o.target,
-            &plan.target_url,
-            pg::Side::Target,
-            plan.fault_timeout,
-            Some(&o.lock),
-            async |t| deferred::settle(t, &plan.target_schema, f).await,
-        )
+        let (settled, restored) = on_target(plan, &mut o.target, &o.lock, async |t| {
+            deferred::settle(t, &plan.target_schema, f).await
+        })
         .await?;
         not_put_back.extend(restored.failed);
         if let deferred::Settled::Dangling { rows, missing } = settled {
@@ -851,14 +832,9 @@ async fn settle_ready(
 /// back, and the note for an error of the run (what became of the keys).
 async fn put_back(plan: &plan::Plan, o: &mut OpenedRun) -> (anyhow::Result<Vec<String>>, String) {
     let clock = Instant::now();
-    let restored = transient::with_reconnect(
-        &mut o.target,
-        &plan.target_url,
-        pg::Side::Target,
-        plan.fault_timeout,
-        Some(&o.lock),
-        async |t| deferred::restore_settled(t, &plan.target_schema).await,
-    )
+    let restored = on_target(plan, &mut o.target, &o.lock, async |t| {
+        deferred::restore_settled(t, &plan.target_schema).await
+    })
     .await;
     match restored {
         Ok(r) if r.failed.is_empty() => {
@@ -905,18 +881,11 @@ async fn record_outcome(
     outcome: RunOutcome,
 ) -> anyhow::Result<()> {
     let run_id = o.run_id;
-    transient::with_reconnect(
-        &mut o.target,
-        &plan.target_url,
-        pg::Side::Target,
-        plan.fault_timeout,
-        Some(&o.lock),
-        async |t| {
-            PgStore::new(t, &plan.target_schema)
-                .finish_run(run_id, Some(outcome))
-                .await
-        },
-    )
+    on_target(plan, &mut o.target, &o.lock, async |t| {
+        PgStore::new(t, &plan.target_schema)
+            .finish_run(run_id, Some(outcome))
+            .await
+    })
     .await
     .map_err(unreachable_is_connect)
 }
@@ -937,4 +906,23 @@ fn unreachable_is_connect(err: anyhow::Error) -> anyhow::Error {
     } else {
         err
     }
+}
+
+/// `work` on the run's own target connection, riding out transient faults: after a reconnect
+/// the run lock is taken again on the new session (`transient::with_reconnect`).
+async fn on_target<T>(
+    plan: &plan::Plan,
+    target: &mut Client,
+    run_lock: &lock::RunLock,
+    work: impl AsyncFnMut(&mut Client) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    transient::with_reconnect(
+        target,
+        &plan.target_url,
+        pg::Side::Target,
+        plan.fault_timeout,
+        Some(run_lock),
+        work,
+    )
+    .await
 }
